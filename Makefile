@@ -1,0 +1,31 @@
+# Quick start: `make run` (set up + main job on the embedded store), `make test` (set up + tests).
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: setup run test lint bench clean
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -c constraints.txt -e ".[dev,compare,viz]"
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/nifgraph run
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check nifgraph tests scripts
+
+bench: $(STAMP)
+	$(BIN)/python scripts/bench_speed.py --quick
+	$(BIN)/python scripts/bench_accuracy.py --quick
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,55 @@
+"""Default locations, all overridable by environment variables or CLI options.
+
+=====================  ===============================================  =====================
+what                   default                                          override
+=====================  ===============================================  =====================
+store                  ``$XDG_DATA_HOME/nifgraph/nifgraph.duckdb``       ``NIFGRAPH_STORE``,
+                       (``~/.local/share/nifgraph/nifgraph.duckdb``)     ``--store``
+model checkpoints      ``models/`` beside the DuckDB file (or the        ``NIFGRAPH_MODELS``
+                       data home for Neo4j stores)
+downloaded data sets   ``$XDG_CACHE_HOME/nifgraph/data``                 ``NIFGRAPH_DATA_HOME``,
+                       (``~/.cache/nifgraph/data``)                      ``--data-home``
+figures and exports    ``./nifgraph-out``                                ``--out``
+=====================  ===============================================  =====================
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def _xdg(var: str, fallback: str) -> Path:
+    val = os.environ.get(var)
+    return Path(val) if val else Path.home() / fallback
+
+
+def default_store() -> str:
+    env = os.environ.get("NIFGRAPH_STORE")
+    if env:
+        return env
+    return str(_xdg("XDG_DATA_HOME", ".local/share") / "nifgraph" / "nifgraph.duckdb")
+
+
+def data_home(override: str | os.PathLike[str] | None = None) -> Path:
+    if override:
+        return Path(override)
+    env = os.environ.get("NIFGRAPH_DATA_HOME")
+    if env:
+        return Path(env)
+    return _xdg("XDG_CACHE_HOME", ".cache") / "nifgraph" / "data"
+
+
+def models_dir(store_uri: str) -> Path:
+    env = os.environ.get("NIFGRAPH_MODELS")
+    if env:
+        return Path(env)
+    from .store import is_neo4j_uri
+
+    if is_neo4j_uri(store_uri):
+        return data_home().parent / "models"
+    return Path(store_uri).expanduser().resolve().parent / "models"
+
+
+def default_out() -> Path:
+    return Path(os.environ.get("NIFGRAPH_OUT", "nifgraph-out"))

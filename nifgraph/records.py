@@ -1,0 +1,193 @@
+"""Typed records shared by every store: what a model, a run and an analysis are.
+
+The same property graph lives in every store (DuckDB file or Neo4j):
+
+* a **model** (trained network + metadata) owns **neurons** ``(model_id, layer, idx)``;
+* a **run** is one NIF estimation over a model; it owns **edges**
+  ``(run_id, src_layer, src_idx) -> (dst_layer=src_layer+1, dst_idx)``;
+* an **analysis** belongs to one run: per-neuron metrics, the attribution matrix, the
+  pruning verification.
+
+Tables travel as pandas DataFrames with the columns listed here (snake_case; the Neo4j
+store maps names at its boundary only).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+__all__ = [
+    "ModelRecord",
+    "RunRecord",
+    "AnalysisRecord",
+    "NEURON_COLUMNS",
+    "EDGE_COLUMNS",
+    "NEURON_METRIC_COLUMNS",
+    "ATTRIBUTION_COLUMNS",
+    "new_id",
+    "now_iso",
+    "neuron_key",
+]
+
+#: Neuron table: one row per neuron of a model. ``role`` is input / hidden / output;
+#: ``name`` is the feature name (inputs), class name (outputs) or ``h{layer}_{idx}``.
+NEURON_COLUMNS: dict[str, str] = {
+    "model_id": "string",
+    "layer": "int64",
+    "idx": "int64",
+    "role": "string",
+    "name": "string",
+    "activation": "string",
+    "mean": "float64",
+    "std": "float64",
+    "zero_frac": "float64",
+    "dead": "bool",
+}
+
+#: Edge table of a run: NIF from neuron (src_layer, src_idx) to (src_layer + 1, dst_idx).
+#: ``value`` is the NIF in nats (clipped at 0), ``relevance`` and ``redundancy`` its two
+#: terms (value = max(relevance - beta * redundancy, 0)), ``value_norm`` the value divided
+#: by the largest value of its layer pair (in [0, 1]), ``cost`` = -ln(value_norm) for
+#: value_norm > 0 and NaN (no edge for path algorithms) otherwise. ``p_value``,
+#: ``q_value``, ``ci_low``, ``ci_high`` are NaN unless the run computed significance.
+EDGE_COLUMNS: dict[str, str] = {
+    "run_id": "string",
+    "src_layer": "int64",
+    "src_idx": "int64",
+    "dst_layer": "int64",
+    "dst_idx": "int64",
+    "value": "float64",
+    "relevance": "float64",
+    "redundancy": "float64",
+    "value_norm": "float64",
+    "cost": "float64",
+    "p_value": "float64",
+    "q_value": "float64",
+    "ci_low": "float64",
+    "ci_high": "float64",
+}
+
+#: Per-neuron analysis results of a run.
+NEURON_METRIC_COLUMNS: dict[str, str] = {
+    "layer": "int64",
+    "idx": "int64",
+    "betweenness": "float64",
+    "community": "int64",
+    "in_flow": "float64",
+    "out_flow": "float64",
+    "prunable": "bool",
+}
+
+#: Attribution matrix of a run in long form: input feature ``feature_idx`` -> class ``class_idx``.
+ATTRIBUTION_COLUMNS: dict[str, str] = {
+    "feature_idx": "int64",
+    "class_idx": "int64",
+    "value": "float64",
+}
+
+
+def conform(frame: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
+    """Return ``frame`` with exactly ``columns`` in order and dtype (missing float columns -> NaN)."""
+    out = pd.DataFrame(index=frame.index)
+    for name, dtype in columns.items():
+        if name in frame.columns:
+            col = frame[name]
+        elif dtype == "float64":
+            col = pd.Series(float("nan"), index=frame.index)
+        else:
+            raise KeyError(f"missing column {name!r}")
+        if dtype == "string":
+            out[name] = col.astype(str)
+        else:
+            out[name] = col.astype(dtype)
+    return out.reset_index(drop=True)
+
+
+def new_id(prefix: str) -> str:
+    """A short unique id such as ``m-3f9a1c2b7d4e`` (prefix ``m`` model, ``r`` run)."""
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+def now_iso() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
+
+
+def neuron_key(model_id: str, layer: int, idx: int) -> str:
+    """The global id of a neuron, the same in every store: ``model_id:layer:idx``."""
+    return f"{model_id}:{int(layer)}:{int(idx)}"
+
+
+@dataclass(frozen=True)
+class ModelRecord:
+    """A trained network as stored.
+
+    ``layer_sizes`` counts neurons per layer, inputs first, outputs last; ``activations``
+    names the activation after each Linear layer (the last is ``"identity"``: outputs are
+    logits). ``meta`` holds training settings, checkpoint path, data split, seeds.
+    """
+
+    model_id: str
+    name: str
+    dataset: str
+    layer_sizes: tuple[int, ...]
+    activations: tuple[str, ...]
+    feature_names: tuple[str, ...]
+    class_names: tuple[str, ...]
+    test_accuracy: float
+    train_accuracy: float = float("nan")
+    meta: dict[str, Any] = field(default_factory=dict, compare=False)
+    created_at: str = field(default_factory=now_iso, compare=False)
+
+    @property
+    def n_layers(self) -> int:
+        return len(self.layer_sizes)
+
+    @property
+    def architecture(self) -> str:
+        return "-".join(str(s) for s in self.layer_sizes)
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One NIF estimation over a model: estimator, every setting, seed, timings."""
+
+    run_id: str
+    model_id: str
+    estimator: str
+    seed: int
+    split: str = "test"
+    n_samples: int = 0
+    beta: float = 0.0
+    variant: str = "pairwise"
+    settings: dict[str, Any] = field(default_factory=dict, compare=False)
+    elapsed_s: float = float("nan")
+    created_at: str = field(default_factory=now_iso, compare=False)
+
+
+@dataclass(frozen=True)
+class AnalysisRecord:
+    """Analysis results of one run (one per run; a new analysis replaces the old)."""
+
+    run_id: str
+    engine: str
+    gamma: float
+    threshold: float
+    modularity: float
+    n_communities: int
+    accuracy_before: float
+    accuracy_after: float
+    neuron_metrics: pd.DataFrame = field(compare=False, repr=False)
+    attribution: pd.DataFrame = field(compare=False, repr=False)
+    settings: dict[str, Any] = field(default_factory=dict, compare=False)
+    created_at: str = field(default_factory=now_iso, compare=False)
+
+    @property
+    def prunable(self) -> list[tuple[int, int]]:
+        m = self.neuron_metrics
+        sel = m[m["prunable"]]
+        return [(int(r.layer), int(r.idx)) for r in sel.itertuples()]

@@ -1,0 +1,66 @@
+"""Shared fixtures. Every test runs with the store, data home and outputs in a temporary
+folder, and with the Banknote loader pointed at ``../shared/data/banknote.csv``."""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BANKNOTE = Path(os.environ.get("NIFGRAPH_BANKNOTE_CSV", ROOT.parent / "shared/data/banknote.csv"))
+
+NEO4J_SKIP = "Neo4j tests need a server: set NEO4J_URI (and NEO4J_USER, NEO4J_PASSWORD)"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(tmp_path, monkeypatch):
+    monkeypatch.setenv("NIFGRAPH_STORE", str(tmp_path / "store" / "nif.duckdb"))
+    monkeypatch.setenv("NIFGRAPH_DATA_HOME", str(tmp_path / "data"))
+    monkeypatch.setenv("NIFGRAPH_OUT", str(tmp_path / "out"))
+    monkeypatch.setenv("NIFGRAPH_BANKNOTE_CSV", str(BANKNOTE))
+    random.seed(0)
+    np.random.seed(0)
+    yield
+
+
+def neo4j_env() -> dict[str, str] | None:
+    uri = os.environ.get("NEO4J_URI")
+    if not uri:
+        return None
+    return {
+        "uri": uri,
+        "user": os.environ.get("NEO4J_USER", "neo4j"),
+        "password": os.environ.get("NEO4J_PASSWORD", ""),
+    }
+
+
+@pytest.fixture(params=["duckdb", pytest.param("neo4j", marks=pytest.mark.neo4j)])
+def store(request, tmp_path):
+    """Every store implementation, for the conformance suite."""
+    if request.param == "duckdb":
+        from nifgraph.store.duckdb_store import DuckDBStore
+
+        s = DuckDBStore(str(tmp_path / "conf.duckdb"))
+    else:
+        env = neo4j_env()
+        if env is None:
+            pytest.skip(NEO4J_SKIP)
+        from nifgraph.store.neo4j_store import Neo4jStore
+
+        s = Neo4jStore(env["uri"], env["user"], env["password"])
+        s.init_schema()
+    created: list[str] = []
+    s._test_created = created  # type: ignore[attr-defined]
+    try:
+        yield s
+    finally:
+        for mid in created:
+            try:
+                s.delete_model(mid)
+            except Exception:
+                pass
+        s.close()

@@ -1,0 +1,78 @@
+"""Small synthetic models, runs and analyses for the store conformance suite."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from nifgraph.records import AnalysisRecord, ModelRecord, RunRecord, new_id
+
+
+def make_model(sizes=(4, 3, 2), name="toy") -> tuple[ModelRecord, pd.DataFrame]:
+    mid = new_id("m")
+    model = ModelRecord(
+        model_id=mid,
+        name=name,
+        dataset="synthetic",
+        layer_sizes=tuple(sizes),
+        activations=("relu",) * (len(sizes) - 2) + ("identity",),
+        feature_names=tuple(f"f{i}" for i in range(sizes[0])),
+        class_names=tuple(f"c{i}" for i in range(sizes[-1])),
+        test_accuracy=0.9,
+        train_accuracy=0.95,
+        meta={"seed": 1, "hidden": list(sizes[1:-1])},
+    )
+    rows = []
+    for layer, n in enumerate(sizes):
+        role = "input" if layer == 0 else "output" if layer == len(sizes) - 1 else "hidden"
+        for i in range(n):
+            name_ = (
+                model.feature_names[i]
+                if role == "input"
+                else model.class_names[i]
+                if role == "output"
+                else f"h{layer}_{i}"
+            )
+            rows.append(
+                dict(model_id=mid, layer=layer, idx=i, role=role, name=name_,
+                     activation="relu" if role == "hidden" else "identity",
+                     mean=0.1 * i, std=1.0, zero_frac=0.0 if i else 1.0, dead=(role == "hidden" and i == 0))
+            )
+    return model, pd.DataFrame(rows)
+
+
+def make_run(model: ModelRecord, seed=0) -> tuple[RunRecord, pd.DataFrame]:
+    rng = np.random.default_rng(seed)
+    rid = new_id("r")
+    rows = []
+    sizes = model.layer_sizes
+    for layer in range(len(sizes) - 1):
+        vals = rng.uniform(0, 1, size=(sizes[layer], sizes[layer + 1]))
+        vals[0, 0] = 0.0
+        norm = vals / vals.max()
+        for i in range(sizes[layer]):
+            for k in range(sizes[layer + 1]):
+                v = float(vals[i, k])
+                rows.append(dict(run_id=rid, src_layer=layer, src_idx=i, dst_layer=layer + 1,
+                                 dst_idx=k, value=v, relevance=v, redundancy=0.0,
+                                 value_norm=float(norm[i, k]),
+                                 cost=float(-np.log(norm[i, k])) if v > 0 else float("nan")))
+    run = RunRecord(run_id=rid, model_id=model.model_id, estimator="mine", seed=seed,
+                    n_samples=100, settings={"steps": 10, "batch_size": 32}, elapsed_s=1.5)
+    return run, pd.DataFrame(rows)
+
+
+def make_analysis(model: ModelRecord, run: RunRecord) -> AnalysisRecord:
+    rows = []
+    for layer, n in enumerate(model.layer_sizes):
+        for i in range(n):
+            rows.append(dict(layer=layer, idx=i, betweenness=float(i), community=i % 2,
+                             in_flow=1.0, out_flow=1.0, prunable=(layer == 1 and i == 0)))
+    attr = pd.DataFrame(
+        [dict(feature_idx=i, class_idx=j, value=float(i + j))
+         for i in range(model.layer_sizes[0]) for j in range(model.layer_sizes[-1])]
+    )
+    return AnalysisRecord(run_id=run.run_id, engine="local", gamma=1.0, threshold=0.01,
+                          modularity=0.3, n_communities=2, accuracy_before=0.9,
+                          accuracy_after=0.9, neuron_metrics=pd.DataFrame(rows),
+                          attribution=attr, settings={"seed": 0})
