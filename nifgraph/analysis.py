@@ -1,0 +1,572 @@
+"""Graph analysis of a NIF network: centrality, communities, attribution, pruning.
+
+Pure functions: numpy arrays in, numpy arrays or frozen dataclasses out; no I/O, no
+printing, no store. This module is the in-process engine of the embedded store and the
+reference that the Neo4j / GDS engine is checked against (betweenness and attribution to
+1e-6, Louvain modularity within 0.02).
+
+The network
+-----------
+A trained MLP with layer sizes ``(n_0, ..., n_L)`` (inputs are layer 0, classes layer L)
+has ``L`` NIF matrices ``mats[l]`` of shape ``(n_l, n_{l+1})``: the mutual information in
+nats carried by the edge from neuron ``i`` of layer ``l`` to neuron ``k`` of layer ``l+1``
+(Davis et al., "NIF: A Framework for Quantifying Neural Information Flow in Deep
+Networks", arXiv:1901.08557). The flow graph is a layered DAG; its nodes are numbered flat
+by layer: ``node = offset[layer] + idx`` with ``offset = layer_offsets(sizes)``.
+
+Cost transform (shortest paths)
+-------------------------------
+igraph and GDS shortest paths (and so betweenness) read an edge weight as a *cost*, but
+NIF is a *strength*. Each matrix is divided by its own maximum (``value_norm`` in
+``(0, 1]``), edges with value 0 are dropped (no information, no edge), and the cost is
+``-ln(value_norm)``. A path's cost is then minus the log of the product of its normalised
+values, so the shortest path is the path of largest NIF product -- the quantity that
+:func:`attribution` sums over all paths. Per-layer normalisation multiplies every
+input-to-output path's product by the same constant, so it does not change which path is
+strongest; it makes the strongest edge of each layer pair cost 0. ``1/w`` would rank
+paths by a sum of reciprocals, which has no meaning for information and lets one weak
+edge dominate a path (the GDS client maintainers' warning, issue #318).
+
+igraph rejects zero-cost edges in betweenness, so :func:`betweenness` hands igraph
+``cost + 1``. Every path between two given nodes of a layered DAG has the same number of
+edges, so adding a constant to every cost adds the same amount to each of them: shortest
+paths and their counts, hence betweenness, are unchanged (GDS takes the cost as is).
+
+Communities
+-----------
+:func:`louvain` runs on the undirected graph weighted by the *raw* NIF value in nats (not
+``value_norm``). Modularity is invariant to one global scale, but per-layer normalisation
+would stretch a layer pair that carries almost no information to the same weight as the
+strongest pair, and then communities would follow noise. Raw values keep "a layer pair
+that carries more information binds its neurons more tightly". The Neo4j store projects
+the same ``value`` property.
+
+Pruning rule
+------------
+A *hidden* neuron (not an input, not a class) is prunable when it is dead (never active
+on the data), or every incoming edge carries at most ``threshold`` nats, or every
+outgoing edge does: information cannot pass through it. The default threshold, 0.02
+nats, is about the noise floor of the MINE estimator on independent pairs (its estimates
+spread over 0.01-0.06 nats around a true 0); below it an edge cannot be told from zero.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .errors import ValidationError
+from .records import ATTRIBUTION_COLUMNS, NEURON_METRIC_COLUMNS
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+__all__ = [
+    "layer_offsets",
+    "sizes_of",
+    "normalize_per_layer",
+    "cost_transform",
+    "edge_list",
+    "matrices_from_edges",
+    "betweenness",
+    "louvain",
+    "attribution",
+    "flows",
+    "prunable",
+    "path_strengths",
+    "Analysis",
+    "analyze",
+    "DEFAULT_THRESHOLD",
+]
+
+#: Default prunable threshold in nats (about the MINE noise floor on independent pairs).
+DEFAULT_THRESHOLD = 0.02
+
+Mats = Sequence[np.ndarray]
+
+
+# -- validation and layout -------------------------------------------------------------
+def _as_mats(mats: Mats) -> list[np.ndarray]:
+    """Validate and return the matrices as float64 arrays (no copy when already so)."""
+    if isinstance(mats, np.ndarray) or len(mats) == 0:
+        raise ValidationError(
+            "NIF matrices must be a non-empty list of 2-D arrays, one per layer pair; "
+            f"got {type(mats).__name__} of length {len(mats)}."
+        )
+    out: list[np.ndarray] = []
+    for li, m in enumerate(mats):
+        a = np.asarray(m, dtype=np.float64)
+        if a.ndim != 2 or 0 in a.shape:
+            raise ValidationError(
+                f"NIF matrix {li} must be 2-D (n_{li}, n_{li + 1}) with no empty axis; got shape "
+                f"{a.shape}: pass one (src, dst) matrix per layer pair."
+            )
+        if not np.isfinite(a).all():
+            raise ValidationError(
+                f"NIF matrix {li} has NaN or infinite values: replace failed estimates by 0 "
+                "(no information) before analysis."
+            )
+        if (a < 0).any():
+            raise ValidationError(
+                f"NIF matrix {li} has negative values (min {a.min():.3g}): clip estimates at 0, "
+                "mutual information is never negative."
+            )
+        if out and out[-1].shape[1] != a.shape[0]:
+            raise ValidationError(
+                f"NIF matrices {li - 1} and {li} do not chain: matrix {li - 1} has "
+                f"{out[-1].shape[1]} columns but matrix {li} has {a.shape[0]} rows; "
+                "matrix l must be (n_l, n_{l+1})."
+            )
+        out.append(a)
+    return out
+
+
+def layer_offsets(sizes: Sequence[int]) -> np.ndarray:
+    """Flat node id of the first neuron of every layer, plus the total.
+
+    Returns
+    -------
+    offsets : ndarray of int64, shape (L + 2,)
+        ``offsets[0] = 0``, ``offsets[l + 1] = n_0 + ... + n_l``; node ``(l, i)`` has id
+        ``offsets[l] + i`` and ``offsets[-1]`` is the number of nodes.
+    """
+    s = np.asarray(list(sizes), dtype=np.int64)
+    if s.ndim != 1 or s.size < 2 or (s <= 0).any():
+        raise ValidationError(
+            f"Layer sizes must be at least two positive integers; got {list(sizes)!r}."
+        )
+    return np.concatenate([[0], np.cumsum(s)]).astype(np.int64)
+
+
+def sizes_of(mats: Mats) -> tuple[int, ...]:
+    """Layer sizes ``(n_0, ..., n_L)`` implied by the matrices (validates them)."""
+    ms = _as_mats(mats)
+    return (int(ms[0].shape[0]), *(int(m.shape[1]) for m in ms))
+
+
+def _layer_of(sizes: Sequence[int]) -> np.ndarray:
+    """Layer index of every flat node, shape (n_nodes,)."""
+    return np.repeat(np.arange(len(sizes)), np.asarray(sizes))
+
+
+# -- edge weights ----------------------------------------------------------------------
+def normalize_per_layer(mats: Mats) -> list[np.ndarray]:
+    """Each matrix divided by its maximum, values in [0, 1]; an all-zero matrix stays zero."""
+    out = []
+    for m in _as_mats(mats):
+        top = m.max()
+        out.append(m / top if top > 0 else np.zeros_like(m))
+    return out
+
+
+def cost_transform(norm: np.ndarray) -> np.ndarray:
+    """Path cost of normalised NIF: ``-ln(w)`` where ``w > 0``, NaN (no edge) where ``w <= 0``.
+
+    The strongest edge of a layer pair (``w = 1``) costs 0; see the module docstring.
+    """
+    w = np.asarray(norm, dtype=np.float64)
+    out = np.full(w.shape, np.nan)
+    pos = w > 0
+    out[pos] = -np.log(w[pos])
+    # -ln(1) is 0.0 exactly; clear the -0.0 that log gives for w == 1.
+    return out + 0.0
+
+
+def edge_list(
+    mats: Mats, *, drop_zero: bool = True
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """All edges of the flow graph as flat arrays, in layer then row-major order.
+
+    Returns
+    -------
+    src, dst : ndarray of int64, shape (n_edges,)
+        Flat node ids.
+    value : ndarray, shape (n_edges,)
+        NIF in nats.
+    value_norm : ndarray, shape (n_edges,)
+        ``value`` divided by the maximum of its layer pair.
+    cost : ndarray, shape (n_edges,)
+        ``-ln(value_norm)``; NaN for zero edges (only present when ``drop_zero=False``).
+    """
+    ms = _as_mats(mats)
+    sizes = (ms[0].shape[0], *(m.shape[1] for m in ms))
+    off = layer_offsets(sizes)
+    norms = normalize_per_layer(ms)
+    parts: list[tuple[np.ndarray, ...]] = []
+    for li, (m, nm) in enumerate(zip(ms, norms, strict=True)):
+        rows, cols = np.indices(m.shape)  # each (n_l, n_{l+1})
+        v, vn = m.ravel(), nm.ravel()
+        keep = v > 0 if drop_zero else np.ones(v.shape, dtype=bool)
+        parts.append((off[li] + rows.ravel()[keep], off[li + 1] + cols.ravel()[keep], v[keep], vn[keep]))
+    src, dst, value, value_norm = (np.concatenate(p) for p in zip(*parts, strict=True))
+    return src.astype(np.int64), dst.astype(np.int64), value, value_norm, cost_transform(value_norm)
+
+
+def matrices_from_edges(
+    sizes: Sequence[int], edges: pd.DataFrame, column: str = "value"
+) -> list[np.ndarray]:
+    """Rebuild the NIF matrices from an edge table (``records.EDGE_COLUMNS``).
+
+    Missing edges are 0. ``edges`` needs ``src_layer, src_idx, dst_idx`` and ``column``.
+    """
+    sizes = [int(s) for s in sizes]
+    layer_offsets(sizes)  # validates
+    mats = [np.zeros((sizes[li], sizes[li + 1])) for li in range(len(sizes) - 1)]
+    sl = edges["src_layer"].to_numpy(dtype=np.int64)
+    si = edges["src_idx"].to_numpy(dtype=np.int64)
+    di = edges["dst_idx"].to_numpy(dtype=np.int64)
+    val = edges[column].to_numpy(dtype=np.float64)
+    for li, m in enumerate(mats):
+        sel = sl == li
+        if sel.any():
+            try:
+                m[si[sel], di[sel]] = val[sel]
+            except IndexError as e:
+                raise ValidationError(
+                    f"Edge table has an index outside layer sizes {sizes} in layer {li}: "
+                    "pass the sizes of the model the run belongs to."
+                ) from e
+    return mats
+
+
+# -- algorithms ------------------------------------------------------------------------
+def _igraph():
+    import igraph
+
+    return igraph
+
+
+def betweenness(mats: Mats) -> np.ndarray:
+    """Weighted betweenness of every neuron on the directed flow graph.
+
+    Weights are the costs ``-ln(value_norm)`` (zero edges dropped), so shortest paths are
+    the paths of largest NIF product. Counts are raw (not normalised), as Neo4j GDS
+    reports them for a directed graph.
+
+    Returns
+    -------
+    ndarray, shape (n_nodes,)
+    """
+    ms = _as_mats(mats)
+    sizes = sizes_of(ms)
+    n = int(layer_offsets(sizes)[-1])
+    src, dst, _, _, cost = edge_list(ms, drop_zero=True)
+    if src.size == 0:
+        return np.zeros(n)
+    ig = _igraph()
+    g = ig.Graph(n=n, edges=np.column_stack([src, dst]).tolist(), directed=True)
+    # + 1: igraph refuses zero costs; a constant shift keeps every shortest path of a
+    # layered DAG (all u -> v paths have the same length), see the module docstring.
+    return np.asarray(g.betweenness(directed=True, weights=(cost + 1.0).tolist()), dtype=np.float64)
+
+
+def _undirected(mats: Mats, normalized: bool):
+    ms = _as_mats(mats)
+    n = int(layer_offsets(sizes_of(ms))[-1])
+    src, dst, value, value_norm, _ = edge_list(ms, drop_zero=True)
+    w = value_norm if normalized else value
+    g = _igraph().Graph(n=n, edges=np.column_stack([src, dst]).tolist(), directed=False)
+    return g, w.tolist()
+
+
+def _relabel(membership: Sequence[int]) -> np.ndarray:
+    """Community labels 0..c-1 in order of first appearance."""
+    m = np.asarray(membership, dtype=np.int64)
+    _, first, inverse = np.unique(m, return_index=True, return_inverse=True)
+    rank = np.empty(first.size, dtype=np.int64)
+    rank[np.argsort(first, kind="stable")] = np.arange(first.size)
+    return rank[inverse.ravel()]
+
+
+def louvain(
+    mats: Mats, *, resolution: float = 1.0, seed: int = 0, normalized: bool = False
+) -> tuple[np.ndarray, float]:
+    """Louvain communities (igraph ``community_multilevel``) of the undirected flow graph.
+
+    Parameters
+    ----------
+    mats : list of ndarray, each (n_l, n_{l+1})
+    resolution : float
+        Modularity resolution gamma (> 0); larger gives more, smaller communities.
+    seed : int
+        Seed of Python's ``random`` module, which igraph draws from; the global state is
+        restored afterwards.
+    normalized : bool
+        Weight by ``value_norm`` instead of the raw value in nats (the default, see the
+        module docstring).
+
+    Returns
+    -------
+    membership : ndarray of int64, shape (n_nodes,)
+        Community of every node, numbered 0..c-1 in order of first appearance. A neuron
+        with no non-zero edge is alone in its community.
+    modularity : float
+        Modularity of that partition with the same weights and resolution; NaN when the
+        graph has no non-zero edge.
+    """
+    if not (isinstance(resolution, (int, float)) and np.isfinite(resolution) and resolution > 0):
+        raise ValidationError(
+            f"The 'resolution' parameter of louvain must be a positive number. Got {resolution!r} instead."
+        )
+    g, w = _undirected(mats, normalized)
+    if g.ecount() == 0:
+        return np.arange(g.vcount(), dtype=np.int64), float("nan")
+    state = random.getstate()
+    try:
+        random.seed(seed)
+        clusters = g.community_multilevel(weights=w, resolution=float(resolution))
+    finally:
+        random.setstate(state)
+    membership = _relabel(clusters.membership)
+    q = g.modularity(membership.tolist(), weights=w, resolution=float(resolution), directed=False)
+    return membership, float(q)
+
+
+def attribution(mats: Mats, *, normalized: bool = False) -> np.ndarray:
+    """Input-to-class attribution: the sum over all paths of the product of NIF values.
+
+    Equals ``mats[0] @ mats[1] @ ... @ mats[L-1]`` (one matrix product per layer, never
+    an enumeration of paths).
+
+    Returns
+    -------
+    ndarray, shape (n_0, n_L)
+    """
+    ms = normalize_per_layer(mats) if normalized else _as_mats(mats)
+    out = ms[0].copy()
+    for m in ms[1:]:
+        out = out @ m
+    return out
+
+
+def flows(mats: Mats) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per-node sums and maxima of incoming and outgoing NIF (0 where a node has none).
+
+    Returns
+    -------
+    in_flow, out_flow, max_in, max_out : ndarray, shape (n_nodes,)
+    """
+    ms = _as_mats(mats)
+    sizes = sizes_of(ms)
+    off = layer_offsets(sizes)
+    n = int(off[-1])
+    in_flow, out_flow, max_in, max_out = (np.zeros(n) for _ in range(4))
+    for li, m in enumerate(ms):
+        out_flow[off[li] : off[li + 1]] = m.sum(axis=1)
+        max_out[off[li] : off[li + 1]] = m.max(axis=1)
+        in_flow[off[li + 1] : off[li + 2]] = m.sum(axis=0)
+        max_in[off[li + 1] : off[li + 2]] = m.max(axis=0)
+    return in_flow, out_flow, max_in, max_out
+
+
+def prunable(
+    mats: Mats, dead: np.ndarray | None = None, *, threshold: float = DEFAULT_THRESHOLD
+) -> np.ndarray:
+    """Hidden neurons that pass no information (rule in the module docstring).
+
+    Parameters
+    ----------
+    dead : ndarray of bool, shape (n_nodes,), optional
+        Neurons never active on the data.
+    threshold : float
+        Nats; an edge carrying at most this much counts as no information.
+
+    Returns
+    -------
+    ndarray of bool, shape (n_nodes,)
+        Always False for inputs and classes.
+    """
+    if not (isinstance(threshold, (int, float)) and np.isfinite(threshold) and threshold >= 0):
+        raise ValidationError(
+            f"The 'threshold' parameter of prunable must be a non-negative number of nats. Got {threshold!r} instead."
+        )
+    ms = _as_mats(mats)
+    sizes = sizes_of(ms)
+    off = layer_offsets(sizes)
+    n = int(off[-1])
+    dead_arr = _dead_mask(dead, n)
+    _, _, max_in, max_out = flows(ms)
+    hidden = np.zeros(n, dtype=bool)
+    hidden[off[1] : off[-2]] = True
+    return hidden & (dead_arr | (max_in <= threshold) | (max_out <= threshold))
+
+
+def _dead_mask(dead: np.ndarray | None, n: int) -> np.ndarray:
+    if dead is None:
+        return np.zeros(n, dtype=bool)
+    d = np.asarray(dead)
+    if d.shape != (n,):
+        raise ValidationError(
+            f"'dead' must be one flag per neuron, shape ({n},); got shape {d.shape}: "
+            "flatten the per-layer flags in layer order."
+        )
+    return d.astype(bool)
+
+
+def path_strengths(
+    mats: Mats, src_feature: int, dst_class: int, top: int = 5
+) -> list[tuple[list[int], float]]:
+    """The ``top`` strongest paths from one input to one class, by product of NIF values.
+
+    k-best dynamic programme over layers: for every neuron it keeps the ``top`` best
+    partial paths from the input, so the cost is O(top * sum_l n_l * n_{l+1}), not the
+    number of paths. Paths through a zero edge carry nothing and are not returned, so
+    fewer than ``top`` paths may come back. Ties are broken by lower neuron index.
+
+    Returns
+    -------
+    list of (path, product), strongest first
+        ``path[l]`` is the neuron index *within layer l* (``path[0] == src_feature``,
+        ``path[-1] == dst_class``); flat ids are ``layer_offsets(sizes)[l] + path[l]``.
+    """
+    ms = _as_mats(mats)
+    sizes = sizes_of(ms)
+    if not 0 <= int(src_feature) < sizes[0]:
+        raise ValidationError(
+            f"src_feature must be an input index in [0, {sizes[0]}); got {src_feature!r}."
+        )
+    if not 0 <= int(dst_class) < sizes[-1]:
+        raise ValidationError(
+            f"dst_class must be a class index in [0, {sizes[-1]}); got {dst_class!r}."
+        )
+    if int(top) < 1:
+        raise ValidationError(f"top must be a positive number of paths; got {top!r}.")
+    k = int(top)
+    # best[i, r]: product of the r-th best partial path ending at neuron i of the current
+    # layer (0 = none); back[l][j, r] = flat index i * k + r' into the previous layer's best.
+    best = np.zeros((sizes[0], k))  # (n_0, k)
+    best[int(src_feature), 0] = 1.0
+    backs: list[np.ndarray] = []
+    for m in ms:
+        n_in, n_out = m.shape
+        cand = (best[:, :, None] * m[:, None, :]).reshape(n_in * k, n_out)  # (n_l*k, n_{l+1})
+        order = np.argsort(-cand, axis=0, kind="stable")[:k]  # (k, n_{l+1})
+        vals = np.take_along_axis(cand, order, axis=0)  # (k, n_{l+1}); n_l * k >= k rows
+        best = vals.T  # (n_{l+1}, k)
+        backs.append(order.T)  # (n_{l+1}, k)
+    out: list[tuple[list[int], float]] = []
+    for r in range(k):
+        prod = float(best[int(dst_class), r])
+        if prod <= 0:
+            break
+        path = [int(dst_class)]
+        j, rank = int(dst_class), r
+        for back in reversed(backs):
+            flat = int(back[j, rank])
+            j, rank = divmod(flat, k)
+            path.append(j)
+        out.append((path[::-1], prod))
+    return out
+
+
+# -- everything at once ------------------------------------------------------------------
+def _frozen(a: np.ndarray) -> np.ndarray:
+    a = np.array(a, copy=True)
+    a.setflags(write=False)
+    return a
+
+
+@dataclass(frozen=True, eq=False)
+class Analysis:
+    """All analysis results of one NIF network (arrays are read-only).
+
+    Per-node arrays have shape (n_nodes,) in flat node order; ``attribution`` is
+    (n_0, n_L). ``membership`` is the Louvain community of every node.
+    """
+
+    betweenness: np.ndarray
+    membership: np.ndarray
+    modularity: float
+    n_communities: int
+    attribution: np.ndarray
+    in_flow: np.ndarray
+    out_flow: np.ndarray
+    prunable: np.ndarray
+    gamma: float
+    threshold: float
+    seed: int
+    sizes: tuple[int, ...] = ()
+
+    def metrics_frame(self, sizes: Sequence[int] | None = None) -> pd.DataFrame:
+        """Per-neuron metrics with exactly ``records.NEURON_METRIC_COLUMNS``."""
+        import pandas as pd
+
+        sizes = tuple(int(s) for s in (self.sizes if sizes is None else sizes))
+        n = int(layer_offsets(sizes)[-1])
+        if n != self.betweenness.shape[0]:
+            raise ValidationError(
+                f"Layer sizes {list(sizes)} give {n} neurons but the analysis has "
+                f"{self.betweenness.shape[0]}: pass the sizes of the analysed network."
+            )
+        layer = _layer_of(sizes)
+        idx = np.arange(n) - layer_offsets(sizes)[layer]
+        frame = pd.DataFrame(
+            {
+                "layer": layer,
+                "idx": idx,
+                "betweenness": self.betweenness,
+                "community": self.membership,
+                "in_flow": self.in_flow,
+                "out_flow": self.out_flow,
+                "prunable": self.prunable,
+            }
+        )
+        return frame.astype(NEURON_METRIC_COLUMNS)[list(NEURON_METRIC_COLUMNS)]
+
+    def attribution_frame(self) -> pd.DataFrame:
+        """The attribution matrix in long form with exactly ``records.ATTRIBUTION_COLUMNS``."""
+        import pandas as pd
+
+        n_in, n_out = self.attribution.shape
+        fi, ci = np.indices((n_in, n_out))
+        frame = pd.DataFrame(
+            {"feature_idx": fi.ravel(), "class_idx": ci.ravel(), "value": self.attribution.ravel()}
+        )
+        return frame.astype(ATTRIBUTION_COLUMNS)[list(ATTRIBUTION_COLUMNS)]
+
+
+def analyze(
+    mats: Mats,
+    dead: np.ndarray | None = None,
+    *,
+    gamma: float = 1.0,
+    threshold: float = DEFAULT_THRESHOLD,
+    seed: int = 0,
+) -> Analysis:
+    """Run every analysis on one NIF network.
+
+    Parameters
+    ----------
+    mats : list of ndarray, each (n_l, n_{l+1})
+        NIF in nats.
+    dead : ndarray of bool, shape (n_nodes,), optional
+        Neurons never active on the data (count as prunable).
+    gamma : float
+        Louvain resolution.
+    threshold : float
+        Prunable threshold in nats.
+    seed : int
+        Louvain seed.
+    """
+    ms = _as_mats(mats)
+    sizes = sizes_of(ms)
+    membership, q = louvain(ms, resolution=gamma, seed=seed)
+    in_flow, out_flow, _, _ = flows(ms)
+    return Analysis(
+        betweenness=_frozen(betweenness(ms)),
+        membership=_frozen(membership),
+        modularity=q,
+        n_communities=int(membership.max()) + 1,
+        attribution=_frozen(attribution(ms)),
+        in_flow=_frozen(in_flow),
+        out_flow=_frozen(out_flow),
+        prunable=_frozen(prunable(ms, dead, threshold=threshold)),
+        gamma=float(gamma),
+        threshold=float(threshold),
+        seed=int(seed),
+        sizes=sizes,
+    )

@@ -1,0 +1,68 @@
+"""The ``nifgraph`` command line (Typer). Commands are thin: parse options, call the
+library, render. Every :class:`~nifgraph.errors.NifgraphError` is caught once here and
+printed as one line ``Type: message`` on stderr with exit code 1 — never a traceback for a
+user mistake. Heavy imports (torch, drivers) happen inside the commands.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import typer
+from typer.core import TyperGroup
+
+from ..errors import NifgraphError
+
+
+def _report(exc: BaseException) -> None:
+    typer.echo(f"{type(exc).__name__}: {exc}", err=True)
+
+
+class _NifGroup(TyperGroup):
+    """Turns library errors into one-line messages, also under ``CliRunner``."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except NifgraphError as exc:
+            _report(exc)
+            raise typer.Exit(1) from None
+        except KeyboardInterrupt:
+            typer.echo("Interrupted: nothing half-written was kept.", err=True)
+            raise typer.Exit(130) from None
+
+
+app = typer.Typer(
+    cls=_NifGroup,
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+    help="NIF: mutual information along every edge of a trained network, stored and analysed as a graph.",
+)
+
+
+def _register() -> None:
+    from . import main as _main
+
+    _main.register(app)
+    for name in ("db", "compare", "trust"):
+        try:
+            mod = __import__(f"{__name__}.{name}", fromlist=["register"])
+        except ModuleNotFoundError as exc:  # optional command groups not written yet
+            if exc.name != f"{__name__}.{name}":
+                raise
+            continue
+        mod.register(app)
+
+
+_register()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except NifgraphError as exc:  # pragma: no cover - normally handled by _NifGroup
+        _report(exc)
+        sys.exit(1)

@@ -1,0 +1,229 @@
+"""Data sets by name, and any CSV.
+
+``load_dataset(name)`` returns a :class:`Dataset`: a stratified, seeded train/test split with
+features standardised by statistics of the training split only.
+
+Bundled with scikit-learn: ``iris``, ``wine``, ``breast-cancer``, ``digits``. ``banknote``
+(UCI "Banknote authentication", CC BY 4.0) is downloaded from its UCI home on first use and
+cached under :func:`nifgraph.config.data_home` (``NIFGRAPH_DATA_HOME``); setting
+``NIFGRAPH_BANKNOTE_CSV`` to a local copy (with the header row
+``variance,skewness,curtosis,entropy,class``) skips the download — the tests do that.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import urllib.request
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .config import data_home
+from .errors import ValidationError
+
+__all__ = ["Dataset", "load_dataset", "DATASETS", "BANKNOTE_URL"]
+
+DATASETS = ("iris", "wine", "breast-cancer", "digits", "banknote")
+
+BANKNOTE_URL = "https://archive.ics.uci.edu/static/public/267/banknote+authentication.zip"
+BANKNOTE_COLUMNS = ("variance", "skewness", "curtosis", "entropy", "class")
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A split, standardised classification data set.
+
+    ``x_train`` (n_train, n_features) float32 standardised with the training split's mean
+    and std; ``y_*`` int64 class indices 0..n_classes-1.
+    """
+
+    name: str
+    feature_names: tuple[str, ...]
+    class_names: tuple[str, ...]
+    x_train: np.ndarray = field(repr=False)
+    y_train: np.ndarray = field(repr=False)
+    x_test: np.ndarray = field(repr=False)
+    y_test: np.ndarray = field(repr=False)
+    mean: np.ndarray = field(repr=False)
+    scale: np.ndarray = field(repr=False)
+    seed: int = 0
+    test_size: float = 0.3
+    source: str = ""
+
+    @property
+    def n_features(self) -> int:
+        return len(self.feature_names)
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.class_names)
+
+    def split(self, which: str) -> tuple[np.ndarray, np.ndarray]:
+        if which == "train":
+            return self.x_train, self.y_train
+        if which == "test":
+            return self.x_test, self.y_test
+        if which == "all":
+            return np.vstack([self.x_train, self.x_test]), np.concatenate([self.y_train, self.y_test])
+        raise ValidationError(f"Unknown split {which!r}; use one of: train, test, all.")
+
+    def describe(self) -> dict:
+        return {
+            "dataset": self.name,
+            "source": self.source,
+            "n_train": int(len(self.y_train)),
+            "n_test": int(len(self.y_test)),
+            "seed": self.seed,
+            "test_size": self.test_size,
+            "feature_names": list(self.feature_names),
+            "class_names": list(self.class_names),
+            "standardize_mean": self.mean.tolist(),
+            "standardize_scale": self.scale.tolist(),
+        }
+
+
+def _sklearn(name: str) -> tuple[pd.DataFrame, np.ndarray, tuple[str, ...]]:
+    from sklearn import datasets as skd
+
+    loader = {
+        "iris": skd.load_iris,
+        "wine": skd.load_wine,
+        "breast-cancer": skd.load_breast_cancer,
+        "digits": skd.load_digits,
+    }[name]
+    bunch = loader()
+    names = [str(n) for n in getattr(bunch, "feature_names", [f"x{i}" for i in range(bunch.data.shape[1])])]
+    x = pd.DataFrame(bunch.data, columns=names)
+    classes = tuple(str(c) for c in bunch.target_names)
+    return x, np.asarray(bunch.target, dtype=np.int64), classes
+
+
+def _banknote_path(home: Path) -> Path:
+    local = os.environ.get("NIFGRAPH_BANKNOTE_CSV")
+    if local:
+        p = Path(local)
+        if not p.is_file():
+            raise ValidationError(
+                f"NIFGRAPH_BANKNOTE_CSV points to {p}, which is not a file; fix the path or unset it to download."
+            )
+        return p
+    cached = home / "banknote.csv"
+    if cached.is_file():
+        return cached
+    home.mkdir(parents=True, exist_ok=True)
+    try:
+        with urllib.request.urlopen(BANKNOTE_URL, timeout=30) as resp:  # noqa: S310 - fixed https URL
+            payload = resp.read()
+    except OSError as exc:
+        raise ValidationError(
+            f"Could not download banknote from {BANKNOTE_URL} ({exc}); put a copy at {cached} "
+            "or set NIFGRAPH_BANKNOTE_CSV to a local file."
+        ) from exc
+    with zipfile.ZipFile(io.BytesIO(payload)) as zf:
+        member = next(n for n in zf.namelist() if n.endswith(".txt"))
+        raw = zf.read(member).decode()
+    frame = pd.read_csv(io.StringIO(raw), header=None, names=list(BANKNOTE_COLUMNS))
+    tmp = cached.with_suffix(".tmp")
+    frame.to_csv(tmp, index=False)
+    tmp.replace(cached)  # atomic: never a half-written cache
+    return cached
+
+
+def _from_csv(path: Path, target: str) -> tuple[pd.DataFrame, np.ndarray, tuple[str, ...]]:
+    if not path.is_file():
+        raise ValidationError(f"CSV file {path} does not exist; check the --csv path.")
+    try:
+        frame = pd.read_csv(path)
+    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
+        raise ValidationError(f"Could not parse {path} as CSV ({exc}).") from exc
+    if target not in frame.columns:
+        raise ValidationError(
+            f"CSV {path.name} has no target column {target!r}; columns are: {', '.join(map(str, frame.columns))}. "
+            "Pass the right one with --target."
+        )
+    y_raw = frame.pop(target)
+    non_numeric = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
+    if non_numeric:
+        raise ValidationError(
+            f"CSV {path.name} has non-numeric feature columns {non_numeric}; encode or drop them first."
+        )
+    bad = frame.columns[frame.isna().any() | ~np.isfinite(frame.to_numpy(dtype=float)).all(axis=0)].tolist()
+    if bad or y_raw.isna().any():
+        where = bad + ([target] if y_raw.isna().any() else [])
+        raise ValidationError(
+            f"CSV {path.name} has missing or infinite values in columns {where}; clean or impute them first."
+        )
+    classes, y = np.unique(y_raw.to_numpy(), return_inverse=True)
+    return frame.astype(float), y.astype(np.int64), tuple(str(c) for c in classes)
+
+
+def load_dataset(
+    name: str | None = "iris",
+    *,
+    csv: str | os.PathLike[str] | None = None,
+    target: str | None = None,
+    test_size: float = 0.3,
+    seed: int = 0,
+    data_dir: str | os.PathLike[str] | None = None,
+) -> Dataset:
+    """Load a named data set (or a CSV), split it stratified and seeded, standardise it."""
+    from sklearn.model_selection import train_test_split
+
+    if not 0.05 <= test_size <= 0.9:
+        raise ValidationError(f"test_size must be in [0.05, 0.9]; got {test_size}.")
+    if csv is not None:
+        if not target:
+            raise ValidationError("A --csv data set needs --target COLUMN naming the class column.")
+        path = Path(csv)
+        x, y, classes = _from_csv(path, target)
+        ds_name, source = path.stem, str(path.resolve())
+    else:
+        key = (name or "").strip().lower().replace("_", "-")
+        if key in ("breast", "breastcancer"):
+            key = "breast-cancer"
+        if key not in DATASETS:
+            raise ValidationError(
+                f"Unknown data set {name!r}; choose one of {', '.join(DATASETS)} or pass --csv PATH --target COLUMN."
+            )
+        if key == "banknote":
+            p = _banknote_path(data_home(data_dir))
+            x, y, classes = _from_csv(p, "class")
+            classes = ("genuine", "forged")
+            source = f"{BANKNOTE_URL} (sha256 {hashlib.sha256(p.read_bytes()).hexdigest()[:16]}…)"
+        else:
+            x, y, classes = _sklearn(key)
+            source = f"scikit-learn load_{key.replace('-', '_')}"
+        ds_name = key
+    counts = np.bincount(y)
+    if len(classes) < 2:
+        raise ValidationError(f"Data set {ds_name!r} has a single class; classification needs at least two.")
+    if counts.min() < 2:
+        raise ValidationError(
+            f"Data set {ds_name!r} has a class with fewer than 2 rows; a stratified split needs at least 2 per class."
+        )
+    xa = x.to_numpy(dtype=np.float64)
+    x_tr, x_te, y_tr, y_te = train_test_split(
+        xa, y, test_size=test_size, random_state=seed, stratify=y
+    )
+    mean = x_tr.mean(axis=0)
+    scale = x_tr.std(axis=0)
+    scale[scale == 0] = 1.0
+    return Dataset(
+        name=ds_name,
+        feature_names=tuple(str(c) for c in x.columns),
+        class_names=classes,
+        x_train=((x_tr - mean) / scale).astype(np.float32),
+        y_train=y_tr.astype(np.int64),
+        x_test=((x_te - mean) / scale).astype(np.float32),
+        y_test=y_te.astype(np.int64),
+        mean=mean,
+        scale=scale,
+        seed=seed,
+        test_size=test_size,
+        source=source,
+    )

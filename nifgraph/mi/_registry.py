@@ -1,0 +1,146 @@
+"""The registered estimators: name -> default options, minimum samples, implementations."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from . import _gcmi, _ksg, _mine
+from ._validate import constant_columns, normal_scores, standardize
+
+Progress = Callable[[int, int], None] | None
+
+
+@dataclass(frozen=True)
+class Method:
+    """One estimator: its defaults and its pairwise / joint implementations."""
+
+    name: str
+    summary: str
+    defaults: dict[str, Any]
+    min_samples: Callable[[dict], int]
+    pairwise: Callable[..., np.ndarray]
+    joint: Callable[..., np.ndarray]
+
+
+@contextmanager
+def _torch_threads(threads: int | None):
+    import torch
+
+    before = torch.get_num_threads()
+    want = threads if threads is not None else min(before, os.cpu_count() or 1)
+    torch.set_num_threads(want)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _neural_scores(a: np.ndarray, copula: bool) -> tuple[np.ndarray, np.ndarray]:
+    const = constant_columns(a)
+    z = standardize(normal_scores(a) if copula else a)
+    return z, const
+
+
+def _neural_pairwise(bound: str):
+    def run(x, y, opts, seed, progress):
+        zx, cx = _neural_scores(x, opts["copula"])
+        zy, cy = _neural_scores(y, opts["copula"])
+        a, b = zx.shape[1], zy.shape[1]
+        ii, jj = np.nonzero(~cx[:, None] & ~cy[None, :])  # edges that need training
+        total, skipped = a * b, a * b - ii.size
+        if progress is not None and skipped:
+            progress(skipped, total)
+        with _torch_threads(opts["threads"]):
+            est = _mine.train_bounds(
+                zx,
+                zy,
+                ii[:, None],
+                jj,
+                bound=bound,
+                opts=opts,
+                seed=seed,
+                progress=progress,
+                done_offset=skipped,
+                total=total,
+            )
+        out = np.zeros((a, b))
+        out[ii, jj] = est
+        return np.maximum(out, 0.0)
+
+    return run
+
+
+def _neural_joint(bound: str):
+    def run(x, y, opts, seed, progress):
+        zx, cx = _neural_scores(x, opts["copula"])
+        zy, cy = _neural_scores(y, opts["copula"])
+        zx = zx[:, ~cx]
+        b = zy.shape[1]
+        out = np.zeros(b)
+        jj = np.nonzero(~cy)[0] if zx.shape[1] else np.zeros(0, dtype=int)
+        skipped = b - jj.size
+        if progress is not None and skipped:
+            progress(skipped, b)
+        ex = np.tile(np.arange(zx.shape[1]), (jj.size, 1))  # (E, a') every x column
+        with _torch_threads(opts["threads"]):
+            est = _mine.train_bounds(
+                zx,
+                zy,
+                ex,
+                jj,
+                bound=bound,
+                opts=opts,
+                seed=seed,
+                progress=progress,
+                done_offset=skipped,
+                total=b,
+            )
+        out[jj] = est
+        return np.maximum(out, 0.0)
+
+    return run
+
+
+REGISTRY: dict[str, Method] = {
+    m.name: m
+    for m in (
+        Method(
+            "mine",
+            "MINE: Donsker-Varadhan bound, moving-average gradient, batched critics",
+            dict(_mine.DEFAULTS),
+            _mine.min_samples,
+            _neural_pairwise("mine"),
+            _neural_joint("mine"),
+        ),
+        Method(
+            "smile",
+            "SMILE: critic trained with the JS bound, DV estimate with clipped ratio",
+            dict(_mine.SMILE_DEFAULTS),
+            _mine.min_samples,
+            _neural_pairwise("smile"),
+            _neural_joint("smile"),
+        ),
+        Method(
+            "ksg",
+            "Kraskov-Stoegbauer-Grassberger estimator 1 (k nearest neighbours, max-norm)",
+            dict(_ksg.DEFAULTS),
+            _ksg.min_samples,
+            _ksg.ksg_pairwise,
+            _ksg.ksg_joint,
+        ),
+        Method(
+            "gcmi",
+            "Gaussian-copula MI (a lower bound: monotone dependence only)",
+            dict(_gcmi.DEFAULTS),
+            lambda opts: _gcmi.MIN_SAMPLES,
+            _gcmi.gcmi_pairwise,
+            _gcmi.gcmi_joint,
+        ),
+    )
+}

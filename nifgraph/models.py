@@ -1,0 +1,401 @@
+"""Feed-forward networks: build and train an MLP, read a user's model, record activations,
+prune neurons.
+
+nifgraph works on a network as a stack of *blocks* ``a_{l+1} = act_l(W_l a_l + b_l)``: every
+``torch.nn.Linear`` followed by at most one element-wise activation. ``Dropout`` and
+``Identity`` are allowed anywhere (they do nothing at evaluation time); a trailing
+``Softmax``/``LogSoftmax`` is allowed and ignored, because nifgraph records the **logits** of
+the output layer: softmax is not element-wise (it couples all classes and saturates), while
+the logits are the network's own last readout, one value per class neuron. Anything else is
+refused with :class:`~nifgraph.errors.UnsupportedModelError` naming the layer.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from .errors import UnsupportedModelError, ValidationError, param_error
+
+__all__ = [
+    "ACTIVATIONS",
+    "Network",
+    "TrainConfig",
+    "TrainResult",
+    "build_mlp",
+    "train_mlp",
+    "from_module",
+    "load_network",
+    "save_checkpoint",
+    "accuracy",
+    "record_activations",
+    "neuron_summaries",
+    "pruned",
+]
+
+ProgressFn = Callable[[int, int], None]
+
+ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "relu": nn.ReLU,
+    "tanh": nn.Tanh,
+    "sigmoid": nn.Sigmoid,
+    "gelu": nn.GELU,
+    "leaky_relu": nn.LeakyReLU,
+    "elu": nn.ELU,
+    "silu": nn.SiLU,
+    "softplus": nn.Softplus,
+}
+_ACT_BY_CLASS = {cls.__name__: name for name, cls in ACTIVATIONS.items()}
+_PASS_THROUGH = {"Dropout", "Identity", "AlphaDropout"}
+_TRAILING_OK = {"Softmax", "LogSoftmax"}
+CHECKPOINT_FORMAT = "nifgraph-mlp/1"
+
+
+@dataclass
+class Network:
+    """A validated feed-forward network: the torch module and its block structure.
+
+    ``layer_sizes`` = (n_inputs, hidden…, n_outputs); ``activations[l]`` is applied after
+    Linear ``l`` (``"identity"`` for the output logits).
+    """
+
+    module: nn.Module
+    linears: list[nn.Linear] = field(repr=False)
+    acts: list[nn.Module | None] = field(repr=False)
+    activations: tuple[str, ...]
+    layer_sizes: tuple[int, ...]
+
+    @property
+    def n_inputs(self) -> int:
+        return self.layer_sizes[0]
+
+    @property
+    def n_outputs(self) -> int:
+        return self.layer_sizes[-1]
+
+    @torch.no_grad()
+    def forward_layers(self, x: np.ndarray | torch.Tensor) -> list[np.ndarray]:
+        """Activations of every layer for inputs ``x`` (N, n_inputs): a list of
+        ``len(layer_sizes)`` arrays (N, n_l); layer 0 is the input, the last the logits."""
+        t = torch.as_tensor(np.asarray(x, dtype=np.float32))
+        if t.ndim != 2 or t.shape[1] != self.n_inputs:
+            raise ValidationError(
+                f"The network expects {self.n_inputs} input features but the data has "
+                f"{t.shape[-1] if t.ndim else 0}; use the data set the model was trained on."
+            )
+        self.module.eval()
+        out = [t.numpy().astype(np.float64)]
+        for lin, act in zip(self.linears, self.acts, strict=True):
+            t = lin(t)
+            if act is not None:
+                t = act(t)
+            out.append(t.numpy().astype(np.float64))
+        return out
+
+    @torch.no_grad()
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return self.forward_layers(x)[-1].argmax(axis=1)
+
+
+def build_mlp(
+    n_inputs: int,
+    hidden: Sequence[int],
+    n_outputs: int,
+    *,
+    activation: str = "relu",
+    dropout: float = 0.0,
+) -> nn.Sequential:
+    """``Linear → act → [Dropout] → … → Linear`` (logits)."""
+    if activation not in ACTIVATIONS:
+        raise param_error("activation", "build_mlp", f"one of {sorted(ACTIVATIONS)}", activation)
+    if not 0.0 <= dropout < 1.0:
+        raise param_error("dropout", "build_mlp", "in [0, 1)", dropout)
+    if any(int(h) < 1 for h in hidden):
+        raise param_error("hidden", "build_mlp", "positive layer sizes", list(hidden))
+    layers: list[nn.Module] = []
+    prev = n_inputs
+    for h in hidden:
+        layers += [nn.Linear(prev, int(h)), ACTIVATIONS[activation]()]
+        if dropout > 0:
+            layers.append(nn.Dropout(dropout))
+        prev = int(h)
+    layers.append(nn.Linear(prev, n_outputs))
+    return nn.Sequential(*layers)
+
+
+def _type_name(m: Any) -> str:
+    return getattr(m, "original_name", None) or type(m).__name__
+
+
+def from_module(module: nn.Module) -> Network:
+    """Validate a module as a feed-forward stack and describe its blocks."""
+    if isinstance(module, nn.Sequential) or _type_name(module) == "Sequential":
+        children = list(module.children())
+    else:
+        raise UnsupportedModelError(
+            f"Expected a torch.nn.Sequential of Linear layers and element-wise activations, got "
+            f"{_type_name(module)}; wrap your layers in nn.Sequential."
+        )
+    linears: list[nn.Linear] = []
+    acts: list[nn.Module | None] = []
+    names: list[str] = []
+    trailing = False
+    for pos, child in enumerate(children):
+        tname = _type_name(child)
+        if trailing:
+            raise UnsupportedModelError(
+                f"Layer {pos} ({tname}) follows a {_type_name(children[pos - 1])}; Softmax is only allowed last."
+            )
+        if tname == "Linear":
+            linears.append(child)  # type: ignore[arg-type]
+            acts.append(None)
+            names.append("identity")
+        elif tname in _ACT_BY_CLASS:
+            if not linears or acts[-1] is not None:
+                raise UnsupportedModelError(
+                    f"Layer {pos} ({tname}) is not directly after a Linear layer; nifgraph reads "
+                    "Linear → activation blocks."
+                )
+            acts[-1] = child
+            names[-1] = _ACT_BY_CLASS[tname]
+        elif tname in _PASS_THROUGH:
+            continue
+        elif tname in _TRAILING_OK:
+            trailing = True
+        else:
+            raise UnsupportedModelError(
+                f"Unsupported layer {pos}: {tname}. nifgraph reads Sequential stacks of Linear layers "
+                f"with element-wise activations ({', '.join(sorted(_ACT_BY_CLASS))}), Dropout and Identity."
+            )
+    if not linears:
+        raise UnsupportedModelError("The model has no Linear layer; nothing to analyse.")
+    sizes = [int(linears[0].weight.shape[1])]
+    for i, lin in enumerate(linears):
+        w = lin.weight
+        if int(w.shape[1]) != sizes[-1]:
+            raise UnsupportedModelError(
+                f"Linear layer {i} expects {int(w.shape[1])} inputs but the previous layer has {sizes[-1]}."
+            )
+        sizes.append(int(w.shape[0]))
+    return Network(module=module, linears=linears, acts=acts, activations=tuple(names), layer_sizes=tuple(sizes))
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    hidden: tuple[int, ...] = (5,)
+    activation: str = "relu"
+    dropout: float = 0.0
+    epochs: int = 200
+    lr: float = 0.01
+    batch_size: int = 16
+    weight_decay: float = 0.0
+    seed: int = 0
+
+    def validate(self) -> TrainConfig:
+        if self.epochs < 1:
+            raise param_error("epochs", "train", "a positive integer", self.epochs)
+        if not self.lr > 0:
+            raise param_error("lr", "train", "a positive float", self.lr)
+        if self.batch_size < 1:
+            raise param_error("batch_size", "train", "a positive integer", self.batch_size)
+        if not self.hidden:
+            raise param_error("hidden", "train", "at least one hidden layer size", self.hidden)
+        return self
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    network: Network
+    config: TrainConfig
+    train_accuracy: float
+    test_accuracy: float
+    losses: tuple[float, ...]
+    elapsed_s: float
+
+
+def accuracy(net: Network, x: np.ndarray, y: np.ndarray) -> float:
+    return float((net.predict(x) == np.asarray(y)).mean())
+
+
+def train_mlp(
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_test: np.ndarray,
+    y_test: np.ndarray,
+    config: TrainConfig = TrainConfig(),
+    *,
+    n_classes: int | None = None,
+    progress: ProgressFn | None = None,
+) -> TrainResult:
+    """Train an MLP with Adam and cross-entropy; seeded and reproducible."""
+    import time
+
+    config.validate()
+    t0 = time.perf_counter()
+    n_classes = int(n_classes or (int(np.max(y_train)) + 1))
+    gen = torch.Generator().manual_seed(config.seed)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        module = build_mlp(
+            x_train.shape[1], config.hidden, n_classes, activation=config.activation, dropout=config.dropout
+        )
+    opt = torch.optim.Adam(module.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    xt = torch.as_tensor(x_train, dtype=torch.float32)
+    yt = torch.as_tensor(y_train, dtype=torch.long)
+    n = len(xt)
+    losses: list[float] = []
+    loss_fn = nn.CrossEntropyLoss()
+    for epoch in range(config.epochs):
+        module.train()
+        perm = torch.randperm(n, generator=gen)
+        total = 0.0
+        for start in range(0, n, config.batch_size):
+            idx = perm[start : start + config.batch_size]
+            if config.dropout > 0:
+                with torch.random.fork_rng(devices=[]):
+                    torch.manual_seed(config.seed * 100003 + epoch * 1009 + start)
+                    loss = loss_fn(module(xt[idx]), yt[idx])
+                    opt.zero_grad()
+                    loss.backward()
+            else:
+                loss = loss_fn(module(xt[idx]), yt[idx])
+                opt.zero_grad()
+                loss.backward()
+            opt.step()
+            total += float(loss.detach()) * len(idx)
+        losses.append(total / n)
+        if progress is not None:
+            progress(epoch + 1, config.epochs)
+    module.eval()
+    net = from_module(module)
+    return TrainResult(
+        network=net,
+        config=config,
+        train_accuracy=accuracy(net, x_train, y_train),
+        test_accuracy=accuracy(net, x_test, y_test),
+        losses=tuple(losses),
+        elapsed_s=time.perf_counter() - t0,
+    )
+
+
+def save_checkpoint(net: Network, path: str | os.PathLike[str], meta: dict[str, Any]) -> Path:
+    """Save a checkpoint nifgraph can reload (``torch.load(weights_only=True)`` safe)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "format": CHECKPOINT_FORMAT,
+        "layer_sizes": list(net.layer_sizes),
+        "activations": list(net.activations),
+        "state": [
+            {"weight": lin.weight.detach().clone(), "bias": None if lin.bias is None else lin.bias.detach().clone()}
+            for lin in net.linears
+        ],
+        "meta": meta,
+    }
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(payload, tmp)
+    tmp.replace(path)
+    return path
+
+
+def _from_checkpoint(payload: dict[str, Any]) -> Network:
+    sizes = payload["layer_sizes"]
+    acts = payload["activations"]
+    layers: list[nn.Module] = []
+    for i, state in enumerate(payload["state"]):
+        lin = nn.Linear(sizes[i], sizes[i + 1], bias=state["bias"] is not None)
+        with torch.no_grad():
+            lin.weight.copy_(state["weight"])
+            if state["bias"] is not None:
+                lin.bias.copy_(state["bias"])
+        layers.append(lin)
+        if acts[i] != "identity":
+            layers.append(ACTIVATIONS[acts[i]]())
+    return from_module(nn.Sequential(*layers).eval())
+
+
+def load_network(path: str | os.PathLike[str]) -> tuple[Network, dict[str, Any]]:
+    """Load a nifgraph checkpoint, a whole ``nn.Sequential`` saved with ``torch.save``, or
+    a TorchScript file. Returns the network and the checkpoint's metadata (``{}`` for user
+    files)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValidationError(f"Model file {path} does not exist; check the path.")
+    try:
+        scripted = torch.jit.load(str(path), map_location="cpu")
+    except Exception:
+        scripted = None
+    if scripted is not None:
+        return from_module(scripted), {"source": "torchscript", "path": str(path)}
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:
+        raise UnsupportedModelError(
+            f"{path.name} is not a PyTorch file nifgraph can read ({type(exc).__name__}); save the model "
+            "with torch.save(model, path) or torch.jit.save(torch.jit.script(model), path)."
+        ) from exc
+    if isinstance(obj, dict) and obj.get("format") == CHECKPOINT_FORMAT:
+        return _from_checkpoint(obj), dict(obj.get("meta", {}))
+    if isinstance(obj, dict):
+        raise UnsupportedModelError(
+            f"{path.name} holds a state_dict (plain dict), not a network; save the whole nn.Sequential with "
+            "torch.save(model, path)."
+        )
+    if not isinstance(obj, nn.Module):
+        raise UnsupportedModelError(
+            f"{path.name} holds a {type(obj).__name__}, not a torch.nn.Sequential; save the model itself."
+        )
+    return from_module(obj.eval()), {"source": "torch.save", "path": str(path)}
+
+
+def record_activations(net: Network, x: np.ndarray) -> list[np.ndarray]:
+    """Every neuron's value for the samples ``x``: layer 0 = inputs, hidden layers after their
+    activation, last layer = logits. A list of (N, n_l) float64 arrays."""
+    return net.forward_layers(x)
+
+
+def neuron_summaries(acts: Sequence[np.ndarray]) -> list[dict[str, np.ndarray]]:
+    """Per layer: ``mean``, ``std``, ``zero_frac`` (share of exact zeros: a dead ReLU has 1.0)
+    and ``dead`` (constant over the samples)."""
+    out = []
+    for a in acts:
+        std = a.std(axis=0)
+        out.append(
+            {
+                "mean": a.mean(axis=0),
+                "std": std,
+                "zero_frac": (a == 0).mean(axis=0),
+                "dead": np.ptp(a, axis=0) == 0,
+            }
+        )
+    return out
+
+
+def pruned(net: Network, neurons: Sequence[tuple[int, int]]) -> Network:
+    """A copy of ``net`` with the given hidden neurons ``(layer, idx)`` removed: their incoming
+    weights and bias and their outgoing weights set to zero."""
+    module = copy.deepcopy(net.module)
+    new = from_module(module)
+    last = len(new.layer_sizes) - 1
+    with torch.no_grad():
+        for layer, idx in neurons:
+            if not 0 < layer < last:
+                raise ValidationError(
+                    f"Neuron ({layer}, {idx}) is not a hidden neuron; only layers 1..{last - 1} can be pruned."
+                )
+            if not 0 <= idx < new.layer_sizes[layer]:
+                raise ValidationError(f"Layer {layer} has no neuron {idx}.")
+            lin_in, lin_out = new.linears[layer - 1], new.linears[layer]
+            lin_in.weight[idx, :] = 0.0
+            if lin_in.bias is not None:
+                lin_in.bias[idx] = 0.0
+            lin_out.weight[:, idx] = 0.0
+    return new

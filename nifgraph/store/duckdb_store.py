@@ -1,0 +1,331 @@
+"""The embedded default store: one DuckDB file holding the NIF property graph as tables.
+
+Tables (snake_case, the same fields as the Neo4j store's nodes and relationships):
+
+``models`` (:Model), ``neurons`` (:Neuron, keyed by model_id, layer, idx), ``runs`` (:Run),
+``edges`` (:NIF relationships, per run), ``analyses`` + ``neuron_metrics`` + ``attribution``
+(analysis results per run), ``schema_info``.
+
+Every ``put_*`` runs in one transaction that first deletes the rows of the same id and then
+inserts the new ones batch by batch, so a write is idempotent and all-or-nothing: if it fails
+half-way the transaction rolls back and readers see the store as it was.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from ..errors import NotFoundError, StoreError, StoreUnavailableError, ValidationError
+from ..records import (
+    ATTRIBUTION_COLUMNS,
+    EDGE_COLUMNS,
+    NEURON_COLUMNS,
+    NEURON_METRIC_COLUMNS,
+    AnalysisRecord,
+    ModelRecord,
+    RunRecord,
+    conform,
+)
+from .base import Store
+
+__all__ = ["DuckDBStore", "SCHEMA_VERSION"]
+
+SCHEMA_VERSION = 1
+
+_SQL_TYPES = {"string": "VARCHAR", "int64": "BIGINT", "float64": "DOUBLE", "bool": "BOOLEAN"}
+
+
+def _cols(columns: dict[str, str]) -> str:
+    return ", ".join(f"{n} {_SQL_TYPES[t]}" for n, t in columns.items())
+
+
+_SCHEMA = [
+    """CREATE TABLE IF NOT EXISTS schema_info (key VARCHAR, value VARCHAR)""",
+    """CREATE TABLE IF NOT EXISTS models (
+        model_id VARCHAR, name VARCHAR, dataset VARCHAR, layer_sizes VARCHAR,
+        activations VARCHAR, feature_names VARCHAR, class_names VARCHAR,
+        test_accuracy DOUBLE, train_accuracy DOUBLE, meta VARCHAR, created_at VARCHAR)""",
+    f"CREATE TABLE IF NOT EXISTS neurons ({_cols(NEURON_COLUMNS)})",
+    """CREATE TABLE IF NOT EXISTS runs (
+        run_id VARCHAR, model_id VARCHAR, estimator VARCHAR, seed BIGINT, split VARCHAR,
+        n_samples BIGINT, beta DOUBLE, variant VARCHAR, settings VARCHAR, elapsed_s DOUBLE,
+        created_at VARCHAR, seq BIGINT)""",
+    f"CREATE TABLE IF NOT EXISTS edges ({_cols(EDGE_COLUMNS)})",
+    """CREATE TABLE IF NOT EXISTS analyses (
+        run_id VARCHAR, engine VARCHAR, gamma DOUBLE, threshold DOUBLE, modularity DOUBLE,
+        n_communities BIGINT, accuracy_before DOUBLE, accuracy_after DOUBLE, settings VARCHAR,
+        created_at VARCHAR)""",
+    f"CREATE TABLE IF NOT EXISTS neuron_metrics (run_id VARCHAR, {_cols(NEURON_METRIC_COLUMNS)})",
+    f"CREATE TABLE IF NOT EXISTS attribution (run_id VARCHAR, {_cols(ATTRIBUTION_COLUMNS)})",
+    "CREATE SEQUENCE IF NOT EXISTS run_seq",
+]
+
+
+def _nan(v: Any) -> float:
+    return float("nan") if v is None else float(v)
+
+
+def _dumps(obj: Any) -> str:
+    def clean(o: Any) -> Any:
+        if isinstance(o, float) and not math.isfinite(o):
+            return None
+        if isinstance(o, dict):
+            return {str(k): clean(v) for k, v in o.items()}
+        if isinstance(o, list | tuple):
+            return [clean(v) for v in o]
+        if hasattr(o, "tolist"):
+            return clean(o.tolist())
+        return o
+
+    return json.dumps(clean(obj), sort_keys=True)
+
+
+class DuckDBStore(Store):
+    """Embedded store in one DuckDB file (created with its folder on first use)."""
+
+    kind = "duckdb"
+
+    def __init__(self, path: str, *, read_only: bool = False) -> None:
+        p = Path(path).expanduser()
+        self.uri = str(p)
+        if p.exists() and p.is_dir():
+            raise StoreUnavailableError(f"Store path {p} is a folder; give a file path such as {p / 'nifgraph.duckdb'}.")
+        try:
+            p.parent.mkdir(parents=True, exist_ok=True)
+            ro = read_only and p.exists()
+            self._con = duckdb.connect(str(p), read_only=ro)
+        except (OSError, duckdb.Error) as exc:
+            msg = str(exc).splitlines()[0]
+            if "lock" in msg.lower():
+                raise StoreUnavailableError(
+                    f"Store {p} is in use by another process ({msg}); wait for it to finish or use --store to pick another file."
+                ) from exc
+            raise StoreUnavailableError(
+                f"Cannot open store {p} ({msg}); choose a writable location with --store or NIFGRAPH_STORE."
+            ) from exc
+        if not ro:
+            try:
+                for stmt in _SCHEMA:
+                    self._con.execute(stmt)
+                if not self._con.execute("SELECT count(*) FROM schema_info").fetchone()[0]:
+                    self._con.execute("INSERT INTO schema_info VALUES ('version', ?)", [str(SCHEMA_VERSION)])
+            except duckdb.Error as exc:
+                raise StoreUnavailableError(f"Cannot initialise store {p}: {exc}") from exc
+
+    def close(self) -> None:
+        con = getattr(self, "_con", None)
+        if con is not None:
+            con.close()
+            self._con = None  # type: ignore[assignment]
+
+    # -- helpers ------------------------------------------------------------------------
+    @contextmanager
+    def _tx(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        con = self._con
+        con.execute("BEGIN TRANSACTION")
+        try:
+            yield con
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        else:
+            try:
+                con.execute("COMMIT")
+            except duckdb.Error as exc:
+                raise StoreError(f"Commit to {self.uri} failed: {exc}") from exc
+
+    def _insert_frame(self, con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame) -> None:
+        """Insert ``frame`` in batches, calling the fault hook after each one."""
+        cols = ", ".join(frame.columns)
+        n = len(frame)
+        step = max(int(self.batch_size), 1)
+        for start in range(0, max(n, 1), step):
+            chunk = frame.iloc[start : start + step]
+            if len(chunk) == 0:
+                break
+            con.register("_nif_chunk", chunk)
+            try:
+                con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _nif_chunk")  # noqa: S608 - fixed names
+            finally:
+                con.unregister("_nif_chunk")
+            self._after_batch(table, start + len(chunk))
+
+    def _fetch(self, sql: str, params: list[Any]) -> pd.DataFrame:
+        return self._con.execute(sql, params).df()
+
+    # -- models ------------------------------------------------------------------------
+    def put_model(self, model: ModelRecord, neurons: pd.DataFrame) -> None:
+        frame = conform(neurons, NEURON_COLUMNS)
+        if (frame["model_id"] != model.model_id).any():
+            raise ValidationError("Every neuron row must carry the model's model_id.")
+        expected = sum(model.layer_sizes)
+        if len(frame) != expected:
+            raise ValidationError(f"Model {model.model_id} has {expected} neurons but {len(frame)} neuron rows were given.")
+        with self._tx() as con:
+            con.execute("DELETE FROM models WHERE model_id = ?", [model.model_id])
+            con.execute("DELETE FROM neurons WHERE model_id = ?", [model.model_id])
+            con.execute(
+                "INSERT INTO models VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    model.model_id, model.name, model.dataset, json.dumps(list(model.layer_sizes)),
+                    json.dumps(list(model.activations)), json.dumps(list(model.feature_names)),
+                    json.dumps(list(model.class_names)), model.test_accuracy, model.train_accuracy,
+                    _dumps(model.meta), model.created_at,
+                ],
+            )
+            self._insert_frame(con, "neurons", frame)
+
+    @staticmethod
+    def _model_from_row(r: dict[str, Any]) -> ModelRecord:
+        return ModelRecord(
+            model_id=r["model_id"],
+            name=r["name"],
+            dataset=r["dataset"],
+            layer_sizes=tuple(json.loads(r["layer_sizes"])),
+            activations=tuple(json.loads(r["activations"])),
+            feature_names=tuple(json.loads(r["feature_names"])),
+            class_names=tuple(json.loads(r["class_names"])),
+            test_accuracy=_nan(r["test_accuracy"]),
+            train_accuracy=_nan(r["train_accuracy"]),
+            meta=json.loads(r["meta"]),
+            created_at=r["created_at"],
+        )
+
+    def get_model(self, model_id: str) -> ModelRecord:
+        df = self._fetch("SELECT * FROM models WHERE model_id = ?", [model_id])
+        if df.empty:
+            raise NotFoundError(f"No model {model_id!r} in store {self.uri}; list them with `nifgraph models`.")
+        return self._model_from_row(df.iloc[0].to_dict())
+
+    def list_models(self) -> list[ModelRecord]:
+        df = self._fetch("SELECT * FROM models ORDER BY created_at, model_id", [])
+        return [self._model_from_row(r) for r in df.to_dict("records")]
+
+    def get_neurons(self, model_id: str) -> pd.DataFrame:
+        self.get_model(model_id)
+        df = self._fetch("SELECT * FROM neurons WHERE model_id = ? ORDER BY layer, idx", [model_id])
+        return conform(df, NEURON_COLUMNS)
+
+    def delete_model(self, model_id: str) -> None:
+        self.get_model(model_id)
+        with self._tx() as con:
+            runs = "SELECT run_id FROM runs WHERE model_id = ?"
+            for table in ("edges", "neuron_metrics", "attribution", "analyses"):
+                con.execute(f"DELETE FROM {table} WHERE run_id IN ({runs})", [model_id])  # noqa: S608
+            con.execute("DELETE FROM runs WHERE model_id = ?", [model_id])
+            con.execute("DELETE FROM neurons WHERE model_id = ?", [model_id])
+            con.execute("DELETE FROM models WHERE model_id = ?", [model_id])
+
+    # -- runs ----------------------------------------------------------------------------
+    def put_run(self, run: RunRecord, edges: pd.DataFrame) -> None:
+        model = self.get_model(run.model_id)
+        frame = conform(edges.assign(run_id=run.run_id), EDGE_COLUMNS)
+        bad = (frame["dst_layer"] != frame["src_layer"] + 1) | (frame["src_layer"] < 0) | (
+            frame["dst_layer"] >= model.n_layers
+        )
+        if bad.any():
+            raise ValidationError("Edges must join layer l to layer l+1 of the model.")
+        with self._tx() as con:
+            old = con.execute("SELECT seq FROM runs WHERE run_id = ?", [run.run_id]).fetchone()
+            seq = old[0] if old else con.execute("SELECT nextval('run_seq')").fetchone()[0]
+            for table in ("edges", "neuron_metrics", "attribution", "analyses", "runs"):
+                con.execute(f"DELETE FROM {table} WHERE run_id = ?", [run.run_id])  # noqa: S608
+            self._insert_frame(con, "edges", frame)
+            # the run row goes in last: a reader inside another transaction never sees edges without it
+            con.execute(
+                "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    run.run_id, run.model_id, run.estimator, run.seed, run.split, run.n_samples,
+                    run.beta, run.variant, _dumps(run.settings), run.elapsed_s, run.created_at, seq,
+                ],
+            )
+
+    @staticmethod
+    def _run_from_row(r: dict[str, Any]) -> RunRecord:
+        return RunRecord(
+            run_id=r["run_id"],
+            model_id=r["model_id"],
+            estimator=r["estimator"],
+            seed=int(r["seed"]),
+            split=r["split"],
+            n_samples=int(r["n_samples"]),
+            beta=_nan(r["beta"]),
+            variant=r["variant"],
+            settings=json.loads(r["settings"]),
+            elapsed_s=_nan(r["elapsed_s"]),
+            created_at=r["created_at"],
+        )
+
+    def get_run(self, run_id: str) -> RunRecord:
+        df = self._fetch("SELECT * FROM runs WHERE run_id = ?", [run_id])
+        if df.empty:
+            raise NotFoundError(f"No run {run_id!r} in store {self.uri}; list runs with `nifgraph models`.")
+        return self._run_from_row(df.iloc[0].to_dict())
+
+    def list_runs(self, model_id: str | None = None) -> list[RunRecord]:
+        if model_id is None:
+            df = self._fetch("SELECT * FROM runs ORDER BY seq", [])
+        else:
+            df = self._fetch("SELECT * FROM runs WHERE model_id = ? ORDER BY seq", [model_id])
+        return [self._run_from_row(r) for r in df.to_dict("records")]
+
+    def get_edges(self, run_id: str) -> pd.DataFrame:
+        self.get_run(run_id)
+        df = self._fetch(
+            "SELECT * FROM edges WHERE run_id = ? ORDER BY src_layer, src_idx, dst_idx", [run_id]
+        )
+        return conform(df, EDGE_COLUMNS)
+
+    # -- analyses ------------------------------------------------------------------------
+    def put_analysis(self, analysis: AnalysisRecord) -> None:
+        self.get_run(analysis.run_id)
+        metrics = conform(analysis.neuron_metrics, NEURON_METRIC_COLUMNS).assign(run_id=analysis.run_id)
+        attr = conform(analysis.attribution, ATTRIBUTION_COLUMNS).assign(run_id=analysis.run_id)
+        with self._tx() as con:
+            for table in ("neuron_metrics", "attribution", "analyses"):
+                con.execute(f"DELETE FROM {table} WHERE run_id = ?", [analysis.run_id])  # noqa: S608
+            self._insert_frame(con, "neuron_metrics", metrics[["run_id", *NEURON_METRIC_COLUMNS]])
+            self._insert_frame(con, "attribution", attr[["run_id", *ATTRIBUTION_COLUMNS]])
+            con.execute(
+                "INSERT INTO analyses VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    analysis.run_id, analysis.engine, analysis.gamma, analysis.threshold,
+                    analysis.modularity, analysis.n_communities, analysis.accuracy_before,
+                    analysis.accuracy_after, _dumps(analysis.settings), analysis.created_at,
+                ],
+            )
+
+    def get_analysis(self, run_id: str) -> AnalysisRecord | None:
+        self.get_run(run_id)
+        df = self._fetch("SELECT * FROM analyses WHERE run_id = ?", [run_id])
+        if df.empty:
+            return None
+        r = df.iloc[0].to_dict()
+        metrics = self._fetch(
+            "SELECT * FROM neuron_metrics WHERE run_id = ? ORDER BY layer, idx", [run_id]
+        )
+        attr = self._fetch(
+            "SELECT * FROM attribution WHERE run_id = ? ORDER BY feature_idx, class_idx", [run_id]
+        )
+        return AnalysisRecord(
+            run_id=run_id,
+            engine=r["engine"],
+            gamma=_nan(r["gamma"]),
+            threshold=_nan(r["threshold"]),
+            modularity=_nan(r["modularity"]),
+            n_communities=int(r["n_communities"]),
+            accuracy_before=_nan(r["accuracy_before"]),
+            accuracy_after=_nan(r["accuracy_after"]),
+            neuron_metrics=conform(metrics, NEURON_METRIC_COLUMNS),
+            attribution=conform(attr, ATTRIBUTION_COLUMNS),
+            settings=json.loads(r["settings"]),
+            created_at=r["created_at"],
+        )
