@@ -201,7 +201,9 @@ def edge_list(
         rows, cols = np.indices(m.shape)  # each (n_l, n_{l+1})
         v, vn = m.ravel(), nm.ravel()
         keep = v > 0 if drop_zero else np.ones(v.shape, dtype=bool)
-        parts.append((off[li] + rows.ravel()[keep], off[li + 1] + cols.ravel()[keep], v[keep], vn[keep]))
+        parts.append(
+            (off[li] + rows.ravel()[keep], off[li + 1] + cols.ravel()[keep], v[keep], vn[keep])
+        )
     src, dst, value, value_norm = (np.concatenate(p) for p in zip(*parts, strict=True))
     return src.astype(np.int64), dst.astype(np.int64), value, value_norm, cost_transform(value_norm)
 

@@ -256,7 +256,14 @@ def test_prunable_rule():
     assert not A.prunable([m0, m1], dead)[6]
     # inputs and classes are never prunable, even when silent or dead
     silent = [np.zeros((2, 2)), np.zeros((2, 2))]
-    assert A.prunable(silent, np.ones(6, dtype=bool)).tolist() == [False, False, True, True, False, False]
+    assert A.prunable(silent, np.ones(6, dtype=bool)).tolist() == [
+        False,
+        False,
+        True,
+        True,
+        False,
+        False,
+    ]
     with pytest.raises(ValidationError, match="shape"):
         A.prunable([m0, m1], np.zeros(3, dtype=bool))
 
@@ -269,7 +276,11 @@ def test_path_strengths_match_brute_force(sizes, top):
     mats = random_mats(sizes, rng, zero_frac=0.3)
     for i, c in itertools.product(range(sizes[0]), range(sizes[-1])):
         brute = sorted(
-            ((list(p), path_product(mats, p)) for p in all_paths(sizes) if p[0] == i and p[-1] == c),
+            (
+                (list(p), path_product(mats, p))
+                for p in all_paths(sizes)
+                if p[0] == i and p[-1] == c
+            ),
             key=lambda t: -t[1],
         )
         brute = [t for t in brute if t[1] > 0][:top]
@@ -299,7 +310,8 @@ def test_analyze_frames_and_consistency():
     assert list(a.columns) == list(ATTRIBUTION_COLUMNS)
     assert {c: str(t) for c, t in a.dtypes.items()} == ATTRIBUTION_COLUMNS
     np.testing.assert_allclose(
-        a.pivot(index="feature_idx", columns="class_idx", values="value").values, A.attribution(mats)
+        a.pivot(index="feature_idx", columns="class_idx", values="value").values,
+        A.attribution(mats),
     )
     assert res.gamma == 1.5 and res.threshold == 0.05 and res.seed == 4
     with pytest.raises(ValueError):

@@ -87,6 +87,7 @@ def pairwise(
     m = _method(method, "pairwise")
     _check_common(seed, progress, owner)
     opts = merge_options(m.defaults, options, owner)
+    m.check(opts, owner)
     xa, ya = check_pair(x, y, owner, m.min_samples(opts))
     return m.pairwise(xa, ya, opts, int(seed), progress)
 
@@ -113,5 +114,6 @@ def joint(
     m = _method(method, "joint")
     _check_common(seed, progress, owner)
     opts = merge_options(m.defaults, options, owner)
+    m.check(opts, owner)
     xa, ya = check_pair(x, y, owner, m.min_samples(opts))
     return m.joint(xa, ya, opts, int(seed), progress)

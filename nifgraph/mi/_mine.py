@@ -46,7 +46,8 @@ DEFAULTS: dict[str, object] = {
     "min_steps": 200,
     "tol": 0.001,  # nats: smaller held-out gains do not count as improvement
     "holdout": 0.25,
-    "eval_shuffles": 8,
+    "eval_shuffles": 4,  # shuffles of the held-out q for early stopping
+    "final_shuffles": 32,  # shuffles for the reported estimate
     "ma_rate": 0.01,
     "copula": True,
     "threads": None,  # None: torch's current setting, capped at the CPU count
@@ -60,6 +61,27 @@ def min_samples(opts: dict) -> int:
     return 40
 
 
+_RANGES = {  # name: (low, high, inclusive-low) for the float options
+    "lr": (0.0, math.inf, False),
+    "holdout": (0.05, 0.9, True),
+    "ma_rate": (0.0, 1.0, False),
+    "tol": (0.0, math.inf, True),
+    "tau": (0.0, math.inf, False),
+}
+
+
+def check_options(opts: dict, owner: str) -> None:
+    """Range checks beyond the types checked by ``merge_options``."""
+    from ..errors import param_error
+
+    for name, (lo, hi, closed) in _RANGES.items():
+        if name in opts:
+            v = opts[name]
+            if not ((v >= lo if closed else v > lo) and v <= hi):
+                expected = f"in {'[' if closed else '('}{lo}, {hi}]"
+                raise param_error(name, owner, expected, v)
+
+
 class _Pool:
     """Parameters and optimiser state of the edges being trained, one row per edge."""
 
@@ -71,6 +93,7 @@ class _Pool:
         self.t = torch.zeros(0)  # (A,) steps taken
         self.log_ma = torch.zeros(0)  # (A,) log moving average of E_Q[e^T]
         self.best = torch.zeros(0)  # (A,) best held-out bound
+        self.best_theta = torch.zeros(0, n_param)  # (A, P) weights at the best bound
         self.stale = torch.zeros(0, dtype=torch.long)  # (A,) evaluations without gain
 
     def __len__(self) -> int:
@@ -85,10 +108,11 @@ class _Pool:
         self.t = torch.cat([self.t, torch.zeros(k)])
         self.log_ma = torch.cat([self.log_ma, torch.full((k,), float("nan"))])
         self.best = torch.cat([self.best, torch.full((k,), -math.inf)])
+        self.best_theta = torch.cat([self.best_theta, theta])
         self.stale = torch.cat([self.stale, torch.zeros(k, dtype=torch.long)])
 
     def keep(self, mask: torch.Tensor) -> None:
-        for name in ("eid", "theta", "m", "v", "t", "log_ma", "best", "stale"):
+        for name in ("eid", "theta", "m", "v", "t", "log_ma", "best", "best_theta", "stale"):
             setattr(self, name, getattr(self, name)[mask])
 
 
@@ -184,6 +208,9 @@ def train_bounds(
     shuffles = torch.stack(
         [torch.randperm(n_hold, generator=gen) for _ in range(int(opts["eval_shuffles"]))]
     )  # (K, n_hold)
+    final_shuffles = torch.stack(
+        [torch.randperm(n_hold, generator=gen) for _ in range(int(opts["final_shuffles"]))]
+    )  # (K', n_hold)
     lr, rate = float(opts["lr"]), float(opts["ma_rate"])
     tau = float(opts.get("tau", 0.0))
     eval_every, chunk = int(opts["eval_every"]), int(opts["chunk_size"])
@@ -225,9 +252,15 @@ def train_bounds(
         gain = est > pool.best + tol
         pool.stale = torch.where(gain, torch.zeros_like(pool.stale), pool.stale + 1)
         pool.best = torch.maximum(pool.best, est)
+        pool.best_theta[gain] = pool.theta[gain]
         finished = ((pool.t >= min_steps) & (pool.stale >= patience)) | (pool.t >= max_steps)
         if bool(finished.any()):
-            out[pool.eid[finished].numpy()] = pool.best[finished].double().numpy()
+            # final estimate: the best critic, marginal term over more (fresh) shuffles
+            final = _heldout(
+                critics, pool.best_theta[finished], x_ho, y_ho, ex_p[finished],
+                ey_p[finished], final_shuffles, bound, tau,
+            )
+            out[pool.eid[finished].numpy()] = final.double().numpy()
             done += int(finished.sum())
             pool.keep(~finished)
             if progress is not None:

@@ -26,6 +26,7 @@ class Method:
     min_samples: Callable[[dict], int]
     pairwise: Callable[..., np.ndarray]
     joint: Callable[..., np.ndarray]
+    check: Callable[[dict, str], None] = lambda opts, owner: None
 
 
 @contextmanager
@@ -117,6 +118,7 @@ REGISTRY: dict[str, Method] = {
             _mine.min_samples,
             _neural_pairwise("mine"),
             _neural_joint("mine"),
+            _mine.check_options,
         ),
         Method(
             "smile",
@@ -125,6 +127,7 @@ REGISTRY: dict[str, Method] = {
             _mine.min_samples,
             _neural_pairwise("smile"),
             _neural_joint("smile"),
+            _mine.check_options,
         ),
         Method(
             "ksg",

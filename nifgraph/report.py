@@ -1,0 +1,145 @@
+"""Rendering of stored results as rich tables and plain dicts (for ``--json``).
+Pure presentation: takes records and frames, returns renderables or dicts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from rich.table import Table
+
+from .records import AnalysisRecord, ModelRecord, RunRecord
+
+
+def _fmt(v: float, nd: int = 3) -> str:
+    return "—" if v is None or (isinstance(v, float) and np.isnan(v)) else f"{v:.{nd}f}"
+
+
+def neuron_names(model: ModelRecord, neurons: pd.DataFrame) -> dict[tuple[int, int], str]:
+    return {(int(r.layer), int(r.idx)): str(r.name) for r in neurons.itertuples()}
+
+
+def attribution_matrix(model: ModelRecord, analysis: AnalysisRecord) -> np.ndarray:
+    a = analysis.attribution
+    mat = np.zeros((model.layer_sizes[0], model.layer_sizes[-1]))
+    mat[a["feature_idx"].to_numpy(), a["class_idx"].to_numpy()] = a["value"].to_numpy()
+    return mat
+
+
+def models_table(rows: list[dict[str, Any]]) -> Table:
+    t = Table(title="Stored models", title_justify="left")
+    for col in ("model", "name", "data", "architecture", "act", "test acc", "runs", "prunable", "created"):
+        t.add_column(col, justify="right" if col in ("test acc", "runs", "prunable") else "left")
+    for r in rows:
+        t.add_row(
+            r["model_id"], r["name"], r["dataset"], r["architecture"], r["activation"],
+            _fmt(r["test_accuracy"]), str(r["runs"]),
+            "—" if r["prunable"] is None else f"{r['prunable']}/{r['hidden']}", r["created_at"][:19],
+        )
+    return t
+
+
+def summary_dict(model: ModelRecord, run: RunRecord | None, analysis: AnalysisRecord | None, neurons: pd.DataFrame) -> dict[str, Any]:
+    names = neuron_names(model, neurons)
+    out: dict[str, Any] = {
+        "model_id": model.model_id,
+        "name": model.name,
+        "dataset": model.dataset,
+        "architecture": model.architecture,
+        "activations": list(model.activations),
+        "test_accuracy": model.test_accuracy,
+        "train_accuracy": model.train_accuracy,
+        "run_id": run.run_id if run else None,
+    }
+    if run is not None:
+        out["estimator"] = run.estimator
+        out["run"] = {
+            "split": run.split, "n_samples": run.n_samples, "seed": run.seed, "beta": run.beta,
+            "variant": run.variant, "elapsed_s": run.elapsed_s, "settings": run.settings,
+        }
+    if analysis is not None:
+        m = analysis.neuron_metrics
+        out.update(
+            engine=analysis.engine,
+            gamma=analysis.gamma,
+            threshold=analysis.threshold,
+            prunable=[{"layer": la, "idx": i, "name": names.get((la, i), "")} for la, i in analysis.prunable],
+            accuracy_before=analysis.accuracy_before,
+            accuracy_after=analysis.accuracy_after,
+            n_communities=analysis.n_communities,
+            modularity=analysis.modularity,
+            attribution={
+                "features": list(model.feature_names),
+                "classes": list(model.class_names),
+                "matrix": attribution_matrix(model, analysis).tolist(),
+            },
+            betweenness={names.get((int(r.layer), int(r.idx)), ""): float(r.betweenness) for r in m.itertuples()},
+            communities={names.get((int(r.layer), int(r.idx)), ""): int(r.community) for r in m.itertuples()},
+            notes=analysis.settings.get("notes", []),
+        )
+    return out
+
+
+def header_table(model: ModelRecord, run: RunRecord | None, analysis: AnalysisRecord | None) -> Table:
+    t = Table(show_header=False, title=f"Model {model.model_id} — {model.name}", title_justify="left")
+    t.add_column("key", style="bold")
+    t.add_column("value")
+    t.add_row("data set", model.dataset)
+    t.add_row("architecture", f"{model.architecture} ({', '.join(model.activations)})")
+    t.add_row("held-out accuracy", _fmt(model.test_accuracy, 4))
+    if run is not None:
+        t.add_row("run", f"{run.run_id} · {run.estimator} · {run.n_samples} samples ({run.split}) · seed {run.seed} · {run.elapsed_s:.1f} s")
+        if run.beta:
+            t.add_row("redundancy β", f"{run.beta}")
+    if analysis is not None:
+        t.add_row("engine", analysis.engine)
+        t.add_row("communities", f"{analysis.n_communities} (γ = {analysis.gamma}, modularity {analysis.modularity:.3f})")
+        t.add_row(
+            "pruning check",
+            f"{len(analysis.prunable)} prunable; held-out accuracy {analysis.accuracy_before:.4f} → {analysis.accuracy_after:.4f}",
+        )
+        for note in analysis.settings.get("notes", []) or []:
+            t.add_row("note", str(note))
+    return t
+
+
+def neuron_table(model: ModelRecord, analysis: AnalysisRecord, neurons: pd.DataFrame, top: int | None = None) -> Table:
+    m = analysis.neuron_metrics.merge(neurons, on=["layer", "idx"], how="left")
+    m = m.sort_values("betweenness", ascending=False)
+    if top:
+        m = m.head(top)
+    t = Table(title="Neurons by betweenness (flow centrality)", title_justify="left")
+    for col in ("neuron", "layer", "role", "betweenness", "community", "NIF in", "NIF out", "zero frac", "prunable"):
+        t.add_column(col, justify="left" if col in ("neuron", "role") else "right")
+    for r in m.itertuples():
+        t.add_row(
+            str(r.name), str(r.layer), str(r.role), _fmt(r.betweenness, 1), str(r.community),
+            _fmt(r.in_flow), _fmt(r.out_flow), _fmt(r.zero_frac, 2),
+            "[bold red]yes[/]" if r.prunable else "",
+        )
+    return t
+
+
+def attribution_table(model: ModelRecord, analysis: AnalysisRecord) -> Table:
+    mat = attribution_matrix(model, analysis)
+    t = Table(title="Feature attribution A[i,j] = Σ over paths of Π NIF (nats^depth)", title_justify="left")
+    t.add_column("feature")
+    for c in model.class_names:
+        t.add_column(str(c), justify="right")
+    order = np.argsort(-mat.sum(axis=1))
+    for i in order:
+        t.add_row(model.feature_names[i], *[_fmt(v) for v in mat[i]])
+    return t
+
+
+def prune_table(model: ModelRecord, analysis: AnalysisRecord, neurons: pd.DataFrame) -> Table:
+    names = neuron_names(model, neurons)
+    m = analysis.neuron_metrics.merge(neurons, on=["layer", "idx"], how="left")
+    t = Table(title="Prunable neurons (dead, or no edge above the threshold in or out)", title_justify="left")
+    for col in ("neuron", "layer", "why", "NIF in (sum)", "NIF out (sum)", "zero frac"):
+        t.add_column(col)
+    for r in m[m["prunable"]].itertuples():
+        why = "dead (constant output)" if r.dead else f"no edge in or out above {analysis.threshold:g} nats"
+        t.add_row(names[(int(r.layer), int(r.idx))], str(r.layer), why, _fmt(r.in_flow), _fmt(r.out_flow), _fmt(r.zero_frac, 2))
+    return t
