@@ -52,6 +52,7 @@ spread over 0.01-0.06 nats around a true 0); below it an edge cannot be told fro
 
 from __future__ import annotations
 
+import numbers
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -71,7 +72,6 @@ __all__ = [
     "normalize_per_layer",
     "cost_transform",
     "edge_list",
-    "matrices_from_edges",
     "betweenness",
     "louvain",
     "attribution",
@@ -208,33 +208,6 @@ def edge_list(
     return src.astype(np.int64), dst.astype(np.int64), value, value_norm, cost_transform(value_norm)
 
 
-def matrices_from_edges(
-    sizes: Sequence[int], edges: pd.DataFrame, column: str = "value"
-) -> list[np.ndarray]:
-    """Rebuild the NIF matrices from an edge table (``records.EDGE_COLUMNS``).
-
-    Missing edges are 0. ``edges`` needs ``src_layer, src_idx, dst_idx`` and ``column``.
-    """
-    sizes = [int(s) for s in sizes]
-    layer_offsets(sizes)  # validates
-    mats = [np.zeros((sizes[li], sizes[li + 1])) for li in range(len(sizes) - 1)]
-    sl = edges["src_layer"].to_numpy(dtype=np.int64)
-    si = edges["src_idx"].to_numpy(dtype=np.int64)
-    di = edges["dst_idx"].to_numpy(dtype=np.int64)
-    val = edges[column].to_numpy(dtype=np.float64)
-    for li, m in enumerate(mats):
-        sel = sl == li
-        if sel.any():
-            try:
-                m[si[sel], di[sel]] = val[sel]
-            except IndexError as e:
-                raise ValidationError(
-                    f"Edge table has an index outside layer sizes {sizes} in layer {li}: "
-                    "pass the sizes of the model the run belongs to."
-                ) from e
-    return mats
-
-
 # -- algorithms ------------------------------------------------------------------------
 def _igraph():
     import igraph
@@ -310,7 +283,7 @@ def louvain(
         Modularity of that partition with the same weights and resolution; NaN when the
         graph has no non-zero edge.
     """
-    if not (isinstance(resolution, (int, float)) and np.isfinite(resolution) and resolution > 0):
+    if not (isinstance(resolution, numbers.Real) and np.isfinite(resolution) and resolution > 0):
         raise ValidationError(
             f"The 'resolution' parameter of louvain must be a positive number. Got {resolution!r} instead."
         )
@@ -382,7 +355,7 @@ def prunable(
     ndarray of bool, shape (n_nodes,)
         Always False for inputs and classes.
     """
-    if not (isinstance(threshold, (int, float)) and np.isfinite(threshold) and threshold >= 0):
+    if not (isinstance(threshold, numbers.Real) and np.isfinite(threshold) and threshold >= 0):
         raise ValidationError(
             f"The 'threshold' parameter of prunable must be a non-negative number of nats. Got {threshold!r} instead."
         )

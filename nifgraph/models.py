@@ -322,6 +322,25 @@ def _from_checkpoint(payload: dict[str, Any]) -> Network:
     return from_module(nn.Sequential(*layers).eval())
 
 
+def _load_torchscript(path: Path) -> Any:
+    """A TorchScript module if ``path`` is a TorchScript archive (it holds ``code/``), else None."""
+    import warnings
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as zf:
+            if not any("/code/" in n for n in zf.namelist()):
+                return None
+    except (zipfile.BadZipFile, OSError):
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        try:
+            return torch.jit.load(str(path), map_location="cpu")
+        except Exception as exc:
+            raise UnsupportedModelError(f"{path.name} looks like TorchScript but could not be loaded ({exc}).") from exc
+
+
 def load_network(path: str | os.PathLike[str]) -> tuple[Network, dict[str, Any]]:
     """Load a nifgraph checkpoint, a whole ``nn.Sequential`` saved with ``torch.save``, or
     a TorchScript file. Returns the network and the checkpoint's metadata (``{}`` for user
@@ -329,10 +348,7 @@ def load_network(path: str | os.PathLike[str]) -> tuple[Network, dict[str, Any]]
     path = Path(path)
     if not path.is_file():
         raise ValidationError(f"Model file {path} does not exist; check the path.")
-    try:
-        scripted = torch.jit.load(str(path), map_location="cpu")
-    except Exception:
-        scripted = None
+    scripted = _load_torchscript(path)
     if scripted is not None:
         return from_module(scripted), {"source": "torchscript", "path": str(path)}
     try:

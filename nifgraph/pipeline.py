@@ -254,6 +254,28 @@ def estimate_run(
     return run, nif
 
 
+def check_estimation_settings(
+    estimator: str, *, beta: float = 0.0, variant: str = "pairwise", split: str = "all",
+    gamma: float = 1.0, threshold: float = DEFAULT_THRESHOLD,
+) -> None:
+    """Validate settings before any work is done or anything is stored."""
+    from . import mi
+    from .nif import VARIANTS
+
+    if estimator not in mi.METHODS:
+        raise ValidationError(f"Unknown estimator {estimator!r}; choose one of {', '.join(mi.METHODS)}.")
+    if variant not in VARIANTS:
+        raise ValidationError(f"Unknown variant {variant!r}; choose one of {', '.join(VARIANTS)}.")
+    if split not in ("all", "train", "test"):
+        raise ValidationError(f"Unknown split {split!r}; use all, train or test.")
+    if not beta >= 0:
+        raise ValidationError(f"--beta must be ≥ 0; got {beta}.")
+    if not gamma > 0:
+        raise ValidationError(f"The resolution gamma must be positive; got {gamma}.")
+    if not threshold >= 0:
+        raise ValidationError(f"The threshold must be ≥ 0 nats; got {threshold}.")
+
+
 def verify_pruning(model: ModelRecord, neurons: list[tuple[int, int]]) -> tuple[float, float]:
     """Held-out accuracy before and after zeroing ``neurons`` (their in/out weights and bias)."""
     from .models import accuracy, pruned
@@ -387,6 +409,7 @@ def run_main_job(
     on_estimate: ProgressFn | None = None,
 ) -> MainJobResult:
     """Train → estimate → analyse → verify pruning, everything stored."""
+    check_estimation_settings(estimator, beta=beta, variant=variant, split=split, gamma=gamma, threshold=threshold)
     timings: dict[str, float] = {}
     t = time.perf_counter()
     model, _ = train_model(store, ds, train_config, name=name, csv=csv, target=target, progress=on_train)

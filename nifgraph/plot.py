@@ -253,25 +253,15 @@ def _draw_network(ax, g: _Graph, title: str) -> None:
         ax.text(li, -0.56, f"{label}\n({n})", ha="center", va="top", fontsize=8)
         if n > MAX_LABELS or (0 < li < last and n > 16):
             continue
-        sel = np.flatnonzero(g.layer == li)
-        for node in sel:
+        for node in np.flatnonzero(g.layer == li):
+            r = math.sqrt(area[node] / math.pi) + 2.0  # marker radius in points, plus a gap
             if li == 0:
-                ax.text(
-                    g.x[node] - 0.06, g.y[node], g.names[node], ha="right", va="center", fontsize=7
-                )
+                where = {"xytext": (-r, 0), "ha": "right", "va": "center", "fontsize": 7}
             elif li == last:
-                ax.text(
-                    g.x[node] + 0.06, g.y[node], g.names[node], ha="left", va="center", fontsize=7
-                )
+                where = {"xytext": (r, 0), "ha": "left", "va": "center", "fontsize": 7}
             else:
-                ax.text(
-                    g.x[node],
-                    g.y[node] + 0.025,
-                    g.names[node],
-                    ha="center",
-                    va="bottom",
-                    fontsize=5.5,
-                )
+                where = {"xytext": (0, r), "ha": "center", "va": "bottom", "fontsize": 5.5}
+            ax.annotate(g.names[node], (g.x[node], g.y[node]), textcoords="offset points", **where)
 
     ax.set_xlim(-0.6, last + 0.6)
     ax.set_ylim(-0.62, 0.56)
@@ -291,16 +281,16 @@ def _draw_network(ax, g: _Graph, title: str) -> None:
     if handles:
         ax.legend(
             handles=handles,
-            loc="upper left",
+            loc="upper center",
             fontsize=7,
             frameon=False,
-            ncol=1,
-            bbox_to_anchor=(0.0, 1.0),
+            ncol=min(len(handles), 6),
+            bbox_to_anchor=(0.5, 0.0),
             title=note,
             title_fontsize=7,
         )
     else:
-        ax.text(0.0, 1.0, note, transform=ax.transAxes, fontsize=7, va="top")
+        ax.text(0.5, 0.0, note, transform=ax.transAxes, fontsize=7, va="top", ha="center")
     if title:
         ax.set_title(title, fontsize=11)
 
@@ -469,29 +459,34 @@ def _metadata(fmt: str) -> dict[str, str | None]:
 
 
 # -- interactive HTML ----------------------------------------------------------------------
+def _sig(v: float, digits: int = 6) -> float:
+    """A float rounded to ``digits`` significant digits (short tooltips, tiny values kept)."""
+    return float(f"{float(v):.{digits}g}")
+
+
 def _node_props(g: _Graph, node: int) -> dict[str, object]:
     props: dict[str, object] = {
         "name": g.names[node],
         "layer": int(g.layer[node]),
         "idx": int(g.idx[node]),
-        "betweenness": round(float(g.betweenness[node]), 6),
+        "betweenness": _sig(g.betweenness[node]),
         "community": int(g.community[node]),
         "prunable": bool(g.prunable[node]),
     }
     for col, arr in g.extra.items():
         if np.isfinite(arr[node]):
-            props[col] = round(float(arr[node]), 6)
+            props[col] = _sig(arr[node])
     return props
 
 
 def _edge_props(row: pd.Series) -> dict[str, object]:
     props: dict[str, object] = {
-        "NIF (nats)": round(float(row["value"]), 6),
-        "value_norm": round(float(row["value_norm"]), 6),
+        "NIF (nats)": _sig(row["value"]),
+        "value_norm": _sig(row["value_norm"]),
     }
     for col in _OPTIONAL_EDGE_STATS:
         if col in row.index and pd.notna(row[col]) and np.isfinite(float(row[col])):
-            props[col] = round(float(row[col]), 6)  # NaN would break the page's JSON
+            props[col] = _sig(row[col])  # NaN would break the page's JSON
     return props
 
 
@@ -499,13 +494,16 @@ def _write_neo4j_viz(g: _Graph, title: str, path: Path) -> None:
     from neo4j_viz import Layout, Node, Relationship, VisualizationGraph
 
     colors = _community_colors(g.community)
-    radius = np.sqrt(_node_area(g.betweenness, g.layer.size) / np.pi) * 1.2
+    top = g.betweenness.max()
+    rel = g.betweenness / top if top > 0 else np.zeros_like(g.betweenness)
+    r_max = 30.0 if g.layer.size <= 100 else 14.0
+    radius = r_max / 4 + (r_max - r_max / 4) * rel  # pixels
     x_step = 320.0
     y_span = max(400.0, 28.0 * max(g.sizes))
     nodes = [
         Node(
             id=int(i),
-            caption=g.names[i],
+            caption=g.names[i] + (" ✕" if g.prunable[i] else ""),
             size=float(radius[i]),
             color=_hex(colors[i]),
             x=float(g.x[i] * x_step),
@@ -521,7 +519,7 @@ def _write_neo4j_viz(g: _Graph, title: str, path: Path) -> None:
             id=f"e{k}",
             source=int(row["src"]),
             target=int(row["dst"]),
-            caption=f"{row['value']:.3f}" if captions else None,
+            caption=f"{row['value']:.3g}" if captions else None,
             width=0.5 + 5.0 * float(row["value_norm"]),
             properties=_edge_props(row),
         )

@@ -8,7 +8,6 @@ import random
 
 import networkx as nx
 import numpy as np
-import pandas as pd
 import pytest
 
 from nifgraph import analysis as A
@@ -107,17 +106,6 @@ def test_edge_list_flat_ids_and_zero_handling():
     full = A.edge_list(mats, drop_zero=False)
     assert len(full[0]) == 3 * 4 + 4 * 2
     assert np.isnan(full[4][full[2] == 0]).all()
-    # round trip through an edge table
-    frame = pd.DataFrame(
-        {
-            "src_layer": np.searchsorted(off, src, side="right") - 1,
-            "src_idx": src - off[np.searchsorted(off, src, side="right") - 1],
-            "dst_idx": dst - off[np.searchsorted(off, dst, side="right") - 1],
-            "value": value,
-        }
-    )
-    for got, want in zip(A.matrices_from_edges(sizes, frame), mats, strict=True):
-        np.testing.assert_array_equal(got, want)
 
 
 # -- attribution -------------------------------------------------------------------------
@@ -318,3 +306,13 @@ def test_analyze_frames_and_consistency():
         res.betweenness[0] = 1.0  # results are read-only
     with pytest.raises(ValidationError, match="sizes"):
         res.metrics_frame((3, 4))
+
+
+def test_all_zero_network_is_handled():
+    mats = [np.zeros((3, 4)), np.zeros((4, 2))]
+    res = A.analyze(mats, gamma=np.int64(2), threshold=np.float32(0.1))
+    np.testing.assert_array_equal(res.membership, np.arange(9))
+    assert math.isnan(res.modularity) and res.n_communities == 9
+    assert not res.betweenness.any() and not res.attribution.any()
+    np.testing.assert_array_equal(res.prunable, [False] * 3 + [True] * 4 + [False] * 2)
+    assert A.path_strengths(mats, 0, 0) == []

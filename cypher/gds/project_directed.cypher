@@ -1,0 +1,16 @@
+// name: gds/project_directed
+// answers: Project one run of one model into GDS as a directed graph weighted by cost = -ln(value / max
+//          value of its layer pair) (zero edges dropped), for betweenness. Filters model and run inside
+//          the projection; GDS loads only numeric properties.
+// params: graph_name, model_id, run_id, alpha:float
+MATCH (s:Neuron {model_id: $model_id})-[e:NIF {run_id: $run_id}]->(:Neuron)
+WHERE e.value > 0 AND ($alpha IS NULL OR e.q_value <= $alpha)
+WITH s.layer AS layer, max(e.value) AS top
+MATCH (s:Neuron {model_id: $model_id, layer: layer})-[e:NIF {run_id: $run_id}]->(t:Neuron)
+WHERE e.value > 0 AND ($alpha IS NULL OR e.q_value <= $alpha)
+WITH s, t, e.value AS value, -log(e.value / top) AS cost
+RETURN gds.graph.project($graph_name, s, t, {
+  sourceNodeProperties: {layer: s.layer, idx: s.idx},
+  targetNodeProperties: {layer: t.layer, idx: t.idx},
+  relationshipProperties: {cost: cost, value: value}
+}) AS g

@@ -1,0 +1,342 @@
+"""Analysis of a stored run inside Neo4j, through the Graph Data Science Python client.
+
+The same quantities as :func:`nifgraph.analysis.analyze` (the local engine, igraph + numpy),
+computed where the data lives:
+
+* **betweenness** -- ``gds.betweenness.stream`` on a directed projection of the run weighted
+  by ``cost = -ln(value / max value of its layer pair)``, zero edges dropped: GDS reads weights
+  as costs, so shortest paths are the paths of largest NIF product (the local transform; 1/w
+  would rank paths by a sum of reciprocals).
+* **communities** -- on an undirected projection weighted by the raw NIF value: GDS Louvain
+  has no resolution parameter, so γ = 1 runs ``gds.louvain`` and any other γ runs
+  ``gds.leiden`` with ``gamma`` (Leiden requires an undirected graph). Modularity is then
+  computed at γ from per-community sums aggregated in Cypher, so it means the same as the
+  local engine's.
+* **attribution** -- ``mats[0] @ mats[1] @ …`` as one Cypher aggregation per layer step
+  (``cypher/gds/attribution_step.cypher``); no path is ever expanded.
+* **flows / prunable** -- per-neuron sums and maxima aggregated in Cypher; the pruning rule is
+  the local one.
+
+Projections filter one model and one run inside the projection query and are always
+dropped (``finally``), also when an algorithm fails. Without GDS on the server,
+``engine="auto"`` falls back to the local engine and says so; ``engine="gds"`` raises
+:class:`~nifgraph.errors.GdsMissingError`.
+"""
+
+from __future__ import annotations
+
+import uuid
+import warnings
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from .analysis import DEFAULT_THRESHOLD, Analysis, _relabel, layer_offsets
+from .errors import GdsMissingError, ValidationError
+from .store.base import Store
+from .store.neo4j_store import _bind
+
+__all__ = ["GdsResult", "analyze_run", "local_analyze", "connect", "estimate_memory", "ENGINES"]
+
+ENGINES = ("auto", "gds", "local")
+
+GDS_FIX = (
+    "install the Graph Data Science plugin (NEO4J_PLUGINS='[\"graph-data-science\"]', see "
+    "docker-compose.yml) or use --engine local"
+)
+
+
+class GdsResult(NamedTuple):
+    """What :func:`analyze_run` returns: the analysis, the engine that ran, and notes."""
+
+    analysis: Analysis
+    engine: str
+    notes: list[str]
+
+
+# -- connecting ------------------------------------------------------------------------
+def connect(store: Any) -> Any:
+    """A ``GraphDataScience`` client on the store's own driver (Bolt only, no Arrow)."""
+    from graphdatascience import GraphDataScience
+
+    with warnings.catch_warnings():
+        # the 2.x client warns about GDS servers older than 2.13; the calls used here exist
+        # since GDS 2.4 (new Cypher projection)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return GraphDataScience(
+            store.driver, database=store.database, arrow=False, show_progress=False
+        )
+
+
+def _project(gds: Any, name: str, **params: Any) -> Any:
+    """Run the Cypher projection ``name`` (from ``cypher/gds``) and return the graph object."""
+    q = _bind(name, params)
+    graph, _result = gds.graph.project.cypher(q.text, **params)
+    return graph
+
+
+def _drop(gds: Any, graph_name: str) -> None:
+    try:
+        gds.graph.drop(graph_name, fail_if_missing=False)
+    except Exception:  # pragma: no cover - best effort; the catalog is in memory only
+        pass
+
+
+# -- the entry point -------------------------------------------------------------------
+def analyze_run(
+    store: Store,
+    run_id: str,
+    *,
+    gamma: float = 1.0,
+    threshold: float = DEFAULT_THRESHOLD,
+    seed: int = 0,
+    engine: str = "auto",
+    alpha: float | None = None,
+    gds: Any = None,
+) -> GdsResult:
+    """Analyse one stored run, in the database when it can.
+
+    Parameters
+    ----------
+    engine : {"auto", "gds", "local"}
+        ``auto``: GDS when ``store`` is a Neo4j store whose server has GDS, else local.
+    gamma : float
+        Modularity resolution (γ = 1: GDS Louvain; otherwise GDS Leiden with ``gamma``).
+    threshold : float
+        Prunable threshold in nats.
+    seed : int
+        Leiden ``randomSeed`` and local Louvain seed (GDS Louvain takes no seed; it runs
+        single-threaded, which makes it deterministic).
+    alpha : float, optional
+        Ignore edges whose q-value exceeds ``alpha``.
+    gds : GraphDataScience, optional
+        A client to use (tests pass a fake); by default one on the store's driver.
+
+    Returns
+    -------
+    GdsResult
+        ``(analysis, engine_used, notes)``; ``analysis`` is a :class:`nifgraph.analysis.Analysis`.
+    """
+    if engine not in ENGINES:
+        raise ValidationError(
+            f"The 'engine' parameter of analyze_run must be one of {', '.join(ENGINES)}. Got {engine!r} instead."
+        )
+    if not (isinstance(gamma, int | float) and np.isfinite(gamma) and gamma > 0):
+        raise ValidationError(f"The 'gamma' parameter of analyze_run must be a positive number. Got {gamma!r} instead.")
+    run = store.get_run(run_id)
+    model = store.get_model(run.model_id)
+    if engine == "local":
+        return GdsResult(local_analyze(store, run_id, gamma=gamma, threshold=threshold, seed=seed, alpha=alpha), "local", [])
+    if store.kind != "neo4j":
+        if engine == "gds":
+            raise GdsMissingError(f"--engine gds needs a Neo4j store with Graph Data Science; {store.uri} is a {store.kind} store: use --engine local.")
+        return GdsResult(local_analyze(store, run_id, gamma=gamma, threshold=threshold, seed=seed, alpha=alpha), "local", [])
+    if gds is None:
+        version, reason = store.gds_version()  # type: ignore[attr-defined]
+        if version is None:
+            if engine == "gds":
+                raise GdsMissingError(f"Neo4j at {store.uri} has no Graph Data Science; {GDS_FIX}.")
+            res = local_analyze(store, run_id, gamma=gamma, threshold=threshold, seed=seed, alpha=alpha)
+            return GdsResult(res, "local", [f"Graph Data Science not installed on {store.uri}; ran the local engine (igraph)."])
+    return _gds_analyze(store, run, model, gamma=gamma, threshold=threshold, seed=seed, alpha=alpha, gds=gds)
+
+
+def local_analyze(
+    store: Store, run_id: str, *, gamma: float, threshold: float, seed: int, alpha: float | None = None
+) -> Analysis:
+    """The local engine on a stored run: read its edges, :func:`nifgraph.analysis.analyze`."""
+    from .analysis import analyze, matrices_from_edges
+
+    run = store.get_run(run_id)
+    model = store.get_model(run.model_id)
+    edges = store.get_edges(run_id)
+    if alpha is not None:
+        q = edges["q_value"]
+        if q.isna().all():
+            raise ValidationError(
+                f"Run {run_id} has no significance values; estimate with --null to use --alpha."
+            )
+        edges = edges.assign(value=np.where(q.to_numpy() <= alpha, edges["value"].to_numpy(), 0.0))
+    mats = matrices_from_edges(model.layer_sizes, edges, "value")
+    neurons = store.get_neurons(model.model_id)
+    dead = neurons.sort_values(["layer", "idx"])["dead"].to_numpy(dtype=bool)
+    return analyze(mats, dead, gamma=gamma, threshold=threshold, seed=seed)
+
+
+# -- the GDS path ----------------------------------------------------------------------
+def _gds_analyze(store: Any, run: Any, model: Any, *, gamma: float, threshold: float, seed: int, alpha: float | None, gds: Any) -> GdsResult:
+    sizes = tuple(int(s) for s in model.layer_sizes)
+    off = layer_offsets(sizes)
+    n = int(off[-1])
+    mid, rid = model.model_id, run.run_id
+    notes: list[str] = []
+
+    summary = store._read("gds/edge_summary", model_id=mid, run_id=rid, alpha=alpha)[0]
+    if alpha is not None and int(summary["n_with_q"]) == 0:
+        raise ValidationError(f"Run {rid} has no significance values; estimate with --null to use --alpha.")
+
+    in_flow, out_flow, prunable = _flows(store, mid, rid, alpha, off, n, threshold)
+    attribution = _attribution(store, mid, rid, alpha, sizes)
+
+    betweenness = np.zeros(n)
+    membership = np.arange(n, dtype=np.int64)
+    modularity = float("nan")
+    if int(summary["n_kept"]) > 0:
+        own = gds is None
+        client = connect(store) if own else gds
+        tag = uuid.uuid4().hex[:8]
+        directed, undirected = f"nifgraph-{rid}-{tag}-dir", f"nifgraph-{rid}-{tag}-und"
+        try:
+            g = _project(client, "gds/project_directed", graph_name=directed, model_id=mid, run_id=rid, alpha=alpha)
+            scores = client.betweenness.stream(g, relationship_weight_property="cost")
+            flat = _flat_ids(client.graph.node_properties.stream(g, ["layer", "idx"]), off)
+            betweenness[flat[scores["nodeId"].to_numpy()]] = scores["score"].to_numpy(dtype=float)
+            _drop(client, directed)
+
+            u = _project(client, "gds/project_undirected", graph_name=undirected, model_id=mid, run_id=rid, alpha=alpha)
+            if gamma == 1.0:
+                comm = client.louvain.stream(u, relationship_weight_property="value", concurrency=1)
+                notes.append("communities: GDS Louvain (gamma = 1; GDS Louvain has no resolution parameter)")
+            else:
+                comm = client.leiden.stream(
+                    u, gamma=float(gamma), random_seed=int(seed), concurrency=1, relationship_weight_property="value"
+                )
+                notes.append(f"communities: GDS Leiden with gamma = {gamma} (GDS Louvain has no resolution parameter)")
+            flat_u = _flat_ids(client.graph.node_properties.stream(u, ["layer", "idx"]), off)
+            raw = np.full(n, -1, dtype=np.int64)
+            raw[flat_u[comm["nodeId"].to_numpy()]] = comm["communityId"].to_numpy(dtype=np.int64)
+            lonely = raw < 0  # neurons without a non-zero edge: each alone in its community
+            raw[lonely] = raw.max(initial=-1) + 1 + np.arange(int(lonely.sum()))
+            membership = _relabel(raw)
+        finally:
+            _drop(client, directed)
+            _drop(client, undirected)
+            if own:
+                client.close()
+        modularity = _modularity(store, mid, rid, alpha, membership, off, gamma)
+    else:
+        notes.append("the run has no non-zero edge: betweenness 0, every neuron its own community")
+
+    analysis = Analysis(
+        betweenness=_frozen(betweenness),
+        membership=_frozen(membership),
+        modularity=modularity,
+        n_communities=int(membership.max()) + 1 if n else 0,
+        attribution=_frozen(attribution),
+        in_flow=_frozen(in_flow),
+        out_flow=_frozen(out_flow),
+        prunable=_frozen(prunable),
+        gamma=float(gamma),
+        threshold=float(threshold),
+        seed=int(seed),
+        sizes=sizes,
+    )
+    return GdsResult(analysis, "gds", notes)
+
+
+def _frozen(a: np.ndarray) -> np.ndarray:
+    a = np.array(a, copy=True)
+    a.setflags(write=False)
+    return a
+
+
+def _flat_ids(props: Any, off: np.ndarray) -> np.ndarray:
+    """Lookup table GDS node id -> flat node id (``offset[layer] + idx``)."""
+    node_ids = props["nodeId"].to_numpy(dtype=np.int64)
+    flat = off[props["layer"].to_numpy(dtype=np.int64)] + props["idx"].to_numpy(dtype=np.int64)
+    table = np.full(int(node_ids.max()) + 1 if node_ids.size else 0, -1, dtype=np.int64)
+    table[node_ids] = flat
+    return table
+
+
+def _flows(store: Any, mid: str, rid: str, alpha: float | None, off: np.ndarray, n: int, threshold: float):
+    rows = store._read("gds/neuron_flows", model_id=mid, run_id=rid, alpha=alpha)
+    in_flow, out_flow, max_in, max_out = (np.zeros(n) for _ in range(4))
+    dead = np.zeros(n, dtype=bool)
+    for r in rows:
+        i = int(off[int(r["layer"])] + int(r["idx"]))
+        in_flow[i], out_flow[i] = float(r["in_flow"]), float(r["out_flow"])
+        max_in[i], max_out[i] = float(r["max_in"]), float(r["max_out"])
+        dead[i] = bool(r["dead"])
+    hidden = np.zeros(n, dtype=bool)
+    hidden[off[1] : off[-2]] = True
+    prunable = hidden & (dead | (max_in <= threshold) | (max_out <= threshold))
+    return in_flow, out_flow, prunable
+
+
+def _attribution(store: Any, mid: str, rid: str, alpha: float | None, sizes: tuple[int, ...]) -> np.ndarray:
+    """``mats[0] @ … @ mats[L-1]``, one Cypher aggregation per layer step.
+
+    ``state`` holds, per input feature, its score on every neuron of the current layer (the
+    rows of the running product), shape (n_0 * n_l,) in long form."""
+    state = [{"feature_idx": i, "idx": i, "score": 1.0} for i in range(sizes[0])]
+    for layer in range(len(sizes) - 1):
+        rows = store._read("gds/attribution_step", model_id=mid, run_id=rid, alpha=alpha, layer=layer, state=state)
+        state = [{"feature_idx": int(r["feature_idx"]), "idx": int(r["idx"]), "score": float(r["score"])} for r in rows]
+    out = np.zeros((sizes[0], sizes[-1]))  # (n_0, n_L)
+    for r in state:
+        out[r["feature_idx"], r["idx"]] = r["score"]
+    return out
+
+
+def _modularity(store: Any, mid: str, rid: str, alpha: float | None, membership: np.ndarray, off: np.ndarray, gamma: float) -> float:
+    """Modularity at resolution γ of the undirected value-weighted graph:
+    Q = Σ_c [ W_c / m − γ (K_c / 2m)² ] with W_c the weight inside c, K_c its total strength."""
+    from .records import neuron_key
+
+    layer_of = np.repeat(np.arange(len(off) - 1), np.diff(off))
+    mapping = {
+        neuron_key(mid, int(layer_of[i]), int(i - off[layer_of[i]])): int(membership[i])
+        for i in range(int(off[-1]))
+    }
+    rows = store._read("gds/community_strengths", model_id=mid, run_id=rid, alpha=alpha, membership=mapping)
+    strength = np.array([float(r["strength"]) for r in rows])
+    internal = np.array([float(r["internal"]) for r in rows])
+    m = strength.sum() / 2.0
+    if m <= 0:
+        return float("nan")
+    return float(np.sum(internal / m - gamma * (strength / (2.0 * m)) ** 2))
+
+
+# -- memory estimation -----------------------------------------------------------------
+def estimate_memory(store: Any, n_nodes: int, n_relationships: int, *, gds: Any = None) -> dict[str, Any]:
+    """GDS memory estimates for one run of ``n_nodes`` neurons and ``n_relationships`` edges.
+
+    Uses the algorithms' ``.estimate`` on a fictive graph (``nodeCount`` /
+    ``relationshipCount``), so nothing is projected. Returns, per step, the required memory
+    range as GDS reports it (``bytes_min``, ``bytes_max``, ``required_memory``)."""
+    own = gds is None
+    client = connect(store) if own else gds
+    directed = {
+        "nodeProjection": "*",
+        "relationshipProjection": {"NIF": {"type": "NIF", "orientation": "NATURAL", "properties": ["cost", "value"]}},
+        "nodeCount": int(n_nodes),
+        "relationshipCount": int(n_relationships),
+    }
+    undirected = {
+        "nodeProjection": "*",
+        "relationshipProjection": {"NIF": {"type": "NIF", "orientation": "UNDIRECTED", "properties": ["value"]}},
+        "nodeCount": int(n_nodes),
+        "relationshipCount": int(n_relationships),
+    }
+    out: dict[str, Any] = {"nodes": int(n_nodes), "relationships": int(n_relationships)}
+    try:
+        steps = {
+            "betweenness": lambda: client.betweenness.estimate(directed, relationship_weight_property="cost"),
+            "louvain": lambda: client.louvain.estimate(undirected, relationship_weight_property="value"),
+            "leiden": lambda: client.leiden.estimate(undirected, relationship_weight_property="value"),
+        }
+        for key, call in steps.items():
+            try:
+                est = call()
+                out[key] = {
+                    "bytes_min": int(est.bytes_min),
+                    "bytes_max": int(est.bytes_max),
+                    "required_memory": str(est.required_memory),
+                }
+            except Exception as e:  # an older GDS may lack an estimate mode
+                out[key] = {"error": str(e).splitlines()[0][:200]}
+    finally:
+        if own:
+            client.close()
+    return out

@@ -1,0 +1,34 @@
+"""A network whose flow is known by construction (weights set by hand).
+
+Inputs x0, x1, x2 ~ independent N(0, 1). Hidden ReLU layer:
+
+* h0 = relu(x1 + 10)        copies feature 1 (the shift keeps the ReLU linear)
+* h1 = relu(-x0 - 100)      dead: always 0
+* h2 = relu(0·x + 0.5)      constant 0.5
+* h3 = relu(x0 + x2 + 10)   mixes features 0 and 2: I(x0; h3) = I(x2; h3) = ½·ln 2
+
+Outputs: y0 = h0 + h3 - 20, y1 = h0 - h3 (logits).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+MIX_MI = 0.5 * np.log(2.0)
+
+
+def handbuilt_module() -> nn.Sequential:
+    l1 = nn.Linear(3, 4)
+    l2 = nn.Linear(4, 2)
+    with torch.no_grad():
+        l1.weight.copy_(torch.tensor([[0.0, 1.0, 0.0], [-1.0, 0.0, 0.0], [0.0, 0.0, 0.0], [1.0, 0.0, 1.0]]))
+        l1.bias.copy_(torch.tensor([10.0, -100.0, 0.5, 10.0]))
+        l2.weight.copy_(torch.tensor([[1.0, 0.0, 0.0, 1.0], [1.0, 0.0, 0.0, -1.0]]))
+        l2.bias.copy_(torch.tensor([-20.0, 0.0]))
+    return nn.Sequential(l1, nn.ReLU(), l2).eval()
+
+
+def handbuilt_inputs(n: int = 2000, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).standard_normal((n, 3)).astype(np.float32)

@@ -1,0 +1,202 @@
+"""The CLI end to end through typer's CliRunner, the README's main-job command itself, and
+bad input: one line, exit code ≠ 0, nothing stored."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+from typer.testing import CliRunner
+
+from nifgraph.cli import app
+from nifgraph.store import open_store
+
+ROOT = Path(__file__).resolve().parents[1]
+runner = CliRunner()
+FAST = ["--steps", "200"]
+
+
+def invoke(*args: str):
+    return runner.invoke(app, list(args), catch_exceptions=False)
+
+
+def _models() -> list:
+    with open_store() as st:
+        return st.list_models()
+
+
+def _readme_main_command() -> list[str]:
+    """The `nifgraph …` command the README's quick start (make run) executes."""
+    make = (ROOT / "Makefile").read_text()
+    m = re.search(r"^run:.*\n\t\$\(BIN\)/(nifgraph[^\n]*)", make, re.M)
+    assert m, "Makefile run target must call nifgraph"
+    assert "make run" in (ROOT / "README.md").read_text()
+    return m.group(1).split()[1:]
+
+
+@pytest.fixture(scope="module")
+def main_job(tmp_path_factory):
+    """Run the README's main job once (default Iris job) and keep its store."""
+    tmp = tmp_path_factory.mktemp("main")
+    env = {"NIFGRAPH_STORE": str(tmp / "s.duckdb"), "NIFGRAPH_OUT": str(tmp / "out")}
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        res = runner.invoke(app, [*_readme_main_command(), "--json"], catch_exceptions=False)
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    return res, env
+
+
+def test_readme_main_job(main_job):
+    res, env = main_job
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    for key in ("model_id", "run_id", "test_accuracy", "prunable", "accuracy_before", "accuracy_after",
+                "n_communities", "attribution"):
+        assert key in out
+    assert out["architecture"] == "4-5-3"
+    assert out["test_accuracy"] >= 0.9
+    mat = out["attribution"]["matrix"]
+    assert len(mat) == 4 and all(len(r) == 3 for r in mat)
+    assert out["attribution"]["features"][2].startswith("petal")
+    assert all(Path(p).stat().st_size > 0 for p in out["figures"])
+    assert {Path(p).suffix for p in out["figures"]} >= {".png", ".svg"}
+    # petal features carry more information to the classes than sepal width (known for Iris)
+    total = [sum(r) for r in mat]
+    assert min(total[2], total[3]) > total[1]
+
+
+def test_commands_on_stored_model(main_job, monkeypatch, tmp_path):
+    res, env = main_job
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    out = json.loads(res.stdout)
+    mid, rid = out["model_id"], out["run_id"]
+
+    r = invoke("models", "--json")
+    rows = json.loads(r.stdout)
+    assert [x["model_id"] for x in rows] == [mid] and rows[0]["runs"] == 1
+
+    r = invoke("show", mid, "--json")
+    assert json.loads(r.stdout)["run_id"] == rid
+    r = invoke("show", "latest")
+    assert r.exit_code == 0 and "betweenness" in r.stdout
+
+    r = invoke("attribution", rid, "--json")
+    assert json.loads(r.stdout)["matrix"] == out["attribution"]["matrix"]
+
+    r = invoke("prune", mid, "--threshold", "100", "--json")
+    p = json.loads(r.stdout)
+    assert len(p["prunable"]) == 5  # every hidden neuron is under an absurd threshold
+    assert p["accuracy_after"] < p["accuracy_before"]
+
+    r = invoke("analyze", rid, "--gamma", "2.0", "--json")
+    a = json.loads(r.stdout)
+    assert a["gamma"] == 2.0 and a["engine"] == "local"
+
+    r = invoke("estimate", mid, "--estimator", "gcmi", "--json")
+    e = json.loads(r.stdout)
+    assert e["estimator"] == "gcmi" and e["run_id"] != rid
+    assert json.loads(invoke("models", "--json").stdout)[0]["runs"] == 2
+
+    r = invoke("export", rid, "--out", str(tmp_path / "exp"), "--json")
+    files = [Path(f) for f in json.loads(r.stdout)]
+    edges = pd.read_parquet([f for f in files if f.name.endswith("edges.parquet")][0])
+    assert len(edges) == 4 * 5 + 5 * 3
+    nodes = pd.read_csv([f for f in files if f.name.endswith("nodes.csv")][0])
+    assert len(nodes) == 12 and "betweenness" in nodes
+
+    r = invoke("plot", rid, "--out", str(tmp_path / "fig"), "--html", "--json")
+    paths = [Path(p) for p in json.loads(r.stdout)]
+    assert {p.suffix for p in paths} == {".png", ".svg", ".html"}
+
+
+def test_train_and_import_user_model(tmp_path):
+    r = invoke("train", "--dataset", "iris", "--hidden", "6,4", "--activation", "tanh", "--epochs", "30", "--json")
+    assert r.exit_code == 0
+    assert json.loads(r.stdout)["architecture"] == "4-6-4-3"
+    m = nn.Sequential(nn.Linear(4, 3), nn.GELU(), nn.Dropout(0.2), nn.Linear(3, 3))
+    torch.save(m, tmp_path / "user.pt")
+    r = invoke("train", "--model-file", str(tmp_path / "user.pt"), "--json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["architecture"] == "4-3-3"
+    assert len(_models()) == 2
+
+
+def test_banknote_from_shared_copy():
+    r = invoke("train", "--dataset", "banknote", "--epochs", "20", "--json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["architecture"] == "4-5-2"
+
+
+# --- bad input: one line, exit ≠ 0, nothing stored -------------------------------------
+
+def _assert_clean_error(res, *needles: str):
+    assert res.exit_code != 0
+    lines = [ln for ln in res.stderr.strip().splitlines() if re.match(r"^\w+Error: ", ln)]
+    assert len(lines) == 1, res.stderr
+    assert res.stderr.strip().splitlines()[-1] == lines[0]
+    assert "Traceback" not in res.output
+    for n in needles:
+        assert n in lines[0], lines[0]
+
+
+def test_unknown_dataset():
+    _assert_clean_error(invoke("run", "--dataset", "mnist"), "Unknown data set", "iris")
+    assert _models() == []
+
+
+def test_csv_missing_target(tmp_path):
+    f = tmp_path / "d.csv"
+    pd.DataFrame({"a": [1, 2, 3, 4], "b": [1, 2, 3, 4], "y": [0, 1, 0, 1]}).to_csv(f, index=False)
+    _assert_clean_error(invoke("train", "--csv", str(f), "--target", "label"), "no target column", "--target")
+    assert _models() == []
+
+
+def test_csv_with_nans(tmp_path):
+    f = tmp_path / "d.csv"
+    pd.DataFrame({"a": [1, None, 3, 4], "b": [1, 2, 3, 4], "y": [0, 1, 0, 1]}).to_csv(f, index=False)
+    _assert_clean_error(invoke("run", "--csv", str(f), "--target", "y"), "missing or infinite", "'a'")
+    assert _models() == []
+
+
+def test_unsupported_model_file(tmp_path):
+    conv = nn.Sequential(nn.Conv1d(1, 2, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4, 3))
+    torch.save(conv, tmp_path / "conv.pt")
+    _assert_clean_error(invoke("train", "--model-file", str(tmp_path / "conv.pt")), "Conv1d")
+    (tmp_path / "junk.pt").write_text("not a model")
+    _assert_clean_error(invoke("train", "--model-file", str(tmp_path / "junk.pt")), "junk.pt")
+    torch.save(nn.Linear(4, 3).state_dict(), tmp_path / "sd.pt")
+    _assert_clean_error(invoke("train", "--model-file", str(tmp_path / "sd.pt")), "state_dict")
+    assert _models() == []
+
+
+def test_feature_count_mismatch(tmp_path):
+    torch.save(nn.Sequential(nn.Linear(7, 3), nn.ReLU(), nn.Linear(3, 3)), tmp_path / "m.pt")
+    _assert_clean_error(invoke("train", "--model-file", str(tmp_path / "m.pt")), "7 input features", "4")
+    assert _models() == []
+
+
+def test_unwritable_store(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    _assert_clean_error(invoke("run", "--store", str(blocker / "sub" / "s.duckdb")), "--store")
+
+
+def test_bad_options():
+    _assert_clean_error(invoke("run", "--hidden", "5,x"), "--hidden")
+    _assert_clean_error(invoke("run", "--estimator", "nope"), "Unknown estimator")
+    _assert_clean_error(invoke("run", "--activation", "swish"), "activation")
+    _assert_clean_error(invoke("show", "m-nothere"), "nifgraph models")
+    assert _models() == []
