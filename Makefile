@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: setup run test lint bench clean
+.PHONY: setup run test lint bench bench-quick clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
@@ -23,9 +23,20 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check nifgraph tests scripts
 
-bench: $(STAMP)
+bench-quick: $(STAMP)
+	$(BIN)/python scripts/bench_main_job.py --quick
 	$(BIN)/python scripts/bench_speed.py --quick
 	$(BIN)/python scripts/bench_accuracy.py --quick
+	$(BIN)/python scripts/bench_null.py --quick
+	$(BIN)/python scripts/bench_neo4j_writes.py --quick
+	$(BIN)/python scripts/reproduce_paper.py --quick
+
+bench: $(STAMP)
+	$(BIN)/python scripts/bench_main_job.py
+	$(BIN)/python scripts/bench_speed.py
+	$(BIN)/python scripts/bench_accuracy.py
+	$(BIN)/python scripts/bench_null.py
+	$(BIN)/python scripts/bench_neo4j_writes.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -31,7 +31,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .analysis import DEFAULT_THRESHOLD, Analysis, _relabel, layer_offsets
+from .analysis import DEFAULT_THRESHOLD, Analysis, layer_offsets
 from .errors import GdsMissingError, ValidationError
 from .store.base import Store
 from .store.neo4j_store import _bind
@@ -145,7 +145,7 @@ def local_analyze(
     store: Store, run_id: str, *, gamma: float, threshold: float, seed: int, alpha: float | None = None
 ) -> Analysis:
     """The local engine on a stored run: read its edges, :func:`nifgraph.analysis.analyze`."""
-    from .analysis import analyze, matrices_from_edges
+    from .analysis import analyze
 
     run = store.get_run(run_id)
     model = store.get_model(run.model_id)
@@ -157,10 +157,32 @@ def local_analyze(
                 f"Run {run_id} has no significance values; estimate with --null to use --alpha."
             )
         edges = edges.assign(value=np.where(q.to_numpy() <= alpha, edges["value"].to_numpy(), 0.0))
-    mats = matrices_from_edges(model.layer_sizes, edges, "value")
+    mats = _matrices(model.layer_sizes, edges)
     neurons = store.get_neurons(model.model_id)
     dead = neurons.sort_values(["layer", "idx"])["dead"].to_numpy(dtype=bool)
     return analyze(mats, dead, gamma=gamma, threshold=threshold, seed=seed)
+
+
+def _matrices(sizes: Any, edges: Any) -> list[np.ndarray]:
+    """Per-layer NIF matrices ``(n_l, n_{l+1})`` from an edge table (missing edges are 0)."""
+    sizes = [int(s) for s in sizes]
+    mats = [np.zeros((sizes[li], sizes[li + 1])) for li in range(len(sizes) - 1)]
+    layer = edges["src_layer"].to_numpy(dtype=np.int64)
+    src = edges["src_idx"].to_numpy(dtype=np.int64)
+    dst = edges["dst_idx"].to_numpy(dtype=np.int64)
+    val = edges["value"].to_numpy(dtype=np.float64)
+    for li, m in enumerate(mats):
+        sel = layer == li
+        m[src[sel], dst[sel]] = val[sel]
+    return mats
+
+
+def _relabel(labels: np.ndarray) -> np.ndarray:
+    """Community labels 0..c-1 in order of first appearance (as the local engine numbers them)."""
+    _, first, inverse = np.unique(labels, return_index=True, return_inverse=True)
+    rank = np.empty(first.size, dtype=np.int64)
+    rank[np.argsort(first, kind="stable")] = np.arange(first.size)
+    return rank[inverse.ravel()]
 
 
 # -- the GDS path ----------------------------------------------------------------------

@@ -239,6 +239,18 @@ def train_mlp(
     import time
 
     config.validate()
+    threads = torch.get_num_threads()
+    # small MLPs train fastest on one thread (no sync overhead); restored afterwards
+    torch.set_num_threads(1)
+    try:
+        return _train(x_train, y_train, x_test, y_test, config, n_classes, progress)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train(x_train, y_train, x_test, y_test, config: TrainConfig, n_classes, progress) -> TrainResult:
+    import time
+
     t0 = time.perf_counter()
     n_classes = int(n_classes or (int(np.max(y_train)) + 1))
     gen = torch.Generator().manual_seed(config.seed)

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 import nifgraph.mi as mi
+from nifgraph.mi import _mine
 
 N_TRUE = 8
 RHOS = np.linspace(0.2, 0.95, N_TRUE)
@@ -84,7 +85,7 @@ def naive_mine(x, y, steps, batch, hidden, lr, seed=0, ma_rate=0.01) -> float:
         opt.zero_grad()
         loss.backward()
         opt.step()
-        hist.append(float(tj.mean() - torch.log(emean)))
+        hist.append(float(tj.detach().mean() - torch.log(emean.detach())))
     return float(np.mean(hist[-100:]))
 
 
@@ -104,20 +105,24 @@ def bench_layer_pair(args, mine_opts) -> None:
     print(f"MINE options given: {json.dumps(mine_opts)}")
 
     naive_edges = truth[: args.naive_edges] if args.naive_edges <= len(truth) else truth
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     naive = [naive_mine(_ranks(x[:, i]), _ranks(y[:, j]), steps, batch, hidden, lr, seed=s)
              for s, (i, j, _) in enumerate(naive_edges)]
-    t_naive = time.perf_counter() - t0
-    eps_naive = len(naive_edges) / t_naive
+    t_naive, c_naive = time.perf_counter() - t0, time.process_time() - c0
+    eps_naive, ceps_naive = len(naive_edges) / t_naive, len(naive_edges) / c_naive
     print(f"(a) naive, one network per edge, {steps} steps of batch {batch}: "
-          f"{len(naive_edges)} edges in {t_naive:.1f} s = {eps_naive:.2f} edges/s")
+          f"{len(naive_edges)} edges in {t_naive:.1f} s wall / {c_naive:.1f} s CPU = "
+          f"{eps_naive:.2f} edges/s wall, {ceps_naive:.2f} edges per CPU-s")
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     est = mi.pairwise(x, y, "mine", seed=0, **mine_opts)
-    t_b = time.perf_counter() - t0
-    eps_b = x.shape[1] * y.shape[1] / t_b
-    print(f"(b) batched nifgraph.mi.pairwise('mine'): 2048 edges in {t_b:.1f} s = "
-          f"{eps_b:.1f} edges/s   speed-up {eps_b / eps_naive:.0f}x")
+    t_b, c_b = time.perf_counter() - t0, time.process_time() - c0
+    eps_b, ceps_b = 2048 / t_b, 2048 / c_b
+    steps_taken = _mine.LAST_RUN.get("steps", np.zeros(1))
+    print(f"(b) batched nifgraph.mi.pairwise('mine'): 2048 edges in {t_b:.1f} s wall / "
+          f"{c_b:.1f} s CPU = {eps_b:.1f} edges/s wall, {ceps_b:.1f} edges per CPU-s "
+          f"(steps per edge: mean {steps_taken.mean():.0f}, max {steps_taken.max():.0f})")
+    print(f"    speed-up: {eps_b / eps_naive:.0f}x wall, {ceps_b / ceps_naive:.0f}x CPU time")
 
     print("\nground-truth edges: (i, j)  true   naive  batched")
     err_n, err_b = [], []
@@ -161,18 +166,18 @@ def bench_digits(mine_opts) -> None:
         out = net[4](h2)
     acc = float((out.argmax(1) == yd).float().mean())
     layers = [xd, h1, h2, out]
-    n_edges = sum(a.shape[1] * b.shape[1] for a, b in zip(layers, layers[1:]))
+    n_edges = sum(a.shape[1] * b.shape[1] for a, b in zip(layers[:-1], layers[1:], strict=True))
     print(f"\n# digits MLP 64-256-128-10 (train accuracy {acc:.2f}), N = {len(xd)}, "
           f"{n_edges} edges")
-    t0 = time.perf_counter()
-    for k, (a, b) in enumerate(zip(layers, layers[1:])):
+    t0, c0 = time.perf_counter(), time.process_time()
+    for k, (a, b) in enumerate(zip(layers[:-1], layers[1:], strict=True)):
         t1 = time.perf_counter()
         est = mi.pairwise(a, b, "mine", seed=0, **mine_opts)
         print(f"  layer {k}->{k + 1}: {est.size} edges in {time.perf_counter() - t1:.1f} s, "
               f"mean MI {est.mean():.4f}, max {est.max():.3f}, zero {np.mean(est == 0):.2f}")
-    wall = time.perf_counter() - t0
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2  # KiB -> GiB
-    print(f"(d) digits end to end: {wall:.0f} s ({n_edges / wall:.0f} edges/s), "
+    print(f"(d) digits end to end: {wall:.0f} s wall, {cpu:.0f} s CPU ({n_edges / wall:.0f} edges/s), "
           f"peak RSS {peak:.2f} GiB")
 
 
@@ -181,7 +186,7 @@ def main(argv=None) -> int:
     p.add_argument("--quick", action="store_true", help="< 60 s: fewer naive edges, no digits")
     p.add_argument("--n", type=int, default=2000)
     p.add_argument("--naive-edges", type=int, default=None)
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--threads", type=int, default=1, help="torch threads (naive loop and digits MLP)")
     p.add_argument("--mine", default="{}", help="JSON options for mine")
     p.add_argument("--no-digits", action="store_true")
     args = p.parse_args(argv)

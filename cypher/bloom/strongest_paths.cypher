@@ -25,8 +25,9 @@ WITH r, reduce(best = [i IN range(0, m.layer_sizes[0] - 1) |
                 THEN [best[x[0]][0] * x[1], best[x[0]][1] + j]
                 ELSE top END)]) AS final
 UNWIND final AS best_path
-WITH r, best_path[1] AS path
+WITH r, best_path
 WHERE best_path[0] > 0
+WITH r, best_path[1] AS path
 UNWIND range(0, size(path) - 2) AS l
 MATCH (a:Neuron {model_id: $model_id, layer: l, idx: path[l]})-[e:NIF {run_id: r.run_id}]->(b:Neuron {model_id: $model_id, layer: l + 1, idx: path[l + 1]})
 RETURN a, e, b

@@ -37,7 +37,7 @@ import torch
 
 DEFAULTS: dict[str, object] = {
     "steps": 1000,  # max training steps per edge
-    "batch_size": 256,
+    "batch_size": 128,  # as accurate as 256 in bench_accuracy (MAE 0.032), 1.7x faster
     "hidden": 16,
     "lr": 0.01,
     "chunk_size": 256,  # edges trained together (the pool width)
@@ -53,6 +53,9 @@ DEFAULTS: dict[str, object] = {
     "threads": 1,  # torch threads; the ops are small, so more threads rarely pay (see docs)
 }
 SMILE_DEFAULTS: dict[str, object] = {**DEFAULTS, "tau": 5.0}
+
+#: Diagnostics of the latest call (steps each edge trained), read by scripts/bench_*.py.
+LAST_RUN: dict[str, np.ndarray] = {}
 
 _ADAM_B1, _ADAM_B2, _ADAM_EPS = 0.9, 0.999, 1e-8
 
@@ -149,14 +152,19 @@ class _Critics:
         return t, hid
 
     def backward(self, theta, inp, hid, dt) -> torch.Tensor:
-        """Gradient ``(A, P)`` of ``sum(dt * T)`` with respect to the weights."""
+        """Gradient ``(A, P)`` of ``sum(dt * T)`` with respect to the weights.
+
+        ``dL/dW1[k, h] = w2[h] * sum_m inp[m, k] dt[m] 1[hid[m, h] > 0]``: ``w2`` does not
+        depend on the sample, so it is applied after the batched product and the only pass
+        over the ``(A, M, H)`` activations besides the two products is the ReLU mask.
+        """
         _, w2, _ = self.split(theta)
         k = theta.shape[0]
         g_w2 = torch.bmm(dt.unsqueeze(1), hid).squeeze(1)  # (A, H)
         g_b2 = dt.sum(1, keepdim=True)  # (A, 1)
-        dh = dt.unsqueeze(-1) * w2.unsqueeze(1)  # (A, M, H)
-        dz = torch.ops.aten.threshold_backward(dh, hid, 0.0)  # ReLU'
-        g_w1 = torch.bmm(inp.transpose(1, 2), dz)  # (A, din+1, H)
+        mask = torch.sign(hid)  # (A, M, H), 1 where the ReLU is active (hid >= 0)
+        inp_dt = (inp * dt.unsqueeze(2)).transpose(1, 2)  # (A, din+1, M)
+        g_w1 = torch.bmm(inp_dt, mask) * w2.unsqueeze(1)  # (A, din+1, H)
         return torch.cat([g_w1.reshape(k, -1), g_w2, g_b2], 1)
 
 
@@ -223,6 +231,7 @@ def train_bounds(
     tol = float(opts["tol"])
 
     pool = _Pool(critics.n_param)
+    steps_taken = np.zeros(n_edges)
     nxt, done = 0, 0
     while nxt < n_edges or len(pool) > 0:
         if len(pool) < chunk and nxt < n_edges:  # refill the pool from the queue
@@ -262,10 +271,12 @@ def train_bounds(
                 ey_p[finished], final_shuffles, bound, tau,
             )
             out[pool.eid[finished].numpy()] = final.double().numpy()
+            steps_taken[pool.eid[finished].numpy()] = pool.t[finished].numpy()
             done += int(finished.sum())
             pool.keep(~finished)
             if progress is not None:
                 progress(done_offset + done, total)
+    LAST_RUN["steps"] = steps_taken  # diagnostics for the benchmarks
     return out
 
 

@@ -360,9 +360,15 @@ class Neo4jStore(Store):
         comps = self._read("admin/components")
         kernel = next((c for c in comps if str(c.get("name", "")).lower().startswith("neo4j")), comps[0] if comps else {})
         gds_version, gds_error = self.gds_version()
-        constraints = {r["name"] for r in self._read("admin/show_constraints")}
-        indexes = {r["name"]: r["state"] for r in self._read("admin/show_indexes")}
         want = expected_schema()
+        schema_error = None
+        try:
+            constraints = {r["name"] for r in self._read("admin/show_constraints")}
+            indexes = {r["name"]: r["state"] for r in self._read("admin/show_indexes")}
+        except StoreUnavailableError:
+            raise
+        except StoreError as e:  # e.g. a user without the SHOW privilege
+            constraints, indexes, schema_error = set(), {}, str(e)
         missing = [n for n in want if n not in constraints and n not in indexes]
         not_online = [n for n in want if n in indexes and str(indexes[n]).upper() != "ONLINE" and n not in constraints]
         counts = self._read("admin/counts")[0]
@@ -378,6 +384,7 @@ class Neo4jStore(Store):
                 "missing": missing,
                 "not_online": not_online,
                 "expected": want,
+                "error": schema_error,
             },
             "models": int(counts["models"]),
             "runs": int(counts["runs"]),

@@ -1,0 +1,383 @@
+"""The Cypher files, checked without a server: headers, parameters passed by the code,
+no Cypher built in Python, idempotent schema and writes, read-only named queries, and the
+store's control flow against a recording fake runner."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from nifgraph import cypher
+from nifgraph.errors import NotFoundError, ValidationError
+
+ROOT = Path(__file__).resolve().parents[1]
+PKG = ROOT / "nifgraph"
+ALL = cypher.all_queries()
+
+#: Calls that run a named query: the first argument names the file, keywords are its params.
+RUNNER_CALLS = {"_read", "_write", "_drain", "_q", "_project"}
+
+
+def _body(q: cypher.CypherQuery) -> str:
+    return cypher._strip_comments(q.text)
+
+
+def test_every_file_loads_with_a_header():
+    files = sorted((ROOT / "cypher").rglob("*.cypher"))
+    assert len(files) == len(ALL) >= 40
+    for q in ALL:
+        assert q.text.startswith("// name: "), q.name
+        assert q.description, q.name
+        assert _body(q).strip(), f"{q.name} has no statement"
+
+
+def test_named_queries_cover_the_questions():
+    names = {q.short_name for q in cypher.named_queries()}
+    assert {
+        "prunable_neurons",
+        "strongest_paths",
+        "central_neurons",
+        "community_membership",
+        "models_by_accuracy",
+        "models_by_prunable",
+        "compare_attribution",
+    } <= names
+
+
+def _runner_calls() -> list[tuple[str, str, set[str], int]]:
+    calls = []
+    for path in PKG.rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Call):
+                continue
+            fn = node.func
+            fname = fn.attr if isinstance(fn, ast.Attribute) else fn.id if isinstance(fn, ast.Name) else ""
+            if fname not in RUNNER_CALLS:
+                continue
+            consts = [a for a in node.args if isinstance(a, ast.Constant) and isinstance(a.value, str)]
+            if not consts:
+                continue
+            assert all(k.arg is not None for k in node.keywords), f"{path}:{node.lineno} passes **params"
+            calls.append((f"{path.relative_to(ROOT)}:{node.lineno}", consts[0].value, {k.arg for k in node.keywords}, node.lineno))
+    return calls
+
+
+def test_code_passes_exactly_the_declared_parameters():
+    calls = _runner_calls()
+    assert len(calls) >= 40
+    for where, name, kwargs, _ in calls:
+        q = cypher.load(name)
+        assert kwargs == set(q.params), f"{where}: {name} takes {sorted(q.params)}, code passes {sorted(kwargs)}"
+
+
+def test_every_non_named_query_is_used_by_the_code():
+    used = {name for _, name, _, _ in _runner_calls()}
+    used |= {"schema/constraints", "schema/indexes"}  # run statement by statement
+    unused = [
+        q.name for q in ALL
+        if not q.name.startswith(("queries/", "bloom/")) and q.name not in used
+    ]
+    assert unused == []
+
+
+_CYPHER_IN_PY = re.compile(
+    r"\b(?:OPTIONAL\s+MATCH|MATCH|MERGE)\s*\(|\bUNWIND\s+\$|\bDETACH\s+DELETE\b|\]->\(|"
+    r"\bCALL\s+(?:gds|db|dbms)\.|\bCREATE\s+(?:CONSTRAINT|INDEX)\s+\w+\s+IF\s+NOT\s+EXISTS\b|"
+    r"\bRETURN\s+gds\."
+)
+
+
+def _docstrings(tree: ast.AST) -> set[int]:
+    ids = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+            body = getattr(node, "body", [])
+            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+                ids.add(id(body[0].value))
+    return ids
+
+
+def test_no_cypher_is_built_in_python():
+    offenders = []
+    for path in PKG.rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        docs = _docstrings(tree)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docs:
+                if _CYPHER_IN_PY.search(node.value):
+                    offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+            if isinstance(node, ast.JoinedStr):
+                text = "".join(v.value for v in node.values if isinstance(v, ast.Constant) and isinstance(v.value, str))
+                if _CYPHER_IN_PY.search(text):
+                    offenders.append(f"{path.relative_to(ROOT)}:{node.lineno} (f-string)")
+    assert offenders == [], "Cypher belongs in cypher/*.cypher, loaded with nifgraph.cypher.load"
+
+
+def test_schema_is_idempotent_and_community_compatible():
+    names = []
+    for name in ("schema/constraints", "schema/indexes"):
+        for statement in cypher.load(name).statements:
+            assert "IF NOT EXISTS" in statement, statement
+            assert "NODE KEY" not in statement.upper() and "IS NOT NULL" not in statement.upper()
+            names.append(re.match(r"CREATE\s+(?:CONSTRAINT|INDEX)\s+(\w+)", statement).group(1))
+    assert len(names) == len(set(names)) >= 10
+    from nifgraph.store.neo4j_store import expected_schema
+
+    assert expected_schema() == names
+
+
+def test_writes_merge_never_create():
+    for q in ALL:
+        if q.name.startswith("store/"):
+            assert not re.search(r"(?<!ON )\bCREATE\b", _body(q)), f"{q.name}: use MERGE so writes are idempotent"
+
+
+def test_batched_writes_unwind_rows():
+    for name in ("store/put_neurons", "store/put_edges", "store/put_neuron_results", "store/put_attribution"):
+        assert "UNWIND $rows AS row" in _body(cypher.load(name))
+
+
+def test_named_queries_are_read_only():
+    for q in ALL:
+        if q.name.startswith(("queries/", "bloom/", "gds/")):
+            assert not re.search(r"\b(CREATE|MERGE|SET|DELETE|REMOVE|DETACH)\b", _body(q)), q.name
+
+
+def test_no_variable_length_paths():
+    for q in ALL:
+        assert not re.search(r"-\[[^\]]*\*[^\]]*\]-", _body(q)), f"{q.name} expands a variable-length path"
+        assert "shortestPath" not in _body(q) and "allShortestPaths" not in _body(q)
+
+
+def test_reads_of_runs_filter_complete():
+    for name in ("store/get_run", "store/list_runs", "store/get_edges", "store/get_analysis"):
+        assert "r.status = 'complete'" in _body(cypher.load(name))
+
+
+def test_projections_filter_model_and_run():
+    for name in ("gds/project_directed", "gds/project_undirected"):
+        body = _body(cypher.load(name))
+        assert "$model_id" in body and "$run_id" in body and "gds.graph.project($graph_name" in body
+    assert "undirectedRelationshipTypes" in _body(cypher.load("gds/project_undirected"))
+    assert "-log(" in _body(cypher.load("gds/project_directed"))
+
+
+def test_header_and_body_must_agree(tmp_path, monkeypatch):
+    (tmp_path / "x").mkdir()
+    (tmp_path / "x" / "bad.cypher").write_text("// name: x/bad\n// answers: a\n// params: a\nRETURN $b\n")
+    (tmp_path / "x" / "nohead.cypher").write_text("RETURN 1\n")
+    monkeypatch.setenv("NIFGRAPH_CYPHER_DIR", str(tmp_path))
+    with pytest.raises(ValidationError, match="params"):
+        cypher.load("x/bad")
+    with pytest.raises(ValidationError, match="header"):
+        cypher.load("x/nohead")
+    with pytest.raises(NotFoundError, match="nifgraph query --list"):
+        cypher.load("x/absent")
+
+
+def test_parameters_in_strings_and_comments_are_ignored(tmp_path, monkeypatch):
+    (tmp_path / "q.cypher").write_text(
+        "// name: q\n// answers: a\n// params: a:int\nRETURN $a AS x, '$notaparam' AS y // $nor_this\n"
+    )
+    monkeypatch.setenv("NIFGRAPH_CYPHER_DIR", str(tmp_path))
+    assert cypher.load("q").params == ("a",)
+
+
+def test_convert_param_types():
+    q = cypher.named("central_neurons")
+    assert cypher.convert_param(q, "limit", "5") == 5
+    assert cypher.convert_param(q, "model_id", "m-1") == "m-1"
+    with pytest.raises(ValidationError, match="must be int"):
+        cypher.convert_param(q, "limit", "five")
+    with pytest.raises(ValidationError, match="takes no parameter"):
+        cypher.convert_param(q, "nope", "1")
+    with pytest.raises(NotFoundError, match="known"):
+        cypher.named("nope")
+
+
+# -- the store's control flow against a recording fake runner ---------------------------
+class FakeRunner:
+    """Records (query name, params); answers from ``answers[name](params)`` or a default."""
+
+    def __init__(self, answers=None, fail_on=None):
+        self.calls: list[tuple[str, dict]] = []
+        self.answers = answers or {}
+        self.fail_on = fail_on
+
+    def _answer(self, query, params):
+        self.calls.append((query.name, params))
+        if self.fail_on == query.name:
+            raise RuntimeError(f"boom in {query.name}")
+        if query.name in self.answers:
+            return self.answers[query.name](params)
+        if "rows" in params:
+            return [{"written": len(params["rows"])}]
+        if "limit" in params:
+            return [{"deleted": 0}]
+        return []
+
+    read = write = _answer
+
+    def write_tx(self, fn):
+        return fn(lambda query, params: self._answer(query, params))
+
+    def adhoc(self, text, params, write):
+        self.calls.append(("<adhoc>", params))
+        return ["x"], [[1]]
+
+    def close(self):
+        pass
+
+
+def _fake_store(**kw):
+    from nifgraph.store.neo4j_store import Neo4jStore, _model_props
+
+    from .store_fixtures import make_model
+
+    model, neurons = make_model()
+    store = Neo4jStore("bolt://fake:7687", "neo4j", "pw")
+    answers = {
+        "store/get_model": lambda p: [{"model": _model_props(model)}],
+        **kw.pop("answers", {}),
+    }
+    store._runner = FakeRunner(answers=answers, **kw)
+    return store, model, neurons
+
+
+def test_put_run_completes_last_and_batches():
+    from .store_fixtures import make_run
+
+    store, model, _ = _fake_store()
+    store.batch_size = 5
+    run, edges = make_run(model)
+    store.put_run(run, edges)
+    names = [n for n, _ in store._runner.calls]
+    assert names[:3] == ["store/get_model", "store/begin_run", "store/delete_run_edges"]
+    assert names[-1] == "store/complete_run"
+    puts = [p for n, p in store._runner.calls if n == "store/put_edges"]
+    assert [len(p["rows"]) for p in puts] == [5, 5, 5, 3]
+    first = puts[0]["rows"][0]
+    assert first["src"] == f"{model.model_id}:0:0" and first["dst"] == f"{model.model_id}:1:0"
+    assert first["props"]["cost"] is None  # NaN stored as null
+    assert set(first["props"]) == {"value", "relevance", "redundancy", "value_norm", "cost", "p_value", "q_value", "ci_low", "ci_high"}
+
+
+def test_failed_put_run_deletes_what_it_wrote():
+    from .store_fixtures import make_run
+
+    store, model, _ = _fake_store()
+    store.batch_size = 5
+    run, edges = make_run(model)
+    n = {"k": 0}
+
+    def boom(table, rows):
+        n["k"] += 1
+        if n["k"] == 2:
+            raise RuntimeError("simulated crash")
+
+    store._after_batch = boom
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        store.put_run(run, edges)
+    names = [n for n, _ in store._runner.calls]
+    assert "store/complete_run" not in names
+    assert names[-1] == "store/delete_run_node"
+
+
+def test_put_run_refuses_edges_to_unknown_neurons():
+    from .store_fixtures import make_run
+
+    store, model, _ = _fake_store(answers={"store/put_edges": lambda p: [{"written": len(p["rows"]) - 1}]})
+    run, edges = make_run(model)
+    with pytest.raises(ValidationError, match="neurons that model"):
+        store.put_run(run, edges)
+    assert [n for n, _ in store._runner.calls][-1] == "store/delete_run_node"
+
+
+def test_interrupted_analysis_never_moves_the_pointer():
+    from nifgraph.store.neo4j_store import _run_props
+
+    from .store_fixtures import make_analysis, make_run
+
+    store, model, _ = _fake_store()
+    run, _ = make_run(model)
+    store._runner.answers["store/get_run"] = lambda p: [{"run": _run_props(run)}]
+    store.batch_size = 3
+
+    def boom(table, rows):
+        raise RuntimeError("simulated crash")
+
+    store._after_batch = boom
+    with pytest.raises(RuntimeError):
+        store.put_analysis(make_analysis(model, run))
+    names = [n for n, _ in store._runner.calls]
+    assert "store/publish_analysis" not in names
+    begun = [p for n, p in store._runner.calls if n == "store/begin_analysis"][0]["analysis"]["analysis_id"]
+    deleted = [p["analysis_id"] for n, p in store._runner.calls if n == "store/delete_analysis_node"]
+    assert deleted == [begun]  # only the new, unfinished analysis is removed
+
+
+def test_put_analysis_publishes_then_deletes_the_old_one():
+    from nifgraph.store.neo4j_store import _run_props
+
+    from .store_fixtures import make_analysis, make_run
+
+    store, model, _ = _fake_store()
+    run, _ = make_run(model)
+    store._runner.answers["store/get_run"] = lambda p: [{"run": _run_props(run)}]
+    store._runner.answers["store/analyses_of_run"] = lambda p: [{"analysis_id": "a-old"}, {"analysis_id": new[0]}]
+    new: list[str] = []
+    orig = store._runner.write
+
+    def write(query, params):
+        if query.name == "store/begin_analysis":
+            new.append(params["analysis"]["analysis_id"])
+        return orig(query, params)
+
+    store._runner.write = write
+    store.put_analysis(make_analysis(model, run))
+    names = [n for n, _ in store._runner.calls]
+    assert names.index("store/publish_analysis") < names.index("store/delete_analysis_node")
+    deleted = [p["analysis_id"] for n, p in store._runner.calls if n == "store/delete_analysis_node"]
+    assert deleted == ["a-old"]
+    rows = [p for n, p in store._runner.calls if n == "store/put_attribution"]
+    last = len(model.layer_sizes) - 1
+    assert rows[0]["rows"][0]["dst"].startswith(f"{model.model_id}:{last}:")
+
+
+def test_model_roundtrip_through_properties():
+    from nifgraph.store.neo4j_store import _model_from, _model_props
+
+    from .store_fixtures import make_model
+
+    model, _ = make_model()
+    back = _model_from(_model_props(model))
+    assert back == model and back.meta == model.meta
+
+
+def test_named_query_parameters_are_checked():
+    store, _, _ = _fake_store()
+    with pytest.raises(ValidationError, match="missing"):
+        store.run_named("central_neurons", {"model_id": "m-1"})
+    with pytest.raises(ValidationError, match="unknown"):
+        store.run_named("central_neurons", {"model_id": "m-1", "limit": 3, "x": 1})
+    store._runner.answers["queries/central_neurons"] = lambda p: [{"layer": 1, "idx": 0}]
+    frame = store.run_named("central_neurons", {"model_id": "m-1", "limit": 3})
+    assert isinstance(frame, pd.DataFrame) and list(frame.columns) == ["layer", "idx"]
+
+
+def test_bind_refuses_wrong_parameters():
+    from nifgraph.store.neo4j_store import _bind
+
+    with pytest.raises(RuntimeError, match="takes parameters"):
+        _bind("store/get_run", {"run": "r-1"})
+
+
+def test_missing_model_is_a_clear_error():
+    store, _, _ = _fake_store(answers={"store/get_model": lambda p: []})
+    with pytest.raises(NotFoundError, match="nifgraph models"):
+        store.get_model("m-x")

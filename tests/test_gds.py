@@ -1,0 +1,401 @@
+"""The GDS engine: same results as the local engine (betweenness and attribution to 1e-6,
+modularity within 0.02), projections always dropped, local fallback without GDS.
+
+Server tests need NEO4J_URI (and a server with Graph Data Science for the ``gds`` ones);
+the fallback and clean-up logic is also checked here without a server, with fakes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from nifgraph.errors import GdsMissingError, ValidationError
+
+from .conftest import NEO4J_SKIP, neo4j_env
+from .store_fixtures import make_model, make_run
+
+GDS_SKIP = "GDS tests need a Neo4j server with the Graph Data Science plugin (NEO4J_PLUGINS='[\"graph-data-science\"]')"
+
+
+# -- no server needed -------------------------------------------------------------------
+def test_engine_is_validated(tmp_path):
+    from nifgraph.gds_engine import analyze_run
+    from nifgraph.store.duckdb_store import DuckDBStore
+
+    with DuckDBStore(str(tmp_path / "s.duckdb")) as st:
+        model, neurons = make_model()
+        st.put_model(model, neurons)
+        run, edges = make_run(model)
+        st.put_run(run, edges)
+        with pytest.raises(ValidationError, match="engine"):
+            analyze_run(st, run.run_id, engine="fast")
+        with pytest.raises(GdsMissingError, match="--engine local"):
+            analyze_run(st, run.run_id, engine="gds")
+        res = analyze_run(st, run.run_id, engine="auto")
+        assert res.engine == "local" and res.analysis.betweenness.shape == (9,)
+        analysis, engine, notes = res  # unpacks like the pipeline expects
+        assert engine == "local"
+
+
+class _FakeGraph:
+    def __init__(self, name):
+        self._name = name
+
+    def name(self):
+        return self._name
+
+
+class _FakeProject:
+    def __init__(self, gds):
+        self.gds = gds
+
+    def cypher(self, query, **params):
+        assert "gds.graph.project($graph_name" in query
+        self.gds.projected.append(params["graph_name"])
+        return _FakeGraph(params["graph_name"]), None
+
+
+class _FakeCatalog:
+    def __init__(self, gds):
+        self.gds = gds
+        self.project = _FakeProject(gds)
+
+    def drop(self, name, fail_if_missing=True):
+        self.gds.dropped.append(name)
+
+
+class _Boom:
+    def stream(self, *a, **k):
+        raise RuntimeError("algorithm failed")
+
+
+class FakeGds:
+    def __init__(self):
+        self.projected: list[str] = []
+        self.dropped: list[str] = []
+        self.graph = _FakeCatalog(self)
+        self.betweenness = _Boom()
+
+    def close(self):
+        pass
+
+
+class _FakeNeoStore:
+    """Answers the engine's reads for a (4, 3, 2) model without a server."""
+
+    kind = "neo4j"
+    uri = "bolt://fake"
+
+    def __init__(self):
+        self.model, _ = make_model()
+        self.run, _ = make_run(self.model)
+
+    def get_run(self, run_id):
+        return self.run
+
+    def get_model(self, model_id):
+        return self.model
+
+    def _read(self, name, **params):
+        if name == "gds/edge_summary":
+            return [{"n_edges": 18, "n_kept": 16, "n_with_q": 0}]
+        if name == "gds/neuron_flows":
+            return [{"layer": 0, "idx": 0, "role": "input", "dead": False, "in_flow": 0.0, "out_flow": 1.0, "max_in": 0.0, "max_out": 1.0}]
+        if name == "gds/attribution_step":
+            return []
+        raise AssertionError(name)
+
+
+def test_projections_are_dropped_when_an_algorithm_fails():
+    from nifgraph.gds_engine import analyze_run
+
+    store, gds = _FakeNeoStore(), FakeGds()
+    with pytest.raises(RuntimeError, match="algorithm failed"):
+        analyze_run(store, store.run.run_id, engine="gds", gds=gds)
+    assert gds.projected and set(gds.projected) <= set(gds.dropped)
+    assert any(name.endswith("-und") for name in gds.dropped)  # both names, even the unbuilt one
+
+
+def test_alpha_needs_q_values():
+    from nifgraph.gds_engine import analyze_run
+
+    store = _FakeNeoStore()
+    with pytest.raises(ValidationError, match="--null"):
+        analyze_run(store, store.run.run_id, engine="gds", alpha=0.05, gds=FakeGds())
+
+
+# -- with a server --------------------------------------------------------------------
+@pytest.fixture
+def neo():
+    env = neo4j_env()
+    if env is None:
+        pytest.skip(NEO4J_SKIP)
+    from nifgraph.store.neo4j_store import Neo4jStore
+
+    s = Neo4jStore(env["uri"], env["user"], env["password"])
+    s.init_schema()
+    created: list[str] = []
+    s._test_created = created  # type: ignore[attr-defined]
+    try:
+        yield s
+    finally:
+        for mid in created:
+            try:
+                s.delete_model(mid)
+            except Exception:
+                pass
+        s.close()
+
+
+@pytest.fixture
+def gds_store(neo):
+    version, _ = neo.gds_version()
+    if version is None:
+        pytest.skip(GDS_SKIP)
+    return neo
+
+
+def _stored_run(store, sizes=(4, 6, 5, 3), seed=3):
+    model, neurons = make_model(sizes=sizes, name="gds")
+    store._test_created.append(model.model_id)
+    store.put_model(model, neurons)
+    run, edges = make_run(model, seed=seed)
+    store.put_run(run, edges)
+    return model, run
+
+
+def _leftover_graphs(store, run_id):
+    names = store.run_cypher("CALL gds.graph.list() YIELD graphName RETURN graphName")
+    return [n for n in names.get("graphName", pd.Series(dtype=str)) if run_id in n]
+
+
+@pytest.mark.neo4j
+def test_local_engine_on_a_neo4j_store(neo):
+    from nifgraph.gds_engine import analyze_run
+
+    _, run = _stored_run(neo)
+    res = analyze_run(neo, run.run_id, engine="local")
+    assert res.engine == "local"
+
+
+@pytest.mark.neo4j
+def test_without_gds_auto_falls_back_and_gds_refuses(neo):
+    from nifgraph.gds_engine import analyze_run
+
+    if neo.gds_version()[0] is not None:
+        pytest.skip("this server has GDS; the fallback is checked on servers without it")
+    _, run = _stored_run(neo)
+    res = analyze_run(neo, run.run_id, engine="auto")
+    assert res.engine == "local" and any("not installed" in n for n in res.notes)
+    with pytest.raises(GdsMissingError, match="graph-data-science"):
+        analyze_run(neo, run.run_id, engine="gds")
+
+
+@pytest.mark.neo4j
+@pytest.mark.gds
+def test_gds_matches_the_local_engine(gds_store):
+    from nifgraph.gds_engine import analyze_run, local_analyze
+
+    model, run = _stored_run(gds_store)
+    res = analyze_run(gds_store, run.run_id, engine="gds", seed=0)
+    assert res.engine == "gds"
+    loc = local_analyze(gds_store, run.run_id, gamma=1.0, threshold=0.02, seed=0)
+    g = res.analysis
+    np.testing.assert_allclose(g.betweenness, loc.betweenness, atol=1e-6)
+    np.testing.assert_allclose(g.attribution, loc.attribution, atol=1e-6, rtol=1e-9)
+    np.testing.assert_allclose(g.in_flow, loc.in_flow, atol=1e-9)
+    np.testing.assert_allclose(g.out_flow, loc.out_flow, atol=1e-9)
+    np.testing.assert_array_equal(g.prunable, loc.prunable)
+    assert abs(g.modularity - loc.modularity) <= 0.02
+    assert any("Louvain" in n for n in res.notes)
+    assert _leftover_graphs(gds_store, run.run_id) == []
+    # the result plugs into the store like a local one
+    frame = g.metrics_frame(model.layer_sizes)
+    assert len(frame) == sum(model.layer_sizes)
+
+
+@pytest.mark.neo4j
+@pytest.mark.gds
+def test_gamma_runs_leiden(gds_store):
+    from nifgraph.gds_engine import analyze_run
+
+    _, run = _stored_run(gds_store, seed=4)
+    res = analyze_run(gds_store, run.run_id, engine="gds", gamma=1.5, seed=1)
+    assert any("Leiden" in n for n in res.notes)
+    assert np.isfinite(res.analysis.modularity)
+    assert _leftover_graphs(gds_store, run.run_id) == []
+
+
+@pytest.mark.neo4j
+@pytest.mark.gds
+def test_projection_dropped_when_an_algorithm_fails(gds_store):
+    from nifgraph.gds_engine import analyze_run, connect
+
+    _, run = _stored_run(gds_store)
+    real = connect(gds_store)
+
+    class Failing:
+        def __getattr__(self, name):
+            if name == "betweenness":
+                return _Boom()
+            return getattr(real, name)
+
+    try:
+        with pytest.raises(RuntimeError, match="algorithm failed"):
+            analyze_run(gds_store, run.run_id, engine="gds", gds=Failing())
+        assert _leftover_graphs(gds_store, run.run_id) == []
+    finally:
+        real.close()
+
+
+@pytest.mark.neo4j
+@pytest.mark.gds
+def test_memory_estimate(gds_store):
+    from nifgraph.gds_engine import estimate_memory
+
+    est = estimate_memory(gds_store, 1_000, 100_000)
+    assert est["betweenness"].get("bytes_max", 0) > 0, est
+
+
+# -- the engine's glue, end to end against an in-memory stand-in for Neo4j + GDS ----------
+class _MemDb:
+    """Answers the engine's Cypher reads the way the .cypher files compute them."""
+
+    kind = "neo4j"
+    uri = "bolt://memory"
+
+    def __init__(self, sizes=(4, 6, 5, 3), seed=3):
+        from nifgraph.analysis import layer_offsets
+
+        self.model, neurons = make_model(sizes=sizes)
+        self.run, edges = make_run(self.model, seed=seed)
+        self.edges = edges.assign(q_value=float("nan"))
+        self.neurons = neurons
+        self.off = layer_offsets(sizes)
+
+    def get_run(self, run_id):
+        return self.run
+
+    def get_model(self, model_id):
+        return self.model
+
+    def _kept(self, alpha):
+        e = self.edges
+        keep = e["value"] > 0
+        if alpha is not None:
+            keep &= e["q_value"] <= alpha
+        return e[keep]
+
+    def _read(self, name, **p):
+        e = self.edges
+        if name == "gds/edge_summary":
+            return [{"n_edges": len(e), "n_kept": len(self._kept(p["alpha"])), "n_with_q": int(e["q_value"].notna().sum())}]
+        if name == "gds/neuron_flows":
+            rows = []
+            for r in self.neurons.itertuples():
+                out_e = e[(e.src_layer == r.layer) & (e.src_idx == r.idx)]["value"]
+                in_e = e[(e.dst_layer == r.layer) & (e.dst_idx == r.idx)]["value"]
+                rows.append({"layer": r.layer, "idx": r.idx, "role": r.role, "dead": r.dead,
+                             "in_flow": in_e.sum(), "out_flow": out_e.sum(),
+                             "max_in": in_e.max() if len(in_e) else 0.0, "max_out": out_e.max() if len(out_e) else 0.0})
+            return rows
+        if name == "gds/attribution_step":
+            k = self._kept(p["alpha"])
+            k = k[k.src_layer == p["layer"]]
+            acc: dict = {}
+            for s in p["state"]:
+                for r in k[k.src_idx == s["idx"]].itertuples():
+                    key = (s["feature_idx"], r.dst_idx)
+                    acc[key] = acc.get(key, 0.0) + s["score"] * r.value
+            return [{"feature_idx": f, "idx": j, "score": v} for (f, j), v in acc.items()]
+        if name == "gds/community_strengths":
+            mid = self.model.model_id
+            acc: dict = {}
+            for r in self._kept(p["alpha"]).itertuples():
+                a = p["membership"][f"{mid}:{r.src_layer}:{r.src_idx}"]
+                b = p["membership"][f"{mid}:{r.dst_layer}:{r.dst_idx}"]
+                for c, w, inside in ((a, r.value, r.value if a == b else 0.0), (b, r.value, 0.0)):
+                    s, i = acc.get(c, (0.0, 0.0))
+                    acc[c] = (s + w, i + inside)
+            return [{"community": c, "strength": s, "internal": i} for c, (s, i) in sorted(acc.items())]
+        raise AssertionError(name)
+
+
+class _MemGds:
+    """GDS stand-in: projections keep GDS's own node ids (shuffled), algorithms run locally."""
+
+    def __init__(self, db):
+        import types
+
+        self.db, self.graphs, self.dropped = db, {}, []
+        rng = np.random.default_rng(7)
+        n = int(db.off[-1])
+        self.node_id = rng.permutation(n) + 100  # flat node -> GDS node id
+        gds = self
+
+        class Project:
+            def cypher(self, query, **params):
+                gds.graphs[params["graph_name"]] = params
+                return _FakeGraph(params["graph_name"]), None
+
+        class Catalog:
+            project = Project()
+            node_properties = types.SimpleNamespace(stream=gds._props)
+
+            def drop(self, name, fail_if_missing=True):
+                gds.dropped.append(name)
+                gds.graphs.pop(name, None)
+
+        self.graph = Catalog()
+        self.betweenness = types.SimpleNamespace(stream=self._betweenness)
+        self.louvain = types.SimpleNamespace(stream=self._communities)
+        self.leiden = types.SimpleNamespace(stream=self._communities)
+
+    def _mats(self):
+        from nifgraph.gds_engine import _matrices
+
+        return _matrices(self.db.model.layer_sizes, self.db.edges)
+
+    def _props(self, g, props):
+        off = self.db.off
+        flat = np.arange(int(off[-1]))
+        layer = np.searchsorted(off, flat, side="right") - 1
+        return pd.DataFrame({"nodeId": self.node_id[flat], "layer": layer, "idx": flat - off[layer]})
+
+    def _betweenness(self, g, relationship_weight_property):
+        from nifgraph.analysis import betweenness
+
+        assert relationship_weight_property == "cost"
+        return pd.DataFrame({"nodeId": self.node_id, "score": betweenness(self._mats())})
+
+    def _communities(self, g, relationship_weight_property, concurrency, gamma=1.0, random_seed=0):
+        from nifgraph.analysis import louvain
+
+        assert relationship_weight_property == "value" and g.name().endswith("-und")
+        membership, _ = louvain(self._mats(), resolution=gamma, seed=random_seed)
+        return pd.DataFrame({"nodeId": self.node_id, "communityId": membership * 7 + 3})
+
+    def close(self):
+        pass
+
+
+@pytest.mark.parametrize("gamma", [1.0, 1.5])
+def test_engine_glue_reproduces_the_local_engine(gamma):
+    from nifgraph.analysis import analyze
+    from nifgraph.gds_engine import _matrices, analyze_run
+
+    db = _MemDb()
+    gds = _MemGds(db)
+    res = analyze_run(db, db.run.run_id, engine="gds", gamma=gamma, seed=0, gds=gds)
+    dead = db.neurons.sort_values(["layer", "idx"])["dead"].to_numpy(dtype=bool)
+    loc = analyze(_matrices(db.model.layer_sizes, db.edges), dead, gamma=gamma, seed=0)
+    g = res.analysis
+    assert res.engine == "gds" and gds.graphs == {}  # every projection dropped
+    np.testing.assert_allclose(g.betweenness, loc.betweenness, atol=1e-9)
+    np.testing.assert_allclose(g.attribution, loc.attribution, rtol=1e-12)
+    np.testing.assert_array_equal(g.membership, loc.membership)
+    assert g.modularity == pytest.approx(loc.modularity, abs=1e-12)
+    np.testing.assert_array_equal(g.prunable, loc.prunable)
+    np.testing.assert_allclose(g.in_flow, loc.in_flow)
+    assert ("Leiden" in " ".join(res.notes)) == (gamma != 1.0)

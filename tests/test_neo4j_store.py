@@ -1,0 +1,247 @@
+"""The Neo4j store beyond the shared conformance suite.
+
+Fault tests (unreachable server) run everywhere; the rest needs a server: set NEO4J_URI
+(and NEO4J_USER, NEO4J_PASSWORD)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from nifgraph.errors import StoreUnavailableError, ValidationError
+
+from .conftest import NEO4J_SKIP, neo4j_env
+from .store_fixtures import make_analysis, make_model, make_run
+
+
+# -- no server needed -------------------------------------------------------------------
+@pytest.mark.parametrize("uri", ["bolt://127.0.0.1:1", "neo4j://127.0.0.1:1"])
+def test_unreachable_server_is_a_clear_error(uri):
+    from nifgraph.store.neo4j_store import Neo4jStore
+
+    store = Neo4jStore(uri, "neo4j", "whatever-password")
+    with pytest.raises(StoreUnavailableError, match="not reachable.*docker compose up -d") as info:
+        store.list_models()
+    assert info.value.__cause__ is not None  # the driver error is chained
+    assert "whatever-password" not in str(info.value)
+    store.close()
+
+
+def test_unreachable_server_from_the_cli_is_one_line(monkeypatch):
+    from typer.testing import CliRunner
+
+    from nifgraph.cli import app
+
+    monkeypatch.setenv("NEO4J_PASSWORD", "secret-password")
+    result = CliRunner().invoke(app, ["db", "status", "--store", "bolt://127.0.0.1:1"])
+    assert result.exit_code == 1
+    out = result.output.strip()
+    assert out.startswith("StoreUnavailableError: ") and len(out.splitlines()) == 1
+    assert "secret-password" not in out
+
+
+def test_open_store_dispatches_neo4j_uris(monkeypatch):
+    from nifgraph.store import open_store
+    from nifgraph.store.neo4j_store import Neo4jStore
+
+    monkeypatch.setenv("NEO4J_USER", "alice")
+    monkeypatch.setenv("NEO4J_PASSWORD", "pw-12345678")
+    monkeypatch.setenv("NEO4J_DATABASE", "nif")
+    s = open_store("neo4j://example.invalid:7687")
+    assert isinstance(s, Neo4jStore) and s.user == "alice" and s.database == "nif"
+    assert "pw-12345678" not in repr(s)
+
+
+def test_db_commands_refuse_a_duckdb_store(tmp_path):
+    from typer.testing import CliRunner
+
+    from nifgraph.cli import app
+
+    result = CliRunner().invoke(app, ["db", "status", "--store", str(tmp_path / "x.duckdb")])
+    assert result.exit_code == 1 and "needs a Neo4j store" in result.output
+
+
+def test_push_pull_between_duckdb_stores(tmp_path):
+    """copy_models through the Store interface (no server: DuckDB to DuckDB), idempotent."""
+    from typer.testing import CliRunner
+
+    from nifgraph.cli import app
+    from nifgraph.store.duckdb_store import DuckDBStore
+
+    a, b = str(tmp_path / "a.duckdb"), str(tmp_path / "b.duckdb")
+    with DuckDBStore(a) as src:
+        model, neurons = make_model()
+        src.put_model(model, neurons)
+        run, edges = make_run(model)
+        src.put_run(run, edges)
+        src.put_analysis(make_analysis(model, run))
+    runner = CliRunner()
+    for _ in range(2):  # twice: idempotent
+        res = runner.invoke(app, ["push", model.model_id, "--store", a, "--to", b, "--json"])
+        assert res.exit_code == 0, res.output
+    with DuckDBStore(b) as dst:
+        assert [m.model_id for m in dst.list_models()] == [model.model_id]
+        assert len(dst.get_edges(run.run_id)) == len(edges)
+        assert dst.get_analysis(run.run_id).prunable == [(1, 0)]
+    c = str(tmp_path / "c.duckdb")
+    res = runner.invoke(app, ["pull", "--all", "--from", b, "--store", c])
+    assert res.exit_code == 0, res.output
+    with DuckDBStore(c) as back:
+        assert back.get_model(model.model_id) == model
+
+
+# -- with a server --------------------------------------------------------------------
+@pytest.fixture
+def neo():
+    env = neo4j_env()
+    if env is None:
+        pytest.skip(NEO4J_SKIP)
+    from nifgraph.store.neo4j_store import Neo4jStore
+
+    s = Neo4jStore(env["uri"], env["user"], env["password"])
+    s.init_schema()
+    created: list[str] = []
+    s._test_created = created  # type: ignore[attr-defined]
+    try:
+        yield s
+    finally:
+        for mid in created:
+            try:
+                s.delete_model(mid)
+            except Exception:
+                pass
+        s.close()
+
+
+def _stored(neo, sizes=(4, 3, 2), seed=0, name="toy"):
+    model, neurons = make_model(sizes=sizes, name=name)
+    neo._test_created.append(model.model_id)
+    neo.put_model(model, neurons)
+    run, edges = make_run(model, seed=seed)
+    neo.put_run(run, edges)
+    analysis = make_analysis(model, run)
+    neo.put_analysis(analysis)
+    return model, run, edges, analysis
+
+
+@pytest.mark.neo4j
+def test_wrong_credentials_are_a_clear_error():
+    env = neo4j_env()
+    if env is None:
+        pytest.skip(NEO4J_SKIP)
+    from nifgraph.store.neo4j_store import Neo4jStore
+
+    bad = Neo4jStore(env["uri"], env["user"], env["password"] + "-wrong")
+    with pytest.raises(StoreUnavailableError, match="NEO4J_PASSWORD"):
+        bad.list_models()
+    bad.close()
+
+
+@pytest.mark.neo4j
+def test_schema_and_status(neo):
+    neo.init_schema()  # twice: idempotent
+    info = neo.status()
+    assert info["schema"]["ready"], info["schema"]
+    assert info["server_version"] and info["edition"]
+    assert info["gds_version"] is None or isinstance(info["gds_version"], str)
+
+
+@pytest.mark.neo4j
+def test_role_labels_and_bloom_properties(neo):
+    model, run, _, analysis = _stored(neo)
+    labels = neo.run_cypher(
+        "MATCH (n:Neuron {model_id: $m}) RETURN labels(n) AS labels, n.layer AS layer, "
+        "n.betweenness AS betweenness, n.community AS community, n.analysis_run_id AS run "
+        "ORDER BY n.layer, n.idx",
+        {"m": model.model_id},
+    )
+    roles = [sorted(set(lab) - {"Neuron"}) for lab in labels["labels"]]
+    assert roles == [["Feature"]] * 4 + [["Hidden"]] * 3 + [["Class"]] * 2
+    assert labels["run"].eq(run.run_id).all()
+    np.testing.assert_allclose(labels["betweenness"], analysis.neuron_metrics["betweenness"])
+
+
+@pytest.mark.neo4j
+def test_read_only_cypher_refuses_writes(neo):
+    with pytest.raises(ValidationError, match="--write"):
+        neo.run_cypher("CREATE (:NifgraphProbe {x: 1})")
+    assert neo.run_cypher("MATCH (p:NifgraphProbe) RETURN count(p) AS n")["n"][0] == 0
+    try:
+        neo.run_cypher("CREATE (:NifgraphProbe {x: $x})", {"x": 1}, write=True)
+        assert neo.run_cypher("MATCH (p:NifgraphProbe) RETURN count(p) AS n")["n"][0] == 1
+    finally:
+        neo.run_cypher("MATCH (p:NifgraphProbe) DELETE p", write=True)
+
+
+@pytest.mark.neo4j
+def test_named_queries(neo):
+    from nifgraph.analysis import path_strengths
+    from nifgraph.gds_engine import _matrices
+
+    model, run, edges, analysis = _stored(neo, sizes=(4, 5, 3), name="named")
+    mid = model.model_id
+    pr = neo.run_named("prunable_neurons", {"model_id": mid})
+    assert list(zip(pr["layer"], pr["idx"], strict=True)) == [(1, 0)]
+    central = neo.run_named("central_neurons", {"model_id": mid, "limit": 3})
+    assert len(central) == 3 and central["betweenness"].is_monotonic_decreasing
+    comm = neo.run_named("community_membership", {"model_id": mid})
+    assert comm["size"].sum() == sum(model.layer_sizes)
+    acc = neo.run_named("models_by_accuracy", {"limit": 1000})
+    assert mid in set(acc["model_id"])
+    frac = neo.run_named("models_by_prunable", {"limit": 1000})
+    row = frac[frac["model_id"] == mid].iloc[0]
+    assert row["prunable"] == 1 and row["hidden"] == 5
+    cmp_ = neo.run_named("compare_attribution", {"model_a": mid, "model_b": mid})
+    assert (cmp_["rank_a"] == cmp_["rank_b"]).all() and len(cmp_) == 4
+    # strongest paths: the layer-by-layer max-product equals the brute-force best path
+    mats = _matrices(model.layer_sizes, edges)
+    paths = neo.run_named("strongest_paths", {"model_id": mid, "feature_idx": 1})
+    for r in paths.itertuples():
+        best = path_strengths(mats, 1, int(r.class_idx), top=1)
+        assert list(r.path) == best[0][0]
+        assert r.strength == pytest.approx(best[0][1], rel=1e-9)
+
+
+@pytest.mark.neo4j
+def test_repair_removes_incomplete_runs(neo):
+    from nifgraph.store.neo4j_store import _now_ms, _run_props
+
+    model, neurons = make_model()
+    neo._test_created.append(model.model_id)
+    neo.put_model(model, neurons)
+    run, edges = make_run(model)
+    # simulate a crash after the run was begun and one batch written
+    neo._write("store/begin_run", run=_run_props(run), seq=1, now_ms=_now_ms())
+    rows = [{"src": f"{model.model_id}:0:0", "dst": f"{model.model_id}:1:0", "props": {"value": 0.5}}]
+    neo._write("store/put_edges", run_id=run.run_id, rows=rows)
+    assert neo.list_runs(model.model_id) == []
+    assert neo.status()["incomplete_runs"] >= 1
+    assert neo.repair() >= 1
+    left = neo.run_cypher("MATCH ()-[e:NIF {run_id: $r}]->() RETURN count(e) AS n", {"r": run.run_id})
+    assert left["n"][0] == 0
+    neo.put_run(run, edges)  # and the run can be written cleanly afterwards
+    assert len(neo.get_edges(run.run_id)) == len(edges)
+
+
+@pytest.mark.neo4j
+def test_push_and_pull_with_duckdb(neo, tmp_path):
+    from nifgraph.cli.db import copy_models
+    from nifgraph.store.duckdb_store import DuckDBStore
+
+    with DuckDBStore(str(tmp_path / "src.duckdb")) as src:
+        model, neurons = make_model(sizes=(3, 4, 2), name="pushed")
+        src.put_model(model, neurons)
+        run, edges = make_run(model, seed=5)
+        src.put_run(run, edges)
+        src.put_analysis(make_analysis(model, run))
+        neo._test_created.append(model.model_id)
+        first = copy_models(src, neo, [model.model_id])
+        again = copy_models(src, neo, [model.model_id])
+    assert first.runs_copied == 1 and again.runs_copied == 0 and again.runs_skipped == 1
+    assert neo.get_model(model.model_id) == model
+    got = neo.get_edges(run.run_id)
+    np.testing.assert_allclose(got["value"], edges.sort_values(["src_layer", "src_idx", "dst_idx"])["value"])
+    with DuckDBStore(str(tmp_path / "back.duckdb")) as back:
+        copy_models(neo, back, [model.model_id])
+        assert back.get_analysis(run.run_id) == neo.get_analysis(run.run_id)
+        assert len(back.get_edges(run.run_id)) == len(edges)
