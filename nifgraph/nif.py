@@ -59,6 +59,8 @@ class NifResult:
     elapsed_s: float = 0.0
     #: optional per-edge significance (issue: trustworthy flow), same shapes as ``values``
     extras: dict[str, list[np.ndarray]] = field(default_factory=dict, repr=False)
+    #: settings of the significance computation (null, bootstrap, ...); empty when off
+    significance: dict[str, Any] = field(default_factory=dict)
 
     @property
     def normalized(self) -> list[np.ndarray]:
@@ -102,6 +104,10 @@ def estimate_nif(
     variant: str = "pairwise",
     seed: int = 0,
     progress: ProgressFn | None = None,
+    null: bool = False,
+    null_draws: int | None = None,
+    bootstrap: int = 0,
+    bias_correct: bool = False,
     **options: Any,
 ) -> NifResult:
     """Estimate the NIF of every edge of a layered network.
@@ -120,6 +126,17 @@ def estimate_nif(
         Seeds every estimator call (layer pair ``l`` uses ``seed + l``): reproducible.
     progress : callable(done, total), optional
         Called as edges finish, across all layer pairs.
+    null : bool
+        Pooled permutation null (:mod:`nifgraph.significance`): fills ``extras`` with
+        ``p_value`` and Benjamini-Hochberg ``q_value``. Every column is first mapped to
+        normal scores by rank with random tie-breaking (MI unchanged), so the values can
+        differ slightly from a run without the null.
+    null_draws : int, optional
+        Size of the pooled null (default :data:`nifgraph.significance.DEFAULT_NULL_DRAWS`).
+    bootstrap : int
+        Half-samples for the ``ci_low`` / ``ci_high`` interval (0 = none).
+    bias_correct : bool
+        Subtract the null mean from the relevance term (needs ``null``).
     **options
         Passed to the estimator (e.g. ``steps``, ``batch_size`` for MINE).
     """
@@ -132,10 +149,18 @@ def estimate_nif(
         raise param_error("beta", "estimate_nif", "a non-negative number", beta)
     if estimator not in mi.METHODS:
         raise ValidationError(f"Unknown estimator {estimator!r}; choose one of {', '.join(mi.METHODS)}.")
+    from . import significance as sig
+
+    spec = sig.SignificanceSpec(
+        null=null, null_draws=sig.DEFAULT_NULL_DRAWS if null_draws is None else null_draws,
+        bootstrap=bootstrap, bias_correct=bias_correct,
+    ).validate("estimate_nif", variant)
+    if spec.null:  # one marginal for every column: the pooled null then fits every edge
+        acts = [sig.tie_broken_scores(a, seed + l) for l, a in enumerate(acts)]  # noqa: E741
     sizes = tuple(a.shape[1] for a in acts)
     pairs_total = sum(sizes[i] * sizes[i + 1] for i in range(len(sizes) - 1))
     red_total = sum(s * s for s in sizes[:-1]) if beta > 0 else 0
-    total = pairs_total + red_total
+    total = pairs_total + red_total + (spec.work(sizes) if spec.active else 0)
     done = 0
 
     def sub_progress(base: int) -> ProgressFn | None:
@@ -166,6 +191,16 @@ def estimate_nif(
         relevance.append(rel)
         redundancy.append(red)
         values.append(np.clip(rel - beta * red, 0.0, None))
+    extras: dict[str, list[np.ndarray]] = {}
+    sig_settings: dict[str, Any] = {}
+    if spec.active:
+        res = sig.assess(
+            acts, relevance, spec, estimator=estimator, seed=seed, beta=beta,
+            redundancy=redundancy, progress=sub_progress(done), **options,
+        )
+        relevance = res.relevance
+        values = [np.clip(r - beta * d, 0.0, None) for r, d in zip(relevance, redundancy, strict=True)]
+        extras, sig_settings = res.extras, res.settings
     return NifResult(
         layer_sizes=sizes,
         values=values,
@@ -178,6 +213,8 @@ def estimate_nif(
         options=dict(options),
         n_samples=int(acts[0].shape[0]),
         elapsed_s=time.perf_counter() - t0,
+        extras=extras,
+        significance=sig_settings,
     )
 
 

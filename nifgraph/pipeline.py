@@ -218,11 +218,17 @@ def estimate_run(
     variant: str = "pairwise",
     options: dict[str, Any] | None = None,
     progress: ProgressFn | None = None,
+    null: bool = False,
+    null_draws: int | None = None,
+    bootstrap: int = 0,
+    bias_correct: bool = False,
 ) -> tuple[RunRecord, Any]:
     """Estimate the NIF of every edge of a stored model on a data split and store the run.
 
     ``split="all"`` (default) uses train and test samples together: NIF describes what the
     network does to the data, and MI estimates need every sample they can get (Iris has 150).
+    ``null``, ``null_draws``, ``bootstrap``, ``bias_correct``: per-edge p-/q-values and
+    intervals (:mod:`nifgraph.significance`), recorded under ``settings["significance"]``.
     """
     from . import mi
     from .nif import edges_frame, estimate_nif
@@ -234,10 +240,13 @@ def estimate_run(
     acts = net.forward_layers(x)
     t0 = time.perf_counter()
     nif = estimate_nif(
-        acts, estimator=estimator, beta=beta, variant=variant, seed=seed, progress=progress, **(options or {})
+        acts, estimator=estimator, beta=beta, variant=variant, seed=seed, progress=progress,
+        null=null, null_draws=null_draws, bootstrap=bootstrap, bias_correct=bias_correct, **(options or {})
     )
     elapsed = time.perf_counter() - t0
     settings = {**mi.describe(estimator), **(options or {})}
+    if nif.significance:
+        settings["significance"] = nif.significance
     run = RunRecord(
         run_id=new_id("r"),
         model_id=model.model_id,
@@ -407,8 +416,21 @@ def run_main_job(
     target: str | None = None,
     on_train: ProgressFn | None = None,
     on_estimate: ProgressFn | None = None,
+    null: bool = False,
+    null_draws: int | None = None,
+    bootstrap: int = 0,
+    bias_correct: bool = False,
 ) -> MainJobResult:
-    """Train → estimate → analyse → verify pruning, everything stored."""
+    """Train → estimate → analyse → verify pruning, everything stored.
+
+    With ``null`` the analysis keeps only edges with q ≤ ``significance.DEFAULT_ALPHA``.
+    """
+    from .significance import DEFAULT_ALPHA, DEFAULT_NULL_DRAWS, SignificanceSpec
+
+    SignificanceSpec(
+        null=null, null_draws=DEFAULT_NULL_DRAWS if null_draws is None else null_draws,
+        bootstrap=bootstrap, bias_correct=bias_correct,
+    ).validate("run", variant)
     check_estimation_settings(estimator, beta=beta, variant=variant, split=split, gamma=gamma, threshold=threshold)
     timings: dict[str, float] = {}
     t = time.perf_counter()
@@ -418,9 +440,12 @@ def run_main_job(
     run, _ = estimate_run(
         store, model.model_id, estimator=estimator, split=split, seed=seed, beta=beta, variant=variant,
         options=estimator_options, progress=on_estimate,
+        null=null, null_draws=null_draws, bootstrap=bootstrap, bias_correct=bias_correct,
     )
     timings["estimate_s"] = time.perf_counter() - t
     t = time.perf_counter()
-    analysis = analyze_run(store, run.run_id, gamma=gamma, threshold=threshold, seed=seed)
+    analysis = analyze_run(
+        store, run.run_id, gamma=gamma, threshold=threshold, seed=seed, alpha=DEFAULT_ALPHA if null else None
+    )
     timings["analyze_s"] = time.perf_counter() - t
     return MainJobResult(model=model, run=run, analysis=analysis, timings=timings)

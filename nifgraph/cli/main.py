@@ -27,6 +27,10 @@ GammaOpt = Annotated[float, typer.Option("--gamma", help="Louvain resolution γ.
 ThresholdOpt = Annotated[float, typer.Option("--threshold", help="NIF (nats) at or under which an edge carries no flow (prunable rule).")]
 EngineOpt = Annotated[str, typer.Option("--engine", help="auto, local (igraph) or gds (Neo4j Graph Data Science).")]
 AlphaOpt = Annotated[float | None, typer.Option("--alpha", help="Keep only edges with q-value ≤ alpha (runs estimated with --null).")]
+NullOpt = Annotated[bool, typer.Option("--null/--no-null", help="Pooled permutation null: per-edge p- and BH q-values (docs/significance.md).")]
+NullDrawsOpt = Annotated[int | None, typer.Option("--null-draws", help="Size of the pooled null (default 1000; smallest p = 1/(1+draws)).")]
+BootstrapOpt = Annotated[int, typer.Option("--bootstrap", help="Half-samples for a 95% interval per edge (0 = none; 20+ advised; costs N × the estimate).")]
+BiasCorrectOpt = Annotated[bool, typer.Option("--bias-correct", help="Subtract the null mean from every edge (needs --null).")]
 OutOpt = Annotated[Path | None, typer.Option("--out", help="Folder for figures and exports (default ./nifgraph-out or $NIFGRAPH_OUT).")]
 DataHomeOpt = Annotated[str | None, typer.Option("--data-home", help="Cache folder for downloaded data sets (NIFGRAPH_DATA_HOME).")]
 
@@ -161,6 +165,10 @@ def register(app: typer.Typer) -> None:  # noqa: C901 - one function registering
         variant: VariantOpt = "pairwise",
         gamma: GammaOpt = 1.0,
         threshold: ThresholdOpt = 0.02,
+        null: NullOpt = False,
+        null_draws: NullDrawsOpt = None,
+        bootstrap: BootstrapOpt = 0,
+        bias_correct: BiasCorrectOpt = False,
         name: Annotated[str | None, typer.Option(help="A name for the model.")] = None,
         out: OutOpt = None,
         no_plot: Annotated[bool, typer.Option("--no-plot", help="Skip the figure.")] = False,
@@ -186,6 +194,7 @@ def register(app: typer.Typer) -> None:  # noqa: C901 - one function registering
                     st, ds, cfg, estimator=estimator, estimator_options=opts, split=split, beta=beta,
                     variant=variant, seed=seed, gamma=gamma, threshold=threshold, name=name, csv=csv,
                     target=target, on_train=on_train, on_estimate=on_est,
+                    null=null, null_draws=null_draws, bootstrap=bootstrap, bias_correct=bias_correct,
                 )
             figures: list[Path] = []
             if not no_plot:
@@ -256,6 +265,10 @@ def register(app: typer.Typer) -> None:  # noqa: C901 - one function registering
         beta: BetaOpt = 0.0,
         variant: VariantOpt = "pairwise",
         seed: SeedOpt = 0,
+        null: NullOpt = False,
+        null_draws: NullDrawsOpt = None,
+        bootstrap: BootstrapOpt = 0,
+        bias_correct: BiasCorrectOpt = False,
         analyze: Annotated[bool, typer.Option("--analyze/--no-analyze", help="Analyse the run right away.")] = True,
         store: StoreOpt = None,
         json_: JsonOpt = False,
@@ -268,8 +281,11 @@ def register(app: typer.Typer) -> None:  # noqa: C901 - one function registering
             m, _ = st.resolve(model)
             with _bar(f"NIF ({estimator})", not json_) as cb:
                 run, _ = estimate_run(st, m.model_id, estimator=estimator, split=split, seed=seed, beta=beta,
-                                      variant=variant, options=opts, progress=cb)
-            a = analyze_run(st, run.run_id, seed=seed) if analyze else None
+                                      variant=variant, options=opts, progress=cb, null=null,
+                                      null_draws=null_draws, bootstrap=bootstrap, bias_correct=bias_correct)
+            from ..significance import DEFAULT_ALPHA
+
+            a = analyze_run(st, run.run_id, seed=seed, alpha=DEFAULT_ALPHA if null else None) if analyze else None
             if json_:
                 from .. import report
 

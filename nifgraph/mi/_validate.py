@@ -79,6 +79,9 @@ def merge_options(
     out = dict(defaults)
     for key, val in given.items():
         ref = defaults[key]
+        if key == "threads" and val is None:  # None: keep torch's current thread count
+            out[key] = None
+            continue
         if isinstance(ref, bool):
             if not isinstance(val, (bool, np.bool_)):
                 raise param_error(key, owner, "a bool", val)
