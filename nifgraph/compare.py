@@ -275,12 +275,18 @@ def shap_attribution(
 
     Returns (n_features, n_classes).
     """
-    import shap
+    import warnings
+
     import torch
 
     mod = copy.deepcopy(module).eval()  # DeepExplainer hooks the module: keep the caller's clean
-    explainer = shap.DeepExplainer(mod, torch.as_tensor(np.asarray(background, dtype=np.float32)))
-    sv = explainer.shap_values(torch.as_tensor(np.asarray(x, dtype=np.float32)))
+    with warnings.catch_warnings():  # shap's own NumPy 2 / matplotlib deprecation notices
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", PendingDeprecationWarning)
+        import shap
+
+        explainer = shap.DeepExplainer(mod, torch.as_tensor(np.asarray(background, dtype=np.float32)))
+        sv = explainer.shap_values(torch.as_tensor(np.asarray(x, dtype=np.float32)))
     arr = np.asarray(sv, dtype=np.float64)
     if arr.ndim == 3 and arr.shape[0] == int(n_classes) and arr.shape[2] != int(n_classes):
         arr = np.transpose(arr, (1, 2, 0))  # older shap: list over outputs of (N, d)

@@ -55,10 +55,34 @@ class GdsResult(NamedTuple):
 
 
 # -- connecting ------------------------------------------------------------------------
+#: The client API this module is written against (``gds.graph.project.cypher(query, **params)``
+#: for aggregation projections, snake_case keyword arguments, typed estimation results).
+MIN_CLIENT = (2, 0)
+
+
+def _client_version(version: str) -> tuple[int, ...]:
+    parts = []
+    for piece in version.split(".")[:2]:
+        digits = "".join(ch for ch in piece if ch.isdigit())
+        parts.append(int(digits or 0))
+    return tuple(parts)
+
+
 def connect(store: Any) -> Any:
-    """A ``GraphDataScience`` client on the store's own driver (Bolt only, no Arrow)."""
+    """A ``GraphDataScience`` client on the store's own driver (Bolt only, no Arrow).
+
+    Needs the ``graphdatascience`` 2.x client: 1.x has the same method names with other
+    meanings (``gds.graph.project.cypher`` is the legacy procedure there, algorithm settings
+    are camelCase), so an old client is refused up front with the fix."""
+    import graphdatascience
     from graphdatascience import GraphDataScience
 
+    have = str(getattr(graphdatascience, "__version__", "0"))
+    if _client_version(have) < MIN_CLIENT:
+        raise GdsMissingError(
+            f"The graphdatascience Python client {have} is too old; nifgraph needs 2.0 or newer: "
+            "pip install 'graphdatascience>=2.0,<3' (or use --engine local)."
+        )
     with warnings.catch_warnings():
         # the 2.x client warns about GDS servers older than 2.13; the calls used here exist
         # since GDS 2.4 (new Cypher projection)
@@ -71,6 +95,8 @@ def connect(store: Any) -> Any:
 def _project(gds: Any, name: str, **params: Any) -> Any:
     """Run the Cypher projection ``name`` (from ``cypher/gds``) and return the graph object."""
     q = _bind(name, params)
+    # graphdatascience 2.x: project.cypher(query, **params) runs a Cypher-aggregation projection
+    # (the query ends in RETURN gds.graph.project(...)) and returns (Graph, result)
     graph, _result = gds.graph.project.cypher(q.text, **params)
     return graph
 

@@ -90,7 +90,8 @@ class Profile:
     prune_orders: int = 5  # random orders / tie-breaks per trained network
     attribution_digits: bool = True
     raw_mi_estimator: str = "ksg"
-    min_accuracy: float = 0.96  # the paper's claim
+    min_accuracy: float = 0.96  # the paper's claim, checked on the mean over seeds
+    min_seed_accuracy: float = 0.9  # every single seed
 
 
 FULL = Profile("full")
@@ -359,8 +360,8 @@ def check(R: dict[str, Any], profile: Profile) -> list[str]:
     for spec, grp in paper.groupby("spec"):
         acc = grp["test_accuracy"].to_numpy()
         assert acc.mean() >= profile.min_accuracy, f"{spec}: mean held-out accuracy {acc.mean():.3f} < {profile.min_accuracy}"
-        assert acc.min() >= 0.9, f"{spec}: a seed reached only {acc.min():.3f}"
-        passed.append(f"{spec}: mean accuracy {acc.mean():.3f} ≥ {profile.min_accuracy}, every seed ≥ 0.9")
+        assert acc.min() >= profile.min_seed_accuracy, f"{spec}: a seed reached only {acc.min():.3f}"
+        passed.append(f"{spec}: mean accuracy {acc.mean():.3f} ≥ {profile.min_accuracy}, every seed ≥ {profile.min_seed_accuracy}")
     frames = [R["paper"], R["sweep"]] + ([R["digits"]] if len(R["digits"]) else [])
     allrows = pd.concat(frames, ignore_index=True)
     dead_only = allrows[allrows["all_flagged_dead"] == True]  # noqa: E712 - object column with None

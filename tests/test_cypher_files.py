@@ -381,3 +381,116 @@ def test_missing_model_is_a_clear_error():
     store, _, _ = _fake_store(answers={"store/get_model": lambda p: []})
     with pytest.raises(NotFoundError, match="nifgraph models"):
         store.get_model("m-x")
+
+
+def test_no_statement_needs_an_implicit_transaction():
+    """Every store statement runs in a managed transaction (execute_read / execute_write), in
+    which Neo4j refuses CALL { … } IN TRANSACTIONS and PERIODIC COMMIT."""
+    for q in ALL:
+        body = _body(q).upper()
+        assert not re.search(r"\bIN\s+(\d+\s+ROWS\s+OF\s+)?TRANSACTIONS\b", body), q.name
+        assert "PERIODIC COMMIT" not in body, q.name
+
+
+def test_descending_orders_put_missing_values_last():
+    """Cypher sorts null first in DESC order: a NaN stored as a missing property must not
+    top a ranking."""
+    for name, key in (
+        ("queries/models_by_accuracy", "test_accuracy"),
+        ("bloom/models_by_accuracy", "m.test_accuracy"),
+        ("queries/central_neurons", "betweenness"),
+        ("bloom/central_neurons", "score"),
+    ):
+        assert f"ORDER BY {key} IS NULL, {key} DESC" in _body(cypher.load(name)), name
+
+
+# -- ad-hoc Cypher transactions ----------------------------------------------------------
+class _FakeResult:
+    def __init__(self, query_type):
+        self.query_type = query_type
+
+    def keys(self):
+        return ["x"]
+
+    def __iter__(self):
+        return iter([_FakeRecord()])
+
+    def consume(self):
+        return self
+
+
+class _FakeRecord:
+    def values(self):
+        return [1]
+
+
+class _FakeSession:
+    def __init__(self, query_type):
+        self.query_type = query_type
+        self.used: list[str] = []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def run(self, text, params):  # auto-commit
+        self.used.append("auto-commit")
+        return _FakeResult(self.query_type)
+
+    def execute_read(self, work):
+        self.used.append("read")
+        tx = type("Tx", (), {"run": lambda _s, text, params: _FakeResult(self.query_type)})()
+        return work(tx)
+
+    def execute_write(self, work):  # pragma: no cover - must not be used for ad-hoc writes
+        self.used.append("write")
+        raise AssertionError("ad-hoc writes run auto-commit (CALL { } IN TRANSACTIONS)")
+
+
+def test_adhoc_reads_are_managed_and_writes_auto_commit(monkeypatch):
+    from nifgraph.store.neo4j_store import DriverRunner
+
+    runner = DriverRunner("bolt://fake:7687", "neo4j", "pw", None)
+    session = _FakeSession("r")
+    monkeypatch.setattr(runner, "session", lambda write: session)
+    assert runner.adhoc("RETURN 1 AS x", {}, write=False) == (["x"], [[1]])
+    session.query_type = "w"
+    with pytest.raises(ValidationError, match="--write"):
+        runner.adhoc("CREATE (n)", {}, write=False)
+    assert runner.adhoc("CREATE (n)", {}, write=True) == (["x"], [[1]])
+    assert session.used == ["read", "read", "auto-commit"]
+
+
+# -- Neo4j's own parser (optional: needs node and `npm install` in scripts/cypher-lint) ----
+LINT = ROOT / "scripts" / "cypher-lint"
+
+
+def _lint_skip_reason() -> str | None:
+    import shutil
+
+    if shutil.which("node") is None:
+        return "node is not installed (the Cypher parser check runs on Node.js)"
+    if not (LINT / "node_modules" / "@neo4j-cypher" / "language-support").is_dir():
+        return "run `npm install` in scripts/cypher-lint to enable the Cypher parser check"
+    return None
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(_lint_skip_reason() is not None, reason=_lint_skip_reason() or "")
+def test_every_file_parses_with_neo4js_parser():
+    """Syntax and semantic analysis (scoping, types, function and GDS procedure signatures)
+    of every .cypher file as Cypher 5 and Cypher 25, offline (scripts/cypher-lint/lint.mjs)."""
+    import json
+    import subprocess
+
+    proc = subprocess.run(
+        ["node", str(LINT / "lint.mjs"), "--json", str(ROOT / "cypher")],
+        capture_output=True, text=True, timeout=300, cwd=ROOT,
+    )
+    assert proc.returncode in (0, 1), proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["files"] == len(ALL)
+    problems = [f"{d['file']}:{d['line']}:{d['column']}: {d['severity']}: {d['message']}" for d in report["diagnostics"]]
+    assert problems == [], "\n".join(problems)

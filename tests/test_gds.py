@@ -125,6 +125,20 @@ def test_alpha_needs_q_values():
         analyze_run(store, store.run.run_id, engine="gds", alpha=0.05, gds=FakeGds())
 
 
+
+def test_an_old_gds_client_is_refused_with_the_fix(monkeypatch):
+    """graphdatascience 1.x has project.cypher / camelCase settings with other meanings."""
+    import graphdatascience
+
+    from nifgraph.gds_engine import _client_version, connect
+
+    assert _client_version("2.2") == (2, 2) and _client_version("1.12") < (2, 0)
+    assert _client_version("2.0a1") >= (2, 0)
+    monkeypatch.setattr(graphdatascience, "__version__", "1.12")
+    with pytest.raises(GdsMissingError, match="graphdatascience>=2.0"):
+        connect(_FakeNeoStore())
+
+
 # -- with a server --------------------------------------------------------------------
 @pytest.fixture
 def neo():

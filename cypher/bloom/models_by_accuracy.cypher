@@ -3,5 +3,5 @@
 // params: none
 MATCH (m:Model)
 RETURN m
-ORDER BY m.test_accuracy DESC
+ORDER BY m.test_accuracy IS NULL, m.test_accuracy DESC
 LIMIT 25

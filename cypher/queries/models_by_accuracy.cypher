@@ -7,5 +7,5 @@ WHERE r.status = 'complete'
 RETURN m.model_id AS model_id, m.name AS name, m.dataset AS dataset,
        m.architecture AS architecture, m.test_accuracy AS test_accuracy,
        m.train_accuracy AS train_accuracy, count(r) AS runs
-ORDER BY test_accuracy DESC, model_id
+ORDER BY test_accuracy IS NULL, test_accuracy DESC, model_id
 LIMIT $limit

@@ -227,15 +227,22 @@ class DriverRunner:
             return s.execute_write(work)
 
     def adhoc(self, text: str, params: dict[str, Any], write: bool) -> tuple[list[str], list[list[Any]]]:
-        """Run user-supplied Cypher; refuse (and roll back) anything but a read unless ``write``."""
+        """Run user-supplied Cypher; refuse (and roll back) anything but a read unless ``write``.
 
-        def work(tx: Any) -> tuple[list[str], list[list[Any]]]:
-            res = tx.run(text, params)
+        Reads run in a managed read transaction (READ access mode, rolled back when the
+        summary says the query is not a pure read). Writes run as an auto-commit
+        transaction (``session.run``): the only kind in which Neo4j accepts
+        ``CALL { … } IN TRANSACTIONS``, which bulk ad-hoc writes need; they are not retried."""
+
+        def collect(res: Any) -> tuple[list[str], list[list[Any]], Any]:
             keys = list(res.keys())
             rows = [[_plain(v) for v in rec.values()] for rec in res]
-            summary = res.consume()
+            return keys, rows, res.consume()
+
+        def work(tx: Any) -> tuple[list[str], list[list[Any]]]:
+            keys, rows, summary = collect(tx.run(text, params))
             kind = getattr(summary, "query_type", None)
-            if not write and kind not in (None, "r"):
+            if kind not in (None, "r"):
                 # raising inside the managed transaction rolls it back
                 raise ValidationError(
                     f"The query is not read-only (query type {kind!r}); rerun with --write."
@@ -243,7 +250,10 @@ class DriverRunner:
             return keys, rows
 
         with self.errors("running ad-hoc Cypher"), self.session(write=write) as s:
-            return s.execute_write(work) if write else s.execute_read(work)
+            if write:
+                keys, rows, _ = collect(s.run(text, params))
+                return keys, rows
+            return s.execute_read(work)
 
 
 def _first_line(e: BaseException) -> str:

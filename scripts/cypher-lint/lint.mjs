@@ -31,6 +31,22 @@ function lintAll(version, files) {
       procedures: testData.mockSchema.procedures,
       defaultLanguage: version,
     };
+    // Self-check: the package swallows exceptions of its semantic analysis (and asks for a newer
+    // Node than 20), so make sure both the parser and the semantic pass really report here.
+    const probe = (q) => lintCypherQuery(q, schema, { consoleCommandsEnabled: false }).diagnostics.map((d) => d.message);
+    const syntax = probe('MATCH (n) RETRN n');
+    const semantic = probe('MATCH (n) RETURN m');
+    const signature = probe('RETURN gds.version(1) AS v');
+    if (
+      !syntax.some((m) => m.includes("Invalid input 'RETRN'")) ||
+      !semantic.some((m) => m.includes('Variable `m` not defined')) ||
+      !signature.some((m) => m.includes('gds.version has signature'))
+    ) {
+      throw new Error(
+        `the Cypher checks do not work in this Node.js (${process.version}): ` +
+          JSON.stringify({ syntax, semantic, signature }),
+      );
+    }
     const out = [];
     for (const file of files) {
       const text = readFileSync(file, 'utf8');
@@ -89,9 +105,11 @@ async function main() {
       ),
     );
   } catch (e) {
+    const missing = /Cannot find (module|package)|ERR_MODULE_NOT_FOUND/.test(String(e));
     console.error(
-      'cannot run @neo4j-cypher/language-support; run `npm install` in scripts/cypher-lint first\n' +
-        String(e),
+      (missing
+        ? 'cannot load @neo4j-cypher/language-support; run `npm install` in scripts/cypher-lint first\n'
+        : 'the Cypher checker failed\n') + String(e),
     );
     process.exit(3);
   }
