@@ -160,7 +160,7 @@ def estimate_nif(
     sizes = tuple(a.shape[1] for a in acts)
     pairs_total = sum(sizes[i] * sizes[i + 1] for i in range(len(sizes) - 1))
     red_total = sum(s * s for s in sizes[:-1]) if beta > 0 else 0
-    total = pairs_total + red_total + (spec.work(sizes) if spec.active else 0)
+    total = pairs_total + red_total + (spec.work(acts) if spec.active else 0)
     done = 0
 
     def sub_progress(base: int) -> ProgressFn | None:
@@ -169,10 +169,16 @@ def estimate_nif(
         return lambda d, _t: progress(base + d, total)
 
     t0 = time.perf_counter()
-    relevance, redundancy, values = [], [], []
+    relevance, redundancy, values, nulls = [], [], [], []
     for l in range(len(acts) - 1):  # noqa: E741 - layer index
         x, q = acts[l], acts[l + 1]
-        if variant == "pairwise":
+        if variant == "pairwise" and spec.null:  # null draws batched into the same call
+            rel, null_l, extra = sig.pairwise_with_null(
+                x, q, estimator, spec.null_draws, seed=seed + l, progress=sub_progress(done), **options
+            )
+            nulls.append(null_l)
+            done += extra
+        elif variant == "pairwise":
             rel = mi.pairwise(x, q, estimator, seed=seed + l, progress=sub_progress(done), **options)
         else:
             col = mi.joint(x, q, estimator, seed=seed + l, progress=sub_progress(done), **options)
@@ -195,7 +201,7 @@ def estimate_nif(
     sig_settings: dict[str, Any] = {}
     if spec.active:
         res = sig.assess(
-            acts, relevance, spec, estimator=estimator, seed=seed, beta=beta,
+            acts, relevance, spec, nulls=nulls, estimator=estimator, seed=seed, beta=beta,
             redundancy=redundancy, progress=sub_progress(done), **options,
         )
         relevance = res.relevance

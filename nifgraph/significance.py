@@ -12,16 +12,20 @@ per edge costs ``K`` estimates per edge, and ``K = 20`` draws cannot give a p-va
 1/21 -- useless after a multiple-testing correction over thousands of edges. Instead every
 column of every layer is first mapped to normal scores by rank with **random tie-breaking**
 (:func:`tie_broken_scores`): the ``N`` values of each non-constant column become exactly
-the ``N`` normal quantiles ``Φ⁻¹(j / (N + 1))`` in some order. MI is unchanged (the scores
-are a strictly monotone function of the value together with an independent uniform tie key:
-the value is a function of the score, and the key is independent of everything), but now
-every column has the *same* marginal, so under independence every edge -- of every layer
-pair of the run -- sees the same joint distribution: two independent random orderings of the
-same quantile vector. One pooled null of ``M`` draws (:func:`null_distribution`, default
-1000, estimated by one batched :func:`nifgraph.mi.pairwise` call on ``⌈√M⌉ × ⌈M/⌈√M⌉⌉``
-independently permuted quantile columns) therefore serves every edge of the run, and the
-permutation p-value ``(1 + #{null ≥ obs}) / (1 + M)`` is valid for each edge, not only on
-average over a layer.
+the ``N`` normal quantiles ``Φ⁻¹(j / (N + 1))`` in some order. MI is unchanged (the score
+is a strictly monotone function of the value and an independent uniform tie key; the value
+is a function of the score and the key is independent of everything), but now every column
+has the *same* marginal, so under independence every edge sees the same joint
+distribution: two independent random orderings of one quantile vector. One pooled null of
+``M`` draws per layer pair (default 1000) therefore serves every edge of that pair, and
+the permutation p-value ``(1 + #{null ≥ obs}) / (1 + M)`` is valid for each edge, not only
+on average over the layer.
+
+The null draws are batched into the estimate's own call (:func:`pairwise_with_null`):
+``k`` of the layer's live columns, each with its rows shuffled, are appended to one side,
+so the null pairs share the held-out split, minibatches and shuffles of the real edges
+(a neural estimator's call-to-call variation cannot bias the p-values) and cost about
+``M`` extra pair estimates per layer pair.
 
 Without the tie-breaking this fails on ReLU layers: a column that is 90 % zeros maps to a
 point mass, and the estimator's null then depends on the edge (KSG's 95th null percentile
@@ -48,7 +52,6 @@ Pure: arrays in, arrays and frozen dataclasses out; :func:`run_agreement` only r
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -67,7 +70,7 @@ __all__ = [
     "Significance",
     "Agreement",
     "tie_broken_scores",
-    "null_distribution",
+    "pairwise_with_null",
     "permutation_pvalues",
     "bh_qvalues",
     "assess",
@@ -134,16 +137,17 @@ class SignificanceSpec:
     def active(self) -> bool:
         return bool(self.null) or self.bootstrap > 0
 
-    def null_shape(self) -> tuple[int, int]:
-        """Columns ``(s, t)`` of the null block: ``s · t ≥ null_draws``, ``s ≈ t``."""
-        s = math.isqrt(int(self.null_draws) - 1) + 1
-        return s, -(-int(self.null_draws) // s)
-
-    def work(self, sizes: Sequence[int]) -> int:
-        """Extra pair estimates (for progress bars): null draws + half-sample re-estimates."""
+    def work(self, acts: Sequence[np.ndarray]) -> int:
+        """Extra pair estimates (for progress bars): null columns + half-sample re-estimates."""
+        sizes = [a.shape[1] for a in acts]
         pairs = sum(sizes[i] * sizes[i + 1] for i in range(len(sizes) - 1))
-        s, t = self.null_shape()
-        return (s * t if self.null else 0) + int(self.bootstrap) * pairs
+        extra = 0
+        if self.null:
+            live = [int((~_constant(a)).sum()) for a in acts]
+            for l in range(len(acts) - 1):  # noqa: E741 - layer index
+                side, k = _null_plan(live[l], live[l + 1], self.null_draws)
+                extra += k * (sizes[l] if side == "q" else sizes[l + 1])
+        return extra + int(self.bootstrap) * pairs
 
 
 # -- building blocks ---------------------------------------------------------------------
@@ -176,29 +180,61 @@ def tie_broken_scores(a: np.ndarray, seed: int) -> np.ndarray:
     return z
 
 
-def null_distribution(
-    n_samples: int,
+def _constant(a: np.ndarray) -> np.ndarray:
+    return np.all(a == a[:1], axis=0)
+
+
+def _null_plan(live_x: int, live_q: int, draws: int) -> tuple[str, int]:
+    """Which side gets ``k`` permuted columns so that ``k × (live columns of the other side)``
+    null pairs reach ``draws``: the side facing the most live columns."""
+    if live_x == 0 or live_q == 0:
+        return "q", 0
+    if live_x >= live_q:
+        return "q", -(-int(draws) // live_x)
+    return "x", -(-int(draws) // live_q)
+
+
+def pairwise_with_null(
+    x: np.ndarray,
+    q: np.ndarray,
     estimator: str,
-    *,
     draws: int = DEFAULT_NULL_DRAWS,
+    *,
     seed: int = 0,
     progress: ProgressFn | None = None,
     **options: Any,
-) -> np.ndarray:
-    """The estimator's pooled permutation null for tie-broken normal scores, sorted ``(M,)``.
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """:func:`nifgraph.mi.pairwise` of ``x (N, a)`` and ``q (N, b)`` with null draws batched in.
 
-    ``s × t`` independent pairs (``s · t ≥ draws``) of randomly ordered normal-quantile
-    columns, estimated in one batched :func:`nifgraph.mi.pairwise` call.
+    ``k`` extra columns -- the layer's own live columns, cycled, each with its rows shuffled
+    -- are appended to one side, so one call estimates the ``a × b`` edges and ``≥ draws``
+    null pairs (a live column against a shuffled one) under the same held-out split,
+    minibatches and shuffles. Valid as a null for *every* edge only when all live columns
+    share one marginal, i.e. after :func:`tie_broken_scores`.
+
+    Returns
+    -------
+    relevance : ndarray (a, b); null : sorted ndarray (M,), M ≥ draws (empty if a side has
+    no live column); extra : number of extra pairs the call estimated.
     """
     from . import mi
 
-    s, t = SignificanceSpec(null=True, null_draws=draws).validate("null_distribution").null_shape()
+    lx, lq = ~_constant(x), ~_constant(q)
+    side, k = _null_plan(int(lx.sum()), int(lq.sum()), draws)
+    if k == 0:
+        return mi.pairwise(x, q, estimator, seed=seed, progress=progress, **options), np.zeros(0), 0
     rng = np.random.default_rng([int(seed), _SEED_NULL])
-    z = _normal_quantiles(int(n_samples))
-    xs = rng.permuted(np.tile(z, (s, 1)), axis=1).T  # (N, s) independent orderings
-    qs = rng.permuted(np.tile(z, (t, 1)), axis=1).T  # (N, t)
-    est = mi.pairwise(xs, qs, estimator, seed=int(seed) + _SEED_NULL, progress=progress, **options)
-    return np.sort(np.asarray(est, dtype=np.float64).ravel())
+    own = (q[:, lq] if side == "q" else x[:, lx]).T  # (live, N)
+    src = np.resize(rng.permutation(own.shape[0]), k)  # cycle through the live columns
+    shuffled = rng.permuted(own[src], axis=1).T  # (N, k) rows shuffled per column
+    a, b = x.shape[1], q.shape[1]
+    if side == "q":
+        est = mi.pairwise(x, np.hstack([q, shuffled]), estimator, seed=seed, progress=progress, **options)
+        rel, null, extra = est[:, :b], est[lx, b:], a * k
+    else:
+        est = mi.pairwise(np.hstack([x, shuffled]), q, estimator, seed=seed, progress=progress, **options)
+        rel, null, extra = est[:a], est[a:][:, lq], k * b
+    return np.asarray(rel, dtype=np.float64), np.sort(np.asarray(null, dtype=np.float64).ravel()), extra
 
 
 def permutation_pvalues(obs: np.ndarray, null_sorted: np.ndarray) -> np.ndarray:
@@ -237,12 +273,12 @@ class Significance:
 
     ``relevance`` is the (bias-corrected, if asked) relevance term; ``extras`` maps the
     edge-table columns ``p_value``, ``q_value``, ``ci_low``, ``ci_high`` to matrices
-    (NaN where not computed); ``null`` the sorted pooled null draws.
+    (NaN where not computed); ``nulls`` the sorted null draws of each layer pair.
     """
 
     relevance: list[np.ndarray] = field(repr=False)
     extras: dict[str, list[np.ndarray]] = field(repr=False)
-    null: np.ndarray = field(repr=False)
+    nulls: list[np.ndarray] = field(repr=False)
     settings: dict[str, Any] = field(default_factory=dict)
 
 
@@ -251,6 +287,7 @@ def assess(
     relevance: Sequence[np.ndarray],
     spec: SignificanceSpec,
     *,
+    nulls: Sequence[np.ndarray] = (),
     estimator: str,
     seed: int = 0,
     beta: float = 0.0,
@@ -268,8 +305,11 @@ def assess(
     relevance : list of arrays (n_l, n_{l+1})
         The estimated I(X_i; Q_k) per layer pair.
     spec : SignificanceSpec
+    nulls : list of sorted arrays, one per layer pair
+        The null draws :func:`pairwise_with_null` returned with each relevance matrix
+        (needed when ``spec.null``).
     estimator, seed, **options
-        As given to the estimate (the null and half-samples use derived seeds).
+        As given to the estimate (the half-samples use derived seeds).
     beta, redundancy
         To turn relevance intervals into value intervals (``max(rel − β·red, 0)``).
     """
@@ -280,8 +320,7 @@ def assess(
     red = [np.zeros_like(r) for r in rel] if redundancy is None else list(redundancy)
     const = [np.all(a == a[:1], axis=0) for a in acts]
     live = [~const[l][:, None] & ~const[l + 1][None, :] for l in range(len(rel))]  # noqa: E741
-    s, t = spec.null_shape()
-    total = spec.work([a.shape[1] for a in acts])
+    total = int(spec.bootstrap) * sum(r.size for r in rel)
     done = 0
 
     def sub(base: int) -> ProgressFn | None:
@@ -294,28 +333,34 @@ def assess(
         "bias_correct": bool(spec.bias_correct),
         "bootstrap": int(spec.bootstrap),
     }
-    null = np.zeros(0)
+    nulls = [np.sort(np.asarray(nl, dtype=np.float64)) for nl in nulls]
     if spec.null:
-        null = null_distribution(n, estimator, draws=spec.null_draws, seed=seed, progress=sub(0), **options)
-        done += s * t
-        pvals = [np.where(lv, permutation_pvalues(r, null), 1.0) for r, lv in zip(rel, live, strict=True)]
+        if len(nulls) != len(rel) or any(nl.size == 0 and lv.any() for nl, lv in zip(nulls, live, strict=False)):
+            raise ValidationError("assess: spec.null needs one non-empty null per layer pair (pairwise_with_null).")
+        pvals = [
+            np.where(lv, permutation_pvalues(r, nl) if nl.size else 1.0, 1.0)
+            for r, nl, lv in zip(rel, nulls, live, strict=True)
+        ]
         flat_q = bh_qvalues(np.concatenate([p.ravel() for p in pvals]))
         cuts = np.cumsum([p.size for p in pvals])[:-1]
         extras["p_value"] = pvals
         extras["q_value"] = [q.reshape(p.shape) for q, p in zip(np.split(flat_q, cuts), pvals, strict=True)]
-        null_mean = float(null.mean())
+        means = [float(nl.mean()) if nl.size else 0.0 for nl in nulls]
         if spec.bias_correct:
-            rel = [np.where(lv, np.clip(r - null_mean, 0.0, None), 0.0) for r, lv in zip(rel, live, strict=True)]
+            rel = [
+                np.where(lv, np.clip(r - mu, 0.0, None), 0.0)
+                for r, mu, lv in zip(rel, means, live, strict=True)
+            ]
+            settings["bias_correction"] = means
         settings.update(
-            null_method="pooled permutation null, rank-to-normal scores with random tie-breaking",
-            null_draws=int(null.size),
-            null_mean=null_mean,
-            null_q95=float(np.quantile(null, 0.95)),
-            null_q99=float(np.quantile(null, 0.99)),
+            null_method="permutation null pooled per layer pair, batched into the estimate's "
+            "call; rank-to-normal scores with random tie-breaking",
+            null_draws=[int(nl.size) for nl in nulls],
+            null_mean=means,
+            null_q95=[float(np.quantile(nl, 0.95)) if nl.size else 0.0 for nl in nulls],
+            null_q99=[float(np.quantile(nl, 0.99)) if nl.size else 0.0 for nl in nulls],
             multiple_testing="benjamini-hochberg over all edges of the run",
         )
-        if spec.bias_correct:
-            settings["bias_correction"] = null_mean
     if spec.bootstrap:
         rng = np.random.default_rng([int(seed), _SEED_BOOT])
         m = n // 2
@@ -338,7 +383,7 @@ def assess(
             bootstrap_method="half-samples without replacement (N/2 rows), normal interval",
             ci_level=float(spec.ci_level),
         )
-    return Significance(relevance=rel, extras=extras, null=null, settings=settings)
+    return Significance(relevance=rel, extras=extras, nulls=nulls, settings=settings)
 
 
 # -- agreement of two runs ------------------------------------------------------------

@@ -29,7 +29,7 @@ EngineOpt = Annotated[str, typer.Option("--engine", help="auto, local (igraph) o
 AlphaOpt = Annotated[float | None, typer.Option("--alpha", help="Keep only edges with q-value ≤ alpha (runs estimated with --null).")]
 NullOpt = Annotated[bool, typer.Option("--null/--no-null", help="Pooled permutation null: per-edge p- and BH q-values (docs/significance.md).")]
 NullDrawsOpt = Annotated[int | None, typer.Option("--null-draws", help="Size of the pooled null (default 1000; smallest p = 1/(1+draws)).")]
-BootstrapOpt = Annotated[int, typer.Option("--bootstrap", help="Half-samples for a 95% interval per edge (0 = none; 20+ advised; costs N × the estimate).")]
+BootstrapOpt = Annotated[int, typer.Option("--bootstrap", help="Half-samples (N/2 rows each) for a 95% interval per edge: 0 = none; 20+ advised; each re-estimates every edge.")]
 BiasCorrectOpt = Annotated[bool, typer.Option("--bias-correct", help="Subtract the null mean from every edge (needs --null).")]
 OutOpt = Annotated[Path | None, typer.Option("--out", help="Folder for figures and exports (default ./nifgraph-out or $NIFGRAPH_OUT).")]
 DataHomeOpt = Annotated[str | None, typer.Option("--data-home", help="Cache folder for downloaded data sets (NIFGRAPH_DATA_HOME).")]
