@@ -236,7 +236,6 @@ def train_mlp(
     progress: ProgressFn | None = None,
 ) -> TrainResult:
     """Train an MLP with Adam and cross-entropy; seeded and reproducible."""
-    import time
 
     config.validate()
     threads = torch.get_num_threads()

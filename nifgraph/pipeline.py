@@ -39,6 +39,7 @@ ProgressFn = Callable[[int, int], None]
 DEFAULT_THRESHOLD = 0.02
 
 
+
 def _dataset_spec(ds: Dataset, csv: str | None, target: str | None) -> dict[str, Any]:
     return {"name": ds.name, "csv": csv, "target": target, "seed": ds.seed, "test_size": ds.test_size}
 
@@ -301,7 +302,7 @@ def analyze_run(
     run_id: str,
     *,
     gamma: float = 1.0,
-    threshold: float = DEFAULT_THRESHOLD,
+    threshold: float | None = None,
     seed: int = 0,
     engine: str = "auto",
     alpha: float | None = None,
@@ -311,16 +312,33 @@ def analyze_run(
 
     ``engine``: ``"local"`` (igraph + numpy, in process), ``"gds"`` (Neo4j Graph Data
     Science), or ``"auto"`` (GDS when the store is Neo4j with GDS, else local).
-    ``alpha``: if given and the run has per-edge q-values, edges with q > alpha are ignored.
+
+    Significance (runs estimated with a permutation null, ``--null``): ``alpha`` keeps only
+    edges with BH q-value ≤ alpha. Default: :data:`DEFAULT_ALPHA` (0.05) when the run has
+    q-values, none otherwise; ``alpha >= 1`` turns the filter off. ``threshold`` (nats) is
+    the prunable rule's flow floor: default 0 when the significance filter is on (a neuron is
+    then prunable when dead or without a significant edge in or out) and
+    :data:`DEFAULT_THRESHOLD` otherwise.
     """
     if engine not in ("auto", "local", "gds"):
         raise ValidationError(f"Unknown engine {engine!r}; use auto, local or gds.")
     if not gamma > 0:
         raise ValidationError(f"The resolution gamma must be positive; got {gamma}.")
-    if not threshold >= 0:
-        raise ValidationError(f"The threshold must be ≥ 0 nats; got {threshold}.")
+    if alpha is not None and not 0 < alpha:
+        raise ValidationError(f"--alpha must be in (0, 1]; got {alpha}.")
     run = store.get_run(run_id)
     model = store.get_model(run.model_id)
+    from .significance import DEFAULT_ALPHA
+
+    has_null = bool((run.settings.get("significance") or {}).get("null"))
+    if alpha is None:
+        alpha = DEFAULT_ALPHA if has_null else None
+    elif alpha >= 1:
+        alpha = None
+    if threshold is None:
+        threshold = 0.0 if alpha is not None else DEFAULT_THRESHOLD
+    if not threshold >= 0:
+        raise ValidationError(f"The threshold must be ≥ 0 nats; got {threshold}.")
     notes: list[str] = []
     if store.kind == "neo4j" and engine != "local":
         from .gds_engine import analyze_run as db_analyze
@@ -410,7 +428,7 @@ def run_main_job(
     variant: str = "pairwise",
     seed: int = 0,
     gamma: float = 1.0,
-    threshold: float = DEFAULT_THRESHOLD,
+    threshold: float | None = None,
     name: str | None = None,
     csv: str | None = None,
     target: str | None = None,
@@ -423,15 +441,18 @@ def run_main_job(
 ) -> MainJobResult:
     """Train → estimate → analyse → verify pruning, everything stored.
 
-    With ``null`` the analysis keeps only edges with q ≤ ``significance.DEFAULT_ALPHA``.
+    With ``null`` the analysis keeps only edges with q ≤ 0.05 (see :func:`analyze_run`).
     """
-    from .significance import DEFAULT_ALPHA, DEFAULT_NULL_DRAWS, SignificanceSpec
+    from .significance import DEFAULT_NULL_DRAWS, SignificanceSpec
 
     SignificanceSpec(
         null=null, null_draws=DEFAULT_NULL_DRAWS if null_draws is None else null_draws,
         bootstrap=bootstrap, bias_correct=bias_correct,
     ).validate("run", variant)
-    check_estimation_settings(estimator, beta=beta, variant=variant, split=split, gamma=gamma, threshold=threshold)
+    check_estimation_settings(
+        estimator, beta=beta, variant=variant, split=split, gamma=gamma,
+        threshold=DEFAULT_THRESHOLD if threshold is None else threshold,
+    )
     timings: dict[str, float] = {}
     t = time.perf_counter()
     model, _ = train_model(store, ds, train_config, name=name, csv=csv, target=target, progress=on_train)
@@ -445,7 +466,7 @@ def run_main_job(
     timings["estimate_s"] = time.perf_counter() - t
     t = time.perf_counter()
     analysis = analyze_run(
-        store, run.run_id, gamma=gamma, threshold=threshold, seed=seed, alpha=DEFAULT_ALPHA if null else None
+        store, run.run_id, gamma=gamma, threshold=threshold, seed=seed
     )
     timings["analyze_s"] = time.perf_counter() - t
     return MainJobResult(model=model, run=run, analysis=analysis, timings=timings)

@@ -140,6 +140,12 @@ def prune_table(model: ModelRecord, analysis: AnalysisRecord, neurons: pd.DataFr
     for col in ("neuron", "layer", "why", "NIF in (sum)", "NIF out (sum)", "zero frac"):
         t.add_column(col)
     for r in m[m["prunable"]].itertuples():
-        why = "dead (constant output)" if r.dead else f"no edge in or out above {analysis.threshold:g} nats"
+        alpha = analysis.settings.get("alpha")
+        if r.dead:
+            why = "dead (constant output)"
+        elif alpha is not None:
+            why = f"no significant edge in or out (q ≤ {alpha:g}) above {analysis.threshold:g} nats"
+        else:
+            why = f"no edge in or out above {analysis.threshold:g} nats"
         t.add_row(names[(int(r.layer), int(r.idx))], str(r.layer), why, _fmt(r.in_flow), _fmt(r.out_flow), _fmt(r.zero_frac, 2))
     return t

@@ -24,9 +24,15 @@ SplitOpt = Annotated[str, typer.Option("--split", help="Samples to estimate NIF 
 BetaOpt = Annotated[float, typer.Option("--beta", help="Redundancy weight β of the paper's Eq. 3 (0 = independent inputs).")]
 VariantOpt = Annotated[str, typer.Option("--variant", help="pairwise: I(X_i;Q_k); layer: the paper's literal I(X;Q_k).")]
 GammaOpt = Annotated[float, typer.Option("--gamma", help="Louvain resolution γ.")]
-ThresholdOpt = Annotated[float, typer.Option("--threshold", help="NIF (nats) at or under which an edge carries no flow (prunable rule).")]
+ThresholdOpt = Annotated[
+    float | None,
+    typer.Option("--threshold", help="NIF (nats) at or under which an edge carries no flow (prunable rule). Default 0.02, or 0 when edges are filtered by significance."),
+]
 EngineOpt = Annotated[str, typer.Option("--engine", help="auto, local (igraph) or gds (Neo4j Graph Data Science).")]
-AlphaOpt = Annotated[float | None, typer.Option("--alpha", help="Keep only edges with q-value ≤ alpha (runs estimated with --null).")]
+AlphaOpt = Annotated[
+    float | None,
+    typer.Option("--alpha", help="Keep only edges with BH q-value ≤ alpha. Default 0.05 for runs estimated with --null; 1 turns the filter off."),
+]
 NullOpt = Annotated[bool, typer.Option("--null/--no-null", help="Pooled permutation null: per-edge p- and BH q-values (docs/significance.md).")]
 NullDrawsOpt = Annotated[int | None, typer.Option("--null-draws", help="Size of the pooled null (default 1000; smallest p = 1/(1+draws)).")]
 BootstrapOpt = Annotated[int, typer.Option("--bootstrap", help="Half-samples (N/2 rows each) for a 95% interval per edge: 0 = none; 20+ advised; each re-estimates every edge.")]
@@ -164,7 +170,7 @@ def register(app: typer.Typer) -> None:  # noqa: C901 - one function registering
         beta: BetaOpt = 0.0,
         variant: VariantOpt = "pairwise",
         gamma: GammaOpt = 1.0,
-        threshold: ThresholdOpt = 0.02,
+        threshold: ThresholdOpt = None,
         null: NullOpt = False,
         null_draws: NullDrawsOpt = None,
         bootstrap: BootstrapOpt = 0,
@@ -283,9 +289,8 @@ def register(app: typer.Typer) -> None:  # noqa: C901 - one function registering
                 run, _ = estimate_run(st, m.model_id, estimator=estimator, split=split, seed=seed, beta=beta,
                                       variant=variant, options=opts, progress=cb, null=null,
                                       null_draws=null_draws, bootstrap=bootstrap, bias_correct=bias_correct)
-            from ..significance import DEFAULT_ALPHA
 
-            a = analyze_run(st, run.run_id, seed=seed, alpha=DEFAULT_ALPHA if null else None) if analyze else None
+            a = analyze_run(st, run.run_id, seed=seed) if analyze else None
             if json_:
                 from .. import report
 
@@ -299,7 +304,7 @@ def register(app: typer.Typer) -> None:  # noqa: C901 - one function registering
     def analyze(
         ref: Annotated[str, typer.Argument(help="Run id, or model id (its newest run).")],
         gamma: GammaOpt = 1.0,
-        threshold: ThresholdOpt = 0.02,
+        threshold: ThresholdOpt = None,
         engine: EngineOpt = "auto",
         alpha: AlphaOpt = None,
         seed: SeedOpt = 0,
@@ -364,7 +369,7 @@ def register(app: typer.Typer) -> None:  # noqa: C901 - one function registering
     @app.command()
     def prune(
         ref: Annotated[str, typer.Argument(help="Model id or run id.")],
-        threshold: ThresholdOpt = 0.02,
+        threshold: ThresholdOpt = None,
         alpha: AlphaOpt = None,
         store: StoreOpt = None,
         json_: JsonOpt = False,
