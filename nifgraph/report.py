@@ -64,6 +64,7 @@ def summary_dict(model: ModelRecord, run: RunRecord | None, analysis: AnalysisRe
             engine=analysis.engine,
             gamma=analysis.gamma,
             threshold=analysis.threshold,
+            alpha=analysis.settings.get("alpha"),
             prunable=[{"layer": la, "idx": i, "name": names.get((la, i), "")} for la, i in analysis.prunable],
             accuracy_before=analysis.accuracy_before,
             accuracy_after=analysis.accuracy_after,

@@ -110,6 +110,14 @@ def test_commands_on_stored_model(main_job, monkeypatch, tmp_path):
     assert e["estimator"] == "gcmi" and e["run_id"] != rid
     assert json.loads(invoke("models", "--json").stdout)[0]["runs"] == 2
 
+    # a run with a permutation null is analysed on significant edges by default
+    r = invoke("estimate", mid, "--estimator", "gcmi", "--null", "--json")
+    e = json.loads(r.stdout)
+    assert e["alpha"] == 0.05 and e["threshold"] == 0.0
+    r = invoke("analyze", e["run_id"], "--alpha", "1", "--json")
+    a = json.loads(r.stdout)
+    assert a["alpha"] is None and a["threshold"] == 0.02
+
     r = invoke("export", rid, "--out", str(tmp_path / "exp"), "--json")
     files = [Path(f) for f in json.loads(r.stdout)]
     edges = pd.read_parquet([f for f in files if f.name.endswith("edges.parquet")][0])
