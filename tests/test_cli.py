@@ -101,6 +101,14 @@ def test_commands_on_stored_model(main_job, monkeypatch, tmp_path):
     assert len(p["prunable"]) == 5  # every hidden neuron is under an absurd threshold
     assert p["accuracy_after"] < p["accuracy_before"]
 
+    r = invoke("prune", mid, "--curve", "--seeds", "2", "--json")
+    c = json.loads(r.stdout)
+    assert c["n_hidden"] == 5 and c["ks"][0] == 0
+    assert {"magnitude", "random"} <= set(c["accuracy"])
+    for per_seed in c["accuracy"].values():  # (seeds, ks); nothing removed = the model's accuracy
+        assert all(curve[0] == pytest.approx(out["test_accuracy"]) for curve in per_seed)
+        assert all(len(curve) == len(c["ks"]) for curve in per_seed)
+
     r = invoke("analyze", rid, "--gamma", "2.0", "--json")
     a = json.loads(r.stdout)
     assert a["gamma"] == 2.0 and a["engine"] == "local"

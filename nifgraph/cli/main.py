@@ -371,13 +371,28 @@ def register(app: typer.Typer) -> None:  # noqa: C901 - one function registering
         ref: Annotated[str, typer.Argument(help="Model id or run id.")],
         threshold: ThresholdOpt = None,
         alpha: AlphaOpt = None,
+        curve: Annotated[bool, typer.Option("--curve", help="Accuracy vs neurons removed: NIF vs magnitude vs random orders.")] = False,
+        seeds: Annotated[int, typer.Option("--seeds", help="With --curve: random orders / tie-breaks averaged.")] = 5,
         store: StoreOpt = None,
         json_: JsonOpt = False,
     ) -> None:
-        """Flag prunable neurons and verify: zero them and re-measure held-out accuracy."""
+        """Flag prunable neurons and verify: zero them and re-measure held-out accuracy.
+        With --curve: pruning curves of NIF-guided, magnitude and random orders."""
         from .. import report
         from ..pipeline import analyze_run
 
+        if curve:
+            from ..pruning import prune_curve_for_model
+            from .compare import prune_tables
+
+            with open_store_cli(store, read_only=True) as st:
+                res = prune_curve_for_model(st, ref, seeds=seeds)
+            if json_:
+                print_json(res.to_dict())
+                return
+            for t in prune_tables(res):
+                console.print(t)
+            return
         with open_store_cli(store) as st:
             m, r = _need_run(st, ref)
             prev = st.get_analysis(r.run_id)
@@ -396,13 +411,26 @@ def register(app: typer.Typer) -> None:  # noqa: C901 - one function registering
     @app.command()
     def attribution(
         ref: Annotated[str, typer.Argument(help="Model id or run id.")],
+        compare: Annotated[bool, typer.Option("--compare", help="Compare with SHAP, Integrated Gradients and raw MI.")] = False,
         store: StoreOpt = None,
         json_: JsonOpt = False,
     ) -> None:
-        """Feature attribution: Σ over all paths of the product of NIF, per feature and class."""
+        """Feature attribution: Σ over all paths of the product of NIF, per feature and class.
+        With --compare: against SHAP, Integrated Gradients and raw MI (K-S, Spearman, deletion)."""
         from .. import report
 
         with open_store_cli(store, read_only=True) as st:
+            if compare:
+                from ..compare import attribution_comparison
+                from .compare import attribution_tables
+
+                res = attribution_comparison(st, ref, seed=0)
+                if json_:
+                    print_json(res.to_dict())
+                    return
+                for t in attribution_tables(res):
+                    console.print(t)
+                return
             m, r = _need_run(st, ref)
             a = _need_analysis(st, r)
             if json_:
