@@ -530,14 +530,20 @@ class ModelComparison:
         return {"models": models, "agreement": self.agreement.to_dict(orient="records")}
 
 
-def model_summary(store: Any, model_id: str, *, top: int = 2) -> ModelSummary:
-    """Summary of one stored model's newest analysed run (store reads only)."""
-    from .nif import matrices_from_edges
-
-    model, run, analysis = _analysed(store, model_id)
+def _summary(
+    model: Any,
+    run_id: str,
+    estimator: str,
+    n_prunable: int,
+    n_communities: int,
+    modularity: float,
+    flow: float,
+    attr: np.ndarray,
+    *,
+    top: int = 2,
+) -> ModelSummary:
+    """A :class:`ModelSummary` from what both stores read (the one place its fields are derived)."""
     sizes = model.layer_sizes
-    mats = matrices_from_edges(store.get_edges(run.run_id), sizes, "value")
-    attr = _attribution_matrix(model, analysis)
     n_hidden = int(sum(sizes[1:-1]))
     tops = {
         str(cn): [str(model.feature_names[i]) for i in _order(attr[:, j])[:top]]
@@ -552,15 +558,97 @@ def model_summary(store: Any, model_id: str, *, top: int = 2) -> ModelSummary:
         test_accuracy=float(model.test_accuracy),
         n_params=int(sum(sizes[i] * sizes[i + 1] + sizes[i + 1] for i in range(len(sizes) - 1))),
         n_hidden=n_hidden,
-        run_id=run.run_id,
-        estimator=run.estimator,
-        fraction_prunable=len(analysis.prunable) / n_hidden if n_hidden else float("nan"),
-        n_communities=int(analysis.n_communities),
-        modularity=float(analysis.modularity),
-        flow_concentration=flow_concentration(mats),
+        run_id=run_id,
+        estimator=estimator,
+        fraction_prunable=int(n_prunable) / n_hidden if n_hidden else float("nan"),
+        n_communities=int(n_communities),
+        modularity=float(modularity),
+        flow_concentration=float(flow),
         top_features=tops,
         attribution=attr,
     )
+
+
+def model_summary(store: Any, model_id: str, *, top: int = 2) -> ModelSummary:
+    """Summary of one stored model's newest analysed run (store reads only)."""
+    from .nif import matrices_from_edges
+
+    model, run, analysis = _analysed(store, model_id)
+    mats = matrices_from_edges(store.get_edges(run.run_id), model.layer_sizes, "value")
+    return _summary(
+        model, run.run_id, run.estimator, len(analysis.prunable), analysis.n_communities,
+        analysis.modularity, flow_concentration(mats), _attribution_matrix(model, analysis), top=top,
+    )
+
+
+# -- the same summaries on Neo4j, through the named queries (cypher/queries) -----------------
+#: Share of edges whose flow ``flow_concentration`` reports ("top 10 %").
+FLOW_TOP = 0.1
+
+
+def _read(store: Any, name: str, **params: Any) -> pd.DataFrame:
+    """Rows of the named query ``name`` (``queries/…``), run read-only with exactly ``params``
+    (named ``_read`` so that tests/test_cypher_files.py checks every call's keywords against the
+    file's ``// params:`` header)."""
+    return store.run_named(name, params)
+
+
+def _null(v: Any) -> bool:
+    return v is None or (isinstance(v, float) and v != v)
+
+
+def _num(v: Any) -> float:
+    return float("nan") if _null(v) else float(v)
+
+
+def _int(v: Any) -> int:
+    return 0 if _null(v) else int(v)
+
+
+def _neo4j_summaries(store: Any, ids: Sequence[str], *, top: int = 2) -> tuple[ModelSummary, ...]:
+    """:func:`model_summary` of every model in ``ids`` from three named queries (one round trip
+    each for all models): ``model_summary`` (model, newest complete run, its analysis, prunable
+    count), ``flow_concentration`` (top-10 % share computed in Cypher) and
+    ``attribution_matrix`` (feature × class entries). Same run choice, errors and result as the
+    embedded path."""
+    from .errors import NotFoundError, StoreError
+    from .records import ModelRecord
+
+    ids = list(ids)
+    rows = {r["model_id"]: r for r in _read(store, "queries/model_summary", model_ids=ids).to_dict("records")}
+    for mid in ids:
+        r = rows.get(mid)
+        if r is None:
+            raise NotFoundError(f"No model {mid!r} in store {store.uri}; list them with `nifgraph models`.")
+        if _null(r["run_id"]):
+            raise NotFoundError(f"Model {mid} has no NIF run yet; run `nifgraph estimate {mid}` first.")
+        if _null(r["analysis_id"]):
+            raise NotFoundError(f"Run {r['run_id']} has no analysis yet; run `nifgraph analyze {r['run_id']}` first.")
+    flows = {f["model_id"]: f for f in _read(store, "queries/flow_concentration", model_ids=ids, top=FLOW_TOP).to_dict("records")}
+    entries = _read(store, "queries/attribution_matrix", model_ids=ids)
+    out = []
+    for mid in ids:
+        r = rows[mid]
+        model = ModelRecord(
+            model_id=mid, name=r["name"] or "", dataset=r["dataset"] or "",
+            layer_sizes=tuple(int(s) for s in r["layer_sizes"] or ()), activations=tuple(r["activations"] or ()),
+            feature_names=tuple(r["feature_names"] or ()), class_names=tuple(r["class_names"] or ()),
+            test_accuracy=_num(r["test_accuracy"]),
+        )
+        flow = flows.get(mid)
+        mine = entries[entries["model_id"] == mid] if len(entries) else entries
+        seen = {r["run_id"]} | ({flow["run_id"]} if flow else set()) | set(mine["run_id"] if len(mine) else ())
+        if flow is None or len(seen) != 1:
+            raise StoreError(f"Model {mid} changed while it was being read (a run finished); run the comparison again.")
+        attr = np.zeros((model.layer_sizes[0], model.layer_sizes[-1]))
+        if len(mine):
+            vals = pd.to_numeric(mine["value"], errors="coerce").astype("float64").to_numpy()
+            attr[mine["feature_idx"].to_numpy(dtype=np.int64), mine["class_idx"].to_numpy(dtype=np.int64)] = vals
+        out.append(_summary(
+            model, r["run_id"], r["estimator"] or "", _int(r["n_prunable"]), _int(r["n_communities"]),
+            _num(r["modularity"]), _num(flow["flow_concentration"]), attr, top=top,
+        ))
+    return tuple(out)
 
 
 def compare_models(store: Any, refs: Sequence[str]) -> ModelComparison:
@@ -574,7 +662,10 @@ def compare_models(store: Any, refs: Sequence[str]) -> ModelComparison:
         mid = store.resolve(r)[0].model_id
         if mid not in ids:
             ids.append(mid)
-    summaries = tuple(model_summary(store, m) for m in ids)
+    if getattr(store, "kind", "") == "neo4j":  # through the named queries, as the issue asks
+        summaries = _neo4j_summaries(store, ids)
+    else:
+        summaries = tuple(model_summary(store, m) for m in ids)
     rows = []
     for a, b in itertools.combinations(summaries, 2):
         if a.dataset != b.dataset or a.attribution.shape != b.attribution.shape:

@@ -1,0 +1,32 @@
+// name: queries/flow_concentration
+// answers: Share of a model's total NIF carried by its strongest $top fraction of edges (0.1 = top 10 %,
+//          at least one edge), newest complete run; edges the run does not store count as 0, as in
+//          `nifgraph compare`. Null when there is no flow or an edge has no value (NaN).
+// params: model_ids:list, top:float
+UNWIND $model_ids AS mid
+MATCH (m:Model {model_id: mid})
+MATCH (r:Run {model_id: mid})
+WHERE r.status = 'complete'
+WITH m, r ORDER BY r.created_at DESC, r.seq DESC, r.run_id DESC
+WITH m, head(collect(r)) AS r
+OPTIONAL MATCH (:Neuron)-[e:NIF {run_id: r.run_id}]->(:Neuron)
+WITH m, r, e, e.value AS v
+ORDER BY v DESC
+WITH m, r, collect(v) AS vs, count(e) AS n_stored, count(v) AS n_valued
+// every possible edge of the architecture: sum over layer pairs of n_l * n_(l+1)
+WITH m, r, vs, n_stored, n_valued,
+     reduce(s = 0, i IN range(0, size(m.layer_sizes) - 2) | s + m.layer_sizes[i] * m.layer_sizes[i + 1]) AS n_edges
+WITH m, r, vs, n_stored, n_valued, n_edges, toInteger(ceil($top * n_edges)) AS k
+WITH m, r, vs, n_stored, n_valued, n_edges, CASE WHEN k < 1 THEN 1 ELSE k END AS k,
+     [x IN vs WHERE x >= 0.0] AS pos, [x IN vs WHERE x < 0.0] AS neg, n_edges - n_stored AS zeros
+// the k largest of (stored values + one 0 per missing edge): non-negative values, then the zeros,
+// then the negative ones, each list already in descending order
+WITH m, r, n_stored, n_valued, n_edges, k,
+     reduce(s = 0.0, x IN pos[0..k] | s + x)
+       + CASE WHEN k > size(pos) + zeros
+              THEN reduce(s = 0.0, x IN neg[0..(k - size(pos) - zeros)] | s + x) ELSE 0.0 END AS top_sum,
+     reduce(s = 0.0, x IN vs | s + x) AS total
+RETURN m.model_id AS model_id, r.run_id AS run_id, n_edges, n_stored, k AS n_top, top_sum, total,
+       CASE WHEN n_edges = 0 OR n_valued < n_stored OR total <= 0.0 THEN null
+            ELSE top_sum / total END AS flow_concentration
+ORDER BY model_id
