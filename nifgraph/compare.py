@@ -505,6 +505,8 @@ class ModelSummary:
     flow_concentration: float
     top_features: dict[str, list[str]]
     attribution: np.ndarray = field(repr=False)
+    #: row labels of ``attribution`` (the model's input features)
+    feature_names: tuple[str, ...] = field(default=(), repr=False)
 
 
 @dataclass(frozen=True)
@@ -516,7 +518,7 @@ class ModelComparison:
     def table(self) -> pd.DataFrame:
         rows = []
         for s in self.summaries:
-            d = {k: v for k, v in s.__dict__.items() if k not in ("attribution", "top_features")}
+            d = {k: v for k, v in s.__dict__.items() if k not in ("attribution", "top_features", "feature_names")}
             d["top_features"] = "; ".join(f"{c}: {', '.join(f)}" for c, f in s.top_features.items())
             rows.append(d)
         return pd.DataFrame(rows)
@@ -566,6 +568,7 @@ def _summary(
         flow_concentration=float(flow),
         top_features=tops,
         attribution=attr,
+        feature_names=tuple(str(f) for f in model.feature_names),
     )
 
 

@@ -136,7 +136,8 @@ def _banknote_path(home: Path) -> Path:
 
 def _from_csv(path: Path, target: str) -> tuple[pd.DataFrame, np.ndarray, tuple[str, ...]]:
     if not path.is_file():
-        raise ValidationError(f"CSV file {path} does not exist; check the --csv path.")
+        what = "is a folder, not a file" if path.is_dir() else "does not exist"
+        raise ValidationError(f"CSV file {path} {what}; check the --csv path.")
     try:
         frame = pd.read_csv(path)
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
@@ -146,7 +147,13 @@ def _from_csv(path: Path, target: str) -> tuple[pd.DataFrame, np.ndarray, tuple[
             f"CSV {path.name} has no target column {target!r}; columns are: {', '.join(map(str, frame.columns))}. "
             "Pass the right one with --target."
         )
+    if frame.empty:
+        raise ValidationError(f"CSV {path.name} has a header but no data rows; add rows or pick another file.")
     y_raw = frame.pop(target)
+    if frame.shape[1] == 0:
+        raise ValidationError(
+            f"CSV {path.name} has no feature column besides the target {target!r}; add numeric feature columns."
+        )
     non_numeric = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
     if non_numeric:
         raise ValidationError(
@@ -176,6 +183,8 @@ def load_dataset(
 
     if not 0.05 <= test_size <= 0.9:
         raise ValidationError(f"test_size must be in [0.05, 0.9]; got {test_size}.")
+    if not 0 <= seed < 2**32:
+        raise ValidationError(f"--seed must be an integer in [0, 2**32 - 1]; got {seed}.")
     if csv is not None:
         if not target:
             raise ValidationError("A --csv data set needs --target COLUMN naming the class column.")
@@ -207,9 +216,15 @@ def load_dataset(
             f"Data set {ds_name!r} has a class with fewer than 2 rows; a stratified split needs at least 2 per class."
         )
     xa = x.to_numpy(dtype=np.float64)
-    x_tr, x_te, y_tr, y_te = train_test_split(
-        xa, y, test_size=test_size, random_state=seed, stratify=y
-    )
+    try:
+        x_tr, x_te, y_tr, y_te = train_test_split(
+            xa, y, test_size=test_size, random_state=seed, stratify=y
+        )
+    except ValueError as exc:  # too few rows for this test_size and number of classes
+        raise ValidationError(
+            f"Cannot split data set {ds_name!r} ({len(y)} rows, {len(classes)} classes) with test_size "
+            f"{test_size} ({str(exc).splitlines()[0].rstrip('.')}); use more rows or another --test-size."
+        ) from None
     mean = x_tr.mean(axis=0)
     scale = x_tr.std(axis=0)
     scale[scale == 0] = 1.0

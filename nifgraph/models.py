@@ -188,6 +188,10 @@ def from_module(module: nn.Module) -> Network:
     return Network(module=module, linears=linears, acts=acts, activations=tuple(names), layer_sizes=tuple(sizes))
 
 
+#: Largest network (weights) that ``nifgraph train`` builds; far beyond what NIF can estimate.
+MAX_WEIGHTS = 50_000_000
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     hidden: tuple[int, ...] = (5,)
@@ -208,6 +212,20 @@ class TrainConfig:
             raise param_error("batch_size", "train", "a positive integer", self.batch_size)
         if not self.hidden:
             raise param_error("hidden", "train", "at least one hidden layer size", self.hidden)
+        if self.activation not in ACTIVATIONS:
+            raise param_error("activation", "train", f"one of {sorted(ACTIVATIONS)}", self.activation)
+        if not 0.0 <= self.dropout < 1.0:
+            raise param_error("dropout", "train", "in [0, 1)", self.dropout)
+        # a lower bound on the weights (hidden-to-hidden, plus one per hidden neuron): refuse a
+        # typo such as --hidden 50000000 before it exhausts memory
+        n_weights = sum(int(h) for h in self.hidden) + sum(
+            int(a) * int(b) for a, b in zip(self.hidden[:-1], self.hidden[1:], strict=True)
+        )
+        if n_weights > MAX_WEIGHTS:
+            raise ValidationError(
+                f"--hidden {','.join(map(str, self.hidden))} makes a network of at least {n_weights:,} weights "
+                f"(limit {MAX_WEIGHTS:,}); NIF is estimated on every edge, so use layers of tens to hundreds of neurons."
+            )
         return self
 
 

@@ -41,7 +41,9 @@ DEFAULT_THRESHOLD = 0.02
 
 
 def _dataset_spec(ds: Dataset, csv: str | None, target: str | None) -> dict[str, Any]:
-    return {"name": ds.name, "csv": csv, "target": target, "seed": ds.seed, "test_size": ds.test_size}
+    # an absolute path, so that later commands run from another folder find the file again
+    csv_path = str(Path(csv).resolve()) if csv else None
+    return {"name": ds.name, "csv": csv_path, "target": target, "seed": ds.seed, "test_size": ds.test_size}
 
 
 def model_dataset(model: ModelRecord) -> Dataset:

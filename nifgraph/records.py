@@ -114,7 +114,9 @@ def new_id(prefix: str) -> str:
 
 
 def now_iso() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
+    # milliseconds, fixed width: stores order models by this string, and two models created
+    # within one second must still sort in creation order (`latest` is the last one)
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds")
 
 
 def neuron_key(model_id: str, layer: int, idx: int) -> str:

@@ -30,7 +30,8 @@ def attribution_matrix(model: ModelRecord, analysis: AnalysisRecord) -> np.ndarr
 def models_table(rows: list[dict[str, Any]]) -> Table:
     t = Table(title="Stored models", title_justify="left")
     for col in ("model", "name", "data", "architecture", "act", "test acc", "runs", "prunable", "created"):
-        t.add_column(col, justify="right" if col in ("test acc", "runs", "prunable") else "left")
+        # ids are what users copy into the next command: never wrap or truncate them
+        t.add_column(col, justify="right" if col in ("test acc", "runs", "prunable") else "left", no_wrap=col == "model")
     for r in rows:
         t.add_row(
             r["model_id"], r["name"], r["dataset"], r["architecture"], r["activation"],

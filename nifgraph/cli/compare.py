@@ -31,7 +31,8 @@ def comparison_tables(res: Any) -> list[Any]:
     cols = ("model", "name", "data", "arch", "act", "test acc", "params", "prunable", "communities",
             "modularity", "flow top10%", "top features per class")
     for c in cols:
-        t.add_column(c, justify="left" if c in ("model", "name", "data", "arch", "act", "top features per class") else "right")
+        t.add_column(c, justify="left" if c in ("model", "name", "data", "arch", "act", "top features per class") else "right",
+                     no_wrap=c == "model")  # ids are copied into the next command: never cut them
     for s in res.summaries:
         t.add_row(
             s.model_id, s.name, s.dataset, s.architecture, s.activation, _f(s.test_accuracy, 4), str(s.n_params),
@@ -113,7 +114,12 @@ def plot_attributions(summaries: Any, path: Path) -> Path:
         ax.set_title(f"{s.name}\n{s.architecture} · acc {s.test_accuracy:.3f}", fontsize=8)
         ax.set_xticks(np.arange(a.shape[1]))
         ax.set_xticklabels(list(s.top_features), fontsize=6, rotation=45)
-        ax.set_yticks(np.arange(a.shape[0]))
+        if a.shape[0] <= 30:  # feature names as row labels
+            ax.set_yticks(np.arange(a.shape[0]))
+            if len(s.feature_names) == a.shape[0]:
+                ax.set_yticklabels(list(s.feature_names))
+        else:  # many features (digits: 64): every k-th index, not an overlapping column of numbers
+            ax.set_yticks(np.arange(0, a.shape[0], -(-a.shape[0] // 16)))
         ax.tick_params(labelsize=6)
     fig.colorbar(im, ax=list(axes), shrink=0.8, label="NIF attribution (class sums to 1)")
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -357,7 +357,10 @@ def register(app: typer.Typer) -> None:  # noqa: C901 - one function registering
     ) -> None:
         """Full report of a model (its newest run) or of one run."""
         from .. import report
+        from ..errors import ValidationError
 
+        if top is not None and top < 1:
+            raise ValidationError(f"--top must be a positive number of neurons; got {top}.")
         with open_store_cli(store, read_only=True) as st:
             m, r = st.resolve(ref)
             a = st.get_analysis(r.run_id) if r else None
@@ -499,13 +502,21 @@ def register(app: typer.Typer) -> None:  # noqa: C901 - one function registering
 
     @app.command()
     def delete(
-        model: Annotated[str, typer.Argument(help="Model id to delete with all its runs.")],
+        model: Annotated[str, typer.Argument(help="Model id (or unique prefix, name, or 'latest') to delete with all its runs.")],
         yes: Annotated[bool, typer.Option("--yes", help="Do not ask.")] = False,
         store: StoreOpt = None,
     ) -> None:
         """Delete a stored model with its runs and analyses."""
+        from ..errors import ValidationError
+
         with open_store_cli(store) as st:
-            m = st.get_model(model)
+            m, _ = st.resolve(model)
+            ref = model.strip()
+            if ref != "latest" and not (m.model_id.startswith(ref) or m.name == ref):
+                raise ValidationError(
+                    f"{ref!r} is a run of model {m.model_id}; delete takes a model id — "
+                    f"run `nifgraph delete {m.model_id}` to delete the model with all its runs."
+                )
             if not yes and not typer.confirm(f"Delete model {m.model_id} ({m.name}) and its runs?"):
                 raise typer.Exit(1)
             st.delete_model(m.model_id)
