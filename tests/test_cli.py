@@ -211,8 +211,12 @@ def test_unwritable_store(tmp_path):
 
 
 def test_bad_options():
+    # read-only commands never create a store at a mistyped path
+    _assert_clean_error(invoke("show", "m-nothere"), "No store at", "--store")
+    _assert_clean_error(invoke("models"), "nifgraph run")
+    assert not Path(os.environ["NIFGRAPH_STORE"]).exists()
     _assert_clean_error(invoke("run", "--hidden", "5,x"), "--hidden")
     _assert_clean_error(invoke("run", "--estimator", "nope"), "Unknown estimator")
     _assert_clean_error(invoke("run", "--activation", "swish"), "activation")
-    _assert_clean_error(invoke("show", "m-nothere"), "nifgraph models")
     assert _models() == []
+    _assert_clean_error(invoke("show", "m-nothere"), "nifgraph models")

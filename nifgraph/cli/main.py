@@ -77,10 +77,11 @@ def _parse_options(items: list[str] | None, steps: int | None) -> dict[str, Any]
 
 
 @contextmanager
-def _bar(description: str, enabled: bool = True):
-    """A rich progress bar on stderr; yields a ``progress(done, total)`` callback."""
+def _bars(*descriptions: str, enabled: bool = True):
+    """Rich progress bars on stderr (one display, one row per step, in order); yields one
+    ``progress(done, total)`` callback per description (``None`` when disabled)."""
     if not enabled:
-        yield None
+        yield [None] * len(descriptions)
         return
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -88,11 +89,20 @@ def _bar(description: str, enabled: bool = True):
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
         console=err_console, transient=False,
     ) as prog:
-        task = prog.add_task(description, total=None)
+        callbacks = []
+        for description in descriptions:
+            task = prog.add_task(description, total=None)
 
-        def cb(done: int, total: int) -> None:
-            prog.update(task, completed=done, total=total)
+            def cb(done: int, total: int, _task=task) -> None:
+                prog.update(_task, completed=done, total=total)
 
+            callbacks.append(cb)
+        yield callbacks
+
+
+@contextmanager
+def _bar(description: str, enabled: bool = True):
+    with _bars(description, enabled=enabled) as (cb,):
         yield cb
 
 
@@ -195,7 +205,7 @@ def register(app: typer.Typer) -> None:  # noqa: C901 - one function registering
         opts = _parse_options(option, steps)
         ds = _dataset(dataset, csv, target, seed, test_size, data_home)
         with open_store_cli(store) as st:
-            with _bar("train", not json_) as on_train, _bar(f"NIF ({estimator})", not json_) as on_est:
+            with _bars("train", f"NIF ({estimator})", enabled=not json_) as (on_train, on_est):
                 res = run_main_job(
                     st, ds, cfg, estimator=estimator, estimator_options=opts, split=split, beta=beta,
                     variant=variant, seed=seed, gamma=gamma, threshold=threshold, name=name, csv=csv,

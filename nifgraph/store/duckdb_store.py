@@ -98,9 +98,14 @@ class DuckDBStore(Store):
         self.uri = str(p)
         if p.exists() and p.is_dir():
             raise StoreUnavailableError(f"Store path {p} is a folder; give a file path such as {p / 'nifgraph.duckdb'}.")
+        if read_only and not p.exists():
+            raise StoreUnavailableError(
+                f"No store at {p}: nothing is stored there yet; run `nifgraph run` first, or pass the right "
+                "--store (see `nifgraph models --help`)."
+            )
         try:
             p.parent.mkdir(parents=True, exist_ok=True)
-            ro = read_only and p.exists()
+            ro = read_only
             self._con = duckdb.connect(str(p), read_only=ro)
         except (OSError, duckdb.Error) as exc:
             msg = str(exc).splitlines()[0]
