@@ -38,27 +38,50 @@ def neo4j_env() -> dict[str, str] | None:
     }
 
 
+def open_neo4j_store():
+    """A Neo4j store from the environment with its schema created, or a skip with the reason."""
+    env = neo4j_env()
+    if env is None:
+        pytest.skip(NEO4J_SKIP)
+    from nifgraph.store.neo4j_store import Neo4jStore
+
+    s = Neo4jStore(env["uri"], env["user"], env["password"])
+    s.init_schema()
+    return s
+
+
 @pytest.fixture(params=["duckdb", pytest.param("neo4j", marks=pytest.mark.neo4j)])
 def store(request, tmp_path):
-    """Every store implementation, for the conformance suite."""
+    """Every store implementation, for the conformance suite. Models a test registers in
+    ``store._test_created`` are deleted afterwards."""
     if request.param == "duckdb":
         from nifgraph.store.duckdb_store import DuckDBStore
 
         s = DuckDBStore(str(tmp_path / "conf.duckdb"))
     else:
-        env = neo4j_env()
-        if env is None:
-            pytest.skip(NEO4J_SKIP)
-        from nifgraph.store.neo4j_store import Neo4jStore
-
-        s = Neo4jStore(env["uri"], env["user"], env["password"])
-        s.init_schema()
+        s = open_neo4j_store()
     created: list[str] = []
     s._test_created = created  # type: ignore[attr-defined]
     try:
         yield s
     finally:
         for mid in created:
+            try:
+                s.delete_model(mid)
+            except Exception:
+                pass
+        s.close()
+
+
+@pytest.fixture
+def neo(request):
+    """The Neo4j store alone (server tests); cleans up like ``store``."""
+    s = open_neo4j_store()
+    s._test_created = []  # type: ignore[attr-defined]
+    try:
+        yield s
+    finally:
+        for mid in s._test_created:  # type: ignore[attr-defined]
             try:
                 s.delete_model(mid)
             except Exception:

@@ -12,7 +12,6 @@ import pytest
 
 from nifgraph.errors import GdsMissingError, ValidationError
 
-from .conftest import NEO4J_SKIP, neo4j_env
 from .store_fixtures import make_model, make_run
 
 GDS_SKIP = "GDS tests need a Neo4j server with the Graph Data Science plugin (NEO4J_PLUGINS='[\"graph-data-science\"]')"
@@ -140,28 +139,6 @@ def test_an_old_gds_client_is_refused_with_the_fix(monkeypatch):
 
 
 # -- with a server --------------------------------------------------------------------
-@pytest.fixture
-def neo():
-    env = neo4j_env()
-    if env is None:
-        pytest.skip(NEO4J_SKIP)
-    from nifgraph.store.neo4j_store import Neo4jStore
-
-    s = Neo4jStore(env["uri"], env["user"], env["password"])
-    s.init_schema()
-    created: list[str] = []
-    s._test_created = created  # type: ignore[attr-defined]
-    try:
-        yield s
-    finally:
-        for mid in created:
-            try:
-                s.delete_model(mid)
-            except Exception:
-                pass
-        s.close()
-
-
 @pytest.fixture
 def gds_store(neo):
     version, _ = neo.gds_version()

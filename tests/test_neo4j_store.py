@@ -91,28 +91,6 @@ def test_push_pull_between_duckdb_stores(tmp_path):
 
 
 # -- with a server --------------------------------------------------------------------
-@pytest.fixture
-def neo():
-    env = neo4j_env()
-    if env is None:
-        pytest.skip(NEO4J_SKIP)
-    from nifgraph.store.neo4j_store import Neo4jStore
-
-    s = Neo4jStore(env["uri"], env["user"], env["password"])
-    s.init_schema()
-    created: list[str] = []
-    s._test_created = created  # type: ignore[attr-defined]
-    try:
-        yield s
-    finally:
-        for mid in created:
-            try:
-                s.delete_model(mid)
-            except Exception:
-                pass
-        s.close()
-
-
 def _stored(neo, sizes=(4, 3, 2), seed=0, name="toy"):
     model, neurons = make_model(sizes=sizes, name=name)
     neo._test_created.append(model.model_id)

@@ -16,6 +16,12 @@ CsvOpt = Annotated[str | None, typer.Option("--csv", help="Train on any CSV file
 TargetOpt = Annotated[str | None, typer.Option("--target", help="Class column of the --csv file.")]
 HiddenOpt = Annotated[str, typer.Option("--hidden", help="Hidden layer sizes, comma-separated, e.g. 5 or 5,5.")]
 ActOpt = Annotated[str, typer.Option("--activation", help="relu, tanh, sigmoid or gelu (also leaky_relu, elu, silu, softplus).")]
+DropoutOpt = Annotated[float, typer.Option("--dropout", help="Dropout after each hidden layer.")]
+EpochsOpt = Annotated[int, typer.Option("--epochs", help="Training epochs.")]
+LrOpt = Annotated[float, typer.Option("--lr", help="Adam learning rate.")]
+BatchOpt = Annotated[int, typer.Option("--batch-size", help="Training batch size.")]
+TestSizeOpt = Annotated[float, typer.Option("--test-size", help="Held-out share of the stratified split.")]
+NameOpt = Annotated[str | None, typer.Option("--name", help="A name for the model.")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Seeds the split, training, estimation and Louvain.")]
 EstOpt = Annotated[str, typer.Option("--estimator", "-e", help="MI estimator: mine (default), smile, ksg, gcmi, …")]
 StepsOpt = Annotated[int | None, typer.Option("--steps", help="Training steps of neural MI estimators (default: the estimator's).")]
@@ -167,11 +173,11 @@ def register(app: typer.Typer) -> None:  # noqa: C901 - one function registering
         target: TargetOpt = None,
         hidden: HiddenOpt = "5",
         activation: ActOpt = "relu",
-        dropout: Annotated[float, typer.Option(help="Dropout after each hidden layer.")] = 0.0,
-        epochs: Annotated[int, typer.Option(help="Training epochs.")] = 200,
-        lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 0.01,
-        batch_size: Annotated[int, typer.Option(help="Training batch size.")] = 16,
-        test_size: Annotated[float, typer.Option(help="Held-out share of the stratified split.")] = 0.3,
+        dropout: DropoutOpt = 0.0,
+        epochs: EpochsOpt = 200,
+        lr: LrOpt = 0.01,
+        batch_size: BatchOpt = 16,
+        test_size: TestSizeOpt = 0.3,
         seed: SeedOpt = 0,
         estimator: EstOpt = "mine",
         steps: StepsOpt = None,
@@ -185,7 +191,7 @@ def register(app: typer.Typer) -> None:  # noqa: C901 - one function registering
         null_draws: NullDrawsOpt = None,
         bootstrap: BootstrapOpt = 0,
         bias_correct: BiasCorrectOpt = False,
-        name: Annotated[str | None, typer.Option(help="A name for the model.")] = None,
+        name: NameOpt = None,
         out: OutOpt = None,
         no_plot: Annotated[bool, typer.Option("--no-plot", help="Skip the figure.")] = False,
         html: Annotated[bool, typer.Option("--html", help="Also write the interactive HTML graph.")] = False,
@@ -235,17 +241,17 @@ def register(app: typer.Typer) -> None:  # noqa: C901 - one function registering
         target: TargetOpt = None,
         hidden: HiddenOpt = "5",
         activation: ActOpt = "relu",
-        dropout: Annotated[float, typer.Option(help="Dropout after each hidden layer.")] = 0.0,
-        epochs: Annotated[int, typer.Option(help="Training epochs.")] = 200,
-        lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 0.01,
-        batch_size: Annotated[int, typer.Option(help="Training batch size.")] = 16,
-        test_size: Annotated[float, typer.Option(help="Held-out share of the stratified split.")] = 0.3,
+        dropout: DropoutOpt = 0.0,
+        epochs: EpochsOpt = 200,
+        lr: LrOpt = 0.01,
+        batch_size: BatchOpt = 16,
+        test_size: TestSizeOpt = 0.3,
         seed: SeedOpt = 0,
         model_file: Annotated[
             Path | None,
             typer.Option("--model-file", help="Import your own trained nn.Sequential (torch.save or TorchScript) instead of training."),
         ] = None,
-        name: Annotated[str | None, typer.Option(help="A name for the model.")] = None,
+        name: NameOpt = None,
         data_home: DataHomeOpt = None,
         store: StoreOpt = None,
         json_: JsonOpt = False,
