@@ -120,10 +120,15 @@ class _Pool:
 
 
 class _Critics:
-    """Forward pass and hand-written backward pass of the stacked critics."""
+    """Forward pass and hand-written backward pass of the stacked critics.
+
+    Inputs are stored transposed, ``inp (A, D, M)`` with ``D = din + 1`` rows (the x columns,
+    ``q``, and a row of ones for the bias) and the ``M`` samples contiguous; the hidden layer is
+    ``(A, H, M)``. In this layout all four products are plain row-major ``bmm``s (see docs).
+    """
 
     def __init__(self, din: int, hidden: int) -> None:
-        self.din, self.h = din, hidden  # din = dx + 1 (+1 bias column inside W1)
+        self.din, self.h = din, hidden  # din = dx + 1 (+1 bias row inside W1)
         self.n_w1 = (din + 1) * hidden
         self.n_param = self.n_w1 + hidden + 1
 
@@ -137,35 +142,41 @@ class _Critics:
         return torch.cat([torch.cat([w_in, b_in], 1).reshape(k, -1), w2, b2], 1)
 
     def split(self, theta: torch.Tensor):
+        """Views of ``theta``: ``w1 (A, din+1, H)``, ``w2 (A, H)``, ``b2 (A, 1)``."""
         k = theta.shape[0]
-        w1 = theta[:, : self.n_w1].reshape(k, self.din + 1, self.h).contiguous()  # (A, din+1, H)
-        w2 = theta[:, self.n_w1 : self.n_w1 + self.h]  # (A, H)
-        b2 = theta[:, -1:]  # (A, 1)
+        w1 = theta[:, : self.n_w1].view(k, self.din + 1, self.h)
+        w2 = theta[:, self.n_w1 : self.n_w1 + self.h]
+        b2 = theta[:, -1:]
         return w1, w2, b2
 
-    def forward(self, theta: torch.Tensor, inp: torch.Tensor):
-        """``inp (A, M, din+1)`` (last column = 1) -> critic values ``(A, M)`` and hidden."""
+    def forward(self, theta, inp, hid=None, t=None):
+        """``inp (A, D, M)`` (last row = 1) -> critic values ``(A, M)`` and hidden ``(A, H, M)``.
+
+        ``hid (A, H, M)`` and ``t (A, 1, M)`` are optional output buffers.
+        """
         w1, w2, b2 = self.split(theta)
-        hid = torch.bmm(inp, w1).relu_()  # (A, M, H)
-        # (A, 1, H) @ (A, H, M): the transposed form is a far faster bmm than (A, M, H) @ (A, H, 1)
-        t = torch.bmm(w2.unsqueeze(1), hid.transpose(1, 2)).squeeze(1) + b2  # (A, M)
-        return t, hid
+        hid = torch.bmm(w1.transpose(1, 2), inp, out=hid).relu_()  # (A, H, M)
+        t = torch.bmm(w2.unsqueeze(1), hid, out=t).add_(b2.unsqueeze(2))  # (A, 1, M)
+        return t.squeeze(1), hid
 
-    def backward(self, theta, inp, hid, dt) -> torch.Tensor:
-        """Gradient ``(A, P)`` of ``sum(dt * T)`` with respect to the weights.
+    def backward(self, theta, inp, hid, dt, grad, work) -> torch.Tensor:
+        """Gradient ``(A, P)`` of ``sum(dt * T)`` with respect to the weights, into ``grad``.
 
-        ``dL/dW1[k, h] = w2[h] * sum_m inp[m, k] dt[m] 1[hid[m, h] > 0]``: ``w2`` does not
+        ``dL/dW1[k, h] = w2[h] * sum_m inp[k, m] dt[m] 1[hid[h, m] > 0]``: ``w2`` does not
         depend on the sample, so it is applied after the batched product and the only pass
-        over the ``(A, M, H)`` activations besides the two products is the ReLU mask.
+        over the ``(A, H, M)`` activations besides the two products is the ReLU mask, taken
+        in place (``hid`` is overwritten). ``work`` = buffers ``(A, D, M)``, ``(A, D, H)``, ``(A, 1, H)``.
         """
         _, w2, _ = self.split(theta)
-        k = theta.shape[0]
-        g_w2 = torch.bmm(dt.unsqueeze(1), hid).squeeze(1)  # (A, H)
-        g_b2 = dt.sum(1, keepdim=True)  # (A, 1)
-        mask = torch.sign(hid)  # (A, M, H), 1 where the ReLU is active (hid >= 0)
-        inp_dt = (inp * dt.unsqueeze(2)).transpose(1, 2)  # (A, din+1, M)
-        g_w1 = torch.bmm(inp_dt, mask) * w2.unsqueeze(1)  # (A, din+1, H)
-        return torch.cat([g_w1.reshape(k, -1), g_w2, g_b2], 1)
+        k, h = theta.shape[0], self.h
+        inp_dt, g_w1, g_w2 = work
+        torch.bmm(dt.unsqueeze(1), hid.transpose(1, 2), out=g_w2)  # (A, 1, H)
+        mask = hid.sign_()  # 1 where the ReLU is active (hid >= 0)
+        torch.mul(inp, dt.unsqueeze(1), out=inp_dt)  # (A, D, M)
+        torch.bmm(inp_dt, mask.transpose(1, 2), out=g_w1).mul_(w2.unsqueeze(1))  # (A, D, H)
+        g_b2 = dt.sum(1, keepdim=True)
+        torch.cat([g_w1.view(k, -1), g_w2.view(k, h), g_b2], 1, out=grad)
+        return grad
 
 
 def _logmeanexp(t: torch.Tensor, dim: int = 1) -> torch.Tensor:
@@ -231,6 +242,17 @@ def train_bounds(
     tol = float(opts["tol"])
 
     pool = _Pool(critics.n_param)
+    # Work buffers sized for a full pool, reused every step (views [:A] when the pool is
+    # smaller): ops writing a fresh (A, H, 2B) tensor every step cost 3-5x the same ops
+    # writing into a reused buffer (see docs).
+    m2, d_in, h = 2 * batch, dx + 2, critics.h
+    chunk = min(chunk, n_edges)  # the pool never holds more edges than there are
+    hid_buf = torch.empty(chunk, h, m2)
+    t_buf = torch.empty(chunk, 1, m2)
+    dt_buf = torch.full((chunk, m2), -1.0 / batch)  # mine: the joint half is constant
+    grad_buf = torch.empty(chunk, critics.n_param)
+    adam_buf = (torch.empty(chunk, critics.n_param), torch.empty(chunk, critics.n_param))
+    work_buf = (torch.empty(chunk, d_in, m2), torch.empty(chunk, d_in, h), torch.empty(chunk, 1, h))
     steps_taken = np.zeros(n_edges)
     nxt, done = 0, 0
     while nxt < n_edges or len(pool) > 0:
@@ -239,25 +261,34 @@ def train_bounds(
             pool.add(torch.arange(nxt, nxt + k), critics.init(k, gen))
             nxt += k
         ex_p, ey_p = ex_t[pool.eid], ey_t[pool.eid]  # (A, dx), (A,)
+        a = len(pool)
+        # inputs (A, dx+2, 2B) as a view of a (dx+2, A, 2B) block: rows x columns, q, ones
+        # (the last row stays 1); each row block is filled by one contiguous index_select
+        inp_rows = torch.ones(d_in, a, m2)
+        inp = inp_rows.permute(1, 0, 2)
+        ex_rows = ex_p.T.reshape(-1)  # (dx * A,)
+        hid, tt = hid_buf[:a], t_buf[:a]
+        dt, grad, work = dt_buf[:a], grad_buf[:a], tuple(w[:a] for w in work_buf)
+        adam_work = (adam_buf[0][:a], adam_buf[1][:a])
+        dtj, dtm = dt[:, :batch], dt[:, batch:]
         n_steps = min(eval_every, max_steps)
         for _ in range(n_steps):
             idx = torch.randint(n_tr, (batch,), generator=gen)
             shuf = torch.randperm(batch, generator=gen)
-            inp = _inputs(x_tr[:, idx], y_tr[:, idx], ex_p, ey_p, shuf)  # (A, 2B, dx+2)
-            t, hid = critics.forward(pool.theta, inp)  # (A, 2B)
+            _gather_inputs(x_tr, y_tr, ex_rows, ey_p, idx, shuf, inp_rows)
+            t, _ = critics.forward(pool.theta, inp, hid, tt)  # (A, 2B)
             tj, tm = t[:, :batch], t[:, batch:]
             if bound == "mine":
-                lme = _logmeanexp(tm.detach())  # (A,)
+                lme = _logmeanexp(tm)  # (A,)
                 fresh = torch.isnan(pool.log_ma)
                 upd = torch.logaddexp(pool.log_ma + math.log(1.0 - rate), lme + math.log(rate))
                 pool.log_ma = torch.where(fresh, lme, upd)
-                dtj = torch.full_like(tj, -1.0 / batch)
-                dtm = torch.exp(tm - pool.log_ma.unsqueeze(1)) / batch
+                torch.sub(tm, pool.log_ma.unsqueeze(1), out=dtm).exp_().div_(batch)
             else:  # smile: train with the Jensen-Shannon bound
-                dtj = -torch.sigmoid(-tj) / batch
-                dtm = torch.sigmoid(tm) / batch
-            grad = critics.backward(pool.theta, inp, hid, torch.cat([dtj, dtm], 1))
-            _adam(pool, grad, lr)
+                torch.neg(tj, out=dtj).sigmoid_().div_(-batch)
+                torch.sigmoid(tm, out=dtm).div_(batch)
+            critics.backward(pool.theta, inp, hid, dt, grad, work)
+            _adam(pool, grad, lr, adam_work)
         est = _heldout(critics, pool.theta, x_ho, y_ho, ex_p, ey_p, shuffles, bound, tau)
         gain = est > pool.best + tol
         pool.stale = torch.where(gain, torch.zeros_like(pool.stale), pool.stale + 1)
@@ -280,29 +311,30 @@ def train_bounds(
     return out
 
 
-def _inputs(xb, yb, ex_p, ey_p, shuf) -> torch.Tensor:
-    """Joint and shuffled (marginal) critic inputs ``(A, 2B, dx+2)``; the last column is 1.
+def _gather_inputs(x_tr, y_tr, ex_rows, ey_p, idx, shuf, inp_rows) -> None:
+    """Write the batch's critic inputs into ``inp_rows (dx+2, A, 2B)`` (last row stays 1).
 
-    ``xb (cx, B)``, ``yb (cy, B)`` are the batch's columns; rows ``:B`` are joint samples
-    ``(x_b, q_b)``, rows ``B:`` the product of marginals ``(x_b, q_shuf(b))``.
+    Columns ``:B`` are joint samples ``(x_b, q_b)``, columns ``B:`` the product of marginals
+    ``(x_b, q_shuf(b))``. The batch columns are first taken from the small ``(cx, n)`` and
+    ``(cy, n)`` tables (cache-resident), then each edge's rows are copied contiguously.
     """
-    ye = yb[ey_p]  # (A, B)
-    yy = torch.cat([ye, ye[:, shuf]], 1)  # (A, 2B)
-    if ex_p.shape[1] == 1:  # the pairwise case: one stack, no strided writes
-        xe = xb[ex_p[:, 0]]  # (A, B)
-        return torch.stack([torch.cat([xe, xe], 1), yy, torch.ones_like(yy)], 2)
-    xe = xb[ex_p].transpose(1, 2)  # (A, B, dx)
-    return torch.cat([torch.cat([xe, xe], 1), yy.unsqueeze(2), torch.ones_like(yy).unsqueeze(2)], 2)
+    dx, a = inp_rows.shape[0] - 2, inp_rows.shape[1]
+    xb = x_tr.index_select(1, torch.cat([idx, idx]))  # (cx, 2B)
+    yb = y_tr.index_select(1, torch.cat([idx, idx[shuf]]))  # (cy, 2B)
+    torch.index_select(xb, 0, ex_rows, out=inp_rows[:dx].view(dx * a, -1))
+    torch.index_select(yb, 0, ey_p, out=inp_rows[dx])
 
 
-def _adam(pool: _Pool, grad: torch.Tensor, lr: float) -> None:
+def _adam(pool: _Pool, grad: torch.Tensor, lr: float, work) -> None:
+    num, den = work  # (A, P) buffers
     pool.t += 1.0
     pool.m.mul_(_ADAM_B1).add_(grad, alpha=1.0 - _ADAM_B1)
     pool.v.mul_(_ADAM_B2).addcmul_(grad, grad, value=1.0 - _ADAM_B2)
     c1 = 1.0 - torch.pow(_ADAM_B1, pool.t)  # (A,) per-edge bias corrections
     c2 = 1.0 - torch.pow(_ADAM_B2, pool.t)
-    step = (lr / c1).unsqueeze(1) * pool.m / ((pool.v / c2.unsqueeze(1)).sqrt_().add_(_ADAM_EPS))
-    pool.theta.sub_(step)
+    torch.div(pool.v, c2.unsqueeze(1), out=den).sqrt_().add_(_ADAM_EPS)
+    torch.mul((lr / c1).unsqueeze(1), pool.m, out=num)
+    pool.theta.addcdiv_(num, den, value=-1.0)
 
 
 @torch.no_grad()
@@ -311,18 +343,15 @@ def _heldout(critics, theta, x_ho, y_ho, ex_p, ey_p, shuffles, bound, tau) -> to
     a, dx = ex_p.shape
     n = x_ho.shape[1]
     ye = y_ho[ey_p]  # (A, n)
-    if dx == 1:
-        inp = torch.stack([x_ho[ex_p[:, 0]], ye, torch.ones_like(ye)], 2)  # (A, n, 3)
-    else:
-        ones = torch.ones(a, n, 1)
-        inp = torch.cat([x_ho[ex_p].transpose(1, 2), ye.unsqueeze(2), ones], 2)  # (A, n, dx+2)
-    tj, _ = critics.forward(theta, inp)
+    inp = torch.cat([x_ho[ex_p], ye.unsqueeze(1), torch.ones(a, 1, n)], 1)  # (A, dx+2, n)
+    hid = torch.empty(a, critics.h, n)
+    tj = critics.forward(theta, inp, hid)[0].mean(1)
     lse = []
     for s in shuffles:
-        inp[:, :, dx] = ye[:, s]
-        tm, _ = critics.forward(theta, inp)  # (A, n)
+        torch.index_select(ye, 1, s, out=inp[:, dx])
+        tm, _ = critics.forward(theta, inp, hid)  # (A, n)
         if bound == "smile":
             tm = tm.clamp(-tau, tau)
         lse.append(torch.logsumexp(tm, 1))
     log_mean_q = torch.logsumexp(torch.stack(lse, 1), 1) - math.log(n * len(shuffles))
-    return tj.mean(1) - log_mean_q
+    return tj - log_mean_q
