@@ -50,6 +50,9 @@ __all__ = [
 PRUNE_METHODS: tuple[str, ...] = ("nif", "betweenness", "magnitude", "random")
 
 
+#: Upper bound on ``seeds``: each seed re-evaluates the network once per k and method.
+MAX_SEEDS = 1000
+
 def hidden_neurons(sizes: Sequence[int]) -> list[tuple[int, int]]:
     """Every hidden neuron ``(layer, idx)`` in layer order."""
     if len(sizes) < 3:
@@ -205,14 +208,14 @@ def prune_curves(
     """
     from .models import accuracy, pruned
 
+    if not 1 <= int(seeds) <= MAX_SEEDS:
+        raise ValidationError(f"seeds must be an integer in [1, {MAX_SEEDS}]; got {seeds!r}.")
     sizes = tuple(int(s) for s in net.layer_sizes)
     if _sizes(mats) != sizes:
         raise ValidationError(f"NIF matrices give layer sizes {_sizes(mats)} but the network has {sizes}.")
     unknown = [m for m in methods if m not in PRUNE_METHODS]
     if unknown:
         raise ValidationError(f"Unknown pruning method(s) {unknown}; choose from {', '.join(PRUNE_METHODS)}.")
-    if int(seeds) < 1:
-        raise ValidationError(f"seeds must be a positive integer; got {seeds!r}.")
     neurons = hidden_neurons(sizes)
     h = len(neurons)
     if ks is None:

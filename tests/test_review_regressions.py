@@ -164,3 +164,13 @@ def test_latest_is_the_newest_model_even_within_one_second():
     with open_store() as st:
         assert st.resolve("latest")[0].model_id == ids[-1]
         assert [m.model_id for m in st.list_models()] == ids
+
+
+def test_prune_curve_seeds_are_bounded():
+    from nifgraph.errors import ValidationError
+    from nifgraph.pruning import MAX_SEEDS, prune_curves
+
+    with pytest.raises(ValidationError, match="seeds"):
+        prune_curves(None, [], None, None, seeds=MAX_SEEDS + 1)
+    with pytest.raises(ValidationError, match="seeds"):
+        prune_curves(None, [], None, None, seeds=0)
