@@ -32,3 +32,27 @@ def handbuilt_module() -> nn.Sequential:
 
 def handbuilt_inputs(n: int = 2000, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal((n, 3)).astype(np.float32)
+
+
+def import_handbuilt(st, tmp_path, n: int = 600):
+    """Store the hand-built model through the user-model import path: a CSV of ``n`` samples
+    labelled by the model's own argmax, and the module saved with the data set's
+    standardisation folded into its first layer (the model expects raw inputs)."""
+    import pandas as pd
+
+    from nifgraph.data import load_dataset
+    from nifgraph.pipeline import import_model
+
+    x = handbuilt_inputs(n, seed=1)
+    with torch.no_grad():
+        y = handbuilt_module()(torch.as_tensor(x)).argmax(1).numpy()
+    csv = tmp_path / "hb.csv"
+    pd.DataFrame({"x0": x[:, 0], "x1": x[:, 1], "x2": x[:, 2], "label": y}).to_csv(csv, index=False)
+    ds = load_dataset(csv=csv, target="label", seed=0)
+    folded = handbuilt_module()
+    with torch.no_grad():
+        w = folded[0].weight.clone()
+        folded[0].weight.copy_(w * torch.as_tensor(ds.scale, dtype=torch.float32))
+        folded[0].bias.add_(w @ torch.as_tensor(ds.mean, dtype=torch.float32))
+    torch.save(folded, tmp_path / "hb.pt")
+    return import_model(st, str(tmp_path / "hb.pt"), ds, csv=str(csv), target="label")

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
-import torch
 
 from nifgraph.analysis import analyze
 from nifgraph.models import from_module, neuron_summaries
 from nifgraph.nif import estimate_nif
 
-from .handbuilt import MIX_MI, handbuilt_inputs, handbuilt_module
+from .handbuilt import MIX_MI, handbuilt_inputs, handbuilt_module, import_handbuilt
 
 FAST_MINE = {"steps": 300}
 
@@ -56,28 +54,11 @@ def test_dead_and_constant_neurons_flagged_prunable(flow):
 def test_pipeline_on_handbuilt_model(tmp_path):
     """Import the hand-built model through the CLI path, estimate, analyse: flagged neurons
     are the dead and constant ones, and removing them leaves accuracy unchanged."""
-    from nifgraph.data import load_dataset
-    from nifgraph.pipeline import analyze_run, estimate_run, import_model
+    from nifgraph.pipeline import analyze_run, estimate_run
     from nifgraph.store import open_store
 
-    module = handbuilt_module()
-    x = handbuilt_inputs(600, seed=1)
-    with torch.no_grad():
-        y = module(torch.as_tensor(x)).argmax(1).numpy()
-    csv = tmp_path / "hb.csv"
-    pd.DataFrame({"x0": x[:, 0], "x1": x[:, 1], "x2": x[:, 2], "label": y}).to_csv(csv, index=False)
-    # standardisation is fitted on the data; the model expects raw inputs, so we save the
-    # module composed with the inverse map folded into its first layer
-    ds = load_dataset(csv=csv, target="label", seed=0)
-    folded = handbuilt_module()
-    with torch.no_grad():
-        w = folded[0].weight.clone()
-        folded[0].weight.copy_(w * torch.as_tensor(ds.scale, dtype=torch.float32))
-        folded[0].bias.add_(w @ torch.as_tensor(ds.mean, dtype=torch.float32))
-    path = tmp_path / "hb.pt"
-    torch.save(folded, path)
     with open_store(str(tmp_path / "s.duckdb")) as st:
-        model = import_model(st, str(path), ds, csv=str(csv), target="label")
+        model = import_handbuilt(st, tmp_path, n=600)
         assert model.test_accuracy == 1.0
         run, _ = estimate_run(st, model.model_id, options=FAST_MINE)
         a = analyze_run(st, run.run_id)

@@ -13,7 +13,6 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 from scipy.stats import binom
 from statsmodels.stats.multitest import multipletests
 from typer.testing import CliRunner
@@ -24,7 +23,7 @@ from nifgraph.errors import ValidationError
 from nifgraph.models import from_module, neuron_summaries
 from nifgraph.nif import estimate_nif
 
-from .handbuilt import handbuilt_inputs, handbuilt_module
+from .handbuilt import handbuilt_inputs, handbuilt_module, import_handbuilt
 
 N = 2000
 ALPHA = 0.05
@@ -198,22 +197,7 @@ def test_handbuilt_network(estimator, opts):
 
 def _store_handbuilt(tmp_path, st):
     """The hand-built model imported into a store (standardisation folded into layer 1)."""
-    from nifgraph.data import load_dataset
-    from nifgraph.pipeline import import_model
-
-    x = handbuilt_inputs(800, seed=1)
-    with torch.no_grad():
-        y = handbuilt_module()(torch.as_tensor(x)).argmax(1).numpy()
-    csv = tmp_path / "hb.csv"
-    pd.DataFrame({"x0": x[:, 0], "x1": x[:, 1], "x2": x[:, 2], "label": y}).to_csv(csv, index=False)
-    ds = load_dataset(csv=csv, target="label", seed=0)
-    folded = handbuilt_module()
-    with torch.no_grad():
-        w = folded[0].weight.clone()
-        folded[0].weight.copy_(w * torch.as_tensor(ds.scale, dtype=torch.float32))
-        folded[0].bias.add_(w @ torch.as_tensor(ds.mean, dtype=torch.float32))
-    torch.save(folded, tmp_path / "hb.pt")
-    return import_model(st, str(tmp_path / "hb.pt"), ds, csv=str(csv), target="label")
+    return import_handbuilt(st, tmp_path, n=800)
 
 
 def test_pipeline_store_cli_and_agreement(tmp_path):
