@@ -115,7 +115,7 @@ def estimate_nif(
     Parameters
     ----------
     acts : list of arrays (n_samples, n_l)
-        Activations per layer, inputs first (see :func:`nifgraph.models.record_activations`).
+        Activations per layer, inputs first (see :func:`nifgraph.network.record_activations`).
     estimator : str
         A method of :data:`nifgraph.mi.METHODS` (``"mine"``: the paper's estimator).
     beta : float
@@ -226,7 +226,7 @@ def estimate_nif(
 
 def edges_frame(nif: NifResult, run_id: str) -> pd.DataFrame:
     """The run's edge table (``EDGE_COLUMNS``), vectorised over all edges."""
-    from .analysis import cost_transform
+    from .analysis.local import cost_transform
 
     parts = []
     for l, (v, rel, red, norm) in enumerate(  # noqa: E741

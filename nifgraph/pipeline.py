@@ -61,7 +61,7 @@ def model_dataset(model: ModelRecord) -> Dataset:
 
 
 def load_model_network(model: ModelRecord):
-    from .models import load_network
+    from .network import load_network
 
     ckpt = model.meta.get("checkpoint")
     if not ckpt or not Path(ckpt).is_file():
@@ -73,7 +73,7 @@ def load_model_network(model: ModelRecord):
 
 
 def _neuron_frame(model_id: str, net, ds: Dataset, acts: list[np.ndarray]) -> pd.DataFrame:
-    from .models import neuron_summaries
+    from .network import neuron_summaries
 
     summ = neuron_summaries(acts)
     rows = []
@@ -112,7 +112,7 @@ def _neuron_frame(model_id: str, net, ds: Dataset, acts: list[np.ndarray]) -> pd
 def _store_model(
     store: Store, net, ds: Dataset, *, name: str, meta: dict[str, Any], train_acc: float, test_acc: float
 ) -> ModelRecord:
-    from .models import save_checkpoint
+    from .network import save_checkpoint
 
     model_id = new_id("m")
     ckpt = models_dir(store.uri) / f"{model_id}.pt"
@@ -150,7 +150,7 @@ def train_model(
     progress: ProgressFn | None = None,
 ) -> tuple[ModelRecord, Any]:
     """Train an MLP on ``ds``, save its checkpoint next to the store, store the model."""
-    from .models import TrainConfig, train_mlp
+    from .network import TrainConfig, train_mlp
 
     config = config or TrainConfig()
     res = train_mlp(
@@ -191,7 +191,7 @@ def import_model(
     target: str | None = None,
 ) -> ModelRecord:
     """Store a user's trained ``nn.Sequential`` (torch.save or TorchScript) evaluated on ``ds``."""
-    from .models import accuracy, load_network
+    from .network import accuracy, load_network
 
     net, _ = load_network(path)
     if net.n_inputs != ds.n_features:
@@ -290,7 +290,7 @@ def check_estimation_settings(
 
 def verify_pruning(model: ModelRecord, neurons: list[tuple[int, int]]) -> tuple[float, float]:
     """Held-out accuracy before and after zeroing ``neurons`` (their in/out weights and bias)."""
-    from .models import accuracy, pruned
+    from .network import accuracy, pruned
 
     net = load_model_network(model)
     ds = model_dataset(model)
@@ -343,7 +343,7 @@ def analyze_run(
         raise ValidationError(f"The threshold must be ≥ 0 nats; got {threshold}.")
     notes: list[str] = []
     if store.kind == "neo4j" and engine != "local":
-        from .gds_engine import analyze_run as db_analyze
+        from .analysis.gds import analyze_run as db_analyze
 
         result, engine_used, notes = _unpack_gds(
             db_analyze(store, run_id, gamma=gamma, threshold=threshold, seed=seed, engine=engine, alpha=alpha)
@@ -402,7 +402,7 @@ def run_matrices(store: Store, run: RunRecord, model: ModelRecord, alpha: float 
 
 
 def local_analysis(store: Store, run: RunRecord, model: ModelRecord, *, gamma: float, threshold: float, seed: int, alpha: float | None = None):
-    from .analysis import analyze
+    from .analysis.local import analyze
 
     mats = run_matrices(store, run, model, alpha)
     neurons = store.get_neurons(model.model_id)

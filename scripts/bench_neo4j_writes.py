@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     # the embedded store, side by side, as a reference that always runs
     import tempfile
 
-    from nifgraph.store.duckdb_store import DuckDBStore
+    from nifgraph.store.duckdb import DuckDBStore
 
     with tempfile.TemporaryDirectory() as tmp:
         bench_store(DuckDBStore(f"{tmp}/bench.duckdb"), sizes, batches, args.repeat)
@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     if not uri:
         print("[neo4j] skipped: set NEO4J_URI (and NEO4J_USER, NEO4J_PASSWORD) to benchmark Neo4j writes")
         return 0
-    from nifgraph.store.neo4j_store import Neo4jStore
+    from nifgraph.store.neo4j import Neo4jStore
 
     store = Neo4jStore.from_env(uri)
     store.init_schema()

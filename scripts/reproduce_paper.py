@@ -55,7 +55,7 @@ class Spec:
     lr: float = 0.01
 
     def config(self, seed: int):
-        from nifgraph.models import TrainConfig
+        from nifgraph.network import TrainConfig
 
         return TrainConfig(hidden=self.hidden, activation=self.activation, dropout=self.dropout,
                            epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, seed=seed)
@@ -167,7 +167,7 @@ def _all_silent(neurons: pd.DataFrame, flagged: list[tuple[int, int]]) -> bool |
 
 def flagged_details(store, job) -> list[dict[str, Any]]:
     """Why each NIF-flagged neuron carries no flow."""
-    from nifgraph.analysis import DEFAULT_THRESHOLD
+    from nifgraph.analysis.local import DEFAULT_THRESHOLD
     from nifgraph.nif import matrices_from_edges
 
     model, run, a = job.model, job.run, job.analysis
@@ -195,12 +195,16 @@ def run_all(profile: Profile, results: Path, figures: Path, store_dir: Path | No
     the raw results (used by :func:`check`)."""
     import torch
 
-    from nifgraph import plot
+    from nifgraph.analysis.attribution import (
+        attribution_comparison,
+        compare_models,
+        flow_concentration,
+    )
+    from nifgraph.analysis.pruning import prune_curve_for_model
     from nifgraph.cli.compare import plot_prune_curves
-    from nifgraph.compare import attribution_comparison, compare_models, flow_concentration
     from nifgraph.nif import matrices_from_edges
     from nifgraph.pipeline import load_model_network, model_dataset
-    from nifgraph.pruning import prune_curve_for_model
+    from nifgraph.render import figures as plot
     from nifgraph.store import open_store
 
     torch.set_num_threads(1)  # tiny networks: one thread is fastest and immune to oversubscription
@@ -399,7 +403,7 @@ def check(R: dict[str, Any], profile: Profile) -> list[str]:
 def render(R: dict[str, Any], profile: Profile, figures: Path, results: Path) -> str:  # noqa: C901
     import torch
 
-    from nifgraph import compare as C
+    from nifgraph.analysis import attribution as C
 
     def rel(p: Path) -> str:
         try:

@@ -43,7 +43,7 @@ def open_neo4j_store():
     env = neo4j_env()
     if env is None:
         pytest.skip(NEO4J_SKIP)
-    from nifgraph.store.neo4j_store import Neo4jStore
+    from nifgraph.store.neo4j import Neo4jStore
 
     s = Neo4jStore(env["uri"], env["user"], env["password"])
     s.init_schema()
@@ -55,7 +55,7 @@ def store(request, tmp_path):
     """Every store implementation, for the conformance suite. Models a test registers in
     ``store._test_created`` are deleted afterwards."""
     if request.param == "duckdb":
-        from nifgraph.store.duckdb_store import DuckDBStore
+        from nifgraph.store.duckdb import DuckDBStore
 
         s = DuckDBStore(str(tmp_path / "conf.duckdb"))
     else:

@@ -1,4 +1,4 @@
-"""nifgraph.analysis against brute force and networkx (the ground truth)."""
+"""nifgraph.analysis.local against brute force and networkx (the ground truth)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from nifgraph import analysis as A
+from nifgraph.analysis import local as A
 from nifgraph.errors import ValidationError
 from nifgraph.records import ATTRIBUTION_COLUMNS, NEURON_METRIC_COLUMNS
 

@@ -10,7 +10,7 @@ import torch
 from scipy import stats
 from torch import nn
 
-from nifgraph import compare as C
+from nifgraph.analysis import attribution as C
 from nifgraph.errors import ValidationError
 
 
@@ -125,7 +125,7 @@ def test_cli_compare_attribution_and_prune_curve(tmp_path):
 
     from nifgraph.cli import app
     from nifgraph.data import load_dataset
-    from nifgraph.models import TrainConfig
+    from nifgraph.network import TrainConfig
     from nifgraph.pipeline import run_main_job
     from nifgraph.store import open_store
 

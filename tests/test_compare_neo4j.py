@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 
 from nifgraph import cypher
-from nifgraph.compare import FLOW_TOP, compare_models, flow_concentration
+from nifgraph.analysis.attribution import FLOW_TOP, compare_models, flow_concentration
 from nifgraph.errors import NotFoundError, StoreError
 from nifgraph.nif import matrices_from_edges
 
@@ -72,7 +72,7 @@ def _stored_models(duck):
 
 @pytest.fixture
 def duck(tmp_path):
-    from nifgraph.store.duckdb_store import DuckDBStore
+    from nifgraph.store.duckdb import DuckDBStore
 
     s = DuckDBStore(str(tmp_path / "cmp.duckdb"))
     yield s
@@ -106,7 +106,7 @@ def cypher_flow(values, sizes, top):
 
 def answers_from(duck):
     """Fake answers of the store's resolve statements and of the three named queries."""
-    from nifgraph.store.neo4j_store import _model_props, _run_props
+    from nifgraph.store.neo4j import _model_props, _run_props
 
     def model_summary(p):
         rows = []
@@ -162,7 +162,7 @@ def answers_from(duck):
 
 
 def fake_neo4j(duck, **overrides):
-    from nifgraph.store.neo4j_store import Neo4jStore
+    from nifgraph.store.neo4j import Neo4jStore
 
     store = Neo4jStore("bolt://fake:7687", "neo4j", "pw")
     store._runner = FakeRunner(answers={**answers_from(duck), **overrides})
@@ -313,7 +313,7 @@ def test_same_comparison_on_a_neo4j_server(duck):
     env = neo4j_env()
     if env is None:
         pytest.skip(NEO4J_SKIP)
-    from nifgraph.store.neo4j_store import Neo4jStore
+    from nifgraph.store.neo4j import Neo4jStore
 
     ids = _stored_models(duck)
     neo = Neo4jStore(env["uri"], env["user"], env["password"])

@@ -126,7 +126,7 @@ def test_schema_is_idempotent_and_community_compatible():
             assert "NODE KEY" not in statement.upper() and "IS NOT NULL" not in statement.upper()
             names.append(re.match(r"CREATE\s+(?:CONSTRAINT|INDEX)\s+(\w+)", statement).group(1))
     assert len(names) == len(set(names)) >= 10
-    from nifgraph.store.neo4j_store import expected_schema
+    from nifgraph.store.neo4j import expected_schema
 
     assert expected_schema() == names
 
@@ -235,7 +235,7 @@ class FakeRunner:
 
 
 def _fake_store(**kw):
-    from nifgraph.store.neo4j_store import Neo4jStore, _model_props
+    from nifgraph.store.neo4j import Neo4jStore, _model_props
 
     from .store_fixtures import make_model
 
@@ -299,7 +299,7 @@ def test_put_run_refuses_edges_to_unknown_neurons():
 
 
 def test_interrupted_analysis_never_moves_the_pointer():
-    from nifgraph.store.neo4j_store import _run_props
+    from nifgraph.store.neo4j import _run_props
 
     from .store_fixtures import make_analysis, make_run
 
@@ -322,7 +322,7 @@ def test_interrupted_analysis_never_moves_the_pointer():
 
 
 def test_put_analysis_publishes_then_deletes_the_old_one():
-    from nifgraph.store.neo4j_store import _run_props
+    from nifgraph.store.neo4j import _run_props
 
     from .store_fixtures import make_analysis, make_run
 
@@ -350,7 +350,7 @@ def test_put_analysis_publishes_then_deletes_the_old_one():
 
 
 def test_model_roundtrip_through_properties():
-    from nifgraph.store.neo4j_store import _model_from, _model_props
+    from nifgraph.store.neo4j import _model_from, _model_props
 
     from .store_fixtures import make_model
 
@@ -371,7 +371,7 @@ def test_named_query_parameters_are_checked():
 
 
 def test_bind_refuses_wrong_parameters():
-    from nifgraph.store.neo4j_store import _bind
+    from nifgraph.store.neo4j import _bind
 
     with pytest.raises(RuntimeError, match="takes parameters"):
         _bind("store/get_run", {"run": "r-1"})
@@ -450,7 +450,7 @@ class _FakeSession:
 
 
 def test_adhoc_reads_are_managed_and_writes_auto_commit(monkeypatch):
-    from nifgraph.store.neo4j_store import DriverRunner
+    from nifgraph.store.neo4j import DriverRunner
 
     runner = DriverRunner("bolt://fake:7687", "neo4j", "pw", None)
     session = _FakeSession("r")

@@ -19,8 +19,8 @@ GDS_SKIP = "GDS tests need a Neo4j server with the Graph Data Science plugin (NE
 
 # -- no server needed -------------------------------------------------------------------
 def test_engine_is_validated(tmp_path):
-    from nifgraph.gds_engine import analyze_run
-    from nifgraph.store.duckdb_store import DuckDBStore
+    from nifgraph.analysis.gds import analyze_run
+    from nifgraph.store.duckdb import DuckDBStore
 
     with DuckDBStore(str(tmp_path / "s.duckdb")) as st:
         model, neurons = make_model()
@@ -107,7 +107,7 @@ class _FakeNeoStore:
 
 
 def test_projections_are_dropped_when_an_algorithm_fails():
-    from nifgraph.gds_engine import analyze_run
+    from nifgraph.analysis.gds import analyze_run
 
     store, gds = _FakeNeoStore(), FakeGds()
     with pytest.raises(RuntimeError, match="algorithm failed"):
@@ -117,7 +117,7 @@ def test_projections_are_dropped_when_an_algorithm_fails():
 
 
 def test_alpha_needs_q_values():
-    from nifgraph.gds_engine import analyze_run
+    from nifgraph.analysis.gds import analyze_run
 
     store = _FakeNeoStore()
     with pytest.raises(ValidationError, match="--null"):
@@ -129,7 +129,7 @@ def test_an_old_gds_client_is_refused_with_the_fix(monkeypatch):
     """graphdatascience 1.x has project.cypher / camelCase settings with other meanings."""
     import graphdatascience
 
-    from nifgraph.gds_engine import _client_version, connect
+    from nifgraph.analysis.gds import _client_version, connect
 
     assert _client_version("2.2") == (2, 2) and _client_version("1.12") < (2, 0)
     assert _client_version("2.0a1") >= (2, 0)
@@ -163,7 +163,7 @@ def _leftover_graphs(store, run_id):
 
 @pytest.mark.neo4j
 def test_local_engine_on_a_neo4j_store(neo):
-    from nifgraph.gds_engine import analyze_run
+    from nifgraph.analysis.gds import analyze_run
 
     _, run = _stored_run(neo)
     res = analyze_run(neo, run.run_id, engine="local")
@@ -172,7 +172,7 @@ def test_local_engine_on_a_neo4j_store(neo):
 
 @pytest.mark.neo4j
 def test_without_gds_auto_falls_back_and_gds_refuses(neo):
-    from nifgraph.gds_engine import analyze_run
+    from nifgraph.analysis.gds import analyze_run
 
     if neo.gds_version()[0] is not None:
         pytest.skip("this server has GDS; the fallback is checked on servers without it")
@@ -186,7 +186,7 @@ def test_without_gds_auto_falls_back_and_gds_refuses(neo):
 @pytest.mark.neo4j
 @pytest.mark.gds
 def test_gds_matches_the_local_engine(gds_store):
-    from nifgraph.gds_engine import analyze_run, local_analyze
+    from nifgraph.analysis.gds import analyze_run, local_analyze
 
     model, run = _stored_run(gds_store)
     res = analyze_run(gds_store, run.run_id, engine="gds", seed=0)
@@ -209,7 +209,7 @@ def test_gds_matches_the_local_engine(gds_store):
 @pytest.mark.neo4j
 @pytest.mark.gds
 def test_gamma_runs_leiden(gds_store):
-    from nifgraph.gds_engine import analyze_run
+    from nifgraph.analysis.gds import analyze_run
 
     _, run = _stored_run(gds_store, seed=4)
     res = analyze_run(gds_store, run.run_id, engine="gds", gamma=1.5, seed=1)
@@ -221,7 +221,7 @@ def test_gamma_runs_leiden(gds_store):
 @pytest.mark.neo4j
 @pytest.mark.gds
 def test_projection_dropped_when_an_algorithm_fails(gds_store):
-    from nifgraph.gds_engine import analyze_run, connect
+    from nifgraph.analysis.gds import analyze_run, connect
 
     _, run = _stored_run(gds_store)
     real = connect(gds_store)
@@ -243,7 +243,7 @@ def test_projection_dropped_when_an_algorithm_fails(gds_store):
 @pytest.mark.neo4j
 @pytest.mark.gds
 def test_memory_estimate(gds_store):
-    from nifgraph.gds_engine import estimate_memory
+    from nifgraph.analysis.gds import estimate_memory
 
     est = estimate_memory(gds_store, 1_000, 100_000)
     assert est["betweenness"].get("bytes_max", 0) > 0, est
@@ -257,7 +257,7 @@ class _MemDb:
     uri = "bolt://memory"
 
     def __init__(self, sizes=(4, 6, 5, 3), seed=3):
-        from nifgraph.analysis import layer_offsets
+        from nifgraph.analysis.local import layer_offsets
 
         self.model, neurons = make_model(sizes=sizes)
         self.run, edges = make_run(self.model, seed=seed)
@@ -344,7 +344,7 @@ class _MemGds:
         self.leiden = types.SimpleNamespace(stream=self._communities)
 
     def _mats(self):
-        from nifgraph.gds_engine import _matrices
+        from nifgraph.analysis.gds import _matrices
 
         return _matrices(self.db.model.layer_sizes, self.db.edges)
 
@@ -355,13 +355,13 @@ class _MemGds:
         return pd.DataFrame({"nodeId": self.node_id[flat], "layer": layer, "idx": flat - off[layer]})
 
     def _betweenness(self, g, relationship_weight_property):
-        from nifgraph.analysis import betweenness
+        from nifgraph.analysis.local import betweenness
 
         assert relationship_weight_property == "cost"
         return pd.DataFrame({"nodeId": self.node_id, "score": betweenness(self._mats())})
 
     def _communities(self, g, relationship_weight_property, concurrency, gamma=1.0, random_seed=0):
-        from nifgraph.analysis import louvain
+        from nifgraph.analysis.local import louvain
 
         assert relationship_weight_property == "value" and g.name().endswith("-und")
         membership, _ = louvain(self._mats(), resolution=gamma, seed=random_seed)
@@ -373,8 +373,8 @@ class _MemGds:
 
 @pytest.mark.parametrize("gamma", [1.0, 1.5])
 def test_engine_glue_reproduces_the_local_engine(gamma):
-    from nifgraph.analysis import analyze
-    from nifgraph.gds_engine import _matrices, analyze_run
+    from nifgraph.analysis.gds import _matrices, analyze_run
+    from nifgraph.analysis.local import analyze
 
     db = _MemDb()
     gds = _MemGds(db)

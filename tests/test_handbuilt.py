@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nifgraph.analysis import analyze
-from nifgraph.models import from_module, neuron_summaries
+from nifgraph.analysis.local import analyze
+from nifgraph.network import from_module, neuron_summaries
 from nifgraph.nif import estimate_nif
 
 from .handbuilt import MIX_MI, handbuilt_inputs, handbuilt_module, import_handbuilt

@@ -17,7 +17,7 @@ from .store_fixtures import make_analysis, make_model, make_run
 # -- no server needed -------------------------------------------------------------------
 @pytest.mark.parametrize("uri", ["bolt://127.0.0.1:1", "neo4j://127.0.0.1:1"])
 def test_unreachable_server_is_a_clear_error(uri):
-    from nifgraph.store.neo4j_store import Neo4jStore
+    from nifgraph.store.neo4j import Neo4jStore
 
     store = Neo4jStore(uri, "neo4j", "whatever-password")
     with pytest.raises(StoreUnavailableError, match="not reachable.*docker compose up -d") as info:
@@ -42,7 +42,7 @@ def test_unreachable_server_from_the_cli_is_one_line(monkeypatch):
 
 def test_open_store_dispatches_neo4j_uris(monkeypatch):
     from nifgraph.store import open_store
-    from nifgraph.store.neo4j_store import Neo4jStore
+    from nifgraph.store.neo4j import Neo4jStore
 
     monkeypatch.setenv("NEO4J_USER", "alice")
     monkeypatch.setenv("NEO4J_PASSWORD", "pw-12345678")
@@ -66,7 +66,7 @@ def test_push_pull_between_duckdb_stores(tmp_path):
     from typer.testing import CliRunner
 
     from nifgraph.cli import app
-    from nifgraph.store.duckdb_store import DuckDBStore
+    from nifgraph.store.duckdb import DuckDBStore
 
     a, b = str(tmp_path / "a.duckdb"), str(tmp_path / "b.duckdb")
     with DuckDBStore(a) as src:
@@ -107,7 +107,7 @@ def test_wrong_credentials_are_a_clear_error():
     env = neo4j_env()
     if env is None:
         pytest.skip(NEO4J_SKIP)
-    from nifgraph.store.neo4j_store import Neo4jStore
+    from nifgraph.store.neo4j import Neo4jStore
 
     bad = Neo4jStore(env["uri"], env["user"], env["password"] + "-wrong")
     with pytest.raises(StoreUnavailableError, match="NEO4J_PASSWORD"):
@@ -153,8 +153,8 @@ def test_read_only_cypher_refuses_writes(neo):
 
 @pytest.mark.neo4j
 def test_named_queries(neo):
-    from nifgraph.analysis import path_strengths
-    from nifgraph.gds_engine import _matrices
+    from nifgraph.analysis.gds import _matrices
+    from nifgraph.analysis.local import path_strengths
 
     model, run, edges, analysis = _stored(neo, sizes=(4, 5, 3), name="named")
     mid = model.model_id
@@ -182,7 +182,7 @@ def test_named_queries(neo):
 
 @pytest.mark.neo4j
 def test_repair_removes_incomplete_runs(neo):
-    from nifgraph.store.neo4j_store import _now_ms, _run_props
+    from nifgraph.store.neo4j import _now_ms, _run_props
 
     model, neurons = make_model()
     neo._test_created.append(model.model_id)
@@ -204,7 +204,7 @@ def test_repair_removes_incomplete_runs(neo):
 @pytest.mark.neo4j
 def test_push_and_pull_with_duckdb(neo, tmp_path):
     from nifgraph.cli.db import copy_models
-    from nifgraph.store.duckdb_store import DuckDBStore
+    from nifgraph.store.duckdb import DuckDBStore
 
     with DuckDBStore(str(tmp_path / "src.duckdb")) as src:
         model, neurons = make_model(sizes=(3, 4, 2), name="pushed")

@@ -9,7 +9,7 @@ import torch
 
 from nifgraph.data import load_dataset
 from nifgraph.errors import ValidationError
-from nifgraph.models import TrainConfig, from_module, neuron_summaries, pruned
+from nifgraph.network import TrainConfig, from_module, neuron_summaries, pruned
 from nifgraph.pipeline import estimate_run, train_model
 from nifgraph.store import open_store
 

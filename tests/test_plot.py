@@ -1,4 +1,4 @@
-"""nifgraph.plot: files are written, complete, labelled, and wide networks stay fast."""
+"""nifgraph.render.figures: files are written, complete, labelled, and wide networks stay fast."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nifgraph import analysis as A
-from nifgraph import plot as P
+from nifgraph.analysis import local as A
 from nifgraph.errors import ValidationError
 from nifgraph.records import EDGE_COLUMNS, NEURON_METRIC_COLUMNS, conform
+from nifgraph.render import figures as P
 
 FEATURES = ["variance", "skewness", "curtosis", "entropy"]
 CLASSES = ["genuine", "forged"]

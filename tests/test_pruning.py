@@ -7,9 +7,9 @@ import pytest
 import torch
 from torch import nn
 
-from nifgraph import pruning as P
+from nifgraph.analysis import pruning as P
 from nifgraph.errors import ValidationError
-from nifgraph.models import from_module
+from nifgraph.network import from_module
 
 
 def _handbuilt():

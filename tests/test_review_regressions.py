@@ -124,7 +124,7 @@ def test_delete_takes_prefix_and_latest_but_refuses_a_run_id():
 def test_model_ids_are_not_truncated_in_narrow_tables():
     from rich.console import Console
 
-    from nifgraph.report import models_table
+    from nifgraph.render.tables import models_table
 
     mid = "m-0123456789ab"
     row = dict(model_id=mid, name="a-rather-long-model-name-" * 2, dataset="breast-cancer",
@@ -138,7 +138,7 @@ def test_model_ids_are_not_truncated_in_narrow_tables():
 def test_compare_plot_labels_rows_with_feature_names(monkeypatch):
     from matplotlib.figure import Figure
 
-    from nifgraph.compare import compare_models
+    from nifgraph.analysis.attribution import compare_models
 
     mid = _train_iris()
     assert invoke("estimate", mid, "--estimator", "gcmi").exit_code == 0
@@ -167,8 +167,8 @@ def test_latest_is_the_newest_model_even_within_one_second():
 
 
 def test_prune_curve_seeds_are_bounded():
+    from nifgraph.analysis.pruning import MAX_SEEDS, prune_curves
     from nifgraph.errors import ValidationError
-    from nifgraph.pruning import MAX_SEEDS, prune_curves
 
     with pytest.raises(ValidationError, match="seeds"):
         prune_curves(None, [], None, None, seeds=MAX_SEEDS + 1)

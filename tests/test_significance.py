@@ -18,9 +18,9 @@ from statsmodels.stats.multitest import multipletests
 from typer.testing import CliRunner
 
 from nifgraph import significance as sig
-from nifgraph.analysis import prunable
+from nifgraph.analysis.local import prunable
 from nifgraph.errors import ValidationError
-from nifgraph.models import from_module, neuron_summaries
+from nifgraph.network import from_module, neuron_summaries
 from nifgraph.nif import estimate_nif
 
 from .handbuilt import handbuilt_inputs, handbuilt_module, import_handbuilt

@@ -43,10 +43,10 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from . import main as _main
+    from . import job as _main
 
     _main.register(app)
-    for name in ("db", "compare", "trust"):
+    for name in ("db", "compare", "agreement_tmp"):
         try:
             mod = __import__(f"{__name__}.{name}", fromlist=["register"])
         except ModuleNotFoundError as exc:  # optional command groups not written yet

@@ -1,7 +1,7 @@
 """Comparison commands: ``compare`` (stored models side by side), ``attribution-compare``
 (NIF attribution against SHAP, IG and raw MI) and ``prune-curve`` (accuracy against neurons
 removed, NIF-guided against magnitude and random). Thin: parse, call
-:mod:`nifgraph.compare` / :mod:`nifgraph.pruning`, render."""
+:mod:`nifgraph.analysis.attribution` / :mod:`nifgraph.analysis.pruning`, render."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def _f(v: Any, nd: int = 3) -> str:
 
 
 def comparison_tables(res: Any) -> list[Any]:
-    """Rich tables of a :class:`~nifgraph.compare.ModelComparison`."""
+    """Rich tables of a :class:`~nifgraph.analysis.attribution.ModelComparison`."""
     from rich.table import Table
 
     t = Table(title="Stored models side by side", title_justify="left")
@@ -51,7 +51,7 @@ def comparison_tables(res: Any) -> list[Any]:
 
 
 def attribution_tables(res: Any) -> list[Any]:
-    """Rich tables of an :class:`~nifgraph.compare.AttributionComparison`."""
+    """Rich tables of an :class:`~nifgraph.analysis.attribution.AttributionComparison`."""
     from rich.table import Table
 
     norm = res.normalized
@@ -76,7 +76,7 @@ def attribution_tables(res: Any) -> list[Any]:
 
 
 def prune_tables(res: Any) -> list[Any]:
-    """Rich tables of a :class:`~nifgraph.pruning.PruneCurves`."""
+    """Rich tables of a :class:`~nifgraph.analysis.pruning.PruneCurves`."""
     from rich.table import Table
 
     t = Table(title=f"Held-out accuracy after removing k of {res.n_hidden} hidden neurons (mean over {res.seeds} seeds)",
@@ -102,7 +102,7 @@ def plot_attributions(summaries: Any, path: Path) -> Path:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from ..compare import normalize_columns
+    from ..analysis.attribution import normalize_columns
 
     n = len(summaries)
     fig = Figure(figsize=(3.2 * n + 0.5, 3.6), layout="constrained")
@@ -161,7 +161,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Stored models side by side: accuracy, size, prunable share, communities, flow concentration,
         top features, and the rank agreement of their attributions."""
-        from ..compare import compare_models
+        from ..analysis.attribution import compare_models
         from ..config import default_out
         from ..errors import ValidationError
 
@@ -196,7 +196,7 @@ def register(app: typer.Typer) -> None:
         json_: JsonOpt = False,
     ) -> None:
         """NIF attribution against SHAP, Integrated Gradients and raw MI: K-S, Spearman, deletion AUC."""
-        from ..compare import attribution_comparison
+        from ..analysis.attribution import attribution_comparison
 
         with open_store_cli(store, read_only=True) as st:
             res = attribution_comparison(st, model, mi_estimator=mi_estimator, seed=seed)
@@ -216,8 +216,8 @@ def register(app: typer.Typer) -> None:
         json_: JsonOpt = False,
     ) -> None:
         """Accuracy against hidden neurons removed: NIF flow, betweenness, weight magnitude, random."""
+        from ..analysis.pruning import prune_curve_for_model
         from ..config import default_out
-        from ..pruning import prune_curve_for_model
 
         with open_store_cli(store, read_only=True) as st:
             res = prune_curve_for_model(st, model, seeds=seeds)

@@ -189,7 +189,7 @@ def register(app: typer.Typer) -> None:  # noqa: C901 - one function registering
         json_: JsonOpt = False,
     ) -> None:
         """GDS memory estimate for analysing one run of the given size in one projection."""
-        from ..gds_engine import estimate_memory
+        from ..analysis.gds import estimate_memory
 
         with open_store_cli(store) as st:
             _need_neo4j(st)

@@ -21,9 +21,9 @@ def open_store(uri: str | None = None, *, read_only: bool = False) -> Store:
 
     uri = uri or default_store()
     if is_neo4j_uri(uri):
-        from .neo4j_store import Neo4jStore
+        from .neo4j import Neo4jStore
 
         return Neo4jStore.from_env(uri)
-    from .duckdb_store import DuckDBStore
+    from .duckdb import DuckDBStore
 
     return DuckDBStore(uri, read_only=read_only)

@@ -51,7 +51,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import ValidationError
+from ...errors import ValidationError
 
 __all__ = [
     "METHODS",
@@ -243,7 +243,7 @@ def raw_mi(
     x: np.ndarray, y: np.ndarray, n_classes: int, *, estimator: str = "ksg", seed: int = 0, **options: Any
 ) -> np.ndarray:
     """I(x_i; 1[y = j]) in nats for every feature ``i`` and class ``j``: (n_features, n_classes)."""
-    from . import mi
+    from ... import mi
 
     ya = np.asarray(y, dtype=np.int64)
     onehot = (ya[:, None] == np.arange(int(n_classes))[None, :]).astype(np.float64)  # (N, c)
@@ -426,7 +426,7 @@ def compare_attributions(
 
 # -- store-facing entry points -----------------------------------------------------------------
 def _analysed(store: Any, ref: str):
-    from .errors import NotFoundError
+    from ...errors import NotFoundError
 
     model, run = store.resolve(ref)
     if run is None:
@@ -458,7 +458,7 @@ def attribution_comparison(
     SHAP and IG are computed on the held-out split of the model's data set; raw MI on the
     samples the NIF run used (``run.split``); the deletion test on the held-out split.
     """
-    from .pipeline import load_model_network, model_dataset
+    from ...pipeline import load_model_network, model_dataset
 
     model, run, analysis = _analysed(store, ref)
     net = load_model_network(model)
@@ -574,7 +574,7 @@ def _summary(
 
 def model_summary(store: Any, model_id: str, *, top: int = 2) -> ModelSummary:
     """Summary of one stored model's newest analysed run (store reads only)."""
-    from .nif import matrices_from_edges
+    from ...nif import matrices_from_edges
 
     model, run, analysis = _analysed(store, model_id)
     mats = matrices_from_edges(store.get_edges(run.run_id), model.layer_sizes, "value")
@@ -614,8 +614,8 @@ def _neo4j_summaries(store: Any, ids: Sequence[str], *, top: int = 2) -> tuple[M
     count), ``flow_concentration`` (top-10 % share computed in Cypher) and
     ``attribution_matrix`` (feature × class entries). Same run choice, errors and result as the
     embedded path."""
-    from .errors import NotFoundError, StoreError
-    from .records import ModelRecord
+    from ...errors import NotFoundError, StoreError
+    from ...records import ModelRecord
 
     ids = list(ids)
     rows = {r["model_id"]: r for r in _read(store, "queries/model_summary", model_ids=ids).to_dict("records")}

@@ -1,6 +1,6 @@
 """Analysis of a stored run inside Neo4j, through the Graph Data Science Python client.
 
-The same quantities as :func:`nifgraph.analysis.analyze` (the local engine, igraph + numpy),
+The same quantities as :func:`nifgraph.analysis.local.analyze` (the local engine, igraph + numpy),
 computed where the data lives:
 
 * **betweenness** -- ``gds.betweenness.stream`` on a directed projection of the run weighted
@@ -31,10 +31,10 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .analysis import DEFAULT_THRESHOLD, Analysis, layer_offsets
-from .errors import GdsMissingError, ValidationError
-from .store.base import Store
-from .store.neo4j_store import _bind
+from ..errors import GdsMissingError, ValidationError
+from ..store.base import Store
+from ..store.neo4j import _bind
+from .local import DEFAULT_THRESHOLD, Analysis, layer_offsets
 
 __all__ = ["GdsResult", "analyze_run", "local_analyze", "connect", "estimate_memory", "ENGINES"]
 
@@ -141,7 +141,7 @@ def analyze_run(
     Returns
     -------
     GdsResult
-        ``(analysis, engine_used, notes)``; ``analysis`` is a :class:`nifgraph.analysis.Analysis`.
+        ``(analysis, engine_used, notes)``; ``analysis`` is a :class:`nifgraph.analysis.local.Analysis`.
     """
     if engine not in ENGINES:
         raise ValidationError(
@@ -170,8 +170,8 @@ def analyze_run(
 def local_analyze(
     store: Store, run_id: str, *, gamma: float, threshold: float, seed: int, alpha: float | None = None
 ) -> Analysis:
-    """The local engine on a stored run: read its edges, :func:`nifgraph.analysis.analyze`."""
-    from .analysis import analyze
+    """The local engine on a stored run: read its edges, :func:`nifgraph.analysis.local.analyze`."""
+    from .local import analyze
 
     run = store.get_run(run_id)
     model = store.get_model(run.model_id)
@@ -330,7 +330,7 @@ def _attribution(store: Any, mid: str, rid: str, alpha: float | None, sizes: tup
 def _modularity(store: Any, mid: str, rid: str, alpha: float | None, membership: np.ndarray, off: np.ndarray, gamma: float) -> float:
     """Modularity at resolution γ of the undirected value-weighted graph:
     Q = Σ_c [ W_c / m − γ (K_c / 2m)² ] with W_c the weight inside c, K_c its total strength."""
-    from .records import neuron_key
+    from ..records import neuron_key
 
     layer_of = np.repeat(np.arange(len(off) - 1), np.diff(off))
     mapping = {

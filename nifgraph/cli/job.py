@@ -113,7 +113,7 @@ def _bar(description: str, enabled: bool = True):
 
 
 def _train_config(hidden, activation, dropout, epochs, lr, batch_size, seed):
-    from ..models import TrainConfig
+    from ..network import TrainConfig
 
     return TrainConfig(
         hidden=_hidden(hidden), activation=activation, dropout=dropout, epochs=epochs, lr=lr,
@@ -128,8 +128,8 @@ def _dataset(dataset, csv, target, seed, test_size, data_home):
 
 
 def _figure(store, model, run, analysis, out: Path, html: bool = False) -> list[Path]:
-    from .. import plot
     from ..pipeline import load_model_network, model_dataset
+    from ..render import figures as plot
 
     edges = store.get_edges(run.run_id)
     neurons = store.get_neurons(model.model_id)
@@ -152,7 +152,7 @@ def _figure(store, model, run, analysis, out: Path, html: bool = False) -> list[
 
 
 def _render_full(store, model, run, analysis, *, top: int | None = None) -> None:
-    from .. import report
+    from ..render import tables as report
 
     neurons = store.get_neurons(model.model_id)
     console.print(report.header_table(model, run, analysis))
@@ -202,9 +202,9 @@ def register(app: typer.Typer) -> None:  # noqa: C901 - one function registering
         """The main job: train an MLP, estimate NIF on every edge, analyse, verify pruning, report."""
         import time
 
-        from .. import report
         from ..config import default_out
         from ..pipeline import run_main_job
+        from ..render import tables as report
 
         t0 = time.perf_counter()
         cfg = _train_config(hidden, activation, dropout, epochs, lr, batch_size, seed)
@@ -308,7 +308,7 @@ def register(app: typer.Typer) -> None:  # noqa: C901 - one function registering
 
             a = analyze_run(st, run.run_id, seed=seed) if analyze else None
             if json_:
-                from .. import report
+                from ..render import tables as report
 
                 print_json(report.summary_dict(m, run, a, st.get_neurons(m.model_id)))
                 return
@@ -328,8 +328,8 @@ def register(app: typer.Typer) -> None:  # noqa: C901 - one function registering
         json_: JsonOpt = False,
     ) -> None:
         """Betweenness, Louvain communities, attribution, prunable neurons (verified) of a run."""
-        from .. import report
         from ..pipeline import analyze_run
+        from ..render import tables as report
 
         with open_store_cli(store) as st:
             m, r = _need_run(st, ref)
@@ -342,7 +342,7 @@ def register(app: typer.Typer) -> None:  # noqa: C901 - one function registering
     @app.command()
     def models(store: StoreOpt = None, json_: JsonOpt = False) -> None:
         """List stored models with accuracy, runs and prunable counts."""
-        from .. import report
+        from ..render import tables as report
 
         rows = []
         with open_store_cli(store, read_only=True) as st:
@@ -372,8 +372,8 @@ def register(app: typer.Typer) -> None:  # noqa: C901 - one function registering
         json_: JsonOpt = False,
     ) -> None:
         """Full report of a model (its newest run) or of one run."""
-        from .. import report
         from ..errors import ValidationError
+        from ..render import tables as report
 
         if top is not None and top < 1:
             raise ValidationError(f"--top must be a positive number of neurons; got {top}.")
@@ -397,11 +397,11 @@ def register(app: typer.Typer) -> None:  # noqa: C901 - one function registering
     ) -> None:
         """Flag prunable neurons and verify: zero them and re-measure held-out accuracy.
         With --curve: pruning curves of NIF-guided, magnitude and random orders."""
-        from .. import report
         from ..pipeline import analyze_run
+        from ..render import tables as report
 
         if curve:
-            from ..pruning import prune_curve_for_model
+            from ..analysis.pruning import prune_curve_for_model
             from .compare import prune_tables
 
             with open_store_cli(store, read_only=True) as st:
@@ -436,11 +436,11 @@ def register(app: typer.Typer) -> None:  # noqa: C901 - one function registering
     ) -> None:
         """Feature attribution: Σ over all paths of the product of NIF, per feature and class.
         With --compare: against SHAP, Integrated Gradients and raw MI (K-S, Spearman, deletion)."""
-        from .. import report
+        from ..render import tables as report
 
         with open_store_cli(store, read_only=True) as st:
             if compare:
-                from ..compare import attribution_comparison
+                from ..analysis.attribution import attribution_comparison
                 from .compare import attribution_tables
 
                 res = attribution_comparison(st, ref, seed=0)

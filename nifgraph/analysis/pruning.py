@@ -1,14 +1,14 @@
 """Pruning curves: held-out accuracy against the number of hidden neurons removed, for
 NIF-guided orders and the usual baselines.
 
-A neuron is removed as :func:`nifgraph.models.pruned` does (its incoming weights, bias and
+A neuron is removed as :func:`nifgraph.network.pruned` does (its incoming weights, bias and
 outgoing weights set to zero), exactly as the main job's pruning check. Every order removes
 the *least* important neuron first; each method scores every hidden neuron:
 
 ``nif``          total NIF in-flow × total NIF out-flow (nats²): a neuron that receives no
                  information or passes none on scores 0 (dead neurons score 0).
 ``betweenness``  weighted betweenness on the NIF flow graph (shortest path = path of largest
-                 NIF product, :func:`nifgraph.analysis.betweenness`).
+                 NIF product, :func:`nifgraph.analysis.local.betweenness`).
 ``magnitude``    L2 norm of the neuron's incoming and outgoing weights together.
 ``random``       a uniformly random order (one per seed).
 
@@ -17,7 +17,7 @@ neuron's layer, so that layers of different width and fan-in (whose NIF sums and
 live on different scales) compete on equal terms. Ties (e.g. many neurons with betweenness 0)
 are broken at random by the seed; deterministic methods therefore vary a little across seeds.
 
-:func:`prune_curves` is pure (arrays and a :class:`~nifgraph.models.Network` in, a
+:func:`prune_curves` is pure (arrays and a :class:`~nifgraph.network.Network` in, a
 :class:`PruneCurves` out); :func:`prune_curve_for_model` reads a stored model through the
 store interface and its checkpoint.
 """
@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import ValidationError
+from ..errors import ValidationError
 
 __all__ = [
     "PRUNE_METHODS",
@@ -89,7 +89,7 @@ def magnitude_scores(weights: Sequence[np.ndarray]) -> np.ndarray:
 
 def betweenness_scores(mats: Sequence[np.ndarray]) -> np.ndarray:
     """Weighted betweenness of every hidden neuron on the NIF flow graph, shape (n_hidden,)."""
-    from .analysis import betweenness, layer_offsets
+    from .local import betweenness, layer_offsets
 
     sizes = _sizes(mats)
     off = layer_offsets(sizes)
@@ -119,7 +119,7 @@ def pruning_curve(
     net: Any, x: np.ndarray, y: np.ndarray, neurons: Sequence[tuple[int, int]], ks: Sequence[int]
 ) -> np.ndarray:
     """Accuracy of ``net`` on (x, y) after removing the first ``k`` of ``neurons``, per k."""
-    from .models import accuracy, pruned
+    from ..network import accuracy, pruned
 
     out = []
     for k in ks:
@@ -199,14 +199,14 @@ def prune_curves(
 
     Parameters
     ----------
-    net : nifgraph.models.Network
+    net : nifgraph.network.Network
     mats : NIF matrices (n_l, n_{l+1}) of the same network
     x, y : held-out samples
     ks : numbers of neurons removed (default: every k from 0 to all hidden neurons, or 25
         evenly spaced values for wide networks)
     flagged : NIF-flagged prunable neurons; their joint removal is measured as well
     """
-    from .models import accuracy, pruned
+    from ..network import accuracy, pruned
 
     if not 1 <= int(seeds) <= MAX_SEEDS:
         raise ValidationError(f"seeds must be an integer in [1, {MAX_SEEDS}]; got {seeds!r}.")
@@ -245,9 +245,9 @@ def prune_curves(
 
 def prune_curve_for_model(store: Any, ref: str, *, seeds: int = 5, ks: Sequence[int] | None = None) -> PruneCurves:
     """:func:`prune_curves` for a stored model's newest analysed run, on its held-out split."""
-    from .compare import _analysed
-    from .nif import matrices_from_edges
-    from .pipeline import load_model_network, model_dataset
+    from ..nif import matrices_from_edges
+    from ..pipeline import load_model_network, model_dataset
+    from .attribution import _analysed
 
     model, run, analysis = _analysed(store, ref)
     net = load_model_network(model)

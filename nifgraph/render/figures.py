@@ -27,8 +27,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .analysis import layer_offsets
-from .errors import ValidationError
+from ..analysis.local import layer_offsets
+from ..errors import ValidationError
 
 __all__ = ["plot_flow", "write_html", "MAX_EDGES"]
 

@@ -60,8 +60,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .errors import ValidationError
-from .records import ATTRIBUTION_COLUMNS, NEURON_METRIC_COLUMNS
+from ..errors import ValidationError
+from ..records import ATTRIBUTION_COLUMNS, NEURON_METRIC_COLUMNS
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from rich.table import Table
 
-from .records import AnalysisRecord, ModelRecord, RunRecord
+from ..records import AnalysisRecord, ModelRecord, RunRecord
 
 
 def _fmt(v: float, nd: int = 3) -> str:
