@@ -40,12 +40,19 @@ def data_home(override: str | os.PathLike[str] | None = None) -> Path:
     return _xdg("XDG_CACHE_HOME", ".cache") / "nifgraph" / "data"
 
 
+#: URI schemes that name a Neo4j server; anything else is a DuckDB file path.
+NEO4J_SCHEMES = ("neo4j://", "neo4j+s://", "neo4j+ssc://", "bolt://", "bolt+s://", "bolt+ssc://")
+
+
+def is_neo4j_uri(uri: str) -> bool:
+    """Whether ``uri`` names a Neo4j server (else it is a DuckDB file path)."""
+    return uri.lower().startswith(NEO4J_SCHEMES)
+
+
 def models_dir(store_uri: str) -> Path:
     env = os.environ.get("NIFGRAPH_MODELS")
     if env:
         return Path(env)
-    from .store import is_neo4j_uri
-
     if is_neo4j_uri(store_uri):
         return data_home().parent / "models"
     return Path(store_uri).expanduser().resolve().parent / "models"

@@ -269,3 +269,16 @@ def matrices_from_edges(edges: pd.DataFrame, sizes: Sequence[int], column: str =
         sel = src_l == l
         mats[l][edges["src_idx"].to_numpy()[sel], edges["dst_idx"].to_numpy()[sel]] = vals[sel]
     return mats
+
+
+def flow_concentration(mats: Sequence[np.ndarray], top: float = 0.1) -> float:
+    """Share of the total NIF carried by the strongest ``top`` fraction of edges (at least one
+    edge). 0.1 = 'top 10 %'; a uniform flow gives about ``top``; NaN if there is no flow."""
+    if not 0 < top <= 1:
+        raise ValidationError(f"top must be a fraction in (0, 1]; got {top!r}.")
+    v = np.sort(np.concatenate([np.asarray(m, dtype=np.float64).ravel() for m in mats]))[::-1]
+    total = v.sum()
+    if v.size == 0 or total <= 0:
+        return float("nan")
+    k = max(1, int(np.ceil(top * v.size)))
+    return float(v[:k].sum() / total)

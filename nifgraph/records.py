@@ -19,6 +19,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 __all__ = [
@@ -187,6 +188,13 @@ class AnalysisRecord:
     attribution: pd.DataFrame = field(compare=False, repr=False)
     settings: dict[str, Any] = field(default_factory=dict, compare=False)
     created_at: str = field(default_factory=now_iso, compare=False)
+
+    def attribution_matrix(self, model: ModelRecord) -> np.ndarray:
+        """The attribution as a matrix ``(n_features, n_classes)`` of ``model``."""
+        a = self.attribution
+        mat = np.zeros((model.layer_sizes[0], model.layer_sizes[-1]))
+        mat[a["feature_idx"].to_numpy(), a["class_idx"].to_numpy()] = a["value"].to_numpy()
+        return mat
 
     @property
     def prunable(self) -> list[tuple[int, int]]:

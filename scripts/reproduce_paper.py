@@ -150,11 +150,12 @@ class Timer:
 def train_and_analyse(store, spec: Spec, seed: int, estimator: str, options: dict[str, Any]):
     from nifgraph.data import load_dataset
     from nifgraph.pipeline import run_main_job
+    from nifgraph.settings import AnalysisSettings, EstimationSettings
 
     ds = load_dataset(spec.dataset, seed=seed)
     name = f"{spec.label.replace(' ', '_')}-s{seed}"
-    return run_main_job(store, ds, spec.config(seed), estimator=estimator, estimator_options=options,
-                        seed=seed, name=name)
+    return run_main_job(store, ds, spec.config(seed), EstimationSettings(estimator, seed=seed, options=options),
+                        AnalysisSettings(seed=seed), name=name)
 
 
 def _all_silent(neurons: pd.DataFrame, flagged: list[tuple[int, int]]) -> bool | None:
@@ -195,17 +196,14 @@ def run_all(profile: Profile, results: Path, figures: Path, store_dir: Path | No
     the raw results (used by :func:`check`)."""
     import torch
 
-    from nifgraph.analysis.attribution import (
-        attribution_comparison,
-        compare_models,
-        flow_concentration,
-    )
+    from nifgraph.analysis.attribution import attribution_comparison
     from nifgraph.analysis.pruning import prune_curve_for_model
+    from nifgraph.analysis.summaries import compare_models
     from nifgraph.cli.compare import plot_prune_curves
-    from nifgraph.nif import matrices_from_edges
-    from nifgraph.pipeline import load_model_network, model_dataset
+    from nifgraph.nif import flow_concentration, matrices_from_edges
     from nifgraph.render import figures as plot
     from nifgraph.store import open_store
+    from nifgraph.stored import load_model_network, model_dataset
 
     torch.set_num_threads(1)  # tiny networks: one thread is fastest and immune to oversubscription
     timer = Timer()

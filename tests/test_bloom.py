@@ -29,7 +29,8 @@ def _set_props(name: str, var: str) -> set[str]:
 
 def _written_props() -> dict[str, set[str]]:
     """Per label / relationship type: the property names the Neo4j store writes."""
-    from nifgraph.store.neo4j import _model_props, _run_props
+    from nifgraph.store.neo4j_records import model_props as _model_props
+    from nifgraph.store.neo4j_records import run_props as _run_props
 
     from .store_fixtures import make_model, make_run
 

@@ -216,7 +216,7 @@ def test_bad_options():
     _assert_clean_error(invoke("models"), "nifgraph run")
     assert not Path(os.environ["NIFGRAPH_STORE"]).exists()
     _assert_clean_error(invoke("run", "--hidden", "5,x"), "--hidden")
-    _assert_clean_error(invoke("run", "--estimator", "nope"), "Unknown estimator")
+    _assert_clean_error(invoke("run", "--estimator", "nope"), "'estimator' parameter", "mine")
     _assert_clean_error(invoke("run", "--activation", "swish"), "activation")
     assert _models() == []
     _assert_clean_error(invoke("show", "m-nothere"), "nifgraph models")

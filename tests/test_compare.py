@@ -12,6 +12,7 @@ from torch import nn
 
 from nifgraph.analysis import attribution as C
 from nifgraph.errors import ValidationError
+from nifgraph.nif import flow_concentration
 
 
 # -- statistics against scipy -------------------------------------------------------------------
@@ -81,9 +82,9 @@ def test_deletion_curve_and_auc_by_hand():
 
 def test_flow_concentration():
     mats = [np.array([[9.0, 0.0], [0.0, 0.0]]), np.array([[1.0], [0.0]])]  # 6 edges, top 10 % = 1 edge
-    assert C.flow_concentration(mats) == pytest.approx(0.9)
-    assert C.flow_concentration([np.ones((2, 5))], top=0.5) == pytest.approx(0.5)
-    assert np.isnan(C.flow_concentration([np.zeros((2, 2))]))
+    assert flow_concentration(mats) == pytest.approx(0.9)
+    assert flow_concentration([np.ones((2, 5))], top=0.5) == pytest.approx(0.5)
+    assert np.isnan(flow_concentration([np.zeros((2, 2))]))
 
 
 # -- baselines against closed forms ---------------------------------------------------------------
@@ -127,12 +128,13 @@ def test_cli_compare_attribution_and_prune_curve(tmp_path):
     from nifgraph.data import load_dataset
     from nifgraph.network import TrainConfig
     from nifgraph.pipeline import run_main_job
+    from nifgraph.settings import AnalysisSettings, EstimationSettings
     from nifgraph.store import open_store
 
     with open_store() as st:  # NIFGRAPH_STORE points into tmp_path (conftest)
         ids = [
             run_main_job(st, load_dataset("iris", seed=s), TrainConfig(hidden=(5,), epochs=40, seed=s),
-                         estimator="gcmi", seed=s).model.model_id
+                         EstimationSettings("gcmi", seed=s), AnalysisSettings(seed=s)).model.model_id
             for s in (0, 1)
         ]
     runner = CliRunner()

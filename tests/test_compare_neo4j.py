@@ -18,13 +18,13 @@ import pandas as pd
 import pytest
 
 from nifgraph import cypher
-from nifgraph.analysis.attribution import FLOW_TOP, compare_models, flow_concentration
+from nifgraph.analysis.summaries import FLOW_TOP, compare_models
 from nifgraph.errors import NotFoundError, StoreError
-from nifgraph.nif import matrices_from_edges
+from nifgraph.nif import flow_concentration, matrices_from_edges
 
 from .conftest import NEO4J_SKIP, neo4j_env
+from .fakes import fake_neo4j_store
 from .store_fixtures import make_analysis, make_model, make_run
-from .test_cypher_files import FakeRunner
 
 NAMED = ("queries/model_summary", "queries/flow_concentration", "queries/attribution_matrix")
 #: Statements of ``Store.resolve`` (model references -> model ids), not of the summaries.
@@ -106,7 +106,8 @@ def cypher_flow(values, sizes, top):
 
 def answers_from(duck):
     """Fake answers of the store's resolve statements and of the three named queries."""
-    from nifgraph.store.neo4j import _model_props, _run_props
+    from nifgraph.store.neo4j_records import model_props as _model_props
+    from nifgraph.store.neo4j_records import run_props as _run_props
 
     def model_summary(p):
         rows = []
@@ -162,11 +163,7 @@ def answers_from(duck):
 
 
 def fake_neo4j(duck, **overrides):
-    from nifgraph.store.neo4j import Neo4jStore
-
-    store = Neo4jStore("bolt://fake:7687", "neo4j", "pw")
-    store._runner = FakeRunner(answers={**answers_from(duck), **overrides})
-    return store
+    return fake_neo4j_store(answers={**answers_from(duck), **overrides})
 
 
 def _split_top_level(text):
@@ -217,7 +214,7 @@ def test_neo4j_path_runs_only_the_named_queries_with_their_declared_params(duck)
     ids = _stored_models(duck)
     neo = fake_neo4j(duck)
     compare_models(neo, [*ids, ids[0]])  # a repeated model is compared once
-    calls = neo._runner.calls
+    calls = neo.runner.calls
     summary_calls = [(n, p) for n, p in calls if n not in RESOLVE]
     assert [n for n, _ in summary_calls] == list(NAMED)  # one round trip per query, all models at once
     for name, params in summary_calls:

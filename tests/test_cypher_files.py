@@ -14,12 +14,14 @@ import pytest
 from nifgraph import cypher
 from nifgraph.errors import NotFoundError, ValidationError
 
+from .fakes import fake_neo4j_store
+
 ROOT = Path(__file__).resolve().parents[1]
 PKG = ROOT / "nifgraph"
 ALL = cypher.all_queries()
 
 #: Calls that run a named query: the first argument names the file, keywords are its params.
-RUNNER_CALLS = {"_read", "_write", "_drain", "_q", "_project"}
+RUNNER_CALLS = {"query", "_read", "_write", "_drain", "run_in_tx", "_project", "_named"}
 
 
 def _body(q: cypher.CypherQuery) -> str:
@@ -201,51 +203,17 @@ def test_convert_param_types():
 
 
 # -- the store's control flow against a recording fake runner ---------------------------
-class FakeRunner:
-    """Records (query name, params); answers from ``answers[name](params)`` or a default."""
-
-    def __init__(self, answers=None, fail_on=None):
-        self.calls: list[tuple[str, dict]] = []
-        self.answers = answers or {}
-        self.fail_on = fail_on
-
-    def _answer(self, query, params):
-        self.calls.append((query.name, params))
-        if self.fail_on == query.name:
-            raise RuntimeError(f"boom in {query.name}")
-        if query.name in self.answers:
-            return self.answers[query.name](params)
-        if "rows" in params:
-            return [{"written": len(params["rows"])}]
-        if "limit" in params:
-            return [{"deleted": 0}]
-        return []
-
-    read = write = _answer
-
-    def write_tx(self, fn):
-        return fn(lambda query, params: self._answer(query, params))
-
-    def adhoc(self, text, params, write):
-        self.calls.append(("<adhoc>", params))
-        return ["x"], [[1]]
-
-    def close(self):
-        pass
-
-
 def _fake_store(**kw):
-    from nifgraph.store.neo4j import Neo4jStore, _model_props
+    from nifgraph.store.neo4j_records import model_props as _model_props
 
     from .store_fixtures import make_model
 
     model, neurons = make_model()
-    store = Neo4jStore("bolt://fake:7687", "neo4j", "pw")
     answers = {
         "store/get_model": lambda p: [{"model": _model_props(model)}],
         **kw.pop("answers", {}),
     }
-    store._runner = FakeRunner(answers=answers, **kw)
+    store = fake_neo4j_store(answers=answers, **kw)
     return store, model, neurons
 
 
@@ -256,10 +224,10 @@ def test_put_run_completes_last_and_batches():
     store.batch_size = 5
     run, edges = make_run(model)
     store.put_run(run, edges)
-    names = [n for n, _ in store._runner.calls]
+    names = [n for n, _ in store.runner.calls]
     assert names[:3] == ["store/get_model", "store/begin_run", "store/delete_run_edges"]
     assert names[-1] == "store/complete_run"
-    puts = [p for n, p in store._runner.calls if n == "store/put_edges"]
+    puts = [p for n, p in store.runner.calls if n == "store/put_edges"]
     assert [len(p["rows"]) for p in puts] == [5, 5, 5, 3]
     first = puts[0]["rows"][0]
     assert first["src"] == f"{model.model_id}:0:0" and first["dst"] == f"{model.model_id}:1:0"
@@ -283,7 +251,7 @@ def test_failed_put_run_deletes_what_it_wrote():
     store._after_batch = boom
     with pytest.raises(RuntimeError, match="simulated crash"):
         store.put_run(run, edges)
-    names = [n for n, _ in store._runner.calls]
+    names = [n for n, _ in store.runner.calls]
     assert "store/complete_run" not in names
     assert names[-1] == "store/delete_run_node"
 
@@ -295,17 +263,17 @@ def test_put_run_refuses_edges_to_unknown_neurons():
     run, edges = make_run(model)
     with pytest.raises(ValidationError, match="neurons that model"):
         store.put_run(run, edges)
-    assert [n for n, _ in store._runner.calls][-1] == "store/delete_run_node"
+    assert [n for n, _ in store.runner.calls][-1] == "store/delete_run_node"
 
 
 def test_interrupted_analysis_never_moves_the_pointer():
-    from nifgraph.store.neo4j import _run_props
+    from nifgraph.store.neo4j_records import run_props as _run_props
 
     from .store_fixtures import make_analysis, make_run
 
     store, model, _ = _fake_store()
     run, _ = make_run(model)
-    store._runner.answers["store/get_run"] = lambda p: [{"run": _run_props(run)}]
+    store.runner.answers["store/get_run"] = lambda p: [{"run": _run_props(run)}]
     store.batch_size = 3
 
     def boom(table, rows):
@@ -314,43 +282,44 @@ def test_interrupted_analysis_never_moves_the_pointer():
     store._after_batch = boom
     with pytest.raises(RuntimeError):
         store.put_analysis(make_analysis(model, run))
-    names = [n for n, _ in store._runner.calls]
+    names = [n for n, _ in store.runner.calls]
     assert "store/publish_analysis" not in names
-    begun = [p for n, p in store._runner.calls if n == "store/begin_analysis"][0]["analysis"]["analysis_id"]
-    deleted = [p["analysis_id"] for n, p in store._runner.calls if n == "store/delete_analysis_node"]
+    begun = [p for n, p in store.runner.calls if n == "store/begin_analysis"][0]["analysis"]["analysis_id"]
+    deleted = [p["analysis_id"] for n, p in store.runner.calls if n == "store/delete_analysis_node"]
     assert deleted == [begun]  # only the new, unfinished analysis is removed
 
 
 def test_put_analysis_publishes_then_deletes_the_old_one():
-    from nifgraph.store.neo4j import _run_props
+    from nifgraph.store.neo4j_records import run_props as _run_props
 
     from .store_fixtures import make_analysis, make_run
 
     store, model, _ = _fake_store()
     run, _ = make_run(model)
-    store._runner.answers["store/get_run"] = lambda p: [{"run": _run_props(run)}]
-    store._runner.answers["store/analyses_of_run"] = lambda p: [{"analysis_id": "a-old"}, {"analysis_id": new[0]}]
+    store.runner.answers["store/get_run"] = lambda p: [{"run": _run_props(run)}]
+    store.runner.answers["store/analyses_of_run"] = lambda p: [{"analysis_id": "a-old"}, {"analysis_id": new[0]}]
     new: list[str] = []
-    orig = store._runner.write
+    orig = store.runner.write
 
     def write(query, params):
         if query.name == "store/begin_analysis":
             new.append(params["analysis"]["analysis_id"])
         return orig(query, params)
 
-    store._runner.write = write
+    store.runner.write = write
     store.put_analysis(make_analysis(model, run))
-    names = [n for n, _ in store._runner.calls]
+    names = [n for n, _ in store.runner.calls]
     assert names.index("store/publish_analysis") < names.index("store/delete_analysis_node")
-    deleted = [p["analysis_id"] for n, p in store._runner.calls if n == "store/delete_analysis_node"]
+    deleted = [p["analysis_id"] for n, p in store.runner.calls if n == "store/delete_analysis_node"]
     assert deleted == ["a-old"]
-    rows = [p for n, p in store._runner.calls if n == "store/put_attribution"]
+    rows = [p for n, p in store.runner.calls if n == "store/put_attribution"]
     last = len(model.layer_sizes) - 1
     assert rows[0]["rows"][0]["dst"].startswith(f"{model.model_id}:{last}:")
 
 
 def test_model_roundtrip_through_properties():
-    from nifgraph.store.neo4j import _model_from, _model_props
+    from nifgraph.store.neo4j_records import model_from as _model_from
+    from nifgraph.store.neo4j_records import model_props as _model_props
 
     from .store_fixtures import make_model
 
@@ -365,13 +334,13 @@ def test_named_query_parameters_are_checked():
         store.run_named("central_neurons", {"model_id": "m-1"})
     with pytest.raises(ValidationError, match="unknown"):
         store.run_named("central_neurons", {"model_id": "m-1", "limit": 3, "x": 1})
-    store._runner.answers["queries/central_neurons"] = lambda p: [{"layer": 1, "idx": 0}]
+    store.runner.answers["queries/central_neurons"] = lambda p: [{"layer": 1, "idx": 0}]
     frame = store.run_named("central_neurons", {"model_id": "m-1", "limit": 3})
     assert isinstance(frame, pd.DataFrame) and list(frame.columns) == ["layer", "idx"]
 
 
 def test_bind_refuses_wrong_parameters():
-    from nifgraph.store.neo4j import _bind
+    from nifgraph.store.neo4j_runner import bind as _bind
 
     with pytest.raises(RuntimeError, match="takes parameters"):
         _bind("store/get_run", {"run": "r-1"})
@@ -450,7 +419,7 @@ class _FakeSession:
 
 
 def test_adhoc_reads_are_managed_and_writes_auto_commit(monkeypatch):
-    from nifgraph.store.neo4j import DriverRunner
+    from nifgraph.store.neo4j_runner import DriverRunner
 
     runner = DriverRunner("bolt://fake:7687", "neo4j", "pw", None)
     session = _FakeSession("r")

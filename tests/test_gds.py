@@ -11,15 +11,24 @@ import pandas as pd
 import pytest
 
 from nifgraph.errors import GdsMissingError, ValidationError
+from nifgraph.nif import matrices_from_edges
 
 from .store_fixtures import make_model, make_run
+
+
+def analyze_run(store, run_id, *, gds=None, **settings):
+    """The engine's result for a stored run (the dispatcher, nothing verified or stored)."""
+    from nifgraph.analysis import compute
+    from nifgraph.settings import AnalysisSettings
+
+    return compute(store, run_id, AnalysisSettings(**settings), gds=gds)
+
 
 GDS_SKIP = "GDS tests need a Neo4j server with the Graph Data Science plugin (NEO4J_PLUGINS='[\"graph-data-science\"]')"
 
 
 # -- no server needed -------------------------------------------------------------------
 def test_engine_is_validated(tmp_path):
-    from nifgraph.analysis.gds import analyze_run
     from nifgraph.store.duckdb import DuckDBStore
 
     with DuckDBStore(str(tmp_path / "s.duckdb")) as st:
@@ -33,8 +42,6 @@ def test_engine_is_validated(tmp_path):
             analyze_run(st, run.run_id, engine="gds")
         res = analyze_run(st, run.run_id, engine="auto")
         assert res.engine == "local" and res.analysis.betweenness.shape == (9,)
-        analysis, engine, notes = res  # unpacks like the pipeline expects
-        assert engine == "local"
 
 
 class _FakeGraph:
@@ -96,7 +103,7 @@ class _FakeNeoStore:
     def get_model(self, model_id):
         return self.model
 
-    def _read(self, name, **params):
+    def query(self, name, **params):
         if name == "gds/edge_summary":
             return [{"n_edges": 18, "n_kept": 16, "n_with_q": 0}]
         if name == "gds/neuron_flows":
@@ -107,7 +114,6 @@ class _FakeNeoStore:
 
 
 def test_projections_are_dropped_when_an_algorithm_fails():
-    from nifgraph.analysis.gds import analyze_run
 
     store, gds = _FakeNeoStore(), FakeGds()
     with pytest.raises(RuntimeError, match="algorithm failed"):
@@ -117,7 +123,6 @@ def test_projections_are_dropped_when_an_algorithm_fails():
 
 
 def test_alpha_needs_q_values():
-    from nifgraph.analysis.gds import analyze_run
 
     store = _FakeNeoStore()
     with pytest.raises(ValidationError, match="--null"):
@@ -163,7 +168,6 @@ def _leftover_graphs(store, run_id):
 
 @pytest.mark.neo4j
 def test_local_engine_on_a_neo4j_store(neo):
-    from nifgraph.analysis.gds import analyze_run
 
     _, run = _stored_run(neo)
     res = analyze_run(neo, run.run_id, engine="local")
@@ -172,7 +176,6 @@ def test_local_engine_on_a_neo4j_store(neo):
 
 @pytest.mark.neo4j
 def test_without_gds_auto_falls_back_and_gds_refuses(neo):
-    from nifgraph.analysis.gds import analyze_run
 
     if neo.gds_version()[0] is not None:
         pytest.skip("this server has GDS; the fallback is checked on servers without it")
@@ -186,12 +189,11 @@ def test_without_gds_auto_falls_back_and_gds_refuses(neo):
 @pytest.mark.neo4j
 @pytest.mark.gds
 def test_gds_matches_the_local_engine(gds_store):
-    from nifgraph.analysis.gds import analyze_run, local_analyze
 
     model, run = _stored_run(gds_store)
     res = analyze_run(gds_store, run.run_id, engine="gds", seed=0)
     assert res.engine == "gds"
-    loc = local_analyze(gds_store, run.run_id, gamma=1.0, threshold=0.02, seed=0)
+    loc = analyze_run(gds_store, run.run_id, engine="local", seed=0).analysis
     g = res.analysis
     np.testing.assert_allclose(g.betweenness, loc.betweenness, atol=1e-6)
     np.testing.assert_allclose(g.attribution, loc.attribution, atol=1e-6, rtol=1e-9)
@@ -209,7 +211,6 @@ def test_gds_matches_the_local_engine(gds_store):
 @pytest.mark.neo4j
 @pytest.mark.gds
 def test_gamma_runs_leiden(gds_store):
-    from nifgraph.analysis.gds import analyze_run
 
     _, run = _stored_run(gds_store, seed=4)
     res = analyze_run(gds_store, run.run_id, engine="gds", gamma=1.5, seed=1)
@@ -221,7 +222,7 @@ def test_gamma_runs_leiden(gds_store):
 @pytest.mark.neo4j
 @pytest.mark.gds
 def test_projection_dropped_when_an_algorithm_fails(gds_store):
-    from nifgraph.analysis.gds import analyze_run, connect
+    from nifgraph.analysis.gds import connect
 
     _, run = _stored_run(gds_store)
     real = connect(gds_store)
@@ -278,7 +279,7 @@ class _MemDb:
             keep &= e["q_value"] <= alpha
         return e[keep]
 
-    def _read(self, name, **p):
+    def query(self, name, **p):
         e = self.edges
         if name == "gds/edge_summary":
             return [{"n_edges": len(e), "n_kept": len(self._kept(p["alpha"])), "n_with_q": int(e["q_value"].notna().sum())}]
@@ -344,9 +345,7 @@ class _MemGds:
         self.leiden = types.SimpleNamespace(stream=self._communities)
 
     def _mats(self):
-        from nifgraph.analysis.gds import _matrices
-
-        return _matrices(self.db.model.layer_sizes, self.db.edges)
+        return matrices_from_edges(self.db.edges, self.db.model.layer_sizes)
 
     def _props(self, g, props):
         off = self.db.off
@@ -373,14 +372,13 @@ class _MemGds:
 
 @pytest.mark.parametrize("gamma", [1.0, 1.5])
 def test_engine_glue_reproduces_the_local_engine(gamma):
-    from nifgraph.analysis.gds import _matrices, analyze_run
     from nifgraph.analysis.local import analyze
 
     db = _MemDb()
     gds = _MemGds(db)
     res = analyze_run(db, db.run.run_id, engine="gds", gamma=gamma, seed=0, gds=gds)
     dead = db.neurons.sort_values(["layer", "idx"])["dead"].to_numpy(dtype=bool)
-    loc = analyze(_matrices(db.model.layer_sizes, db.edges), dead, gamma=gamma, seed=0)
+    loc = analyze(matrices_from_edges(db.edges, db.model.layer_sizes), dead, gamma=gamma, seed=0)
     g = res.analysis
     assert res.engine == "gds" and gds.graphs == {}  # every projection dropped
     np.testing.assert_allclose(g.betweenness, loc.betweenness, atol=1e-9)

@@ -55,12 +55,13 @@ def test_pipeline_on_handbuilt_model(tmp_path):
     """Import the hand-built model through the CLI path, estimate, analyse: flagged neurons
     are the dead and constant ones, and removing them leaves accuracy unchanged."""
     from nifgraph.pipeline import analyze_run, estimate_run
+    from nifgraph.settings import EstimationSettings
     from nifgraph.store import open_store
 
     with open_store(str(tmp_path / "s.duckdb")) as st:
         model = import_handbuilt(st, tmp_path, n=600)
         assert model.test_accuracy == 1.0
-        run, _ = estimate_run(st, model.model_id, options=FAST_MINE)
+        run, _ = estimate_run(st, model.model_id, EstimationSettings(options=FAST_MINE))
         a = analyze_run(st, run.run_id)
         assert set(a.prunable) == {(1, 1), (1, 2)}
         assert a.accuracy_after == a.accuracy_before == 1.0

@@ -153,8 +153,8 @@ def test_read_only_cypher_refuses_writes(neo):
 
 @pytest.mark.neo4j
 def test_named_queries(neo):
-    from nifgraph.analysis.gds import _matrices
     from nifgraph.analysis.local import path_strengths
+    from nifgraph.nif import matrices_from_edges
 
     model, run, edges, analysis = _stored(neo, sizes=(4, 5, 3), name="named")
     mid = model.model_id
@@ -172,7 +172,7 @@ def test_named_queries(neo):
     cmp_ = neo.run_named("compare_attribution", {"model_a": mid, "model_b": mid})
     assert (cmp_["rank_a"] == cmp_["rank_b"]).all() and len(cmp_) == 4
     # strongest paths: the layer-by-layer max-product equals the brute-force best path
-    mats = _matrices(model.layer_sizes, edges)
+    mats = matrices_from_edges(edges, model.layer_sizes)
     paths = neo.run_named("strongest_paths", {"model_id": mid, "feature_idx": 1})
     for r in paths.itertuples():
         best = path_strengths(mats, 1, int(r.class_idx), top=1)
@@ -182,7 +182,8 @@ def test_named_queries(neo):
 
 @pytest.mark.neo4j
 def test_repair_removes_incomplete_runs(neo):
-    from nifgraph.store.neo4j import _now_ms, _run_props
+    from nifgraph.store.neo4j_records import now_ms as _now_ms
+    from nifgraph.store.neo4j_records import run_props as _run_props
 
     model, neurons = make_model()
     neo._test_created.append(model.model_id)

@@ -11,6 +11,7 @@ from nifgraph.data import load_dataset
 from nifgraph.errors import ValidationError
 from nifgraph.network import TrainConfig, from_module, neuron_summaries, pruned
 from nifgraph.pipeline import estimate_run, train_model
+from nifgraph.settings import EstimationSettings
 from nifgraph.store import open_store
 
 from .handbuilt import handbuilt_inputs, handbuilt_module
@@ -28,9 +29,9 @@ def trained(tmp_path):
 def test_seeded_runs_reproduce(trained):
     st, model, _ = trained
     opts = {"steps": 300}
-    r1, _ = estimate_run(st, model.model_id, seed=3, options=opts)
-    r2, _ = estimate_run(st, model.model_id, seed=3, options=opts)
-    r3, _ = estimate_run(st, model.model_id, seed=4, options=opts)
+    r1, _ = estimate_run(st, model.model_id, EstimationSettings(seed=3, options=opts))
+    r2, _ = estimate_run(st, model.model_id, EstimationSettings(seed=3, options=opts))
+    r3, _ = estimate_run(st, model.model_id, EstimationSettings(seed=4, options=opts))
     e1, e2, e3 = (st.get_edges(r.run_id)["value"].to_numpy() for r in (r1, r2, r3))
     np.testing.assert_array_equal(e1, e2)
     assert not np.array_equal(e1, e3)

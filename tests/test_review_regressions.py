@@ -138,7 +138,7 @@ def test_model_ids_are_not_truncated_in_narrow_tables():
 def test_compare_plot_labels_rows_with_feature_names(monkeypatch):
     from matplotlib.figure import Figure
 
-    from nifgraph.analysis.attribution import compare_models
+    from nifgraph.analysis.summaries import compare_models
 
     mid = _train_iris()
     assert invoke("estimate", mid, "--estimator", "gcmi").exit_code == 0

@@ -18,6 +18,7 @@ from statsmodels.stats.multitest import multipletests
 from typer.testing import CliRunner
 
 from nifgraph import significance as sig
+from nifgraph.analysis.agreement import agreement
 from nifgraph.analysis.local import prunable
 from nifgraph.errors import ValidationError
 from nifgraph.network import from_module, neuron_summaries
@@ -205,21 +206,22 @@ def test_pipeline_store_cli_and_agreement(tmp_path):
     constant neurons; `nifgraph agreement` compares two runs with neuron names."""
     from nifgraph.cli import app
     from nifgraph.pipeline import analyze_run, estimate_run
+    from nifgraph.settings import AnalysisSettings, EstimationSettings
     from nifgraph.store import open_store
 
     with open_store() as st:
         model = _store_handbuilt(tmp_path, st)
-        run_a, _ = estimate_run(st, model.model_id, estimator="gcmi", null=True, bootstrap=5)
-        run_b, _ = estimate_run(st, model.model_id, estimator="gcmi", seed=1)  # no null
+        run_a, _ = estimate_run(st, model.model_id, EstimationSettings.build("gcmi", null=True, bootstrap=5))
+        run_b, _ = estimate_run(st, model.model_id, EstimationSettings.build("gcmi", seed=1))  # no null
         edges = st.get_edges(run_a.run_id)
         assert edges[["p_value", "q_value", "ci_low", "ci_high"]].notna().all().all()
         s = st.get_run(run_a.run_id).settings["significance"]
         assert s["null"] and min(s["null_draws"]) >= 1000 and s["bootstrap"] == 5
         for threshold in (0.0, 0.02):
-            a = analyze_run(st, run_a.run_id, alpha=ALPHA, threshold=threshold)
+            a = analyze_run(st, run_a.run_id, AnalysisSettings(alpha=ALPHA, threshold=threshold))
             assert set(a.prunable) == {(1, 1), (1, 2)} and a.accuracy_after == a.accuracy_before
         with pytest.raises(ValidationError, match="--null"):
-            analyze_run(st, run_b.run_id, alpha=ALPHA)
+            analyze_run(st, run_b.run_id, AnalysisSettings(alpha=ALPHA))
         mid = model.model_id
 
     runner = CliRunner()
@@ -249,10 +251,10 @@ def test_agreement_counts_and_names():
     b = key.assign(value=[0.2, 0.4, 0.01, 0.3], q_value=[0.001, 0.01, 1.0, 0.01])
     neurons = pd.DataFrame({"layer": [0, 0, 1, 1, 2], "idx": [0, 1, 0, 1, 0],
                             "name": ["f0", "f1", "h1_0", "h1_1", "c0"]})
-    ag = sig.agreement(a, b, alpha=0.05, neurons=neurons)
+    ag = agreement(a, b, alpha=0.05, neurons=neurons)
     assert ag.decision_agreement == 0.75 and ag.n_significant_a == 2 and ag.n_significant_b == 3
     assert ag.spearman == pytest.approx(0.2)  # rank differences 2, -2, 0, 0
     f = ag.flips.iloc[0]
     assert (f.src_name, f.dst_name, bool(f.significant_a), bool(f.significant_b)) == ("f0", "h1_1", False, True)
     with pytest.raises(ValidationError, match="same edges"):
-        sig.agreement(a, b.iloc[:3])
+        agreement(a, b.iloc[:3])

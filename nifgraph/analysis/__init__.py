@@ -1,1 +1,158 @@
-"""Analysis of NIF networks."""
+"""Analysis of a stored NIF run: the one place that chooses the engine, applies the settings,
+verifies the pruning and stores the result.
+
+* :mod:`.local` -- the pure in-process engine (igraph + numpy; arrays in, arrays out) and
+  the rules every engine shares (prunable rule, community numbering).
+* :mod:`.gds` -- the same metrics computed inside Neo4j with Graph Data Science.
+* :mod:`.pruning` -- pruning curves (NIF-guided orders against baselines).
+* :mod:`.attribution` -- NIF attribution against SHAP, Integrated Gradients and raw MI.
+* :mod:`.summaries` -- side-by-side comparison of stored models.
+* :mod:`.agreement` -- do two runs of a model tell the same story?
+
+Engines: ``local`` always works; ``gds`` needs a Neo4j store whose server has GDS;
+``auto`` takes GDS when it can and says so when it falls back.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import numpy as np
+
+from ..errors import GdsMissingError, ValidationError
+from ..records import AnalysisRecord, ModelRecord, RunRecord
+from ..settings import AnalysisSettings
+from ..store.base import Store
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..data import Dataset
+    from ..network import Network
+    from .local import Analysis
+
+__all__ = ["analyze_run", "compute", "EngineResult", "verify_pruning", "run_matrices"]
+
+
+def run_matrices(store: Store, run: RunRecord, model: ModelRecord, alpha: float | None = None) -> list[np.ndarray]:
+    """The run's NIF matrices ``(n_l, n_{l+1})``; with ``alpha``, edges whose BH q-value
+    exceeds it are zeroed (no significant information, no edge)."""
+    from ..nif import matrices_from_edges
+
+    edges = store.get_edges(run.run_id)
+    if alpha is not None:
+        q = edges["q_value"]
+        if q.isna().all():
+            raise ValidationError(
+                f"Run {run.run_id} has no significance values; estimate with --null to use --alpha."
+            )
+        edges = edges.assign(value=np.where(q.to_numpy() <= alpha, edges["value"].to_numpy(), 0.0))
+    return matrices_from_edges(edges, model.layer_sizes, "value")
+
+
+def _local(store: Store, run: RunRecord, model: ModelRecord, settings: AnalysisSettings) -> Analysis:
+    from .local import analyze
+
+    mats = run_matrices(store, run, model, settings.alpha)
+    dead = store.get_neurons(model.model_id).sort_values(["layer", "idx"])["dead"].to_numpy(dtype=bool)
+    return analyze(mats, dead, gamma=settings.gamma, threshold=float(settings.threshold or 0.0), seed=settings.seed)
+
+
+class EngineResult(NamedTuple):
+    """What :func:`compute` returns: the metrics, the engine that ran, and notes."""
+
+    analysis: Analysis
+    engine: str
+    notes: list[str]
+    settings: AnalysisSettings
+
+
+def compute(
+    store: Store, run_id: str, settings: AnalysisSettings | None = None, *, gds: Any = None
+) -> EngineResult:
+    """The metrics of one stored run on the chosen engine, nothing verified or stored.
+
+    ``settings`` is validated and resolved for the run here; ``gds`` is a client to use
+    instead of connecting (tests pass a fake)."""
+    from .gds import GDS_FIX, gds_analysis
+
+    run = store.get_run(run_id)
+    model = store.get_model(run.model_id)
+    has_null = bool((run.settings.get("significance") or {}).get("null"))
+    settings = (settings or AnalysisSettings()).resolved(has_null)
+    if settings.engine == "local":
+        return EngineResult(_local(store, run, model, settings), "local", [], settings)
+    if gds is None:
+        version, reason = store.gds_version()
+        if version is None:
+            if settings.engine == "gds":
+                if store.kind != "neo4j":
+                    raise GdsMissingError(
+                        f"--engine gds needs a Neo4j store with Graph Data Science; {store.uri} is a "
+                        f"{store.kind} store: use --engine local."
+                    )
+                raise GdsMissingError(f"Neo4j at {store.uri} has no Graph Data Science; {GDS_FIX}.")
+            notes = [] if store.kind != "neo4j" else [
+                f"Graph Data Science not installed on {store.uri}; ran the local engine (igraph)."
+            ]
+            return EngineResult(_local(store, run, model, settings), "local", notes, settings)
+    analysis, notes = gds_analysis(store, run, model, settings, gds)
+    return EngineResult(analysis, "gds", notes, settings)
+
+
+def verify_pruning(
+    network: Network, dataset: Dataset, neurons: list[tuple[int, int]]
+) -> tuple[float, float]:
+    """Held-out accuracy before and after removing ``neurons`` from ``network``."""
+    from ..network import accuracy, pruned
+
+    before = accuracy(network, dataset.x_test, dataset.y_test)
+    after = accuracy(pruned(network, neurons), dataset.x_test, dataset.y_test) if neurons else before
+    return before, after
+
+
+def analyze_run(
+    store: Store,
+    run_id: str,
+    settings: AnalysisSettings | None = None,
+    *,
+    gds: Any = None,
+    network: Network | None = None,
+    dataset: Dataset | None = None,
+) -> AnalysisRecord:
+    """Betweenness, communities, attribution and prunable neurons of a stored run; pruning
+    verified by re-measuring held-out accuracy; the result stored with the run.
+
+    Parameters
+    ----------
+    settings : AnalysisSettings, optional
+        Validated here; ``alpha`` and ``threshold`` default per run (see
+        :meth:`~nifgraph.settings.AnalysisSettings.resolved`).
+    network, dataset : optional
+        The model's network and data split when the caller has them in hand (the main job);
+        otherwise they are reloaded from the checkpoint and the data set's recipe.
+    """
+    from ..stored import load_model_network, model_dataset
+
+    result, engine_used, notes, settings = compute(store, run_id, settings, gds=gds)
+    model = store.get_model(store.get_run(run_id).model_id)
+    metrics = result.metrics_frame(model.layer_sizes)
+    prunable = [(int(r.layer), int(r.idx)) for r in metrics[metrics["prunable"]].itertuples()]
+    before, after = verify_pruning(
+        network if network is not None else load_model_network(model),
+        dataset if dataset is not None else model_dataset(model),
+        prunable,
+    )
+    record = AnalysisRecord(
+        run_id=run_id,
+        engine=engine_used,
+        gamma=settings.gamma,
+        threshold=float(settings.threshold or 0.0),
+        modularity=float(result.modularity),
+        n_communities=int(result.n_communities),
+        accuracy_before=before,
+        accuracy_after=after,
+        neuron_metrics=metrics,
+        attribution=result.attribution_frame(),
+        settings={"seed": settings.seed, "alpha": settings.alpha, "notes": notes, "cost": "-ln(value_norm)"},
+    )
+    store.put_analysis(record)
+    return record

@@ -27,31 +27,22 @@ from __future__ import annotations
 
 import uuid
 import warnings
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 
 from ..errors import GdsMissingError, ValidationError
-from ..store.base import Store
-from ..store.neo4j import _bind
-from .local import DEFAULT_THRESHOLD, Analysis, layer_offsets
+from ..records import ModelRecord, RunRecord
+from ..settings import AnalysisSettings
+from ..store.neo4j_runner import bind
+from .local import Analysis, frozen, layer_offsets, prunable_mask, relabel
 
-__all__ = ["GdsResult", "analyze_run", "local_analyze", "connect", "estimate_memory", "ENGINES"]
-
-ENGINES = ("auto", "gds", "local")
+__all__ = ["GDS_FIX", "gds_analysis", "connect", "estimate_memory"]
 
 GDS_FIX = (
     "install the Graph Data Science plugin (NEO4J_PLUGINS='[\"graph-data-science\"]', see "
     "docker-compose.yml) or use --engine local"
 )
-
-
-class GdsResult(NamedTuple):
-    """What :func:`analyze_run` returns: the analysis, the engine that ran, and notes."""
-
-    analysis: Analysis
-    engine: str
-    notes: list[str]
 
 
 # -- connecting ------------------------------------------------------------------------
@@ -94,7 +85,7 @@ def connect(store: Any) -> Any:
 
 def _project(gds: Any, name: str, **params: Any) -> Any:
     """Run the Cypher projection ``name`` (from ``cypher/gds``) and return the graph object."""
-    q = _bind(name, params)
+    q = bind(name, params)
     # graphdatascience 2.x: project.cypher(query, **params) runs a Cypher-aggregation projection
     # (the query ends in RETURN gds.graph.project(...)) and returns (Graph, result)
     graph, _result = gds.graph.project.cypher(q.text, **params)
@@ -108,118 +99,23 @@ def _drop(gds: Any, graph_name: str) -> None:
         pass
 
 
-# -- the entry point -------------------------------------------------------------------
-def analyze_run(
-    store: Store,
-    run_id: str,
-    *,
-    gamma: float = 1.0,
-    threshold: float = DEFAULT_THRESHOLD,
-    seed: int = 0,
-    engine: str = "auto",
-    alpha: float | None = None,
-    gds: Any = None,
-) -> GdsResult:
-    """Analyse one stored run, in the database when it can.
-
-    Parameters
-    ----------
-    engine : {"auto", "gds", "local"}
-        ``auto``: GDS when ``store`` is a Neo4j store whose server has GDS, else local.
-    gamma : float
-        Modularity resolution (γ = 1: GDS Louvain; otherwise GDS Leiden with ``gamma``).
-    threshold : float
-        Prunable threshold in nats.
-    seed : int
-        Leiden ``randomSeed`` and local Louvain seed (GDS Louvain takes no seed; it runs
-        single-threaded, which makes it deterministic).
-    alpha : float, optional
-        Ignore edges whose q-value exceeds ``alpha``.
-    gds : GraphDataScience, optional
-        A client to use (tests pass a fake); by default one on the store's driver.
-
-    Returns
-    -------
-    GdsResult
-        ``(analysis, engine_used, notes)``; ``analysis`` is a :class:`nifgraph.analysis.local.Analysis`.
-    """
-    if engine not in ENGINES:
-        raise ValidationError(
-            f"The 'engine' parameter of analyze_run must be one of {', '.join(ENGINES)}. Got {engine!r} instead."
-        )
-    if not (isinstance(gamma, int | float) and np.isfinite(gamma) and gamma > 0):
-        raise ValidationError(f"The 'gamma' parameter of analyze_run must be a positive number. Got {gamma!r} instead.")
-    run = store.get_run(run_id)
-    model = store.get_model(run.model_id)
-    if engine == "local":
-        return GdsResult(local_analyze(store, run_id, gamma=gamma, threshold=threshold, seed=seed, alpha=alpha), "local", [])
-    if store.kind != "neo4j":
-        if engine == "gds":
-            raise GdsMissingError(f"--engine gds needs a Neo4j store with Graph Data Science; {store.uri} is a {store.kind} store: use --engine local.")
-        return GdsResult(local_analyze(store, run_id, gamma=gamma, threshold=threshold, seed=seed, alpha=alpha), "local", [])
-    if gds is None:
-        version, reason = store.gds_version()  # type: ignore[attr-defined]
-        if version is None:
-            if engine == "gds":
-                raise GdsMissingError(f"Neo4j at {store.uri} has no Graph Data Science; {GDS_FIX}.")
-            res = local_analyze(store, run_id, gamma=gamma, threshold=threshold, seed=seed, alpha=alpha)
-            return GdsResult(res, "local", [f"Graph Data Science not installed on {store.uri}; ran the local engine (igraph)."])
-    return _gds_analyze(store, run, model, gamma=gamma, threshold=threshold, seed=seed, alpha=alpha, gds=gds)
-
-
-def local_analyze(
-    store: Store, run_id: str, *, gamma: float, threshold: float, seed: int, alpha: float | None = None
-) -> Analysis:
-    """The local engine on a stored run: read its edges, :func:`nifgraph.analysis.local.analyze`."""
-    from .local import analyze
-
-    run = store.get_run(run_id)
-    model = store.get_model(run.model_id)
-    edges = store.get_edges(run_id)
-    if alpha is not None:
-        q = edges["q_value"]
-        if q.isna().all():
-            raise ValidationError(
-                f"Run {run_id} has no significance values; estimate with --null to use --alpha."
-            )
-        edges = edges.assign(value=np.where(q.to_numpy() <= alpha, edges["value"].to_numpy(), 0.0))
-    mats = _matrices(model.layer_sizes, edges)
-    neurons = store.get_neurons(model.model_id)
-    dead = neurons.sort_values(["layer", "idx"])["dead"].to_numpy(dtype=bool)
-    return analyze(mats, dead, gamma=gamma, threshold=threshold, seed=seed)
-
-
-def _matrices(sizes: Any, edges: Any) -> list[np.ndarray]:
-    """Per-layer NIF matrices ``(n_l, n_{l+1})`` from an edge table (missing edges are 0)."""
-    sizes = [int(s) for s in sizes]
-    mats = [np.zeros((sizes[li], sizes[li + 1])) for li in range(len(sizes) - 1)]
-    layer = edges["src_layer"].to_numpy(dtype=np.int64)
-    src = edges["src_idx"].to_numpy(dtype=np.int64)
-    dst = edges["dst_idx"].to_numpy(dtype=np.int64)
-    val = edges["value"].to_numpy(dtype=np.float64)
-    for li, m in enumerate(mats):
-        sel = layer == li
-        m[src[sel], dst[sel]] = val[sel]
-    return mats
-
-
-def _relabel(labels: np.ndarray) -> np.ndarray:
-    """Community labels 0..c-1 in order of first appearance (as the local engine numbers them)."""
-    _, first, inverse = np.unique(labels, return_index=True, return_inverse=True)
-    rank = np.empty(first.size, dtype=np.int64)
-    rank[np.argsort(first, kind="stable")] = np.arange(first.size)
-    return rank[inverse.ravel()]
-
-
 # -- the GDS path ----------------------------------------------------------------------
-def _gds_analyze(store: Any, run: Any, model: Any, *, gamma: float, threshold: float, seed: int, alpha: float | None, gds: Any) -> GdsResult:
+def gds_analysis(
+    store: Any, run: RunRecord, model: ModelRecord, settings: AnalysisSettings, gds: Any = None
+) -> tuple[Analysis, list[str]]:
+    """The analysis of one stored run computed in the database (Neo4j store with GDS).
+
+    ``settings`` must be resolved (:meth:`~nifgraph.settings.AnalysisSettings.resolved`).
+    ``gds``: a client to use (tests pass a fake); by default one on the store's driver.
+    Returns the :class:`~nifgraph.analysis.local.Analysis` and notes on what ran."""
+    gamma, threshold, seed, alpha = settings.gamma, float(settings.threshold or 0.0), settings.seed, settings.alpha
     sizes = tuple(int(s) for s in model.layer_sizes)
     off = layer_offsets(sizes)
     n = int(off[-1])
     mid, rid = model.model_id, run.run_id
     notes: list[str] = []
 
-    summary = store._read("gds/edge_summary", model_id=mid, run_id=rid, alpha=alpha)[0]
+    summary = store.query("gds/edge_summary", model_id=mid, run_id=rid, alpha=alpha)[0]
     if alpha is not None and int(summary["n_with_q"]) == 0:
         raise ValidationError(f"Run {rid} has no significance values; estimate with --null to use --alpha.")
 
@@ -255,7 +151,7 @@ def _gds_analyze(store: Any, run: Any, model: Any, *, gamma: float, threshold: f
             raw[flat_u[comm["nodeId"].to_numpy()]] = comm["communityId"].to_numpy(dtype=np.int64)
             lonely = raw < 0  # neurons without a non-zero edge: each alone in its community
             raw[lonely] = raw.max(initial=-1) + 1 + np.arange(int(lonely.sum()))
-            membership = _relabel(raw)
+            membership = relabel(raw)
         finally:
             _drop(client, directed)
             _drop(client, undirected)
@@ -266,26 +162,20 @@ def _gds_analyze(store: Any, run: Any, model: Any, *, gamma: float, threshold: f
         notes.append("the run has no non-zero edge: betweenness 0, every neuron its own community")
 
     analysis = Analysis(
-        betweenness=_frozen(betweenness),
-        membership=_frozen(membership),
+        betweenness=frozen(betweenness),
+        membership=frozen(membership),
         modularity=modularity,
         n_communities=int(membership.max()) + 1 if n else 0,
-        attribution=_frozen(attribution),
-        in_flow=_frozen(in_flow),
-        out_flow=_frozen(out_flow),
-        prunable=_frozen(prunable),
+        attribution=frozen(attribution),
+        in_flow=frozen(in_flow),
+        out_flow=frozen(out_flow),
+        prunable=frozen(prunable),
         gamma=float(gamma),
         threshold=float(threshold),
         seed=int(seed),
         sizes=sizes,
     )
-    return GdsResult(analysis, "gds", notes)
-
-
-def _frozen(a: np.ndarray) -> np.ndarray:
-    a = np.array(a, copy=True)
-    a.setflags(write=False)
-    return a
+    return analysis, notes
 
 
 def _flat_ids(props: Any, off: np.ndarray) -> np.ndarray:
@@ -298,7 +188,7 @@ def _flat_ids(props: Any, off: np.ndarray) -> np.ndarray:
 
 
 def _flows(store: Any, mid: str, rid: str, alpha: float | None, off: np.ndarray, n: int, threshold: float):
-    rows = store._read("gds/neuron_flows", model_id=mid, run_id=rid, alpha=alpha)
+    rows = store.query("gds/neuron_flows", model_id=mid, run_id=rid, alpha=alpha)
     in_flow, out_flow, max_in, max_out = (np.zeros(n) for _ in range(4))
     dead = np.zeros(n, dtype=bool)
     for r in rows:
@@ -306,10 +196,7 @@ def _flows(store: Any, mid: str, rid: str, alpha: float | None, off: np.ndarray,
         in_flow[i], out_flow[i] = float(r["in_flow"]), float(r["out_flow"])
         max_in[i], max_out[i] = float(r["max_in"]), float(r["max_out"])
         dead[i] = bool(r["dead"])
-    hidden = np.zeros(n, dtype=bool)
-    hidden[off[1] : off[-2]] = True
-    prunable = hidden & (dead | (max_in <= threshold) | (max_out <= threshold))
-    return in_flow, out_flow, prunable
+    return in_flow, out_flow, prunable_mask(off, dead, max_in, max_out, threshold)
 
 
 def _attribution(store: Any, mid: str, rid: str, alpha: float | None, sizes: tuple[int, ...]) -> np.ndarray:
@@ -319,7 +206,7 @@ def _attribution(store: Any, mid: str, rid: str, alpha: float | None, sizes: tup
     rows of the running product), shape (n_0 * n_l,) in long form."""
     state = [{"feature_idx": i, "idx": i, "score": 1.0} for i in range(sizes[0])]
     for layer in range(len(sizes) - 1):
-        rows = store._read("gds/attribution_step", model_id=mid, run_id=rid, alpha=alpha, layer=layer, state=state)
+        rows = store.query("gds/attribution_step", model_id=mid, run_id=rid, alpha=alpha, layer=layer, state=state)
         state = [{"feature_idx": int(r["feature_idx"]), "idx": int(r["idx"]), "score": float(r["score"])} for r in rows]
     out = np.zeros((sizes[0], sizes[-1]))  # (n_0, n_L)
     for r in state:
@@ -337,7 +224,7 @@ def _modularity(store: Any, mid: str, rid: str, alpha: float | None, membership:
         neuron_key(mid, int(layer_of[i]), int(i - off[layer_of[i]])): int(membership[i])
         for i in range(int(off[-1]))
     }
-    rows = store._read("gds/community_strengths", model_id=mid, run_id=rid, alpha=alpha, membership=mapping)
+    rows = store.query("gds/community_strengths", model_id=mid, run_id=rid, alpha=alpha, membership=mapping)
     strength = np.array([float(r["strength"]) for r in rows])
     internal = np.array([float(r["internal"]) for r in rows])
     m = strength.sum() / 2.0

@@ -62,6 +62,7 @@ import numpy as np
 
 from ..errors import ValidationError
 from ..records import ATTRIBUTION_COLUMNS, NEURON_METRIC_COLUMNS
+from ..settings import DEFAULT_THRESHOLD
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -80,11 +81,12 @@ __all__ = [
     "path_strengths",
     "Analysis",
     "analyze",
+    "prunable_mask",
+    "relabel",
+    "frozen",
     "DEFAULT_THRESHOLD",
 ]
 
-#: Default prunable threshold in nats (about the MINE noise floor on independent pairs).
-DEFAULT_THRESHOLD = 0.02
 
 Mats = Sequence[np.ndarray]
 
@@ -248,7 +250,7 @@ def _undirected(mats: Mats, normalized: bool):
     return g, w.tolist()
 
 
-def _relabel(membership: Sequence[int]) -> np.ndarray:
+def relabel(membership: Sequence[int]) -> np.ndarray:
     """Community labels 0..c-1 in order of first appearance."""
     m = np.asarray(membership, dtype=np.int64)
     _, first, inverse = np.unique(m, return_index=True, return_inverse=True)
@@ -296,7 +298,7 @@ def louvain(
         clusters = g.community_multilevel(weights=w, resolution=float(resolution))
     finally:
         random.setstate(state)
-    membership = _relabel(clusters.membership)
+    membership = relabel(clusters.membership)
     q = g.modularity(membership.tolist(), weights=w, resolution=float(resolution), directed=False)
     return membership, float(q)
 
@@ -363,11 +365,19 @@ def prunable(
     sizes = sizes_of(ms)
     off = layer_offsets(sizes)
     n = int(off[-1])
-    dead_arr = _dead_mask(dead, n)
     _, _, max_in, max_out = flows(ms)
-    hidden = np.zeros(n, dtype=bool)
-    hidden[off[1] : off[-2]] = True
-    return hidden & (dead_arr | (max_in <= threshold) | (max_out <= threshold))
+    return prunable_mask(off, _dead_mask(dead, n), max_in, max_out, threshold)
+
+
+def prunable_mask(
+    offsets: np.ndarray, dead: np.ndarray, max_in: np.ndarray, max_out: np.ndarray, threshold: float
+) -> np.ndarray:
+    """The prunable rule on per-node arrays (shape (n_nodes,)), shared by every engine: a
+    hidden neuron that is dead, or whose strongest incoming or outgoing edge carries at most
+    ``threshold`` nats. ``offsets`` from :func:`layer_offsets`."""
+    hidden = np.zeros(int(offsets[-1]), dtype=bool)
+    hidden[offsets[1] : offsets[-2]] = True
+    return hidden & (np.asarray(dead, dtype=bool) | (max_in <= threshold) | (max_out <= threshold))
 
 
 def _dead_mask(dead: np.ndarray | None, n: int) -> np.ndarray:
@@ -439,7 +449,7 @@ def path_strengths(
 
 
 # -- everything at once ------------------------------------------------------------------
-def _frozen(a: np.ndarray) -> np.ndarray:
+def frozen(a: np.ndarray) -> np.ndarray:
     a = np.array(a, copy=True)
     a.setflags(write=False)
     return a
@@ -532,14 +542,14 @@ def analyze(
     membership, q = louvain(ms, resolution=gamma, seed=seed)
     in_flow, out_flow, _, _ = flows(ms)
     return Analysis(
-        betweenness=_frozen(betweenness(ms)),
-        membership=_frozen(membership),
+        betweenness=frozen(betweenness(ms)),
+        membership=frozen(membership),
         modularity=q,
         n_communities=int(membership.max()) + 1,
-        attribution=_frozen(attribution(ms)),
-        in_flow=_frozen(in_flow),
-        out_flow=_frozen(out_flow),
-        prunable=_frozen(prunable(ms, dead, threshold=threshold)),
+        attribution=frozen(attribution(ms)),
+        in_flow=frozen(in_flow),
+        out_flow=frozen(out_flow),
+        prunable=frozen(prunable(ms, dead, threshold=threshold)),
         gamma=float(gamma),
         threshold=float(threshold),
         seed=int(seed),

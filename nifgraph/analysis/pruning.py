@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ValidationError
+from ..store.base import Store
 
 __all__ = [
     "PRUNE_METHODS",
@@ -243,13 +244,11 @@ def prune_curves(
     )
 
 
-def prune_curve_for_model(store: Any, ref: str, *, seeds: int = 5, ks: Sequence[int] | None = None) -> PruneCurves:
+def prune_curve_for_model(store: Store, ref: str, *, seeds: int = 5, ks: Sequence[int] | None = None) -> PruneCurves:
     """:func:`prune_curves` for a stored model's newest analysed run, on its held-out split."""
     from ..nif import matrices_from_edges
-    from ..pipeline import load_model_network, model_dataset
-    from .attribution import _analysed
-
-    model, run, analysis = _analysed(store, ref)
+    from ..stored import load_model_network, model_dataset
+    model, run, analysis = store.need_analysis(ref)
     net = load_model_network(model)
     ds = model_dataset(model)
     mats = matrices_from_edges(store.get_edges(run.run_id), model.layer_sizes, "value")

@@ -20,7 +20,7 @@ def register(app: typer.Typer) -> None:
         json_: JsonOpt = False,
     ) -> None:
         """Spearman correlation of edge values, share of agreeing significance decisions, edges that flip."""
-        from ..significance import run_agreement
+        from ..analysis.agreement import run_agreement
 
         with open_store_cli(store, read_only=True) as st:
             ag = run_agreement(st, run_a, run_b, alpha=alpha)

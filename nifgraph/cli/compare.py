@@ -161,7 +161,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Stored models side by side: accuracy, size, prunable share, communities, flow concentration,
         top features, and the rank agreement of their attributions."""
-        from ..analysis.attribution import compare_models
+        from ..analysis.summaries import compare_models
         from ..config import default_out
         from ..errors import ValidationError
 

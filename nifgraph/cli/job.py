@@ -128,8 +128,8 @@ def _dataset(dataset, csv, target, seed, test_size, data_home):
 
 
 def _figure(store, model, run, analysis, out: Path, html: bool = False) -> list[Path]:
-    from ..pipeline import load_model_network, model_dataset
     from ..render import figures as plot
+    from ..stored import load_model_network, model_dataset
 
     edges = store.get_edges(run.run_id)
     neurons = store.get_neurons(model.model_id)
@@ -205,18 +205,22 @@ def register(app: typer.Typer) -> None:  # noqa: C901 - one function registering
         from ..config import default_out
         from ..pipeline import run_main_job
         from ..render import tables as report
+        from ..settings import AnalysisSettings
 
         t0 = time.perf_counter()
+        from ..settings import EstimationSettings
+
         cfg = _train_config(hidden, activation, dropout, epochs, lr, batch_size, seed)
-        opts = _parse_options(option, steps)
+        est = EstimationSettings.build(
+            estimator, split=split, seed=seed, beta=beta, variant=variant, options=_parse_options(option, steps),
+            null=null, null_draws=null_draws, bootstrap=bootstrap, bias_correct=bias_correct,
+        )
+        ana = AnalysisSettings(gamma=gamma, threshold=threshold, seed=seed).validate()
         ds = _dataset(dataset, csv, target, seed, test_size, data_home)
         with open_store_cli(store) as st:
             with _bars("train", f"NIF ({estimator})", enabled=not json_) as (on_train, on_est):
                 res = run_main_job(
-                    st, ds, cfg, estimator=estimator, estimator_options=opts, split=split, beta=beta,
-                    variant=variant, seed=seed, gamma=gamma, threshold=threshold, name=name, csv=csv,
-                    target=target, on_train=on_train, on_estimate=on_est,
-                    null=null, null_draws=null_draws, bootstrap=bootstrap, bias_correct=bias_correct,
+                    st, ds, cfg, est, ana, name=name, csv=csv, target=target, on_train=on_train, on_estimate=on_est,
                 )
             figures: list[Path] = []
             if not no_plot:
@@ -297,16 +301,17 @@ def register(app: typer.Typer) -> None:  # noqa: C901 - one function registering
     ) -> None:
         """Estimate NIF on every edge of a stored model (a new run)."""
         from ..pipeline import analyze_run, estimate_run
+        from ..settings import AnalysisSettings, EstimationSettings
 
-        opts = _parse_options(option, steps)
+        est = EstimationSettings.build(
+            estimator, split=split, seed=seed, beta=beta, variant=variant, options=_parse_options(option, steps),
+            null=null, null_draws=null_draws, bootstrap=bootstrap, bias_correct=bias_correct,
+        )
         with open_store_cli(store) as st:
             m, _ = st.resolve(model)
             with _bar(f"NIF ({estimator})", not json_) as cb:
-                run, _ = estimate_run(st, m.model_id, estimator=estimator, split=split, seed=seed, beta=beta,
-                                      variant=variant, options=opts, progress=cb, null=null,
-                                      null_draws=null_draws, bootstrap=bootstrap, bias_correct=bias_correct)
-
-            a = analyze_run(st, run.run_id, seed=seed) if analyze else None
+                run, _ = estimate_run(st, m.model_id, est, progress=cb)
+            a = analyze_run(st, run.run_id, AnalysisSettings(seed=seed)) if analyze else None
             if json_:
                 from ..render import tables as report
 
@@ -330,10 +335,11 @@ def register(app: typer.Typer) -> None:  # noqa: C901 - one function registering
         """Betweenness, Louvain communities, attribution, prunable neurons (verified) of a run."""
         from ..pipeline import analyze_run
         from ..render import tables as report
+        from ..settings import AnalysisSettings
 
         with open_store_cli(store) as st:
             m, r = _need_run(st, ref)
-            a = analyze_run(st, r.run_id, gamma=gamma, threshold=threshold, seed=seed, engine=engine, alpha=alpha)
+            a = analyze_run(st, r.run_id, AnalysisSettings(gamma=gamma, threshold=threshold, alpha=alpha, seed=seed, engine=engine))
             if json_:
                 print_json(report.summary_dict(m, r, a, st.get_neurons(m.model_id)))
                 return
@@ -399,6 +405,7 @@ def register(app: typer.Typer) -> None:  # noqa: C901 - one function registering
         With --curve: pruning curves of NIF-guided, magnitude and random orders."""
         from ..pipeline import analyze_run
         from ..render import tables as report
+        from ..settings import AnalysisSettings
 
         if curve:
             from ..analysis.pruning import prune_curve_for_model
@@ -415,10 +422,10 @@ def register(app: typer.Typer) -> None:  # noqa: C901 - one function registering
         with open_store_cli(store) as st:
             m, r = _need_run(st, ref)
             prev = st.get_analysis(r.run_id)
-            a = analyze_run(
-                st, r.run_id, threshold=threshold, alpha=alpha,
+            a = analyze_run(st, r.run_id, AnalysisSettings(
+                threshold=threshold, alpha=alpha,
                 gamma=prev.gamma if prev else 1.0, seed=int(prev.settings.get("seed", 0)) if prev else 0,
-            )
+            ))
             neurons = st.get_neurons(m.model_id)
             if json_:
                 d = report.summary_dict(m, r, a, neurons)

@@ -20,13 +20,6 @@ def neuron_names(model: ModelRecord, neurons: pd.DataFrame) -> dict[tuple[int, i
     return {(int(r.layer), int(r.idx)): str(r.name) for r in neurons.itertuples()}
 
 
-def attribution_matrix(model: ModelRecord, analysis: AnalysisRecord) -> np.ndarray:
-    a = analysis.attribution
-    mat = np.zeros((model.layer_sizes[0], model.layer_sizes[-1]))
-    mat[a["feature_idx"].to_numpy(), a["class_idx"].to_numpy()] = a["value"].to_numpy()
-    return mat
-
-
 def models_table(rows: list[dict[str, Any]]) -> Table:
     t = Table(title="Stored models", title_justify="left")
     for col in ("model", "name", "data", "architecture", "act", "test acc", "runs", "prunable", "created"):
@@ -74,7 +67,7 @@ def summary_dict(model: ModelRecord, run: RunRecord | None, analysis: AnalysisRe
             attribution={
                 "features": list(model.feature_names),
                 "classes": list(model.class_names),
-                "matrix": attribution_matrix(model, analysis).tolist(),
+                "matrix": analysis.attribution_matrix(model).tolist(),
             },
             betweenness={names.get((int(r.layer), int(r.idx)), ""): float(r.betweenness) for r in m.itertuples()},
             communities={names.get((int(r.layer), int(r.idx)), ""): int(r.community) for r in m.itertuples()},
@@ -124,7 +117,7 @@ def neuron_table(model: ModelRecord, analysis: AnalysisRecord, neurons: pd.DataF
 
 
 def attribution_table(model: ModelRecord, analysis: AnalysisRecord) -> Table:
-    mat = attribution_matrix(model, analysis)
+    mat = analysis.attribution_matrix(model)
     t = Table(title="Feature attribution A[i,j] = Σ over paths of Π NIF (nats^depth)", title_justify="left")
     t.add_column("feature")
     for c in model.class_names:

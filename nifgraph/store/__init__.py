@@ -4,21 +4,14 @@ DuckDB file path (the embedded default, see :func:`nifgraph.config.default_store
 
 from __future__ import annotations
 
+from ..config import default_store, is_neo4j_uri
 from .base import Store
 
 __all__ = ["Store", "open_store", "is_neo4j_uri"]
 
-_NEO4J_SCHEMES = ("neo4j://", "neo4j+s://", "neo4j+ssc://", "bolt://", "bolt+s://", "bolt+ssc://")
-
-
-def is_neo4j_uri(uri: str) -> bool:
-    return uri.lower().startswith(_NEO4J_SCHEMES)
-
 
 def open_store(uri: str | None = None, *, read_only: bool = False) -> Store:
     """Open the store at ``uri`` (default: ``$NIFGRAPH_STORE`` or the embedded file)."""
-    from ..config import default_store
-
     uri = uri or default_store()
     if is_neo4j_uri(uri):
         from .neo4j import Neo4jStore

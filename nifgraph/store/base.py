@@ -16,14 +16,41 @@ Contract every implementation keeps:
 from __future__ import annotations
 
 import abc
+from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from ..errors import NotFoundError
+from ..errors import NotFoundError, StoreError
 from ..records import AnalysisRecord, ModelRecord, RunRecord
 
-__all__ = ["Store"]
+__all__ = ["Store", "SummaryInputs", "no_run_error", "no_analysis_error"]
+
+
+def no_run_error(model_id: str) -> NotFoundError:
+    """The one message for "this model has no run yet"."""
+    return NotFoundError(f"Model {model_id} has no NIF run yet; run `nifgraph estimate {model_id}` first.")
+
+
+def no_analysis_error(run_id: str) -> NotFoundError:
+    """The one message for "this run has no analysis yet"."""
+    return NotFoundError(f"Run {run_id} has no analysis yet; run `nifgraph analyze {run_id}` first.")
+
+
+@dataclass(frozen=True)
+class SummaryInputs:
+    """What a comparison row of one model is derived from: its newest analysed run's headline
+    numbers, its flow concentration and its attribution matrix ``(n_features, n_classes)``."""
+
+    model: ModelRecord
+    run_id: str
+    estimator: str
+    n_prunable: int
+    n_communities: int
+    modularity: float
+    flow_concentration: float
+    attribution: np.ndarray
 
 
 class Store(abc.ABC):
@@ -104,10 +131,52 @@ class Store(abc.ABC):
         self.get_model(model_id)
         runs = self.list_runs(model_id)
         if not runs:
-            raise NotFoundError(
-                f"Model {model_id!r} has no NIF run yet; run `nifgraph estimate {model_id}` first."
-            )
+            raise no_run_error(model_id)
         return runs[-1]
+
+    def need_run(self, ref: str) -> tuple[ModelRecord, RunRecord]:
+        """:meth:`resolve` ``ref`` to a model and a run; a model without runs is an error."""
+        model, run = self.resolve(ref)
+        if run is None:
+            raise no_run_error(model.model_id)
+        return model, run
+
+    def need_analysis(self, ref: str) -> tuple[ModelRecord, RunRecord, AnalysisRecord]:
+        """:meth:`need_run`, and that run's analysis (an error when it has none)."""
+        model, run = self.need_run(ref)
+        analysis = self.get_analysis(run.run_id)
+        if analysis is None:
+            raise no_analysis_error(run.run_id)
+        return model, run, analysis
+
+    def summary_inputs(self, model_ids: list[str], *, flow_top: float = 0.1) -> list[SummaryInputs]:
+        """For each model, the inputs of its comparison row (newest analysed run).
+
+        This generic version reads through the interface; a store may answer in fewer round
+        trips (Neo4j: three named queries for all models)."""
+        from ..nif import flow_concentration, matrices_from_edges
+
+        out = []
+        for mid in model_ids:
+            model, run, analysis = self.need_analysis(mid)
+            mats = matrices_from_edges(self.get_edges(run.run_id), model.layer_sizes, "value")
+            out.append(SummaryInputs(
+                model, run.run_id, run.estimator, len(analysis.prunable), analysis.n_communities,
+                analysis.modularity, flow_concentration(mats, flow_top), analysis.attribution_matrix(model),
+            ))
+        return out
+
+    # -- database-side features (Neo4j); the embedded store says what it lacks ---------
+    def gds_version(self) -> tuple[str | None, str | None]:
+        """``(version, None)`` when Graph Data Science is available, else ``(None, reason)``."""
+        return None, f"{self.uri} is a {self.kind} store, not Neo4j"
+
+    def run_named(self, name: str, params: dict[str, Any] | None = None) -> pd.DataFrame:
+        """Run the named query ``cypher/queries/<name>.cypher`` read-only with ``params``."""
+        raise StoreError(
+            f"Named Cypher queries need a Neo4j store; {self.uri} is a {self.kind} store: "
+            "pass --store neo4j://host:7687."
+        )
 
     def resolve(self, ref: str) -> tuple[ModelRecord, RunRecord | None]:
         """Resolve a model id, a run id, a unique id prefix or ``latest`` to (model, run).

@@ -31,11 +31,10 @@ All Cypher lives in ``cypher/store`` and ``cypher/admin`` (see :mod:`nifgraph.cy
 from __future__ import annotations
 
 import json
-import math
 import os
+import re
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -55,238 +54,25 @@ from ..records import (
     neuron_key,
     new_id,
 )
-from .base import Store
+from .base import Store, SummaryInputs, no_analysis_error, no_run_error
+from .neo4j_records import (
+    EDGE_PROPS,
+    METRIC_PROPS,
+    NEURON_PROPS,
+    analysis_props,
+    batches,
+    model_from,
+    model_props,
+    nan_of,
+    now_ms,
+    py_value,
+    rows_of,
+    run_from,
+    run_props,
+)
+from .neo4j_runner import DriverRunner, Statement, bind, run_in_tx
 
-__all__ = ["Neo4jStore", "DriverRunner"]
-
-_EDGE_PROPS = [c for c in EDGE_COLUMNS if c not in ("run_id", "src_layer", "src_idx", "dst_layer", "dst_idx")]
-_NEURON_PROPS = [c for c in NEURON_COLUMNS if c != "model_id"]
-_METRIC_PROPS = [c for c in NEURON_METRIC_COLUMNS]
-
-#: Fix printed when the server cannot be reached.
-START_HINT = "start it with `docker compose up -d` (see docs/neo4j.md) or check the URI"
-
-
-# -- value conversion at the boundary ---------------------------------------------------
-def _py(v: Any) -> Any:
-    """A driver-friendly Python value: numpy scalars unboxed, NaN / NA -> None."""
-    if v is None:
-        return None
-    if isinstance(v, np.generic):
-        v = v.item()
-    if isinstance(v, float) and math.isnan(v):
-        return None
-    if v is pd.NA or v is pd.NaT:
-        return None
-    return v
-
-
-def _nan(v: Any) -> float:
-    return float("nan") if v is None else float(v)
-
-
-def _rows(frame: pd.DataFrame, columns: list[str]) -> list[dict[str, Any]]:
-    cols = {c: frame[c].to_numpy(dtype=object) for c in columns}
-    n = len(frame)
-    return [{c: _py(cols[c][i]) for c in columns} for i in range(n)]
-
-
-def _batches(rows: list[Any], size: int) -> Iterator[list[Any]]:
-    size = max(int(size), 1)
-    for start in range(0, len(rows), size):
-        yield rows[start : start + size]
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
-
-
-def _bind(name: str, params: dict[str, Any]) -> cypher.CypherQuery:
-    """The query ``name``, after checking that ``params`` are exactly the ones it declares."""
-    q = cypher.load(name)
-    if set(params) != set(q.params):
-        raise RuntimeError(
-            f"Cypher query {name!r} takes parameters {list(q.params)}, called with {sorted(params)}"
-        )
-    return q
-
-
-def _q(run: Callable[..., Any], name: str, **params: Any) -> list[dict[str, Any]]:
-    """Run the named query inside a transaction opened by :meth:`DriverRunner.write_tx`."""
-    return run(_bind(name, params), params)
-
-
-# -- the one I/O seam ------------------------------------------------------------------
-class DriverRunner:
-    """Runs named Cypher through the official ``neo4j`` driver (managed transactions).
-
-    Every statement of the store goes through :meth:`read`, :meth:`write` or
-    :meth:`write_tx`; tests substitute a recording fake with the same four methods.
-    """
-
-    def __init__(self, uri: str, user: str, password: str, database: str | None) -> None:
-        self.uri = uri
-        self.user = user
-        self._password = password
-        self.database = database
-        self._driver: Any = None
-
-    # lifecycle -------------------------------------------------------------------
-    @property
-    def driver(self) -> Any:
-        """The connected driver (created and verified on first use)."""
-        if self._driver is None:
-            import neo4j
-
-            _quiet_driver_log()
-            auth = (self.user, self._password) if self._password else None
-            with self.errors("connecting"):
-                drv = neo4j.GraphDatabase.driver(
-                    self.uri, auth=auth, connection_timeout=10.0, max_transaction_retry_time=15.0
-                )
-                try:
-                    drv.verify_connectivity()
-                except BaseException:
-                    drv.close()
-                    raise
-            self._driver = drv
-        return self._driver
-
-    def close(self) -> None:
-        if self._driver is not None:
-            self._driver.close()
-            self._driver = None
-
-    def session(self, write: bool) -> Any:
-        import neo4j
-
-        mode = neo4j.WRITE_ACCESS if write else neo4j.READ_ACCESS
-        return self.driver.session(database=self.database, default_access_mode=mode)
-
-    @contextmanager
-    def errors(self, action: str) -> Iterator[None]:
-        """Translate driver errors into nifgraph errors with the fix in one line."""
-        from neo4j import exceptions as nx
-
-        try:
-            yield
-        except nx.AuthError as e:
-            raise StoreUnavailableError(
-                f"Neo4j at {self.uri} refused the credentials of user {self.user!r}; "
-                "check NEO4J_USER / NEO4J_PASSWORD."
-            ) from e
-        except (nx.ServiceUnavailable, nx.SessionExpired) as e:
-            raise StoreUnavailableError(
-                f"Neo4j at {self.uri} is not reachable ({_first_line(e)}); {START_HINT}."
-            ) from e
-        except nx.ConfigurationError as e:
-            raise StoreUnavailableError(
-                f"Cannot use Neo4j URI {self.uri!r} ({_first_line(e)}); give neo4j://host:7687 "
-                "or bolt://host:7687."
-            ) from e
-        except nx.Neo4jError as e:
-            code = getattr(e, "code", "") or ""
-            if "DatabaseNotFound" in code:
-                raise StoreUnavailableError(
-                    f"Neo4j at {self.uri} has no database {self.database!r}; check NEO4J_DATABASE."
-                ) from e
-            if "AccessMode" in code or "ForbiddenOnReadOnlyDatabase" in code:
-                raise ValidationError(
-                    f"The query writes but ran read-only; rerun with --write ({_first_line(e)})."
-                ) from e
-            raise StoreError(f"Neo4j failed while {action}: {_first_line(e)}") from e
-        except nx.DriverError as e:
-            raise StoreError(f"Neo4j driver failed while {action}: {_first_line(e)}") from e
-        except OSError as e:
-            raise StoreUnavailableError(
-                f"Neo4j at {self.uri} is not reachable ({e}); {START_HINT}."
-            ) from e
-
-    # statements ------------------------------------------------------------------
-    def read(self, query: cypher.CypherQuery, params: dict[str, Any]) -> list[dict[str, Any]]:
-        def work(tx: Any) -> list[dict[str, Any]]:
-            return tx.run(query.text, params).data()
-
-        with self.errors(f"running {query.name}"), self.session(write=False) as s:
-            return s.execute_read(work)
-
-    def write(self, query: cypher.CypherQuery, params: dict[str, Any]) -> list[dict[str, Any]]:
-        def work(tx: Any) -> list[dict[str, Any]]:
-            return tx.run(query.text, params).data()
-
-        with self.errors(f"running {query.name}"), self.session(write=True) as s:
-            return s.execute_write(work)
-
-    def write_tx(self, fn: Callable[[Callable[..., list[dict[str, Any]]]], Any]) -> Any:
-        """Run ``fn(q)`` in one write transaction; ``q(query, params)`` runs a statement in it."""
-
-        def work(tx: Any) -> Any:
-            return fn(lambda query, params: tx.run(query.text, params).data())
-
-        with self.errors("writing"), self.session(write=True) as s:
-            return s.execute_write(work)
-
-    def adhoc(self, text: str, params: dict[str, Any], write: bool) -> tuple[list[str], list[list[Any]]]:
-        """Run user-supplied Cypher; refuse (and roll back) anything but a read unless ``write``.
-
-        Reads run in a managed read transaction (READ access mode, rolled back when the
-        summary says the query is not a pure read). Writes run as an auto-commit
-        transaction (``session.run``): the only kind in which Neo4j accepts
-        ``CALL { … } IN TRANSACTIONS``, which bulk ad-hoc writes need; they are not retried."""
-
-        def collect(res: Any) -> tuple[list[str], list[list[Any]], Any]:
-            keys = list(res.keys())
-            rows = [[_plain(v) for v in rec.values()] for rec in res]
-            return keys, rows, res.consume()
-
-        def work(tx: Any) -> tuple[list[str], list[list[Any]]]:
-            keys, rows, summary = collect(tx.run(text, params))
-            kind = getattr(summary, "query_type", None)
-            if kind not in (None, "r"):
-                # raising inside the managed transaction rolls it back
-                raise ValidationError(
-                    f"The query is not read-only (query type {kind!r}); rerun with --write."
-                )
-            return keys, rows
-
-        with self.errors("running ad-hoc Cypher"), self.session(write=write) as s:
-            if write:
-                keys, rows, _ = collect(s.run(text, params))
-                return keys, rows
-            return s.execute_read(work)
-
-
-def _first_line(e: BaseException) -> str:
-    """The error message on one line (the driver's messages span several)."""
-    msg = getattr(e, "message", None) or str(e) or type(e).__name__
-    return " ".join(part.strip() for part in str(msg).splitlines() if part.strip())[:300]
-
-
-def _quiet_driver_log() -> None:
-    """Keep the driver's own warnings (printed by logging's last-resort handler) off the
-    terminal: nifgraph reports the error once, with the fix."""
-    import logging
-
-    log = logging.getLogger("neo4j")
-    if not log.handlers:
-        log.addHandler(logging.NullHandler())
-
-
-def _plain(v: Any) -> Any:
-    """Graph values of ad-hoc results as plain dicts (nodes and relationships: their properties)."""
-    from neo4j.graph import Node, Path, Relationship
-
-    if isinstance(v, Node):
-        return {"_labels": sorted(v.labels), **dict(v)}
-    if isinstance(v, Relationship):
-        return {"_type": v.type, **dict(v)}
-    if isinstance(v, Path):
-        return [_plain(n) for n in v.nodes]
-    if isinstance(v, list):
-        return [_plain(x) for x in v]
-    if isinstance(v, dict):
-        return {k: _plain(x) for k, x in v.items()}
-    return v
+__all__ = ["Neo4jStore", "DriverRunner", "expected_schema"]
 
 
 # -- the store -------------------------------------------------------------------------
@@ -309,11 +95,14 @@ class Neo4jStore(Store):
     kind = "neo4j"
     batch_size = 5000
 
-    def __init__(self, uri: str, user: str = "neo4j", password: str = "", database: str | None = None) -> None:
+    def __init__(
+        self, uri: str, user: str = "neo4j", password: str = "", database: str | None = None, *, runner: Any = None
+    ) -> None:
         self.uri = uri
         self.user = user
         self.database = database or None
-        self._runner: Any = DriverRunner(uri, user, password, self.database)
+        #: The I/O seam (:class:`DriverRunner`); tests pass a recording fake.
+        self.runner: Any = runner if runner is not None else DriverRunner(uri, user, password, self.database)
 
     @classmethod
     def from_env(cls, uri: str) -> Neo4jStore:
@@ -329,20 +118,24 @@ class Neo4jStore(Store):
     @property
     def driver(self) -> Any:
         """The verified ``neo4j.Driver`` (for the GDS client)."""
-        return self._runner.driver
+        return self.runner.driver
 
     def close(self) -> None:
-        self._runner.close()
+        self.runner.close()
 
     def __repr__(self) -> str:
         return f"Neo4jStore({self.uri!r}, user={self.user!r}, database={self.database!r})"
 
     # -- statement helpers (every call names a cypher file and passes exactly its params)
-    def _read(self, name: str, **params: Any) -> list[dict[str, Any]]:
-        return self._runner.read(_bind(name, params), params)
+    def query(self, name: str, **params: Any) -> list[dict[str, Any]]:
+        """Rows of the read-only Cypher file ``name`` (e.g. ``"gds/neuron_flows"``), run with
+        exactly the parameters its header declares."""
+        return self.runner.read(bind(name, params), params)
+
+    _read = query
 
     def _write(self, name: str, **params: Any) -> list[dict[str, Any]]:
-        return self._runner.write(_bind(name, params), params)
+        return self.runner.write(bind(name, params), params)
 
     def _drain(self, name: str, **params: Any) -> int:
         """Repeat a ``… LIMIT $limit DELETE … RETURN count(*) AS deleted`` query until it deletes nothing."""
@@ -359,9 +152,9 @@ class Neo4jStore(Store):
 
         Returns the names of the constraints and indexes nifgraph expects."""
         for name in ("schema/constraints", "schema/indexes"):
-            q = _bind(name, {})
+            q = bind(name, {})
             for statement in q.statements:
-                self._runner.write(_Statement(q.name, statement), {})
+                self.runner.write(Statement(q.name, statement), {})
         self._write("schema/await_indexes", timeout_s=300)
         return expected_schema()
 
@@ -415,7 +208,7 @@ class Neo4jStore(Store):
         """Delete leftovers of interrupted writes: runs not complete and analyses that are not
         the current one of their run, older than ``min_age_s`` seconds. Returns how many
         runs and analyses were removed. Run it when no other process is writing."""
-        before = _now_ms() - int(min_age_s * 1000)
+        before = now_ms() - int(min_age_s * 1000)
         runs = [r["run_id"] for r in self._read("admin/incomplete_runs", before_ms=before)]
         for run_id in runs:
             self._purge_run(run_id)
@@ -429,7 +222,7 @@ class Neo4jStore(Store):
 
         Read-only unless ``write``: the session uses READ access mode and a query whose
         summary is not a pure read is rolled back with a :class:`ValidationError`."""
-        keys, rows = self._runner.adhoc(query, dict(params or {}), write)
+        keys, rows = self.runner.adhoc(query, dict(params or {}), write)
         return pd.DataFrame(rows, columns=keys)
 
     def run_named(self, name: str, params: dict[str, Any] | None = None) -> pd.DataFrame:
@@ -444,7 +237,7 @@ class Neo4jStore(Store):
                 f"missing {missing or 'none'}, unknown {extra or 'none'}. "
                 f"Pass them with --param name=value."
             )
-        rows = self._runner.read(q, params)
+        rows = self.runner.read(q, params)
         keys = list(rows[0].keys()) if rows else []
         return pd.DataFrame(rows, columns=keys or None)
 
@@ -454,21 +247,21 @@ class Neo4jStore(Store):
         frame = conform(neurons.assign(model_id=mid), NEURON_COLUMNS)
         rows = [
             {"neuron_id": neuron_key(mid, r["layer"], r["idx"]), "props": {"model_id": mid, **r}}
-            for r in _rows(frame, _NEURON_PROPS)
+            for r in rows_of(frame, NEURON_PROPS)
         ]
-        props = _model_props(model)
+        props = model_props(model)
         seq = time.time_ns()
 
         def work(run: Callable[..., Any]) -> None:
-            _q(run, "store/put_model", model=props, seq=seq)
-            _q(run, "store/prune_neurons", model_id=mid, neuron_ids=[r["neuron_id"] for r in rows])
+            run_in_tx(run, "store/put_model", model=props, seq=seq)
+            run_in_tx(run, "store/prune_neurons", model_id=mid, neuron_ids=[r["neuron_id"] for r in rows])
             done = 0
-            for batch in _batches(rows, self.batch_size):
-                _q(run, "store/put_neurons", model_id=mid, rows=batch)
+            for batch in batches(rows, self.batch_size):
+                run_in_tx(run, "store/put_neurons", model_id=mid, rows=batch)
                 done += len(batch)
                 self._after_batch("neurons", done)
 
-        self._runner.write_tx(work)
+        self.runner.write_tx(work)
 
     def get_model(self, model_id: str) -> ModelRecord:
         rows = self._read("store/get_model", model_id=model_id)
@@ -476,10 +269,10 @@ class Neo4jStore(Store):
             raise NotFoundError(
                 f"No model {model_id!r} in store {self.uri}; list them with `nifgraph models`."
             )
-        return _model_from(rows[0]["model"])
+        return model_from(rows[0]["model"])
 
     def list_models(self) -> list[ModelRecord]:
-        return [_model_from(r["model"]) for r in self._read("store/list_models")]
+        return [model_from(r["model"]) for r in self._read("store/list_models")]
 
     def get_neurons(self, model_id: str) -> pd.DataFrame:
         self.get_model(model_id)
@@ -510,23 +303,23 @@ class Neo4jStore(Store):
             {
                 "src": neuron_key(mid, sl, si),
                 "dst": neuron_key(mid, dl, di),
-                "props": dict(zip(_EDGE_PROPS, vals, strict=True)),
+                "props": dict(zip(EDGE_PROPS, vals, strict=True)),
             }
             for sl, si, dl, di, *vals in zip(
                 frame["src_layer"].tolist(),
                 frame["src_idx"].tolist(),
                 frame["dst_layer"].tolist(),
                 frame["dst_idx"].tolist(),
-                *[[_py(v) for v in frame[c].tolist()] for c in _EDGE_PROPS],
+                *[[py_value(v) for v in frame[c].tolist()] for c in EDGE_PROPS],
                 strict=True,
             )
         ]
-        self._write("store/begin_run", run=_run_props(run), seq=time.time_ns(), now_ms=_now_ms())
+        self._write("store/begin_run", run=run_props(run), seq=time.time_ns(), now_ms=now_ms())
         try:
             # a replaced run: drop its old edges while it is hidden
             self._drain("store/delete_run_edges", run_id=run.run_id, limit=self.batch_size)
             done = 0
-            for batch in _batches(rows, self.batch_size):
+            for batch in batches(rows, self.batch_size):
                 got = self._write("store/put_edges", run_id=run.run_id, rows=batch)
                 written = int(got[0]["written"]) if got else 0
                 if written != len(batch):
@@ -536,7 +329,7 @@ class Neo4jStore(Store):
                     )
                 done += len(batch)
                 self._after_batch("edges", done)
-            self._write("store/complete_run", run_id=run.run_id, n_edges=len(rows), now_ms=_now_ms())
+            self._write("store/complete_run", run_id=run.run_id, n_edges=len(rows), now_ms=now_ms())
         except BaseException:
             try:
                 self._purge_run(run.run_id)
@@ -550,17 +343,17 @@ class Neo4jStore(Store):
             raise NotFoundError(
                 f"No complete run {run_id!r} in store {self.uri}; list runs with `nifgraph models`."
             )
-        return _run_from(rows[0]["run"])
+        return run_from(rows[0]["run"])
 
     def list_runs(self, model_id: str | None = None) -> list[RunRecord]:
-        return [_run_from(r["run"]) for r in self._read("store/list_runs", model_id=model_id)]
+        return [run_from(r["run"]) for r in self._read("store/list_runs", model_id=model_id)]
 
     def get_edges(self, run_id: str) -> pd.DataFrame:
         self.get_run(run_id)
         rows = self._read("store/get_edges", run_id=run_id)
         frame = pd.DataFrame(rows, columns=[c for c in EDGE_COLUMNS if c != "run_id"])
         frame.insert(0, "run_id", run_id)
-        for c in _EDGE_PROPS:
+        for c in EDGE_PROPS:
             frame[c] = pd.to_numeric(frame[c], errors="coerce").astype("float64")
         return conform(frame, EDGE_COLUMNS)
 
@@ -579,28 +372,28 @@ class Neo4jStore(Store):
         metrics = conform(analysis.neuron_metrics, NEURON_METRIC_COLUMNS)
         metric_rows = [
             {"neuron_id": neuron_key(mid, r["layer"], r["idx"]), "props": r}
-            for r in _rows(metrics, _METRIC_PROPS)
+            for r in rows_of(metrics, METRIC_PROPS)
         ]
         model = self.get_model(mid)
         last = model.n_layers - 1
         attr = conform(analysis.attribution, ATTRIBUTION_COLUMNS)
         attr_rows = [
             {"src": neuron_key(mid, 0, r["feature_idx"]), "dst": neuron_key(mid, last, r["class_idx"]), "value": r["value"]}
-            for r in _rows(attr, list(ATTRIBUTION_COLUMNS))
+            for r in rows_of(attr, list(ATTRIBUTION_COLUMNS))
         ]
-        self._write("store/begin_analysis", analysis=_analysis_props(analysis, aid), now_ms=_now_ms())
+        self._write("store/begin_analysis", analysis=analysis_props(analysis, aid), now_ms=now_ms())
         try:
             done = 0
-            for batch in _batches(metric_rows, self.batch_size):
+            for batch in batches(metric_rows, self.batch_size):
                 self._write("store/put_neuron_results", analysis_id=aid, run_id=run.run_id, rows=batch)
                 done += len(batch)
                 self._after_batch("neuron_metrics", done)
             done = 0
-            for batch in _batches(attr_rows, self.batch_size):
+            for batch in batches(attr_rows, self.batch_size):
                 self._write("store/put_attribution", analysis_id=aid, run_id=run.run_id, rows=batch)
                 done += len(batch)
                 self._after_batch("attribution", done)
-            self._write("store/publish_analysis", run_id=run.run_id, analysis_id=aid, now_ms=_now_ms())
+            self._write("store/publish_analysis", run_id=run.run_id, analysis_id=aid, now_ms=now_ms())
         except BaseException:
             try:
                 self._purge_analysis(aid)
@@ -631,12 +424,12 @@ class Neo4jStore(Store):
         return AnalysisRecord(
             run_id=props["run_id"],
             engine=props.get("engine", ""),
-            gamma=_nan(props.get("gamma")),
-            threshold=_nan(props.get("threshold")),
-            modularity=_nan(props.get("modularity")),
+            gamma=nan_of(props.get("gamma")),
+            threshold=nan_of(props.get("threshold")),
+            modularity=nan_of(props.get("modularity")),
             n_communities=int(props.get("n_communities") or 0),
-            accuracy_before=_nan(props.get("accuracy_before")),
-            accuracy_after=_nan(props.get("accuracy_after")),
+            accuracy_before=nan_of(props.get("accuracy_before")),
+            accuracy_after=nan_of(props.get("accuracy_after")),
             neuron_metrics=conform(m, NEURON_METRIC_COLUMNS),
             attribution=conform(a, ATTRIBUTION_COLUMNS),
             settings=json.loads(props.get("settings") or "{}"),
@@ -648,19 +441,70 @@ class Neo4jStore(Store):
         self._drain("store/delete_attribution", analysis_id=analysis_id, limit=self.batch_size)
         self._write("store/delete_analysis_node", analysis_id=analysis_id)
 
+    # -- comparisons through the named queries (cypher/queries) ----------------------
+    def summary_inputs(self, model_ids: list[str], *, flow_top: float = 0.1) -> list[SummaryInputs]:
+        """:meth:`Store.summary_inputs` from three named queries (one round trip each for all
+        models): ``model_summary`` (model, newest complete run, its analysis, prunable count),
+        ``flow_concentration`` (top share computed in Cypher) and ``attribution_matrix``
+        (feature × class entries). Same run choice, errors and result as the generic path."""
+        ids = list(model_ids)
+        rows = {r["model_id"]: r for r in self._named("queries/model_summary", model_ids=ids).to_dict("records")}
+        for mid in ids:
+            r = rows.get(mid)
+            if r is None:
+                raise NotFoundError(f"No model {mid!r} in store {self.uri}; list them with `nifgraph models`.")
+            if _null(r["run_id"]):
+                raise no_run_error(mid)
+            if _null(r["analysis_id"]):
+                raise no_analysis_error(r["run_id"])
+        flows = {
+            f["model_id"]: f
+            for f in self._named("queries/flow_concentration", model_ids=ids, top=flow_top).to_dict("records")
+        }
+        entries = self._named("queries/attribution_matrix", model_ids=ids)
+        out = []
+        for mid in ids:
+            r = rows[mid]
+            model = ModelRecord(
+                model_id=mid, name=r["name"] or "", dataset=r["dataset"] or "",
+                layer_sizes=tuple(int(s) for s in r["layer_sizes"] or ()), activations=tuple(r["activations"] or ()),
+                feature_names=tuple(r["feature_names"] or ()), class_names=tuple(r["class_names"] or ()),
+                test_accuracy=_num(r["test_accuracy"]),
+            )
+            flow = flows.get(mid)
+            mine = entries[entries["model_id"] == mid] if len(entries) else entries
+            seen = {r["run_id"]} | ({flow["run_id"]} if flow else set()) | set(mine["run_id"] if len(mine) else ())
+            if flow is None or len(seen) != 1:
+                raise StoreError(f"Model {mid} changed while it was being read (a run finished); run the comparison again.")
+            attr = np.zeros((model.layer_sizes[0], model.layer_sizes[-1]))
+            if len(mine):
+                vals = pd.to_numeric(mine["value"], errors="coerce").astype("float64").to_numpy()
+                attr[mine["feature_idx"].to_numpy(dtype=np.int64), mine["class_idx"].to_numpy(dtype=np.int64)] = vals
+            out.append(SummaryInputs(
+                model, r["run_id"], r["estimator"] or "", _int(r["n_prunable"]), _int(r["n_communities"]),
+                _num(r["modularity"]), _num(flow["flow_concentration"]), attr,
+            ))
+        return out
 
-class _Statement:
-    """One statement of a multi-statement schema file, shaped like a CypherQuery for the runner."""
+    def _named(self, name: str, **params: Any) -> pd.DataFrame:
+        """Rows of the named query ``name`` (``queries/…``), read-only, with exactly ``params``."""
+        return self.run_named(name.removeprefix("queries/"), params)
 
-    def __init__(self, name: str, text: str) -> None:
-        self.name = name
-        self.text = text
+
+def _null(v: Any) -> bool:
+    return v is None or (isinstance(v, float) and v != v)
+
+
+def _num(v: Any) -> float:
+    return float("nan") if _null(v) else float(v)
+
+
+def _int(v: Any) -> int:
+    return 0 if _null(v) else int(v)
 
 
 def expected_schema() -> list[str]:
     """Names of the constraints and indexes declared in ``cypher/schema``."""
-    import re
-
     names: list[str] = []
     for name in ("schema/constraints", "schema/indexes"):
         for statement in cypher.load(name).statements:
@@ -670,105 +514,3 @@ def expected_schema() -> list[str]:
     return names
 
 
-# -- records <-> properties ------------------------------------------------------------
-def _json(d: dict[str, Any]) -> str:
-    return json.dumps(d, sort_keys=True, default=str, allow_nan=False) if d else "{}"
-
-
-def _nan_to_none(obj: Any) -> Any:
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, dict):
-        return {str(k): _nan_to_none(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_nan_to_none(v) for v in obj]
-    return obj
-
-
-def _safe_json(d: dict[str, Any]) -> str:
-    try:
-        return _json(d)
-    except ValueError:  # NaN inside: stored as null
-        return json.dumps(_nan_to_none(d), sort_keys=True, default=str)
-
-
-def _model_props(m: ModelRecord) -> dict[str, Any]:
-    return {
-        "model_id": m.model_id,
-        "name": m.name,
-        "dataset": m.dataset,
-        "layer_sizes": [int(s) for s in m.layer_sizes],
-        "activations": [str(a) for a in m.activations],
-        "feature_names": [str(f) for f in m.feature_names],
-        "class_names": [str(c) for c in m.class_names],
-        "test_accuracy": _py(float(m.test_accuracy)),
-        "train_accuracy": _py(float(m.train_accuracy)),
-        "meta": _safe_json(m.meta),
-        "created_at": m.created_at,
-        "architecture": m.architecture,
-        "n_layers": m.n_layers,
-    }
-
-
-def _model_from(p: dict[str, Any]) -> ModelRecord:
-    return ModelRecord(
-        model_id=p["model_id"],
-        name=p.get("name", ""),
-        dataset=p.get("dataset", ""),
-        layer_sizes=tuple(int(s) for s in p.get("layer_sizes") or ()),
-        activations=tuple(p.get("activations") or ()),
-        feature_names=tuple(p.get("feature_names") or ()),
-        class_names=tuple(p.get("class_names") or ()),
-        test_accuracy=_nan(p.get("test_accuracy")),
-        train_accuracy=_nan(p.get("train_accuracy")),
-        meta=json.loads(p.get("meta") or "{}"),
-        created_at=p.get("created_at", ""),
-    )
-
-
-def _run_props(r: RunRecord) -> dict[str, Any]:
-    return {
-        "run_id": r.run_id,
-        "model_id": r.model_id,
-        "estimator": r.estimator,
-        "seed": int(r.seed),
-        "split": r.split,
-        "n_samples": int(r.n_samples),
-        "beta": _py(float(r.beta)),
-        "variant": r.variant,
-        "settings": _safe_json(r.settings),
-        "elapsed_s": _py(float(r.elapsed_s)),
-        "created_at": r.created_at,
-    }
-
-
-def _run_from(p: dict[str, Any]) -> RunRecord:
-    return RunRecord(
-        run_id=p["run_id"],
-        model_id=p["model_id"],
-        estimator=p.get("estimator", ""),
-        seed=int(p.get("seed") or 0),
-        split=p.get("split", "test"),
-        n_samples=int(p.get("n_samples") or 0),
-        beta=_nan(p.get("beta")),
-        variant=p.get("variant", "pairwise"),
-        settings=json.loads(p.get("settings") or "{}"),
-        elapsed_s=_nan(p.get("elapsed_s")),
-        created_at=p.get("created_at", ""),
-    )
-
-
-def _analysis_props(a: AnalysisRecord, analysis_id: str) -> dict[str, Any]:
-    return {
-        "analysis_id": analysis_id,
-        "run_id": a.run_id,
-        "engine": a.engine,
-        "gamma": _py(float(a.gamma)),
-        "threshold": _py(float(a.threshold)),
-        "modularity": _py(float(a.modularity)),
-        "n_communities": int(a.n_communities),
-        "accuracy_before": _py(float(a.accuracy_before)),
-        "accuracy_after": _py(float(a.accuracy_after)),
-        "settings": _safe_json(a.settings),
-        "created_at": a.created_at,
-    }

@@ -1,0 +1,166 @@
+"""Records <-> Neo4j properties, and value conversion at the driver boundary.
+
+Property names are the snake_case column names of :mod:`nifgraph.records`; dicts (``meta``,
+``settings``) are JSON strings; NaN is stored as a missing property and read back as NaN.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..records import (
+    EDGE_COLUMNS,
+    NEURON_COLUMNS,
+    NEURON_METRIC_COLUMNS,
+    AnalysisRecord,
+    ModelRecord,
+    RunRecord,
+)
+
+EDGE_PROPS = [c for c in EDGE_COLUMNS if c not in ("run_id", "src_layer", "src_idx", "dst_layer", "dst_idx")]
+NEURON_PROPS = [c for c in NEURON_COLUMNS if c != "model_id"]
+METRIC_PROPS = [c for c in NEURON_METRIC_COLUMNS]
+
+
+# -- value conversion at the boundary ---------------------------------------------------
+def py_value(v: Any) -> Any:
+    """A driver-friendly Python value: numpy scalars unboxed, NaN / NA -> None."""
+    if v is None:
+        return None
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, float) and math.isnan(v):
+        return None
+    if v is pd.NA or v is pd.NaT:
+        return None
+    return v
+
+
+def nan_of(v: Any) -> float:
+    return float("nan") if v is None else float(v)
+
+
+def rows_of(frame: pd.DataFrame, columns: list[str]) -> list[dict[str, Any]]:
+    cols = {c: frame[c].to_numpy(dtype=object) for c in columns}
+    n = len(frame)
+    return [{c: py_value(cols[c][i]) for c in columns} for i in range(n)]
+
+
+def batches(rows: list[Any], size: int) -> Iterator[list[Any]]:
+    size = max(int(size), 1)
+    for start in range(0, len(rows), size):
+        yield rows[start : start + size]
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def to_json(d: dict[str, Any]) -> str:
+    return json.dumps(d, sort_keys=True, default=str, allow_nan=False) if d else "{}"
+
+
+def nan_to_none(obj: Any) -> Any:
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {str(k): nan_to_none(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [nan_to_none(v) for v in obj]
+    return obj
+
+
+def safe_json(d: dict[str, Any]) -> str:
+    try:
+        return to_json(d)
+    except ValueError:  # NaN inside: stored as null
+        return json.dumps(nan_to_none(d), sort_keys=True, default=str)
+
+
+def model_props(m: ModelRecord) -> dict[str, Any]:
+    return {
+        "model_id": m.model_id,
+        "name": m.name,
+        "dataset": m.dataset,
+        "layer_sizes": [int(s) for s in m.layer_sizes],
+        "activations": [str(a) for a in m.activations],
+        "feature_names": [str(f) for f in m.feature_names],
+        "class_names": [str(c) for c in m.class_names],
+        "test_accuracy": py_value(float(m.test_accuracy)),
+        "train_accuracy": py_value(float(m.train_accuracy)),
+        "meta": safe_json(m.meta),
+        "created_at": m.created_at,
+        "architecture": m.architecture,
+        "n_layers": m.n_layers,
+    }
+
+
+def model_from(p: dict[str, Any]) -> ModelRecord:
+    return ModelRecord(
+        model_id=p["model_id"],
+        name=p.get("name", ""),
+        dataset=p.get("dataset", ""),
+        layer_sizes=tuple(int(s) for s in p.get("layer_sizes") or ()),
+        activations=tuple(p.get("activations") or ()),
+        feature_names=tuple(p.get("feature_names") or ()),
+        class_names=tuple(p.get("class_names") or ()),
+        test_accuracy=nan_of(p.get("test_accuracy")),
+        train_accuracy=nan_of(p.get("train_accuracy")),
+        meta=json.loads(p.get("meta") or "{}"),
+        created_at=p.get("created_at", ""),
+    )
+
+
+def run_props(r: RunRecord) -> dict[str, Any]:
+    return {
+        "run_id": r.run_id,
+        "model_id": r.model_id,
+        "estimator": r.estimator,
+        "seed": int(r.seed),
+        "split": r.split,
+        "n_samples": int(r.n_samples),
+        "beta": py_value(float(r.beta)),
+        "variant": r.variant,
+        "settings": safe_json(r.settings),
+        "elapsed_s": py_value(float(r.elapsed_s)),
+        "created_at": r.created_at,
+    }
+
+
+def run_from(p: dict[str, Any]) -> RunRecord:
+    return RunRecord(
+        run_id=p["run_id"],
+        model_id=p["model_id"],
+        estimator=p.get("estimator", ""),
+        seed=int(p.get("seed") or 0),
+        split=p.get("split", "test"),
+        n_samples=int(p.get("n_samples") or 0),
+        beta=nan_of(p.get("beta")),
+        variant=p.get("variant", "pairwise"),
+        settings=json.loads(p.get("settings") or "{}"),
+        elapsed_s=nan_of(p.get("elapsed_s")),
+        created_at=p.get("created_at", ""),
+    )
+
+
+def analysis_props(a: AnalysisRecord, analysis_id: str) -> dict[str, Any]:
+    return {
+        "analysis_id": analysis_id,
+        "run_id": a.run_id,
+        "engine": a.engine,
+        "gamma": py_value(float(a.gamma)),
+        "threshold": py_value(float(a.threshold)),
+        "modularity": py_value(float(a.modularity)),
+        "n_communities": int(a.n_communities),
+        "accuracy_before": py_value(float(a.accuracy_before)),
+        "accuracy_after": py_value(float(a.accuracy_after)),
+        "settings": safe_json(a.settings),
+        "created_at": a.created_at,
+    }

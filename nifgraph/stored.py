@@ -1,0 +1,44 @@
+"""A stored model brought back to life: its network (from the checkpoint) and the exact data
+split it was trained and evaluated on. The one place that goes from a
+:class:`~nifgraph.records.ModelRecord` back to arrays."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .data import Dataset, load_dataset
+from .errors import ValidationError
+from .records import ModelRecord
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .network import Network
+
+__all__ = ["model_dataset", "load_model_network"]
+
+
+def model_dataset(model: ModelRecord) -> Dataset:
+    """Reload the exact data split a stored model was trained and evaluated on."""
+    spec = model.meta.get("dataset")
+    if not spec:
+        raise ValidationError(f"Model {model.model_id} records no data set; re-import it with --dataset.")
+    return load_dataset(
+        None if spec.get("csv") else spec["name"],
+        csv=spec.get("csv"),
+        target=spec.get("target"),
+        seed=int(spec.get("seed", 0)),
+        test_size=float(spec.get("test_size", 0.3)),
+    )
+
+
+def load_model_network(model: ModelRecord) -> Network:
+    """The stored model's network, from its checkpoint."""
+    from .network import load_network
+
+    ckpt = model.meta.get("checkpoint")
+    if not ckpt or not Path(ckpt).is_file():
+        raise ValidationError(
+            f"The checkpoint of model {model.model_id} is missing ({ckpt}); retrain it or re-import the model file."
+        )
+    net, _ = load_network(ckpt)
+    return net

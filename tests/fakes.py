@@ -1,0 +1,45 @@
+"""Test doubles shared by the test modules: a recording fake of the Neo4j store's I/O seam
+(:class:`~nifgraph.store.neo4j_runner.DriverRunner`), injected through the store's
+constructor (``Neo4jStore(..., runner=FakeRunner(...))``)."""
+
+from __future__ import annotations
+
+
+class FakeRunner:
+    """Records (query name, params); answers from ``answers[name](params)`` or a default."""
+
+    def __init__(self, answers=None, fail_on=None):
+        self.calls: list[tuple[str, dict]] = []
+        self.answers = answers or {}
+        self.fail_on = fail_on
+
+    def _answer(self, query, params):
+        self.calls.append((query.name, params))
+        if self.fail_on == query.name:
+            raise RuntimeError(f"boom in {query.name}")
+        if query.name in self.answers:
+            return self.answers[query.name](params)
+        if "rows" in params:
+            return [{"written": len(params["rows"])}]
+        if "limit" in params:
+            return [{"deleted": 0}]
+        return []
+
+    read = write = _answer
+
+    def write_tx(self, fn):
+        return fn(lambda query, params: self._answer(query, params))
+
+    def adhoc(self, text, params, write):
+        self.calls.append(("<adhoc>", params))
+        return ["x"], [[1]]
+
+    def close(self):
+        pass
+
+
+def fake_neo4j_store(answers=None, **kw):
+    """A :class:`~nifgraph.store.neo4j.Neo4jStore` whose statements go to a :class:`FakeRunner`."""
+    from nifgraph.store.neo4j import Neo4jStore
+
+    return Neo4jStore("bolt://fake:7687", "neo4j", "pw", runner=FakeRunner(answers=answers, **kw))
