@@ -199,9 +199,9 @@ def run_all(profile: Profile, results: Path, figures: Path, store_dir: Path | No
     from nifgraph.analysis.attribution import attribution_comparison
     from nifgraph.analysis.pruning import prune_curve_for_model
     from nifgraph.analysis.summaries import compare_models
-    from nifgraph.cli.compare import plot_prune_curves
     from nifgraph.nif import flow_concentration, matrices_from_edges
     from nifgraph.render import figures as plot
+    from nifgraph.render.charts import plot_prune_curves
     from nifgraph.store import open_store
     from nifgraph.stored import load_model_network, model_dataset
 
@@ -317,7 +317,7 @@ def run_all(profile: Profile, results: Path, figures: Path, store_dir: Path | No
     ids = [paper_jobs[(s.label, 0)].model.model_id for s in profile.paper] + sweep_seed0
     cmp = compare_models(store, list(dict.fromkeys(ids)))
     R["compare"] = cmp
-    from nifgraph.cli.compare import plot_attributions
+    from nifgraph.render.charts import plot_attributions
 
     plot_attributions(cmp.summaries, figures / "compare_attributions.png")
     timer.lap("compare")

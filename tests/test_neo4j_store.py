@@ -204,7 +204,7 @@ def test_repair_removes_incomplete_runs(neo):
 
 @pytest.mark.neo4j
 def test_push_and_pull_with_duckdb(neo, tmp_path):
-    from nifgraph.cli.db import copy_models
+    from nifgraph.store.copy import copy_models
     from nifgraph.store.duckdb import DuckDBStore
 
     with DuckDBStore(str(tmp_path / "src.duckdb")) as src:

@@ -114,7 +114,9 @@ def test_wide_layers_draw_only_strongest_edges_fast(tmp_path):
     mats = [rng.random((a, b)) ** 3 for a, b in zip(sizes[:-1], sizes[1:], strict=True)]
     sizes, edges, metrics = frames(mats)
     assert len(edges) == 64 * 256 + 256 * 128 + 128 * 10
-    g = P._prepare(sizes, edges, metrics, None, P.MAX_EDGES)
+    from nifgraph.render.graph import prepare
+
+    g = prepare(sizes, edges, metrics, None, P.MAX_EDGES)
     assert len(g.edges) == P.MAX_EDGES == 2000
     assert g.edges["value_norm"].min() >= np.sort(edges["value_norm"].to_numpy())[-2000]
     acts = [rng.standard_normal((1000, n)) for n in sizes]

@@ -1,5 +1,8 @@
-"""The ``nifgraph`` command line (Typer). Commands are thin: parse options, call the
-library, render. Every :class:`~nifgraph.errors.NifgraphError` is caught once here and
+"""The ``nifgraph`` command line (Typer). One module per command group -- :mod:`.job` (run,
+train, estimate, analyze), :mod:`.results` (models, show, prune, attribution, plot, export,
+delete), :mod:`.compare` (compare, attribution-compare, prune-curve, agreement), :mod:`.db`
+(db …, query, cypher, push, pull) -- with every option declared once in :mod:`.options`.
+Commands are module-level functions and thin: parse options, call the library, render. Every :class:`~nifgraph.errors.NifgraphError` is caught once here and
 printed as one line ``Type: message`` on stderr with exit code 1 — never a traceback for a
 user mistake. Heavy imports (torch, drivers) happen inside the commands.
 """
@@ -43,17 +46,10 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from . import job as _main
+    from . import compare, db, job, results
 
-    _main.register(app)
-    for name in ("db", "compare", "agreement_tmp"):
-        try:
-            mod = __import__(f"{__name__}.{name}", fromlist=["register"])
-        except ModuleNotFoundError as exc:  # optional command groups not written yet
-            if exc.name != f"{__name__}.{name}":
-                raise
-            continue
-        mod.register(app)
+    for module in (job, results, compare, db):
+        module.register(app)
 
 
 _register()

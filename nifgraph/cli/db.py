@@ -1,79 +1,26 @@
 """Database commands: ``db status|init|repair|estimate``, ``query``, ``cypher``, ``push``, ``pull``.
 
 Thin: each command opens a store, calls the library, renders. ``push`` / ``pull`` copy
-models, runs and analyses between any two stores through the :class:`~nifgraph.store.Store`
-interface (every ``put_*`` is idempotent, so copying twice changes nothing).
+models, runs and analyses between any two stores (:mod:`nifgraph.store.copy`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 import typer
 
 from ..errors import ValidationError
-from ._common import JsonOpt, StoreOpt, console, open_store_cli, print_json
+from ..render.comparisons import frame_table
+from ..store.copy import copy_models
+from .options import JsonOpt, StoreOpt, console, open_store_cli, print_json
 
-__all__ = ["register", "copy_models", "CopySummary"]
+__all__ = ["status", "init", "repair", "gds_estimate", "query", "run_cypher", "push", "pull", "register"]
 
 ParamOpt = Annotated[
     list[str] | None,
     typer.Option("--param", "-p", help="Query parameter NAME=VALUE (repeatable); typed by the query header."),
 ]
-
-
-@dataclass
-class CopySummary:
-    """What :func:`copy_models` did."""
-
-    models: list[str] = field(default_factory=list)
-    runs_copied: int = 0
-    runs_skipped: int = 0
-    analyses_copied: int = 0
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "models": self.models,
-            "runs_copied": self.runs_copied,
-            "runs_skipped": self.runs_skipped,
-            "analyses_copied": self.analyses_copied,
-        }
-
-
-def copy_models(src: Any, dst: Any, model_ids: list[str] | None = None, *, force: bool = False) -> CopySummary:
-    """Copy models (all when ``model_ids`` is None) with their complete runs and analyses.
-
-    A run already complete in ``dst`` is skipped unless ``force``; an analysis is copied
-    when ``dst`` lacks it or holds a different one. Idempotent."""
-    from ..errors import NotFoundError
-
-    if model_ids is None:
-        models = src.list_models()
-    else:
-        models = [src.resolve(ref)[0] for ref in model_ids]
-    out = CopySummary()
-    for m in models:
-        dst.put_model(m, src.get_neurons(m.model_id))
-        out.models.append(m.model_id)
-        for r in src.list_runs(m.model_id):
-            try:
-                dst.get_run(r.run_id)
-                present = True
-            except NotFoundError:
-                present = False
-            if present and not force:
-                out.runs_skipped += 1
-            else:
-                dst.put_run(r, src.get_edges(r.run_id))
-                out.runs_copied += 1
-            a = src.get_analysis(r.run_id)
-            if a is not None:
-                b = dst.get_analysis(r.run_id)
-                if force or b is None or b != a or b.created_at != a.created_at:
-                    dst.put_analysis(a)
-                    out.analyses_copied += 1
-    return out
 
 
 def _need_neo4j(st: Any) -> None:
@@ -82,25 +29,6 @@ def _need_neo4j(st: Any) -> None:
             f"This command needs a Neo4j store, not {st.uri}; pass --store neo4j://localhost:7687 "
             "or set NIFGRAPH_STORE (see docs/neo4j.md)."
         )
-
-
-def _table(frame: Any, title: str | None = None) -> Any:
-    from rich.table import Table
-
-    t = Table(title=title, show_lines=False)
-    for c in frame.columns:
-        t.add_column(str(c))
-    for row in frame.itertuples(index=False):
-        t.add_row(*(_cell(v) for v in row))
-    return t
-
-
-def _cell(v: Any) -> str:
-    if isinstance(v, float):
-        return f"{v:.6g}"
-    if isinstance(v, list | tuple):
-        return ", ".join(_cell(x) for x in v)
-    return "" if v is None else str(v)
 
 
 def _params(query: Any, items: list[str] | None) -> dict[str, Any]:
@@ -132,155 +60,143 @@ def _frame_json(frame: Any) -> list[dict[str, Any]]:
     return frame.to_dict(orient="records")
 
 
-def register(app: typer.Typer) -> None:  # noqa: C901 - one function registering thin commands
-    db = typer.Typer(no_args_is_help=True, help="Neo4j database: status, schema, repair, GDS memory estimates.")
-    app.add_typer(db, name="db")
-
-    @db.command("status")
-    def status(store: StoreOpt = None, json_: JsonOpt = False) -> None:
-        """Server version and edition, GDS version, schema state, counts."""
-        with open_store_cli(store) as st:
-            _need_neo4j(st)
-            info = st.status()
-        if json_:
-            print_json(info)
-            return
-        schema = info["schema"]
-        console.print(f"[bold]{info['uri']}[/bold]  database {info['database']}")
-        console.print(f"Neo4j {info['server_version']} ({info['edition']})")
+def status(store: StoreOpt = None, json_: JsonOpt = False) -> None:
+    """Server version and edition, GDS version, schema state, counts."""
+    with open_store_cli(store) as st:
+        _need_neo4j(st)
+        info = st.status()
+    if json_:
+        print_json(info)
+        return
+    schema = info["schema"]
+    console.print(f"[bold]{info['uri']}[/bold]  database {info['database']}")
+    console.print(f"Neo4j {info['server_version']} ({info['edition']})")
+    console.print(
+        f"Graph Data Science {info['gds_version']}" if info["gds_version"]
+        else "Graph Data Science: not installed (analysis falls back to the local engine)"
+    )
+    if schema["ready"]:
+        console.print(f"Schema: ready ({len(schema['expected'])} constraints and indexes)")
+    else:
         console.print(
-            f"Graph Data Science {info['gds_version']}" if info["gds_version"]
-            else "Graph Data Science: not installed (analysis falls back to the local engine)"
+            f"Schema: not ready (missing {', '.join(schema['missing']) or 'none'}; "
+            f"not online {', '.join(schema['not_online']) or 'none'}): run `nifgraph db init`"
         )
-        if schema["ready"]:
-            console.print(f"Schema: ready ({len(schema['expected'])} constraints and indexes)")
-        else:
-            console.print(
-                f"Schema: not ready (missing {', '.join(schema['missing']) or 'none'}; "
-                f"not online {', '.join(schema['not_online']) or 'none'}): run `nifgraph db init`"
-            )
-        console.print(f"{info['models']} models, {info['runs']} runs, {info['incomplete_runs']} incomplete runs"
-                      + (" (clean them with `nifgraph db repair`)" if info["incomplete_runs"] else ""))
+    console.print(f"{info['models']} models, {info['runs']} runs, {info['incomplete_runs']} incomplete runs"
+                  + (" (clean them with `nifgraph db repair`)" if info["incomplete_runs"] else ""))
 
-    @db.command("init")
-    def init(store: StoreOpt = None) -> None:
-        """Create constraints and indexes (idempotent) and wait until they are online."""
-        with open_store_cli(store) as st:
-            _need_neo4j(st)
-            names = st.init_schema()
-        console.print(f"Schema ready: {len(names)} constraints and indexes.")
+def init(store: StoreOpt = None) -> None:
+    """Create constraints and indexes (idempotent) and wait until they are online."""
+    with open_store_cli(store) as st:
+        _need_neo4j(st)
+        names = st.init_schema()
+    console.print(f"Schema ready: {len(names)} constraints and indexes.")
 
-    @db.command("repair")
-    def repair(
-        store: StoreOpt = None,
-        min_age: Annotated[float, typer.Option("--min-age", help="Only leftovers older than this many seconds.")] = 0.0,
-    ) -> None:
-        """Delete leftovers of interrupted writes (incomplete runs, stale analyses)."""
-        with open_store_cli(store) as st:
-            _need_neo4j(st)
-            n = st.repair(min_age_s=min_age)
-        console.print(f"Removed {n} incomplete runs or stale analyses.")
+def repair(
+    store: StoreOpt = None,
+    min_age: Annotated[float, typer.Option("--min-age", help="Only leftovers older than this many seconds.")] = 0.0,
+) -> None:
+    """Delete leftovers of interrupted writes (incomplete runs, stale analyses)."""
+    with open_store_cli(store) as st:
+        _need_neo4j(st)
+        n = st.repair(min_age_s=min_age)
+    console.print(f"Removed {n} incomplete runs or stale analyses.")
 
-    @db.command("estimate")
-    def estimate(
-        nodes: Annotated[int, typer.Option("--nodes", help="Neurons in the run (sum of layer sizes).")],
-        edges: Annotated[int, typer.Option("--edges", help="Edges in the run (sum of n_l * n_{l+1}).")],
-        store: StoreOpt = None,
-        json_: JsonOpt = False,
-    ) -> None:
-        """GDS memory estimate for analysing one run of the given size in one projection."""
-        from ..analysis.gds import estimate_memory
+def gds_estimate(
+    nodes: Annotated[int, typer.Option("--nodes", help="Neurons in the run (sum of layer sizes).")],
+    edges: Annotated[int, typer.Option("--edges", help="Edges in the run (sum of n_l * n_{l+1}).")],
+    store: StoreOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """GDS memory estimate for analysing one run of the given size in one projection."""
+    from ..analysis.gds import estimate_memory
 
-        with open_store_cli(store) as st:
-            _need_neo4j(st)
-            version, reason = st.gds_version()
-            if version is None:
-                from ..errors import GdsMissingError
+    with open_store_cli(store) as st:
+        _need_neo4j(st)
+        version, reason = st.gds_version()
+        if version is None:
+            from ..errors import GdsMissingError
 
-                raise GdsMissingError(f"Neo4j at {st.uri} has no Graph Data Science ({reason}).")
-            est = estimate_memory(st, nodes, edges)
+            raise GdsMissingError(f"Neo4j at {st.uri} has no Graph Data Science ({reason}).")
+        est = estimate_memory(st, nodes, edges)
+    if json_:
+        print_json(est)
+        return
+    for key in ("betweenness", "louvain", "leiden"):
+        e = est.get(key, {})
+        console.print(f"{key:12s} {e.get('required_memory', e.get('error', '?'))}")
+
+def query(
+    name: Annotated[str | None, typer.Argument(help="Named query (see --list).")] = None,
+    param: ParamOpt = None,
+    list_: Annotated[bool, typer.Option("--list", help="List the named queries and their parameters.")] = False,
+    store: StoreOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Run a named Cypher query from cypher/queries (read-only)."""
+    from .. import cypher
+
+    if list_ or name is None:
+        qs = cypher.named_queries()
         if json_:
-            print_json(est)
+            print_json([{"name": q.short_name, "params": q.param_types, "answers": q.description} for q in qs])
             return
-        for key in ("betweenness", "louvain", "leiden"):
-            e = est.get(key, {})
-            console.print(f"{key:12s} {e.get('required_memory', e.get('error', '?'))}")
+        from rich.table import Table
 
-    @app.command("query")
-    def query(
-        name: Annotated[str | None, typer.Argument(help="Named query (see --list).")] = None,
-        param: ParamOpt = None,
-        list_: Annotated[bool, typer.Option("--list", help="List the named queries and their parameters.")] = False,
-        store: StoreOpt = None,
-        json_: JsonOpt = False,
-    ) -> None:
-        """Run a named Cypher query from cypher/queries (read-only)."""
-        from .. import cypher
+        t = Table(title="Named queries (nifgraph query NAME --param k=v)")
+        for c in ("name", "params", "answers"):
+            t.add_column(c)
+        for q in qs:
+            t.add_row(q.short_name, ", ".join(f"{k}:{v}" for k, v in q.param_types.items()), q.description)
+        console.print(t)
+        return
+    q = cypher.named(name)
+    params = _params(q, param)
+    with open_store_cli(store) as st:
+        _need_neo4j(st)
+        frame = st.run_named(q.short_name, params)
+    if json_:
+        print_json(_frame_json(frame))
+        return
+    console.print(frame_table(frame, title=q.description) if len(frame) else "No rows.")
 
-        if list_ or name is None:
-            qs = cypher.named_queries()
-            if json_:
-                print_json([{"name": q.short_name, "params": q.param_types, "answers": q.description} for q in qs])
-                return
-            from rich.table import Table
+def run_cypher(
+    text: Annotated[str, typer.Argument(help="Cypher statement; use $name parameters.")],
+    param: ParamOpt = None,
+    write: Annotated[bool, typer.Option("--write", help="Allow the statement to write.")] = False,
+    store: StoreOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Run ad-hoc Cypher (read-only unless --write)."""
+    with open_store_cli(store) as st:
+        _need_neo4j(st)
+        frame = st.run_cypher(text, _adhoc_params(param), write=write)
+    if json_:
+        print_json(_frame_json(frame))
+        return
+    console.print(frame_table(frame) if len(frame) else "No rows.")
 
-            t = Table(title="Named queries (nifgraph query NAME --param k=v)")
-            for c in ("name", "params", "answers"):
-                t.add_column(c)
-            for q in qs:
-                t.add_row(q.short_name, ", ".join(f"{k}:{v}" for k, v in q.param_types.items()), q.description)
-            console.print(t)
-            return
-        q = cypher.named(name)
-        params = _params(q, param)
-        with open_store_cli(store) as st:
-            _need_neo4j(st)
-            frame = st.run_named(q.short_name, params)
-        if json_:
-            print_json(_frame_json(frame))
-            return
-        console.print(_table(frame, title=q.description) if len(frame) else "No rows.")
+def push(
+    models: Annotated[list[str] | None, typer.Argument(help="Model ids (or run ids, prefixes); none with --all.")] = None,
+    to: Annotated[str, typer.Option("--to", help="Target store: neo4j://host:7687 or a DuckDB path.")] = "",
+    all_: Annotated[bool, typer.Option("--all", help="Copy every model.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Rewrite runs the target already has.")] = False,
+    store: StoreOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Copy models with their runs and analyses from --store to --to (idempotent)."""
+    _copy(store, to, models, all_, force, json_, "--to")
 
-    @app.command("cypher")
-    def run_cypher(
-        text: Annotated[str, typer.Argument(help="Cypher statement; use $name parameters.")],
-        param: ParamOpt = None,
-        write: Annotated[bool, typer.Option("--write", help="Allow the statement to write.")] = False,
-        store: StoreOpt = None,
-        json_: JsonOpt = False,
-    ) -> None:
-        """Run ad-hoc Cypher (read-only unless --write)."""
-        with open_store_cli(store) as st:
-            _need_neo4j(st)
-            frame = st.run_cypher(text, _adhoc_params(param), write=write)
-        if json_:
-            print_json(_frame_json(frame))
-            return
-        console.print(_table(frame) if len(frame) else "No rows.")
-
-    @app.command("push")
-    def push(
-        models: Annotated[list[str] | None, typer.Argument(help="Model ids (or run ids, prefixes); none with --all.")] = None,
-        to: Annotated[str, typer.Option("--to", help="Target store: neo4j://host:7687 or a DuckDB path.")] = "",
-        all_: Annotated[bool, typer.Option("--all", help="Copy every model.")] = False,
-        force: Annotated[bool, typer.Option("--force", help="Rewrite runs the target already has.")] = False,
-        store: StoreOpt = None,
-        json_: JsonOpt = False,
-    ) -> None:
-        """Copy models with their runs and analyses from --store to --to (idempotent)."""
-        _copy(store, to, models, all_, force, json_, "--to")
-
-    @app.command("pull")
-    def pull(
-        models: Annotated[list[str] | None, typer.Argument(help="Model ids (or run ids, prefixes); none with --all.")] = None,
-        from_: Annotated[str, typer.Option("--from", help="Source store: neo4j://host:7687 or a DuckDB path.")] = "",
-        all_: Annotated[bool, typer.Option("--all", help="Copy every model.")] = False,
-        force: Annotated[bool, typer.Option("--force", help="Rewrite runs this store already has.")] = False,
-        store: StoreOpt = None,
-        json_: JsonOpt = False,
-    ) -> None:
-        """Copy models with their runs and analyses from --from into --store (idempotent)."""
-        _copy(from_, store, models, all_, force, json_, "--from")
+def pull(
+    models: Annotated[list[str] | None, typer.Argument(help="Model ids (or run ids, prefixes); none with --all.")] = None,
+    from_: Annotated[str, typer.Option("--from", help="Source store: neo4j://host:7687 or a DuckDB path.")] = "",
+    all_: Annotated[bool, typer.Option("--all", help="Copy every model.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Rewrite runs this store already has.")] = False,
+    store: StoreOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Copy models with their runs and analyses from --from into --store (idempotent)."""
+    _copy(from_, store, models, all_, force, json_, "--from")
 
 
 def _copy(src_uri: str | None, dst_uri: str | None, models: list[str] | None, all_: bool, force: bool, json_: bool, flag: str) -> None:
@@ -301,3 +217,16 @@ def _copy(src_uri: str | None, dst_uri: str | None, models: list[str] | None, al
         f"Copied {len(summary.models)} models: {summary.runs_copied} runs written, "
         f"{summary.runs_skipped} already present, {summary.analyses_copied} analyses written."
     )
+
+
+def register(app: typer.Typer) -> None:
+    db = typer.Typer(no_args_is_help=True, help="Neo4j database: status, schema, repair, GDS memory estimates.")
+    app.add_typer(db, name="db")
+    db.command("status")(status)
+    db.command("init")(init)
+    db.command("repair")(repair)
+    db.command("estimate")(gds_estimate)
+    app.command("query")(query)
+    app.command("cypher")(run_cypher)
+    app.command("push")(push)
+    app.command("pull")(pull)

@@ -1,4 +1,4 @@
-"""Figures of a NIF network: a paper-style static figure and an interactive HTML view.
+"""The paper-style static figure of a NIF network.
 
 :func:`plot_flow` draws the figure of Davis et al. (arXiv:1901.08557, Figures 2-4): the
 layered network on the left (one column per layer, node area proportional to betweenness,
@@ -7,10 +7,8 @@ neurons hollow and crossed) and, when activations are given, the activation dist
 of every hidden neuron on the right. Wide layers (e.g. 64-256-128-10) are drawn with only
 the strongest edges and without labels, in a few seconds.
 
-:func:`write_html` writes the same graph as one self-contained HTML page: Neo4j's graph
-view (``neo4j-viz``, which inlines its JavaScript, so the page works offline) with the
-neuron metrics and edge statistics in the hover tooltips; without ``neo4j-viz`` it writes
-a plain SVG page whose tooltips are SVG ``<title>`` elements.
+:func:`run_figures` draws a stored run (and, with ``html``, the interactive page of
+:mod:`nifgraph.render.html`).
 
 Matplotlib runs through the Agg canvas on a bare :class:`~matplotlib.figure.Figure`, so
 nothing here touches pyplot's global state or needs a display.
@@ -18,185 +16,27 @@ nothing here touches pyplot's global state or needs a display.
 
 from __future__ import annotations
 
-import html
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ..analysis.local import layer_offsets
 from ..errors import ValidationError
+from .graph import MAX_EDGES, MAX_LABELS, FlowGraph, community_colors, hex_color, node_area, prepare
+from .html import write_html
 
-__all__ = ["plot_flow", "write_html", "MAX_EDGES"]
+__all__ = ["plot_flow", "write_html", "run_figures", "MAX_EDGES"]
 
-#: Edges drawn at most (the strongest by ``value_norm``); more only blurs the figure.
-MAX_EDGES = 2000
-#: Layers wider than this get no neuron labels.
-MAX_LABELS = 40
 #: Hidden layers wider than this show activations as a heat map instead of ridgelines.
 MAX_RIDGES = 32
 _FORMATS = ("png", "svg", "pdf")
-_EDGE_NEEDS = ("src_layer", "src_idx", "dst_layer", "dst_idx", "value", "value_norm")
-_METRIC_NEEDS = ("layer", "idx", "betweenness", "community", "prunable")
-_OPTIONAL_EDGE_STATS = ("ci_low", "ci_high", "p_value", "q_value")
-
-
-# -- shared preparation ------------------------------------------------------------------
-@dataclass(frozen=True)
-class _Graph:
-    """Everything a drawing needs, as flat per-node / per-edge arrays."""
-
-    sizes: tuple[int, ...]
-    offsets: np.ndarray  # (L + 2,)
-    layer: np.ndarray  # (n_nodes,)
-    idx: np.ndarray  # (n_nodes,)
-    x: np.ndarray  # (n_nodes,)
-    y: np.ndarray  # (n_nodes,)
-    names: list[str]  # (n_nodes,)
-    betweenness: np.ndarray  # (n_nodes,)
-    community: np.ndarray  # (n_nodes,) -1 where unknown
-    prunable: np.ndarray  # (n_nodes,) bool
-    extra: dict[str, np.ndarray]  # optional per-node metrics (in_flow, out_flow)
-    edges: pd.DataFrame  # selected edges, weakest first, with flat "src" and "dst"
-    n_edges_total: int
-
-
-def _check_columns(frame: pd.DataFrame, needs: Sequence[str], what: str) -> None:
-    missing = [c for c in needs if c not in frame.columns]
-    if missing:
-        raise ValidationError(
-            f"The {what} table lacks column(s) {missing}: pass the table of "
-            f"records.{'EDGE' if what == 'edge' else 'NEURON_METRIC'}_COLUMNS."
-        )
-
-
-def _default_names(sizes: Sequence[int]) -> list[list[str]]:
-    last = len(sizes) - 1
-    return [
-        [f"x{i}" if li == 0 else f"y{i}" if li == last else f"h{li}_{i}" for i in range(n)]
-        for li, n in enumerate(sizes)
-    ]
-
-
-def _prepare(
-    sizes: Sequence[int],
-    edges: pd.DataFrame,
-    metrics: pd.DataFrame,
-    names: list[list[str]] | None,
-    max_edges: int,
-) -> _Graph:
-    sizes = tuple(int(s) for s in sizes)
-    off = layer_offsets(sizes)
-    n = int(off[-1])
-    _check_columns(edges, _EDGE_NEEDS, "edge")
-    _check_columns(metrics, _METRIC_NEEDS, "neuron metric")
-    if names is None:
-        names = _default_names(sizes)
-    elif len(names) != len(sizes) or any(len(a) != b for a, b in zip(names, sizes, strict=False)):
-        raise ValidationError(
-            f"'names' must hold one list of names per layer with sizes {list(sizes)}; got "
-            f"lengths {[len(a) for a in names]}."
-        )
-    layer = np.repeat(np.arange(len(sizes)), sizes)
-    idx = np.arange(n) - off[layer]
-    # one column per layer, neurons evenly spaced and centred, idx 0 at the top; a narrow
-    # layer is spread over at least (n - 1) / 16 of the height so its labels stay legible
-    n_arr = np.asarray(sizes, dtype=np.float64)
-    spread = np.minimum(1.0, np.maximum((n_arr - 1) / max(max(sizes) - 1, 1), (n_arr - 1) / 16))
-    step = np.where(n_arr > 1, spread / np.maximum(n_arr - 1, 1), 0.0)  # (L + 1,)
-    y = ((n_arr[layer] - 1) / 2.0 - idx) * step[layer]
-
-    ml = metrics["layer"].to_numpy(dtype=np.int64)
-    mi = metrics["idx"].to_numpy(dtype=np.int64)
-    ok = (ml >= 0) & (ml < len(sizes))
-    ok[ok] &= (mi[ok] >= 0) & (mi[ok] < np.asarray(sizes)[ml[ok]])
-    if not ok.all():
-        raise ValidationError(
-            f"The neuron metric table has neurons outside layer sizes {list(sizes)}: pass the "
-            "metrics of the run being drawn."
-        )
-    flat = off[ml] + mi
-    betw = np.zeros(n)
-    comm = np.full(n, -1, dtype=np.int64)
-    prun = np.zeros(n, dtype=bool)
-    betw[flat] = metrics["betweenness"].to_numpy(dtype=np.float64)
-    comm[flat] = metrics["community"].to_numpy(dtype=np.int64)
-    prun[flat] = metrics["prunable"].to_numpy(dtype=bool)
-    extra = {}
-    for col in ("in_flow", "out_flow"):
-        if col in metrics.columns:
-            arr = np.full(n, np.nan)
-            arr[flat] = metrics[col].to_numpy(dtype=np.float64)
-            extra[col] = arr
-
-    e = edges[edges["value_norm"].to_numpy(dtype=np.float64) > 0]
-    sl = e["src_layer"].to_numpy(dtype=np.int64)
-    dl = e["dst_layer"].to_numpy(dtype=np.int64)
-    if ((dl != sl + 1) | (sl < 0) | (dl >= len(sizes))).any():
-        raise ValidationError(
-            f"The edge table has edges that do not join consecutive layers of {list(sizes)}: "
-            "pass the edges of one run of this model."
-        )
-    src = off[sl] + e["src_idx"].to_numpy(dtype=np.int64)
-    dst = off[dl] + e["dst_idx"].to_numpy(dtype=np.int64)
-    if ((src >= off[sl + 1]) | (dst >= off[dl + 1])).any():
-        raise ValidationError(
-            f"The edge table has neuron indices outside layer sizes {list(sizes)}: pass the "
-            "edges of one run of this model."
-        )
-    e = e.assign(src=src, dst=dst)
-    total = len(e)
-    if total > max_edges:
-        vn = e["value_norm"].to_numpy(dtype=np.float64)
-        keep = np.argpartition(-vn, max_edges - 1)[:max_edges]
-        e = e.iloc[keep]
-    e = e.sort_values("value_norm", kind="stable").reset_index(drop=True)
-    return _Graph(
-        sizes=sizes,
-        offsets=off,
-        layer=layer,
-        idx=idx,
-        x=layer.astype(np.float64),
-        y=y,
-        names=[str(s) for layer_names in names for s in layer_names],
-        betweenness=betw,
-        community=comm,
-        prunable=prun,
-        extra=extra,
-        edges=e,
-        n_edges_total=total,
-    )
-
-
-def _community_colors(comm: np.ndarray) -> np.ndarray:
-    """RGBA per node: tab10 / tab20 by community, grey when unknown. Shape (n_nodes, 4)."""
-    from matplotlib import colormaps
-
-    k = int(comm.max()) + 1 if comm.size and comm.max() >= 0 else 0
-    cmap = colormaps["tab10" if k <= 10 else "tab20"]
-    cols = np.asarray(cmap(np.mod(np.maximum(comm, 0), cmap.N)))
-    cols[comm < 0] = (0.6, 0.6, 0.6, 1.0)
-    return cols
-
-
-def _hex(rgba: np.ndarray) -> str:
-    r, g, b = (int(round(float(c) * 255)) for c in rgba[:3])
-    return f"#{r:02x}{g:02x}{b:02x}"
-
-
-def _node_area(betw: np.ndarray, n_nodes: int) -> np.ndarray:
-    """Marker area (points^2) proportional to betweenness, scaled to the network's size."""
-    s_max = float(np.clip(8000.0 / n_nodes, 25.0, 500.0))
-    s_min = s_max / 10.0
-    top = betw.max() if betw.size else 0.0
-    return s_min + (s_max - s_min) * (betw / top if top > 0 else np.zeros_like(betw))
 
 
 # -- static figure -----------------------------------------------------------------------
-def _draw_network(ax, g: _Graph, title: str) -> None:
+def _draw_network(ax, g: FlowGraph, title: str) -> None:
     from matplotlib import colormaps
     from matplotlib.collections import LineCollection
     from matplotlib.lines import Line2D
@@ -220,8 +60,8 @@ def _draw_network(ax, g: _Graph, title: str) -> None:
         colors[:, 3] = 0.15 + 0.75 * t if len(e) > 300 else 0.9
         lc = LineCollection(segs, linewidths=(0.3 + 4.0 * t) * thin, colors=colors, zorder=1)
         ax.add_collection(lc)
-    colors = _community_colors(g.community)
-    area = _node_area(g.betweenness, n_nodes)
+    colors = community_colors(g.community)
+    area = node_area(g.betweenness, n_nodes)
     full = ~g.prunable
     ax.scatter(
         g.x[full],
@@ -268,8 +108,8 @@ def _draw_network(ax, g: _Graph, title: str) -> None:
     ax.set_axis_off()
     k = int(g.community.max()) + 1 if g.community.max() >= 0 else 0
     handles = [
-        Line2D([], [], marker="o", ls="", color=_hex(c), label=f"community {i}")
-        for i, c in enumerate(_community_colors(np.arange(min(k, 10))))
+        Line2D([], [], marker="o", ls="", color=hex_color(c), label=f"community {i}")
+        for i, c in enumerate(community_colors(np.arange(min(k, 10))))
     ]
     if g.prunable.any():
         handles.append(
@@ -335,8 +175,8 @@ def _histograms(a: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarray]:
     return counts.astype(np.float64), np.linspace(lo, hi, bins + 1)
 
 
-def _draw_activations(fig, spec, g: _Graph, acts: list[tuple[int, np.ndarray]]) -> None:
-    colors = _community_colors(g.community)
+def _draw_activations(fig, spec, g: FlowGraph, acts: list[tuple[int, np.ndarray]]) -> None:
+    colors = community_colors(g.community)
     sub = spec.subgridspec(len(acts), 1, hspace=0.45)
     for row, (li, a) in enumerate(acts):
         ax = fig.add_subplot(sub[row, 0])
@@ -424,7 +264,7 @@ def plot_flow(
         raise ValidationError(
             f"The 'formats' parameter of plot_flow must be some of {_FORMATS}. Got {list(formats)!r} instead."
         )
-    g = _prepare(sizes, edges, metrics, names, max_edges)
+    g = prepare(sizes, edges, metrics, names, max_edges)
     acts = _hidden_activations(g.sizes, activations) if activations is not None else []
 
     n_max = max(g.sizes)
@@ -458,175 +298,26 @@ def _metadata(fmt: str) -> dict[str, str | None]:
     return {}
 
 
-# -- interactive HTML ----------------------------------------------------------------------
-def _sig(v: float, digits: int = 6) -> float:
-    """A float rounded to ``digits`` significant digits (short tooltips, tiny values kept)."""
-    return float(f"{float(v):.{digits}g}")
+def run_figures(store: Any, model: Any, run: Any, analysis: Any, out: Path, html: bool = False) -> list[Path]:
+    """The figure of a stored, analysed run (PNG + SVG, and the HTML page with ``html``),
+    with the activations of its hidden neurons on the run's samples."""
+    from ..stored import load_model_network, model_dataset
 
-
-def _node_props(g: _Graph, node: int) -> dict[str, object]:
-    props: dict[str, object] = {
-        "name": g.names[node],
-        "layer": int(g.layer[node]),
-        "idx": int(g.idx[node]),
-        "betweenness": _sig(g.betweenness[node]),
-        "community": int(g.community[node]),
-        "prunable": bool(g.prunable[node]),
-    }
-    for col, arr in g.extra.items():
-        if np.isfinite(arr[node]):
-            props[col] = _sig(arr[node])
-    return props
-
-
-def _edge_props(row: pd.Series) -> dict[str, object]:
-    props: dict[str, object] = {
-        "NIF (nats)": _sig(row["value"]),
-        "value_norm": _sig(row["value_norm"]),
-    }
-    for col in _OPTIONAL_EDGE_STATS:
-        if col in row.index and pd.notna(row[col]) and np.isfinite(float(row[col])):
-            props[col] = _sig(row[col])  # NaN would break the page's JSON
-    return props
-
-
-def _write_neo4j_viz(g: _Graph, title: str, path: Path) -> None:
-    from neo4j_viz import Layout, Node, Relationship, VisualizationGraph
-
-    colors = _community_colors(g.community)
-    top = g.betweenness.max()
-    rel = g.betweenness / top if top > 0 else np.zeros_like(g.betweenness)
-    r_max = 30.0 if g.layer.size <= 100 else 14.0
-    radius = r_max / 4 + (r_max - r_max / 4) * rel  # pixels
-    x_step = 320.0
-    y_span = max(400.0, 28.0 * max(g.sizes))
-    nodes = [
-        Node(
-            id=int(i),
-            caption=g.names[i] + (" ✕" if g.prunable[i] else ""),
-            size=float(radius[i]),
-            color=_hex(colors[i]),
-            x=float(g.x[i] * x_step),
-            y=float(-g.y[i] * y_span),
-            pinned=True,
-            properties=_node_props(g, i),
-        )
-        for i in range(g.layer.size)
+    edges = store.get_edges(run.run_id)
+    neurons = store.get_neurons(model.model_id)
+    names = [
+        neurons[neurons["layer"] == layer].sort_values("idx")["name"].astype(str).tolist()
+        for layer in range(model.n_layers)
     ]
-    captions = len(g.edges) <= 200
-    rels = [
-        Relationship(
-            id=f"e{k}",
-            source=int(row["src"]),
-            target=int(row["dst"]),
-            caption=f"{row['value']:.3g}" if captions else None,
-            width=0.5 + 5.0 * float(row["value_norm"]),
-            properties=_edge_props(row),
+    ds = model_dataset(model)
+    acts = load_model_network(model).forward_layers(ds.split(run.split)[0])
+    stem = out / f"{model.model_id}_{run.run_id}"
+    title = f"{model.name} · NIF ({run.estimator}) · acc {model.test_accuracy:.3f}"
+    paths = plot_flow(
+        model.layer_sizes, edges, analysis.neuron_metrics, names=names, activations=acts, title=title, path_stem=stem
+    )
+    if html:
+        paths.append(
+            write_html(model.layer_sizes, edges, analysis.neuron_metrics, names=names, path=stem.with_suffix(".html"), title=title)
         )
-        for k, (_, row) in enumerate(g.edges.iterrows())
-    ]
-    vg = VisualizationGraph(nodes=nodes, relationships=rels)
-    page = vg.render(layout=Layout.COORDINATE, height="900px", on_dangling="error").data
-    head = f"<title>{html.escape(title or 'NIF network')}</title>"
-    page = page.replace("</head>", f"{head}\n</head>", 1)
-    path.write_text(page, encoding="utf-8")
-
-
-def _write_svg_page(g: _Graph, title: str, path: Path) -> None:
-    """A self-contained page: inline SVG, hover tooltips from <title> elements, no script."""
-    colors = _community_colors(g.community)
-    radius = np.sqrt(_node_area(g.betweenness, g.layer.size) / np.pi)
-    w_step, h = 260.0, max(500.0, 22.0 * max(g.sizes))
-    px = 80.0 + g.x * w_step
-    py = h / 2 - g.y * (h - 80.0)
-    width = 160.0 + (len(g.sizes) - 1) * w_step
-    esc = html.escape
-    parts = [
-        "<!DOCTYPE html>",
-        '<html><head><meta charset="utf-8">',
-        f"<title>{esc(title or 'NIF network')}</title>",
-        "<style>body{font-family:sans-serif;margin:1em} line:hover{stroke:#c0392b}"
-        " circle:hover{stroke-width:3}</style></head><body>",
-        f"<h2>{esc(title or 'NIF network')}</h2>",
-        "<p>Hover a neuron or an edge for its values. Node size: betweenness; colour: "
-        "community; hollow: prunable; edge width: NIF / layer max.</p>",
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{h:.0f}">',
-    ]
-    for _, row in g.edges.iterrows():
-        s, d = int(row["src"]), int(row["dst"])
-        tip = f"{g.names[s]} → {g.names[d]}\n" + "\n".join(
-            f"{k}: {v}" for k, v in _edge_props(row).items()
-        )
-        parts.append(
-            f'<line x1="{px[s]:.1f}" y1="{py[s]:.1f}" x2="{px[d]:.1f}" y2="{py[d]:.1f}" '
-            f'stroke="#2b6cb0" stroke-opacity="{0.25 + 0.75 * row["value_norm"]:.2f}" '
-            f'stroke-width="{0.5 + 4 * row["value_norm"]:.2f}"><title>{esc(tip)}</title></line>'
-        )
-    for i in range(g.layer.size):
-        tip = "\n".join(f"{k}: {v}" for k, v in _node_props(g, i).items())
-        fill = "white" if g.prunable[i] else _hex(colors[i])
-        parts.append(
-            f'<circle cx="{px[i]:.1f}" cy="{py[i]:.1f}" r="{radius[i]:.1f}" fill="{fill}" '
-            f'stroke="{_hex(colors[i]) if g.prunable[i] else "#000"}" stroke-width="1">'
-            f"<title>{esc(tip)}</title></circle>"
-        )
-        if g.sizes[g.layer[i]] <= MAX_LABELS:
-            parts.append(
-                f'<text x="{px[i]:.1f}" y="{py[i] - radius[i] - 3:.1f}" font-size="10" '
-                f'text-anchor="middle">{esc(g.names[i])}</text>'
-            )
-    parts += ["</svg></body></html>"]
-    path.write_text("\n".join(parts), encoding="utf-8")
-
-
-def write_html(
-    sizes: Sequence[int],
-    edges: pd.DataFrame,
-    metrics: pd.DataFrame,
-    *,
-    names: list[list[str]] | None = None,
-    path: Path,
-    title: str = "",
-    max_edges: int = MAX_EDGES,
-    engine: str = "auto",
-) -> Path:
-    """Write the NIF network as one interactive, self-contained HTML page.
-
-    Hovering a neuron shows its name, betweenness, community (and flows, prunable);
-    hovering an edge shows its NIF value, ``value_norm`` and, where the run computed
-    them, ``ci_low``, ``ci_high``, ``p_value``, ``q_value``.
-
-    Parameters
-    ----------
-    engine : {"auto", "neo4j-viz", "svg"}
-        ``"auto"`` uses neo4j-viz when it is installed and the plain SVG page otherwise.
-    max_edges : int
-        Keep only the strongest ``max_edges`` edges (a browser chokes on 50 000).
-
-    Returns
-    -------
-    Path
-        ``path``.
-    """
-    if engine not in ("auto", "neo4j-viz", "svg"):
-        raise ValidationError(
-            f"The 'engine' parameter of write_html must be 'auto', 'neo4j-viz' or 'svg'. Got {engine!r} instead."
-        )
-    g = _prepare(sizes, edges, metrics, names, max_edges)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if engine != "svg":
-        try:
-            import neo4j_viz  # noqa: F401
-        except ImportError as e:
-            if engine == "neo4j-viz":
-                raise ValidationError(
-                    "write_html(engine='neo4j-viz') needs the neo4j-viz package: pip install "
-                    "'nifgraph[viz]', or use engine='svg'."
-                ) from e
-            engine = "svg"
-        else:
-            _write_neo4j_viz(g, title, path)
-            return path
-    _write_svg_page(g, title, path)
-    return path
+    return list(paths)

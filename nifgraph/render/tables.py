@@ -144,3 +144,31 @@ def prune_table(model: ModelRecord, analysis: AnalysisRecord, neurons: pd.DataFr
             why = f"no edge in or out above {analysis.threshold:g} nats"
         t.add_row(names[(int(r.layer), int(r.idx))], str(r.layer), why, _fmt(r.in_flow), _fmt(r.out_flow), _fmt(r.zero_frac, 2))
     return t
+
+
+def full_report(model: ModelRecord, run: RunRecord | None, analysis: AnalysisRecord | None, neurons: pd.DataFrame, *, top: int | None = None) -> list[Any]:
+    """The renderables of a full report: header, neurons, attribution, prunable neurons."""
+    out: list[Any] = [header_table(model, run, analysis)]
+    if analysis is None:
+        out.append("[yellow]No analysis yet:[/] run `nifgraph analyze " + (run.run_id if run else model.model_id) + "`.")
+        return out
+    out += [neuron_table(model, analysis, neurons, top=top), attribution_table(model, analysis)]
+    if analysis.prunable:
+        out.append(prune_table(model, analysis, neurons))
+    return out
+
+
+def model_rows(store: Any) -> list[dict[str, Any]]:
+    """One row per stored model (``nifgraph models``): accuracy, runs, prunable count."""
+    rows = []
+    for m in store.list_models():
+        runs = store.list_runs(m.model_id)
+        a = store.get_analysis(runs[-1].run_id) if runs else None
+        rows.append(dict(
+            model_id=m.model_id, name=m.name, dataset=m.dataset, architecture=m.architecture,
+            activation=",".join(sorted(set(m.activations) - {"identity"})) or "identity",
+            test_accuracy=m.test_accuracy, runs=len(runs), run_ids=[r.run_id for r in runs],
+            prunable=None if a is None else len(a.prunable), hidden=sum(m.layer_sizes[1:-1]),
+            created_at=m.created_at,
+        ))
+    return rows

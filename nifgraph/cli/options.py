@@ -1,0 +1,263 @@
+"""Every option of the command line, declared once, and the option groups that several commands
+share (data, training, estimation, analysis).
+
+A group is a frozen dataclass whose fields are ``Annotated`` typer options. A command takes the
+group as one parameter (``train: TrainOptions``); :func:`command` expands it into the group's
+options for typer and packs them back into the dataclass before the command runs. So ``run``
+and ``train`` share one declaration of ``--hidden``, ``--epochs``, … and each group turns its
+values into the library's settings object in one place.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import inspect
+import json
+import math
+from collections.abc import Callable
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, get_type_hints
+
+import typer
+from rich.console import Console
+
+from ..errors import ValidationError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..data import Dataset
+    from ..network import TrainConfig
+    from ..settings import AnalysisSettings, EstimationSettings
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+# -- single options ------------------------------------------------------------------------
+StoreOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--store",
+        envvar="NIFGRAPH_STORE",
+        help="Store: a DuckDB file path (default: ~/.local/share/nifgraph/nifgraph.duckdb) "
+        "or a Neo4j URI (neo4j://host:7687; credentials from NEO4J_USER / NEO4J_PASSWORD).",
+        show_envvar=True,
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of tables.")]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Seeds the split, training, estimation and Louvain.")]
+NameOpt = Annotated[str | None, typer.Option("--name", help="A name for the model.")]
+OutOpt = Annotated[Path | None, typer.Option("--out", help="Folder for figures and exports (default ./nifgraph-out or $NIFGRAPH_OUT).")]
+HtmlOpt = Annotated[bool, typer.Option("--html", help="Also write the interactive HTML graph.")]
+ModelArg = Annotated[str, typer.Argument(help="Model id or run id (or unique prefix, or 'latest').")]
+ThresholdOpt = Annotated[
+    float | None,
+    typer.Option("--threshold", help="NIF (nats) at or under which an edge carries no flow (prunable rule). Default 0.02, or 0 when edges are filtered by significance."),
+]
+AlphaOpt = Annotated[
+    float | None,
+    typer.Option("--alpha", help="Keep only edges with BH q-value ≤ alpha. Default 0.05 for runs estimated with --null; 1 turns the filter off."),
+]
+SeedsOpt = Annotated[int, typer.Option("--seeds", help="Random orders / tie-breaks averaged.")]
+
+
+# -- option groups -------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class DataOptions:
+    """Which data set, and how it is split."""
+
+    dataset: Annotated[str, typer.Option("--dataset", "-d", help="iris, wine, breast-cancer, digits or banknote.")] = "iris"
+    csv: Annotated[str | None, typer.Option("--csv", help="Train on any CSV file instead (needs --target).")] = None
+    target: Annotated[str | None, typer.Option("--target", help="Class column of the --csv file.")] = None
+    test_size: Annotated[float, typer.Option("--test-size", help="Held-out share of the stratified split.")] = 0.3
+    data_home: Annotated[str | None, typer.Option("--data-home", help="Cache folder for downloaded data sets (NIFGRAPH_DATA_HOME).")] = None
+
+    def load(self, seed: int) -> Dataset:
+        from ..data import load_dataset
+
+        return load_dataset(self.dataset, csv=self.csv, target=self.target, seed=seed, test_size=self.test_size, data_dir=self.data_home)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainOptions:
+    """How an MLP is trained."""
+
+    hidden: Annotated[str, typer.Option("--hidden", help="Hidden layer sizes, comma-separated, e.g. 5 or 5,5.")] = "5"
+    activation: Annotated[str, typer.Option("--activation", help="relu, tanh, sigmoid or gelu (also leaky_relu, elu, silu, softplus).")] = "relu"
+    dropout: Annotated[float, typer.Option("--dropout", help="Dropout after each hidden layer.")] = 0.0
+    epochs: Annotated[int, typer.Option("--epochs", help="Training epochs.")] = 200
+    lr: Annotated[float, typer.Option("--lr", help="Adam learning rate.")] = 0.01
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Training batch size.")] = 16
+
+    def config(self, seed: int) -> TrainConfig:
+        from ..network import TrainConfig
+
+        return TrainConfig(
+            hidden=parse_hidden(self.hidden), activation=self.activation, dropout=self.dropout,
+            epochs=self.epochs, lr=self.lr, batch_size=self.batch_size, seed=seed,
+        ).validate()
+
+
+@dataclasses.dataclass(frozen=True)
+class EstimateOptions:
+    """How NIF is estimated (and its significance)."""
+
+    estimator: Annotated[str, typer.Option("--estimator", "-e", help="MI estimator: mine (default), smile, ksg, gcmi, …")] = "mine"
+    steps: Annotated[int | None, typer.Option("--steps", help="Training steps of neural MI estimators (default: the estimator's).")] = None
+    option: Annotated[list[str] | None, typer.Option("--option", "-o", help="Extra estimator option KEY=VALUE (repeatable).")] = None
+    split: Annotated[str, typer.Option("--split", help="Samples to estimate NIF on: all (default), train or test.")] = "all"
+    beta: Annotated[float, typer.Option("--beta", help="Redundancy weight β of the paper's Eq. 3 (0 = independent inputs).")] = 0.0
+    variant: Annotated[str, typer.Option("--variant", help="pairwise: I(X_i;Q_k); layer: the paper's literal I(X;Q_k).")] = "pairwise"
+    null: Annotated[bool, typer.Option("--null/--no-null", help="Pooled permutation null: per-edge p- and BH q-values (docs/significance.md).")] = False
+    null_draws: Annotated[int | None, typer.Option("--null-draws", help="Size of the pooled null (default 1000; smallest p = 1/(1+draws)).")] = None
+    bootstrap: Annotated[int, typer.Option("--bootstrap", help="Half-samples (N/2 rows each) for a 95% interval per edge: 0 = none; 20+ advised; each re-estimates every edge.")] = 0
+    bias_correct: Annotated[bool, typer.Option("--bias-correct", help="Subtract the null mean from every edge (needs --null).")] = False
+
+    def settings(self, seed: int) -> EstimationSettings:
+        from ..settings import EstimationSettings
+
+        return EstimationSettings.build(
+            self.estimator, split=self.split, seed=seed, beta=self.beta, variant=self.variant,
+            options=parse_estimator_options(self.option, self.steps), null=self.null,
+            null_draws=self.null_draws, bootstrap=self.bootstrap, bias_correct=self.bias_correct,
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class AnalyzeOptions:
+    """How a run is analysed."""
+
+    gamma: Annotated[float, typer.Option("--gamma", help="Louvain resolution γ.")] = 1.0
+    threshold: ThresholdOpt = None
+    alpha: AlphaOpt = None
+    engine: Annotated[str, typer.Option("--engine", help="auto, local (igraph) or gds (Neo4j Graph Data Science).")] = "auto"
+
+    def settings(self, seed: int) -> AnalysisSettings:
+        from ..settings import AnalysisSettings
+
+        return AnalysisSettings(
+            gamma=self.gamma, threshold=self.threshold, alpha=self.alpha, seed=seed, engine=self.engine
+        ).validate()
+
+
+GROUPS = (DataOptions, TrainOptions, EstimateOptions, AnalyzeOptions)
+
+
+def _group_parameters(group: type) -> list[inspect.Parameter]:
+    hints = get_type_hints(group, include_extras=True)
+    return [
+        inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default, annotation=hints[f.name])
+        for f in dataclasses.fields(group)
+    ]
+
+
+def command(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Expand option-group parameters of ``func`` into their options for typer; the wrapper
+    packs them back into the group before calling ``func``."""
+    hints = get_type_hints(func, include_extras=True)
+    params: list[inspect.Parameter] = []
+    groups: dict[str, type] = {}
+    for p in inspect.signature(func).parameters.values():
+        ann = hints.get(p.name, p.annotation)
+        if ann in GROUPS:
+            groups[p.name] = ann
+            params += _group_parameters(ann)
+        else:
+            params.append(p.replace(annotation=ann, kind=inspect.Parameter.KEYWORD_ONLY))
+    names = [p.name for p in params]
+    if len(set(names)) != len(names):  # pragma: no cover - a programming error
+        raise TypeError(f"{func.__name__}: an option is declared twice")
+    fields = {name: [f.name for f in dataclasses.fields(g)] for name, g in groups.items()}
+
+    @functools.wraps(func)
+    def wrapper(**kwargs: Any) -> Any:
+        for name, group in groups.items():
+            kwargs[name] = group(**{f: kwargs.pop(f) for f in fields[name]})
+        return func(**kwargs)
+
+    wrapper.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {p.name: p.annotation for p in params}
+    return wrapper
+
+
+# -- parsing and rendering helpers --------------------------------------------------------------
+def parse_hidden(spec: str) -> tuple[int, ...]:
+    """``"5,5"`` → ``(5, 5)``; a clear error for anything else."""
+    try:
+        sizes = tuple(int(s) for s in spec.replace(" ", "").split(",") if s)
+    except ValueError:
+        raise ValidationError(f"--hidden must be comma-separated integers such as 5 or 64,32; got {spec!r}.") from None
+    if not sizes or min(sizes) < 1:
+        raise ValidationError(f"--hidden must list positive layer sizes; got {spec!r}.")
+    return sizes
+
+
+def parse_estimator_options(items: list[str] | None, steps: int | None) -> dict[str, Any]:
+    """``--option KEY=VALUE`` items (numbers and booleans typed) plus ``--steps``."""
+    out: dict[str, Any] = {}
+    for item in items or []:
+        if "=" not in item:
+            raise ValidationError(f"--option takes KEY=VALUE; got {item!r}.")
+        k, v = item.split("=", 1)
+        val: Any = v
+        for conv in (int, float):
+            try:
+                val = conv(v)
+                break
+            except ValueError:
+                continue
+        if v.lower() in ("true", "false"):
+            val = v.lower() == "true"
+        out[k.strip().replace("-", "_")] = val
+    if steps is not None:
+        out["steps"] = steps
+    return out
+
+
+def _clean(obj: Any) -> Any:
+    if isinstance(obj, float):
+        return None if math.isnan(obj) or math.isinf(obj) else obj
+    if isinstance(obj, dict):
+        return {str(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_clean(v) for v in obj]
+    if hasattr(obj, "tolist"):
+        return _clean(obj.tolist())
+    if hasattr(obj, "item"):
+        return _clean(obj.item())
+    return obj
+
+
+def print_json(obj: Any) -> None:
+    """Print ``obj`` as JSON on stdout (NaN -> null), nothing else."""
+    typer.echo(json.dumps(_clean(obj), indent=2))
+
+
+def open_store_cli(uri: str | None, *, read_only: bool = False):
+    from ..store import open_store
+
+    return open_store(uri, read_only=read_only)
+
+
+@contextmanager
+def bars(*descriptions: str, enabled: bool = True):
+    """Rich progress bars on stderr (one display, one row per step, in order); yields one
+    ``progress(done, total)`` callback per description (``None`` when disabled)."""
+    if not enabled:
+        yield [None] * len(descriptions)
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=err_console, transient=False,
+    ) as prog:
+        callbacks = []
+        for description in descriptions:
+            task = prog.add_task(description, total=None)
+
+            def cb(done: int, total: int, _task=task) -> None:
+                prog.update(_task, completed=done, total=total)
+
+            callbacks.append(cb)
+        yield callbacks

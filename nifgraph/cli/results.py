@@ -1,0 +1,200 @@
+"""Commands on stored results: ``models``, ``show``, ``prune``, ``attribution``, ``plot``,
+``export``, ``delete``. Each parses, calls the library, renders."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from .options import (
+    AlphaOpt,
+    HtmlOpt,
+    JsonOpt,
+    ModelArg,
+    OutOpt,
+    SeedsOpt,
+    StoreOpt,
+    ThresholdOpt,
+    console,
+    open_store_cli,
+    print_json,
+)
+
+__all__ = ["models", "show", "prune", "attribution", "plot", "export", "delete", "register"]
+
+
+def models(store: StoreOpt = None, json_: JsonOpt = False) -> None:
+    """List stored models with accuracy, runs and prunable counts."""
+    from ..render import tables
+
+    with open_store_cli(store, read_only=True) as st:
+        rows = tables.model_rows(st)
+    if json_:
+        print_json(rows)
+        return
+    if not rows:
+        console.print("No models stored yet: run `nifgraph run`.")
+        return
+    console.print(tables.models_table(rows))
+
+
+def show(
+    ref: Annotated[str, typer.Argument(help="Model id, run id, or 'latest'.")],
+    top: Annotated[int | None, typer.Option(help="Show only the N most central neurons.")] = None,
+    store: StoreOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Full report of a model (its newest run) or of one run."""
+    from ..errors import ValidationError
+    from ..render import tables
+
+    if top is not None and top < 1:
+        raise ValidationError(f"--top must be a positive number of neurons; got {top}.")
+    with open_store_cli(store, read_only=True) as st:
+        m, r = st.resolve(ref)
+        a = st.get_analysis(r.run_id) if r else None
+        neurons = st.get_neurons(m.model_id)
+        if json_:
+            print_json(tables.summary_dict(m, r, a, neurons))
+            return
+        for item in tables.full_report(m, r, a, neurons, top=top):
+            console.print(item)
+
+
+def prune(
+    ref: ModelArg,
+    threshold: ThresholdOpt = None,
+    alpha: AlphaOpt = None,
+    curve: Annotated[bool, typer.Option("--curve", help="Accuracy vs neurons removed: NIF vs magnitude vs random orders.")] = False,
+    seeds: SeedsOpt = 5,
+    store: StoreOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Flag prunable neurons and verify: remove them and re-measure held-out accuracy.
+    With --curve: pruning curves of NIF-guided, magnitude and random orders."""
+    from ..pipeline import analyze_run
+    from ..render import tables
+    from ..settings import AnalysisSettings
+
+    if curve:
+        from ..analysis.pruning import prune_curve_for_model
+        from ..render.comparisons import prune_tables
+
+        with open_store_cli(store, read_only=True) as st:
+            res = prune_curve_for_model(st, ref, seeds=seeds)
+        if json_:
+            print_json(res.to_dict())
+            return
+        for t in prune_tables(res):
+            console.print(t)
+        return
+    with open_store_cli(store) as st:
+        m, r = st.need_run(ref)
+        prev = st.get_analysis(r.run_id)
+        a = analyze_run(st, r.run_id, AnalysisSettings(
+            threshold=threshold, alpha=alpha,
+            gamma=prev.gamma if prev else 1.0, seed=int(prev.settings.get("seed", 0)) if prev else 0,
+        ))
+        neurons = st.get_neurons(m.model_id)
+        if json_:
+            d = tables.summary_dict(m, r, a, neurons)
+            print_json({k: d[k] for k in ("model_id", "run_id", "threshold", "prunable", "accuracy_before", "accuracy_after")})
+            return
+        console.print(tables.prune_table(m, a, neurons) if a.prunable else "No prunable neuron at this threshold.")
+        console.print(f"held-out accuracy: {a.accuracy_before:.4f} before → {a.accuracy_after:.4f} after removing {len(a.prunable)} neuron(s)")
+
+
+def attribution(
+    ref: ModelArg,
+    compare: Annotated[bool, typer.Option("--compare", help="Compare with SHAP, Integrated Gradients and raw MI.")] = False,
+    store: StoreOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Feature attribution: Σ over all paths of the product of NIF, per feature and class.
+    With --compare: against SHAP, Integrated Gradients and raw MI (K-S, Spearman, deletion)."""
+    from ..render import tables
+
+    with open_store_cli(store, read_only=True) as st:
+        if compare:
+            from ..analysis.attribution import attribution_comparison
+            from ..render.comparisons import attribution_tables
+
+            res = attribution_comparison(st, ref, seed=0)
+            if json_:
+                print_json(res.to_dict())
+                return
+            for t in attribution_tables(res):
+                console.print(t)
+            return
+        m, r, a = st.need_analysis(ref)
+        if json_:
+            print_json(tables.summary_dict(m, r, a, st.get_neurons(m.model_id))["attribution"])
+            return
+        console.print(tables.attribution_table(m, a))
+
+
+def plot(ref: ModelArg, out: OutOpt = None, html: HtmlOpt = False, store: StoreOpt = None, json_: JsonOpt = False) -> None:
+    """Figure of the NIF graph (size = betweenness, colour = community, width = NIF) and activations, PNG + SVG."""
+    from ..config import default_out
+    from ..render.figures import run_figures
+
+    with open_store_cli(store, read_only=True) as st:
+        m, r, a = st.need_analysis(ref)
+        paths = run_figures(st, m, r, a, out or default_out(), html=html)
+    if json_:
+        print_json([str(p) for p in paths])
+        return
+    for p in paths:
+        console.print(f"wrote {p}")
+
+
+def export(
+    ref: ModelArg,
+    out: OutOpt = None,
+    fmt: Annotated[str, typer.Option("--format", help="parquet, csv or both.")] = "both",
+    store: StoreOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Export a run's nodes (neurons + metrics) and edges as Parquet and/or CSV."""
+    from ..config import default_out
+    from ..errors import ValidationError
+    from ..render.export import FORMATS, export_run
+
+    if fmt not in FORMATS:
+        raise ValidationError(f"--format must be parquet, csv or both; got {fmt!r}.")
+    with open_store_cli(store, read_only=True) as st:
+        m, r = st.need_run(ref)
+        written = export_run(st, m, r, st.get_analysis(r.run_id), out or default_out(), fmt)
+    if json_:
+        print_json([str(p) for p in written])
+        return
+    for p in written:
+        console.print(f"wrote {p}")
+
+
+def delete(
+    model: Annotated[str, typer.Argument(help="Model id (or unique prefix, name, or 'latest') to delete with all its runs.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask.")] = False,
+    store: StoreOpt = None,
+) -> None:
+    """Delete a stored model with its runs and analyses."""
+    from ..errors import ValidationError
+
+    with open_store_cli(store) as st:
+        m, _ = st.resolve(model)
+        ref = model.strip()
+        if ref != "latest" and not (m.model_id.startswith(ref) or m.name == ref):
+            raise ValidationError(
+                f"{ref!r} is a run of model {m.model_id}; delete takes a model id — "
+                f"run `nifgraph delete {m.model_id}` to delete the model with all its runs."
+            )
+        if not yes and not typer.confirm(f"Delete model {m.model_id} ({m.name}) and its runs?"):
+            raise typer.Exit(1)
+        st.delete_model(m.model_id)
+    console.print(f"deleted {m.model_id}")
+
+
+def register(app: typer.Typer) -> None:
+    for fn in (models, show, prune, attribution, plot, export, delete):
+        app.command()(fn)

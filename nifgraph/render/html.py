@@ -1,0 +1,199 @@
+"""The interactive HTML view of a NIF network: one self-contained page with Neo4j's graph view
+(``neo4j-viz``, which inlines its JavaScript, so the page works offline) and the neuron
+metrics and edge statistics in the hover tooltips; without ``neo4j-viz``, a plain SVG page
+whose tooltips are SVG ``<title>`` elements."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ValidationError
+from .graph import (
+    MAX_EDGES,
+    MAX_LABELS,
+    OPTIONAL_EDGE_STATS,
+    FlowGraph,
+    community_colors,
+    hex_color,
+    node_area,
+    prepare,
+)
+
+__all__ = ["write_html"]
+
+def _sig(v: float, digits: int = 6) -> float:
+    """A float rounded to ``digits`` significant digits (short tooltips, tiny values kept)."""
+    return float(f"{float(v):.{digits}g}")
+
+
+def _node_props(g: FlowGraph, node: int) -> dict[str, object]:
+    props: dict[str, object] = {
+        "name": g.names[node],
+        "layer": int(g.layer[node]),
+        "idx": int(g.idx[node]),
+        "betweenness": _sig(g.betweenness[node]),
+        "community": int(g.community[node]),
+        "prunable": bool(g.prunable[node]),
+    }
+    for col, arr in g.extra.items():
+        if np.isfinite(arr[node]):
+            props[col] = _sig(arr[node])
+    return props
+
+
+def _edge_props(row: pd.Series) -> dict[str, object]:
+    props: dict[str, object] = {
+        "NIF (nats)": _sig(row["value"]),
+        "value_norm": _sig(row["value_norm"]),
+    }
+    for col in OPTIONAL_EDGE_STATS:
+        if col in row.index and pd.notna(row[col]) and np.isfinite(float(row[col])):
+            props[col] = _sig(row[col])  # NaN would break the page's JSON
+    return props
+
+
+def _write_neo4j_viz(g: FlowGraph, title: str, path: Path) -> None:
+    from neo4j_viz import Layout, Node, Relationship, VisualizationGraph
+
+    colors = community_colors(g.community)
+    top = g.betweenness.max()
+    rel = g.betweenness / top if top > 0 else np.zeros_like(g.betweenness)
+    r_max = 30.0 if g.layer.size <= 100 else 14.0
+    radius = r_max / 4 + (r_max - r_max / 4) * rel  # pixels
+    x_step = 320.0
+    y_span = max(400.0, 28.0 * max(g.sizes))
+    nodes = [
+        Node(
+            id=int(i),
+            caption=g.names[i] + (" ✕" if g.prunable[i] else ""),
+            size=float(radius[i]),
+            color=hex_color(colors[i]),
+            x=float(g.x[i] * x_step),
+            y=float(-g.y[i] * y_span),
+            pinned=True,
+            properties=_node_props(g, i),
+        )
+        for i in range(g.layer.size)
+    ]
+    captions = len(g.edges) <= 200
+    rels = [
+        Relationship(
+            id=f"e{k}",
+            source=int(row["src"]),
+            target=int(row["dst"]),
+            caption=f"{row['value']:.3g}" if captions else None,
+            width=0.5 + 5.0 * float(row["value_norm"]),
+            properties=_edge_props(row),
+        )
+        for k, (_, row) in enumerate(g.edges.iterrows())
+    ]
+    vg = VisualizationGraph(nodes=nodes, relationships=rels)
+    page = vg.render(layout=Layout.COORDINATE, height="900px", on_dangling="error").data
+    head = f"<title>{html.escape(title or 'NIF network')}</title>"
+    page = page.replace("</head>", f"{head}\n</head>", 1)
+    path.write_text(page, encoding="utf-8")
+
+
+def _write_svg_page(g: FlowGraph, title: str, path: Path) -> None:
+    """A self-contained page: inline SVG, hover tooltips from <title> elements, no script."""
+    colors = community_colors(g.community)
+    radius = np.sqrt(node_area(g.betweenness, g.layer.size) / np.pi)
+    w_step, h = 260.0, max(500.0, 22.0 * max(g.sizes))
+    px = 80.0 + g.x * w_step
+    py = h / 2 - g.y * (h - 80.0)
+    width = 160.0 + (len(g.sizes) - 1) * w_step
+    esc = html.escape
+    parts = [
+        "<!DOCTYPE html>",
+        '<html><head><meta charset="utf-8">',
+        f"<title>{esc(title or 'NIF network')}</title>",
+        "<style>body{font-family:sans-serif;margin:1em} line:hover{stroke:#c0392b}"
+        " circle:hover{stroke-width:3}</style></head><body>",
+        f"<h2>{esc(title or 'NIF network')}</h2>",
+        "<p>Hover a neuron or an edge for its values. Node size: betweenness; colour: "
+        "community; hollow: prunable; edge width: NIF / layer max.</p>",
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{h:.0f}">',
+    ]
+    for _, row in g.edges.iterrows():
+        s, d = int(row["src"]), int(row["dst"])
+        tip = f"{g.names[s]} → {g.names[d]}\n" + "\n".join(
+            f"{k}: {v}" for k, v in _edge_props(row).items()
+        )
+        parts.append(
+            f'<line x1="{px[s]:.1f}" y1="{py[s]:.1f}" x2="{px[d]:.1f}" y2="{py[d]:.1f}" '
+            f'stroke="#2b6cb0" stroke-opacity="{0.25 + 0.75 * row["value_norm"]:.2f}" '
+            f'stroke-width="{0.5 + 4 * row["value_norm"]:.2f}"><title>{esc(tip)}</title></line>'
+        )
+    for i in range(g.layer.size):
+        tip = "\n".join(f"{k}: {v}" for k, v in _node_props(g, i).items())
+        fill = "white" if g.prunable[i] else hex_color(colors[i])
+        parts.append(
+            f'<circle cx="{px[i]:.1f}" cy="{py[i]:.1f}" r="{radius[i]:.1f}" fill="{fill}" '
+            f'stroke="{hex_color(colors[i]) if g.prunable[i] else "#000"}" stroke-width="1">'
+            f"<title>{esc(tip)}</title></circle>"
+        )
+        if g.sizes[g.layer[i]] <= MAX_LABELS:
+            parts.append(
+                f'<text x="{px[i]:.1f}" y="{py[i] - radius[i] - 3:.1f}" font-size="10" '
+                f'text-anchor="middle">{esc(g.names[i])}</text>'
+            )
+    parts += ["</svg></body></html>"]
+    path.write_text("\n".join(parts), encoding="utf-8")
+
+
+def write_html(
+    sizes: Sequence[int],
+    edges: pd.DataFrame,
+    metrics: pd.DataFrame,
+    *,
+    names: list[list[str]] | None = None,
+    path: Path,
+    title: str = "",
+    max_edges: int = MAX_EDGES,
+    engine: str = "auto",
+) -> Path:
+    """Write the NIF network as one interactive, self-contained HTML page.
+
+    Hovering a neuron shows its name, betweenness, community (and flows, prunable);
+    hovering an edge shows its NIF value, ``value_norm`` and, where the run computed
+    them, ``ci_low``, ``ci_high``, ``p_value``, ``q_value``.
+
+    Parameters
+    ----------
+    engine : {"auto", "neo4j-viz", "svg"}
+        ``"auto"`` uses neo4j-viz when it is installed and the plain SVG page otherwise.
+    max_edges : int
+        Keep only the strongest ``max_edges`` edges (a browser chokes on 50 000).
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
+    if engine not in ("auto", "neo4j-viz", "svg"):
+        raise ValidationError(
+            f"The 'engine' parameter of write_html must be 'auto', 'neo4j-viz' or 'svg'. Got {engine!r} instead."
+        )
+    g = prepare(sizes, edges, metrics, names, max_edges)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if engine != "svg":
+        try:
+            import neo4j_viz  # noqa: F401
+        except ImportError as e:
+            if engine == "neo4j-viz":
+                raise ValidationError(
+                    "write_html(engine='neo4j-viz') needs the neo4j-viz package: pip install "
+                    "'nifgraph[viz]', or use engine='svg'."
+                ) from e
+            engine = "svg"
+        else:
+            _write_neo4j_viz(g, title, path)
+            return path
+    _write_svg_page(g, title, path)
+    return path
