@@ -9,25 +9,9 @@ Heavy modules (torch, drivers) are imported lazily so that ``import nifgraph`` a
 
 from __future__ import annotations
 
-from .errors import (
-    GdsMissingError,
-    NifgraphError,
-    NotFoundError,
-    StoreError,
-    StoreUnavailableError,
-    UnsupportedModelError,
-    ValidationError,
-)
+from . import errors
+from .errors import *  # noqa: F403 - the exception tree is part of the top-level API
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "__version__",
-    "NifgraphError",
-    "ValidationError",
-    "UnsupportedModelError",
-    "NotFoundError",
-    "StoreError",
-    "StoreUnavailableError",
-    "GdsMissingError",
-]
+__all__ = ["__version__", *errors.__all__]  # pyright: ignore[reportUnsupportedDunderAll]

@@ -15,6 +15,8 @@ store maps names at its boundary only).
 from __future__ import annotations
 
 import datetime as _dt
+import json
+import math
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -201,3 +203,28 @@ class AnalysisRecord:
         m = self.neuron_metrics
         sel = m[m["prunable"]]
         return [(int(r.layer), int(r.idx)) for r in sel.itertuples()]
+
+
+def json_clean(obj: Any) -> Any:
+    """``obj`` with NaN/inf as ``None``, numpy values as Python ones, keys as strings (JSON-safe)."""
+    if isinstance(obj, float):
+        return None if not math.isfinite(obj) else obj
+    if isinstance(obj, dict):
+        return {str(k): json_clean(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [json_clean(v) for v in obj]
+    if hasattr(obj, "tolist"):
+        return json_clean(obj.tolist())
+    if hasattr(obj, "item"):
+        return json_clean(obj.item())
+    return obj
+
+
+def dumps(obj: Any) -> str:
+    """Compact, key-sorted JSON of ``obj`` after :func:`json_clean` (how stores keep dicts)."""
+    return json.dumps(json_clean(obj), sort_keys=True, default=str)
+
+
+def nan_of(v: Any) -> float:
+    """A stored number back as a float (a missing value as NaN)."""
+    return float("nan") if v is None else float(v)

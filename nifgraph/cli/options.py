@@ -14,7 +14,6 @@ import dataclasses
 import functools
 import inspect
 import json
-import math
 from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,6 +23,7 @@ import typer
 from rich.console import Console
 
 from ..errors import ValidationError
+from ..records import json_clean
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..data import Dataset
@@ -214,23 +214,9 @@ def parse_estimator_options(items: list[str] | None, steps: int | None) -> dict[
     return out
 
 
-def _clean(obj: Any) -> Any:
-    if isinstance(obj, float):
-        return None if math.isnan(obj) or math.isinf(obj) else obj
-    if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_clean(v) for v in obj]
-    if hasattr(obj, "tolist"):
-        return _clean(obj.tolist())
-    if hasattr(obj, "item"):
-        return _clean(obj.item())
-    return obj
-
-
 def print_json(obj: Any) -> None:
     """Print ``obj`` as JSON on stdout (NaN -> null), nothing else."""
-    typer.echo(json.dumps(_clean(obj), indent=2))
+    typer.echo(json.dumps(json_clean(obj), indent=2))
 
 
 def open_store_cli(uri: str | None, *, read_only: bool = False):

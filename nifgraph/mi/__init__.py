@@ -59,6 +59,19 @@ def describe(method: str) -> dict[str, Any]:
     return {"method": m.name, "summary": m.summary, **m.defaults}
 
 
+def _estimate(
+    kind: str, x: Any, y: Any, method: str, seed: int, progress: Callable[[int, int], None] | None, options: dict[str, Any]
+) -> np.ndarray:
+    """Validate everything once, then run ``method``'s ``kind`` (``pairwise`` or ``joint``)."""
+    owner = f"{kind}(method={method!r})"
+    m = _method(method, kind)
+    _check_common(seed, progress, owner)
+    opts = merge_options(m.defaults, options, owner)
+    m.check(opts, owner)
+    xa, ya = check_pair(x, y, owner, m.min_samples(opts))
+    return getattr(m, kind)(xa, ya, opts, int(seed), progress)
+
+
 def pairwise(
     x: Any,
     y: Any,
@@ -83,13 +96,7 @@ def pairwise(
     -------
     numpy.ndarray, shape (a, b), float64, non-negative.
     """
-    owner = f"pairwise(method={method!r})"
-    m = _method(method, "pairwise")
-    _check_common(seed, progress, owner)
-    opts = merge_options(m.defaults, options, owner)
-    m.check(opts, owner)
-    xa, ya = check_pair(x, y, owner, m.min_samples(opts))
-    return m.pairwise(xa, ya, opts, int(seed), progress)
+    return _estimate("pairwise", x, y, method, seed, progress, options)
 
 
 def joint(
@@ -110,10 +117,4 @@ def joint(
     -------
     numpy.ndarray, shape (b,), float64, non-negative.
     """
-    owner = f"joint(method={method!r})"
-    m = _method(method, "joint")
-    _check_common(seed, progress, owner)
-    opts = merge_options(m.defaults, options, owner)
-    m.check(opts, owner)
-    xa, ya = check_pair(x, y, owner, m.min_samples(opts))
-    return m.joint(xa, ya, opts, int(seed), progress)
+    return _estimate("joint", x, y, method, seed, progress, options)

@@ -48,6 +48,14 @@ def _neural_scores(a: np.ndarray, copula: bool) -> tuple[np.ndarray, np.ndarray]
     return z, const
 
 
+def _train(zx, zy, ex, jj, bound, opts, seed, progress, skipped, total) -> np.ndarray:
+    """One batched training of critics for the edges ``(ex[e], jj[e])`` (see :mod:`._mine`)."""
+    with _torch_threads(opts["threads"]):
+        return _mine.train_bounds(
+            zx, zy, ex, jj, bound=bound, opts=opts, seed=seed, progress=progress, done_offset=skipped, total=total
+        )
+
+
 def _neural_pairwise(bound: str):
     def run(x, y, opts, seed, progress):
         zx, cx = _neural_scores(x, opts["copula"])
@@ -57,19 +65,7 @@ def _neural_pairwise(bound: str):
         total, skipped = a * b, a * b - ii.size
         if progress is not None and skipped:
             progress(skipped, total)
-        with _torch_threads(opts["threads"]):
-            est = _mine.train_bounds(
-                zx,
-                zy,
-                ii[:, None],
-                jj,
-                bound=bound,
-                opts=opts,
-                seed=seed,
-                progress=progress,
-                done_offset=skipped,
-                total=total,
-            )
+        est = _train(zx, zy, ii[:, None], jj, bound, opts, seed, progress, skipped, total)
         out = np.zeros((a, b))
         out[ii, jj] = est
         return np.maximum(out, 0.0)
@@ -89,19 +85,7 @@ def _neural_joint(bound: str):
         if progress is not None and skipped:
             progress(skipped, b)
         ex = np.tile(np.arange(zx.shape[1]), (jj.size, 1))  # (E, a') every x column
-        with _torch_threads(opts["threads"]):
-            est = _mine.train_bounds(
-                zx,
-                zy,
-                ex,
-                jj,
-                bound=bound,
-                opts=opts,
-                seed=seed,
-                progress=progress,
-                done_offset=skipped,
-                total=b,
-            )
+        est = _train(zx, zy, ex, jj, bound, opts, seed, progress, skipped, b)
         out[jj] = est
         return np.maximum(out, 0.0)
 

@@ -14,7 +14,6 @@ half-way the transaction rolls back and readers see the store as it was.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,17 +22,9 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from .. import records as rec
 from ..errors import NotFoundError, StoreError, StoreUnavailableError, ValidationError
-from ..records import (
-    ATTRIBUTION_COLUMNS,
-    EDGE_COLUMNS,
-    NEURON_COLUMNS,
-    NEURON_METRIC_COLUMNS,
-    AnalysisRecord,
-    ModelRecord,
-    RunRecord,
-    conform,
-)
+from ..records import AnalysisRecord, ModelRecord, RunRecord, dumps, nan_of
 from .base import Store
 
 __all__ = ["DuckDBStore", "SCHEMA_VERSION"]
@@ -53,39 +44,22 @@ _SCHEMA = [
         model_id VARCHAR, name VARCHAR, dataset VARCHAR, layer_sizes VARCHAR,
         activations VARCHAR, feature_names VARCHAR, class_names VARCHAR,
         test_accuracy DOUBLE, train_accuracy DOUBLE, meta VARCHAR, created_at VARCHAR)""",
-    f"CREATE TABLE IF NOT EXISTS neurons ({_cols(NEURON_COLUMNS)})",
+    f"CREATE TABLE IF NOT EXISTS neurons ({_cols(rec.NEURON_COLUMNS)})",
     """CREATE TABLE IF NOT EXISTS runs (
         run_id VARCHAR, model_id VARCHAR, estimator VARCHAR, seed BIGINT, split VARCHAR,
         n_samples BIGINT, beta DOUBLE, variant VARCHAR, settings VARCHAR, elapsed_s DOUBLE,
         created_at VARCHAR, seq BIGINT)""",
-    f"CREATE TABLE IF NOT EXISTS edges ({_cols(EDGE_COLUMNS)})",
+    f"CREATE TABLE IF NOT EXISTS edges ({_cols(rec.EDGE_COLUMNS)})",
     """CREATE TABLE IF NOT EXISTS analyses (
         run_id VARCHAR, engine VARCHAR, gamma DOUBLE, threshold DOUBLE, modularity DOUBLE,
         n_communities BIGINT, accuracy_before DOUBLE, accuracy_after DOUBLE, settings VARCHAR,
         created_at VARCHAR)""",
-    f"CREATE TABLE IF NOT EXISTS neuron_metrics (run_id VARCHAR, {_cols(NEURON_METRIC_COLUMNS)})",
-    f"CREATE TABLE IF NOT EXISTS attribution (run_id VARCHAR, {_cols(ATTRIBUTION_COLUMNS)})",
+    f"CREATE TABLE IF NOT EXISTS neuron_metrics (run_id VARCHAR, {_cols(rec.NEURON_METRIC_COLUMNS)})",
+    f"CREATE TABLE IF NOT EXISTS attribution (run_id VARCHAR, {_cols(rec.ATTRIBUTION_COLUMNS)})",
     "CREATE SEQUENCE IF NOT EXISTS run_seq",
 ]
 
 
-def _nan(v: Any) -> float:
-    return float("nan") if v is None else float(v)
-
-
-def _dumps(obj: Any) -> str:
-    def clean(o: Any) -> Any:
-        if isinstance(o, float) and not math.isfinite(o):
-            return None
-        if isinstance(o, dict):
-            return {str(k): clean(v) for k, v in o.items()}
-        if isinstance(o, list | tuple):
-            return [clean(v) for v in o]
-        if hasattr(o, "tolist"):
-            return clean(o.tolist())
-        return o
-
-    return json.dumps(clean(obj), sort_keys=True)
 
 
 class DuckDBStore(Store):
@@ -168,7 +142,7 @@ class DuckDBStore(Store):
 
     # -- models ------------------------------------------------------------------------
     def put_model(self, model: ModelRecord, neurons: pd.DataFrame) -> None:
-        frame = conform(neurons, NEURON_COLUMNS)
+        frame = rec.conform(neurons, rec.NEURON_COLUMNS)
         if (frame["model_id"] != model.model_id).any():
             raise ValidationError("Every neuron row must carry the model's model_id.")
         expected = sum(model.layer_sizes)
@@ -183,7 +157,7 @@ class DuckDBStore(Store):
                     model.model_id, model.name, model.dataset, json.dumps(list(model.layer_sizes)),
                     json.dumps(list(model.activations)), json.dumps(list(model.feature_names)),
                     json.dumps(list(model.class_names)), model.test_accuracy, model.train_accuracy,
-                    _dumps(model.meta), model.created_at,
+                    dumps(model.meta), model.created_at,
                 ],
             )
             self._insert_frame(con, "neurons", frame)
@@ -198,17 +172,21 @@ class DuckDBStore(Store):
             activations=tuple(json.loads(r["activations"])),
             feature_names=tuple(json.loads(r["feature_names"])),
             class_names=tuple(json.loads(r["class_names"])),
-            test_accuracy=_nan(r["test_accuracy"]),
-            train_accuracy=_nan(r["train_accuracy"]),
+            test_accuracy=nan_of(r["test_accuracy"]),
+            train_accuracy=nan_of(r["train_accuracy"]),
             meta=json.loads(r["meta"]),
             created_at=r["created_at"],
         )
 
-    def get_model(self, model_id: str) -> ModelRecord:
-        df = self._fetch("SELECT * FROM models WHERE model_id = ?", [model_id])
+    def _one(self, table: str, key: str, value: str, hint: str) -> dict[str, Any]:
+        """The row of ``table`` whose ``key`` is ``value``, or :class:`NotFoundError` with ``hint``."""
+        df = self._fetch(f"SELECT * FROM {table} WHERE {key} = ?", [value])  # table/key are constants
         if df.empty:
-            raise NotFoundError(f"No model {model_id!r} in store {self.uri}; list them with `nifgraph models`.")
-        return self._model_from_row(df.iloc[0].to_dict())
+            raise NotFoundError(f"No {table[:-1]} {value!r} in store {self.uri}; {hint}")
+        return df.iloc[0].to_dict()
+
+    def get_model(self, model_id: str) -> ModelRecord:
+        return self._model_from_row(self._one("models", "model_id", model_id, "list them with `nifgraph models`."))
 
     def list_models(self) -> list[ModelRecord]:
         df = self._fetch("SELECT * FROM models ORDER BY created_at, model_id", [])
@@ -217,7 +195,7 @@ class DuckDBStore(Store):
     def get_neurons(self, model_id: str) -> pd.DataFrame:
         self.get_model(model_id)
         df = self._fetch("SELECT * FROM neurons WHERE model_id = ? ORDER BY layer, idx", [model_id])
-        return conform(df, NEURON_COLUMNS)
+        return rec.conform(df, rec.NEURON_COLUMNS)
 
     def delete_model(self, model_id: str) -> None:
         self.get_model(model_id)
@@ -232,7 +210,7 @@ class DuckDBStore(Store):
     # -- runs ----------------------------------------------------------------------------
     def put_run(self, run: RunRecord, edges: pd.DataFrame) -> None:
         model = self.get_model(run.model_id)
-        frame = conform(edges.assign(run_id=run.run_id), EDGE_COLUMNS)
+        frame = rec.conform(edges.assign(run_id=run.run_id), rec.EDGE_COLUMNS)
         bad = (frame["dst_layer"] != frame["src_layer"] + 1) | (frame["src_layer"] < 0) | (
             frame["dst_layer"] >= model.n_layers
         )
@@ -249,7 +227,7 @@ class DuckDBStore(Store):
                 "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     run.run_id, run.model_id, run.estimator, run.seed, run.split, run.n_samples,
-                    run.beta, run.variant, _dumps(run.settings), run.elapsed_s, run.created_at, seq,
+                    run.beta, run.variant, dumps(run.settings), run.elapsed_s, run.created_at, seq,
                 ],
             )
 
@@ -262,18 +240,15 @@ class DuckDBStore(Store):
             seed=int(r["seed"]),
             split=r["split"],
             n_samples=int(r["n_samples"]),
-            beta=_nan(r["beta"]),
+            beta=nan_of(r["beta"]),
             variant=r["variant"],
             settings=json.loads(r["settings"]),
-            elapsed_s=_nan(r["elapsed_s"]),
+            elapsed_s=nan_of(r["elapsed_s"]),
             created_at=r["created_at"],
         )
 
     def get_run(self, run_id: str) -> RunRecord:
-        df = self._fetch("SELECT * FROM runs WHERE run_id = ?", [run_id])
-        if df.empty:
-            raise NotFoundError(f"No run {run_id!r} in store {self.uri}; list runs with `nifgraph models`.")
-        return self._run_from_row(df.iloc[0].to_dict())
+        return self._run_from_row(self._one("runs", "run_id", run_id, "list runs with `nifgraph models`."))
 
     def list_runs(self, model_id: str | None = None) -> list[RunRecord]:
         if model_id is None:
@@ -287,24 +262,24 @@ class DuckDBStore(Store):
         df = self._fetch(
             "SELECT * FROM edges WHERE run_id = ? ORDER BY src_layer, src_idx, dst_idx", [run_id]
         )
-        return conform(df, EDGE_COLUMNS)
+        return rec.conform(df, rec.EDGE_COLUMNS)
 
     # -- analyses ------------------------------------------------------------------------
     def put_analysis(self, analysis: AnalysisRecord) -> None:
         self.get_run(analysis.run_id)
-        metrics = conform(analysis.neuron_metrics, NEURON_METRIC_COLUMNS).assign(run_id=analysis.run_id)
-        attr = conform(analysis.attribution, ATTRIBUTION_COLUMNS).assign(run_id=analysis.run_id)
+        metrics = rec.conform(analysis.neuron_metrics, rec.NEURON_METRIC_COLUMNS).assign(run_id=analysis.run_id)
+        attr = rec.conform(analysis.attribution, rec.ATTRIBUTION_COLUMNS).assign(run_id=analysis.run_id)
         with self._tx() as con:
             for table in ("neuron_metrics", "attribution", "analyses"):
                 con.execute(f"DELETE FROM {table} WHERE run_id = ?", [analysis.run_id])  # noqa: S608
-            self._insert_frame(con, "neuron_metrics", metrics[["run_id", *NEURON_METRIC_COLUMNS]])
-            self._insert_frame(con, "attribution", attr[["run_id", *ATTRIBUTION_COLUMNS]])
+            self._insert_frame(con, "neuron_metrics", metrics[["run_id", *rec.NEURON_METRIC_COLUMNS]])
+            self._insert_frame(con, "attribution", attr[["run_id", *rec.ATTRIBUTION_COLUMNS]])
             con.execute(
                 "INSERT INTO analyses VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     analysis.run_id, analysis.engine, analysis.gamma, analysis.threshold,
                     analysis.modularity, analysis.n_communities, analysis.accuracy_before,
-                    analysis.accuracy_after, _dumps(analysis.settings), analysis.created_at,
+                    analysis.accuracy_after, dumps(analysis.settings), analysis.created_at,
                 ],
             )
 
@@ -323,14 +298,14 @@ class DuckDBStore(Store):
         return AnalysisRecord(
             run_id=run_id,
             engine=r["engine"],
-            gamma=_nan(r["gamma"]),
-            threshold=_nan(r["threshold"]),
-            modularity=_nan(r["modularity"]),
+            gamma=nan_of(r["gamma"]),
+            threshold=nan_of(r["threshold"]),
+            modularity=nan_of(r["modularity"]),
             n_communities=int(r["n_communities"]),
-            accuracy_before=_nan(r["accuracy_before"]),
-            accuracy_after=_nan(r["accuracy_after"]),
-            neuron_metrics=conform(metrics, NEURON_METRIC_COLUMNS),
-            attribution=conform(attr, ATTRIBUTION_COLUMNS),
+            accuracy_before=nan_of(r["accuracy_before"]),
+            accuracy_after=nan_of(r["accuracy_after"]),
+            neuron_metrics=rec.conform(metrics, rec.NEURON_METRIC_COLUMNS),
+            attribution=rec.conform(attr, rec.ATTRIBUTION_COLUMNS),
             settings=json.loads(r["settings"]),
             created_at=r["created_at"],
         )

@@ -56,9 +56,6 @@ from ..records import (
 )
 from .base import Store, SummaryInputs, no_analysis_error, no_run_error
 from .neo4j_records import (
-    EDGE_PROPS,
-    METRIC_PROPS,
-    NEURON_PROPS,
     analysis_props,
     batches,
     model_from,
@@ -73,6 +70,10 @@ from .neo4j_records import (
 from .neo4j_runner import DriverRunner, Statement, bind, run_in_tx
 
 __all__ = ["Neo4jStore", "DriverRunner", "expected_schema"]
+
+EDGE_PROPS = [c for c in EDGE_COLUMNS if c not in ("run_id", "src_layer", "src_idx", "dst_layer", "dst_idx")]
+NEURON_PROPS = [c for c in NEURON_COLUMNS if c != "model_id"]
+METRIC_PROPS = list(NEURON_METRIC_COLUMNS)
 
 
 # -- the store -------------------------------------------------------------------------

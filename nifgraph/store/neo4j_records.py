@@ -15,18 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..records import (
-    EDGE_COLUMNS,
-    NEURON_COLUMNS,
-    NEURON_METRIC_COLUMNS,
-    AnalysisRecord,
-    ModelRecord,
-    RunRecord,
-)
-
-EDGE_PROPS = [c for c in EDGE_COLUMNS if c not in ("run_id", "src_layer", "src_idx", "dst_layer", "dst_idx")]
-NEURON_PROPS = [c for c in NEURON_COLUMNS if c != "model_id"]
-METRIC_PROPS = [c for c in NEURON_METRIC_COLUMNS]
+from ..records import AnalysisRecord, ModelRecord, RunRecord, json_clean, nan_of
 
 
 # -- value conversion at the boundary ---------------------------------------------------
@@ -41,10 +30,6 @@ def py_value(v: Any) -> Any:
     if v is pd.NA or v is pd.NaT:
         return None
     return v
-
-
-def nan_of(v: Any) -> float:
-    return float("nan") if v is None else float(v)
 
 
 def rows_of(frame: pd.DataFrame, columns: list[str]) -> list[dict[str, Any]]:
@@ -67,21 +52,11 @@ def to_json(d: dict[str, Any]) -> str:
     return json.dumps(d, sort_keys=True, default=str, allow_nan=False) if d else "{}"
 
 
-def nan_to_none(obj: Any) -> Any:
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, dict):
-        return {str(k): nan_to_none(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [nan_to_none(v) for v in obj]
-    return obj
-
-
 def safe_json(d: dict[str, Any]) -> str:
     try:
         return to_json(d)
     except ValueError:  # NaN inside: stored as null
-        return json.dumps(nan_to_none(d), sort_keys=True, default=str)
+        return json.dumps(json_clean(d), sort_keys=True, default=str)
 
 
 def model_props(m: ModelRecord) -> dict[str, Any]:
