@@ -8,8 +8,9 @@ A neuron is removed with the **mean fold** by default (``removal="mean"``,
 inputs (the training split; the held-out inputs when none are given) times its outgoing
 weights is added to the next layer's bias, i.e. the neuron is replaced by its mean. Plain
 zeroing (``removal="zero"``) breaks networks whose constant or saturated neurons feed a
-bias, and it changes the baselines (random on breast-cancer: AUC 0.655 with the fold,
-0.895 with zeroing), so every method is measured under the same removal.
+bias, and it changes the baselines (a prototype measured random on breast-cancer at AUC
+0.655 with the fold and 0.895 with zeroing), so every method is measured under the same
+removal.
 
 Methods
 -------
