@@ -3,7 +3,7 @@ recommendations on a wide layer.
 
 Usage::
 
-    python scripts/bench_decisions.py [--quick] [--train-seeds 3] [--prune-seeds 5] [--json out.json]
+    python scripts/bench_decisions.py [--quick] [--train-seeds 5] [--prune-seeds 5] [--json out.json]
 
 Part 1, pruning curves. For each network (wine 13-32-16-3, breast-cancer 30-32-16-2,
 digits 64-128-64-10; split seed 0, ``train_mlp`` with ``--epochs`` epochs, one network per
@@ -202,7 +202,7 @@ def print_part2(rows: list[dict]) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--train-seeds", type=int, default=3)
+    ap.add_argument("--train-seeds", type=int, default=5)
     ap.add_argument("--prune-seeds", type=int, default=5)
     ap.add_argument("--epochs", type=int, default=100)
     ap.add_argument("--json", default=None)
