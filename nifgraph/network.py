@@ -424,20 +424,70 @@ def neuron_summaries(acts: Sequence[np.ndarray]) -> list[dict[str, np.ndarray]]:
     return out
 
 
-def pruned(net: Network, neurons: Sequence[tuple[int, int]]) -> Network:
-    """A copy of ``net`` with the given hidden neurons ``(layer, idx)`` removed: their incoming
-    weights and bias and their outgoing weights set to zero."""
+def pruned(
+    net: Network,
+    neurons: Sequence[tuple[int, int]],
+    means: Sequence[np.ndarray] | None = None,
+) -> Network:
+    """A copy of ``net`` with the given hidden neurons ``(layer, idx)`` removed.
+
+    A removed neuron's incoming weights and bias and its outgoing weights are set to zero.
+    With ``means``, its mean output is first **folded** into the next layer's bias:
+    ``b_next += mean[layer][idx] * W_next[:, idx]``, so the network behaves as if the neuron
+    were replaced by a constant equal to its mean. This is exact for a constant neuron (a
+    saturated tanh/sigmoid, a ReLU stuck at a positive value) and the least-squares best
+    constant otherwise; plain zeroing breaks a network whose constant neuron feeds a bias
+    (a neuron that always outputs 2.0 with weight 0.5 shifts a logit by 1.0).
+
+    Parameters
+    ----------
+    net : Network
+    neurons : sequence of (layer, idx)
+        Hidden neurons, ``0 < layer < len(net.layer_sizes) - 1``.
+    means : list of ndarray, optional
+        Mean output of every neuron on reference data (the training split), one array of
+        shape (n_l,) per layer ``l = 0..L`` as :func:`nifgraph.analysis.removal.unit_means` returns
+        (only hidden layers are read). Every mean is the neuron's mean in the *unpruned*
+        network, so removing several neurons replaces each by its own mean. ``None``: no
+        fold, plain zeroing (the behaviour before means existed). A neuron whose mean is 0
+        (a dead ReLU) is not folded, so its removal is bit-identical to zeroing.
+
+    Returns
+    -------
+    Network
+        A deep copy; ``net`` is untouched. A next layer without a bias gets one (zeros) when
+        a non-zero mean has to be folded.
+    """
     module = copy.deepcopy(net.module)
     new = from_module(module)
     last = len(new.layer_sizes) - 1
+    neurons = list(dict.fromkeys((int(layer), int(idx)) for layer, idx in neurons))  # once each
+    for layer, idx in neurons:
+        if not 0 < layer < last:
+            raise ValidationError(
+                f"Neuron ({layer}, {idx}) is not a hidden neuron; only layers 1..{last - 1} can be pruned."
+            )
+        if not 0 <= idx < new.layer_sizes[layer]:
+            raise ValidationError(f"Layer {layer} has no neuron {idx}.")
+    if means is not None:
+        if len(means) != len(new.layer_sizes) or any(
+            np.shape(m) != (n,) for m, n in zip(means, new.layer_sizes, strict=False)
+        ):
+            raise ValidationError(
+                f"means must hold one (n_l,) array per layer of {new.layer_sizes}; compute them "
+                "with nifgraph.analysis.removal.unit_means(net, x_train)."
+            )
     with torch.no_grad():
+        if means is not None:  # fold first, with the original outgoing weights
+            for layer, idx in neurons:
+                mu = float(means[layer][idx])
+                if mu == 0.0:
+                    continue  # a dead unit: zeroing alone, bit-identical to no fold
+                lin_out = new.linears[layer]
+                if lin_out.bias is None:
+                    lin_out.bias = nn.Parameter(torch.zeros(lin_out.weight.shape[0], dtype=lin_out.weight.dtype))
+                lin_out.bias += (mu * lin_out.weight[:, idx].double()).to(lin_out.bias.dtype)
         for layer, idx in neurons:
-            if not 0 < layer < last:
-                raise ValidationError(
-                    f"Neuron ({layer}, {idx}) is not a hidden neuron; only layers 1..{last - 1} can be pruned."
-                )
-            if not 0 <= idx < new.layer_sizes[layer]:
-                raise ValidationError(f"Layer {layer} has no neuron {idx}.")
             lin_in, lin_out = new.linears[layer - 1], new.linears[layer]
             lin_in.weight[idx, :] = 0.0
             if lin_in.bias is not None:

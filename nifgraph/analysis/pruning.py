@@ -1,10 +1,27 @@
 """Pruning curves: held-out accuracy against the number of hidden neurons removed, for
-NIF-guided orders and the usual baselines.
+importance orders and the usual baselines.
 
-A neuron is removed as :func:`nifgraph.network.pruned` does (its incoming weights, bias and
-outgoing weights set to zero), exactly as the main job's pruning check. Every order removes
-the *least* important neuron first; each method scores every hidden neuron:
+Removal
+-------
+A neuron is removed with the **mean fold** by default (``removal="mean"``,
+:mod:`nifgraph.analysis.removal`): its weights are zeroed and its mean output on the reference
+inputs (the training split; the held-out inputs when none are given) times its outgoing
+weights is added to the next layer's bias, i.e. the neuron is replaced by its mean. Plain
+zeroing (``removal="zero"``) breaks networks whose constant or saturated neurons feed a
+bias, and it changes the baselines (a prototype measured random on breast-cancer at AUC
+0.655 with the fold and 0.895 with zeroing), so every method is measured under the same
+removal.
 
+Methods
+-------
+Every order removes the *least* important neuron first; each method scores every hidden
+neuron:
+
+``greedy_kl``    **default**: greedy, re-scored after each removal, by KL(p_full ‖ p_pruned)
+                 of the output softmax on the reference inputs (label-free,
+                 :func:`nifgraph.analysis.importance.greedy_kl_order`); a global order, deterministic.
+``std_wout``     output std on the reference inputs × L2 norm of the outgoing weights.
+``mi_output``    I(h; ŷ), MI of the neuron with the predicted class (static MI score).
 ``nif``          total NIF in-flow × total NIF out-flow (nats²): a neuron that receives no
                  information or passes none on scores 0 (dead neurons score 0).
 ``betweenness``  weighted betweenness on the NIF flow graph (shortest path = path of largest
@@ -12,10 +29,12 @@ the *least* important neuron first; each method scores every hidden neuron:
 ``magnitude``    L2 norm of the neuron's incoming and outgoing weights together.
 ``random``       a uniformly random order (one per seed).
 
-Orders are global over all hidden layers. Scores are first divided by the mean score of the
-neuron's layer, so that layers of different width and fan-in (whose NIF sums and weight norms
-live on different scales) compete on equal terms. Ties (e.g. many neurons with betweenness 0)
-are broken at random by the seed; deterministic methods therefore vary a little across seeds.
+Orders are global over all hidden layers. Static scores are first divided by the mean score
+of the neuron's layer, so that layers of different width and fan-in (whose NIF sums and
+weight norms live on different scales) compete on equal terms; ``greedy_kl`` is already a
+global order and is not normalised. Ties (e.g. many neurons with betweenness 0) are broken
+at random by the seed; deterministic methods therefore vary a little across seeds
+(``greedy_kl`` has no ties and gives the same order for every seed).
 
 :func:`prune_curves` is pure (arrays and a :class:`~nifgraph.network.Network` in, a
 :class:`PruneCurves` out); :func:`prune_curve_for_model` reads a stored model through the
@@ -36,6 +55,7 @@ from ..store.base import Store
 
 __all__ = [
     "PRUNE_METHODS",
+    "DEFAULT_PRUNE_METHOD",
     "hidden_neurons",
     "nif_scores",
     "magnitude_scores",
@@ -48,7 +68,12 @@ __all__ = [
     "prune_curve_for_model",
 ]
 
-PRUNE_METHODS: tuple[str, ...] = ("nif", "betweenness", "magnitude", "random")
+PRUNE_METHODS: tuple[str, ...] = (
+    "greedy_kl", "std_wout", "mi_output", "nif", "betweenness", "magnitude", "random",
+)
+#: The order nifgraph recommends (marked ``"default": true`` in :meth:`PruneCurves.to_dict`).
+DEFAULT_PRUNE_METHOD = "greedy_kl"
+_NEEDS_MATS = ("nif", "betweenness")
 
 
 #: Upper bound on ``seeds``: each seed re-evaluates the network once per k and method.
@@ -117,9 +142,18 @@ def prune_order(scores: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def pruning_curve(
-    net: Any, x: np.ndarray, y: np.ndarray, neurons: Sequence[tuple[int, int]], ks: Sequence[int]
+    net: Any,
+    x: np.ndarray,
+    y: np.ndarray,
+    neurons: Sequence[tuple[int, int]],
+    ks: Sequence[int],
+    means: Sequence[np.ndarray] | None = None,
 ) -> np.ndarray:
-    """Accuracy of ``net`` on (x, y) after removing the first ``k`` of ``neurons``, per k."""
+    """Accuracy of ``net`` on (x, y) after removing the first ``k`` of ``neurons``, per k.
+
+    ``means`` (one (n_l,) array per layer, :func:`nifgraph.analysis.removal.unit_means`) folds each
+    removed neuron's mean into the next bias; None zeroes only.
+    """
     from ..network import accuracy, pruned
 
     out = []
@@ -127,7 +161,7 @@ def pruning_curve(
         k = int(k)
         if not 0 <= k <= len(neurons):
             raise ValidationError(f"Cannot remove {k} neurons out of {len(neurons)}.")
-        out.append(accuracy(pruned(net, list(neurons[:k])), x, y) if k else accuracy(net, x, y))
+        out.append(accuracy(pruned(net, list(neurons[:k]), means=means), x, y) if k else accuracy(net, x, y))
     return np.asarray(out)
 
 
@@ -176,10 +210,14 @@ class PruneCurves:
         )
 
     def to_dict(self) -> dict[str, Any]:
+        summary = [
+            {**row, "default": row["method"] == DEFAULT_PRUNE_METHOD}
+            for row in self.summary().to_dict(orient="records")
+        ]
         return {
             "ks": self.ks.tolist(), "n_hidden": self.n_hidden, "seeds": self.seeds,
             "accuracy": {m: a.tolist() for m, a in self.accuracy.items()},
-            "summary": self.summary().to_dict(orient="records"),
+            "summary": summary, "default_method": DEFAULT_PRUNE_METHOD,
             "flagged": [list(n) for n in self.flagged], "accuracy_flagged": self.accuracy_flagged,
             "settings": self.settings,
         }
@@ -187,7 +225,7 @@ class PruneCurves:
 
 def prune_curves(
     net: Any,
-    mats: Sequence[np.ndarray],
+    mats: Sequence[np.ndarray] | None,
     x: np.ndarray,
     y: np.ndarray,
     *,
@@ -195,63 +233,96 @@ def prune_curves(
     ks: Sequence[int] | None = None,
     methods: Sequence[str] = PRUNE_METHODS,
     flagged: Sequence[tuple[int, int]] = (),
+    reference: np.ndarray | None = None,
+    removal: str = "mean",
 ) -> PruneCurves:
     """Pruning curves of every method over ``seeds`` seeds.
 
     Parameters
     ----------
     net : nifgraph.network.Network
-    mats : NIF matrices (n_l, n_{l+1}) of the same network
-    x, y : held-out samples
+    mats : list of ndarray (n_l, n_{l+1}), or None
+        NIF matrices of the same network; needed only by ``nif`` and ``betweenness``.
+    x : ndarray, shape (n_samples, n_inputs)
+    y : ndarray, shape (n_samples,)
+        Held-out samples that judge every removal.
     ks : numbers of neurons removed (default: every k from 0 to all hidden neurons, or 25
         evenly spaced values for wide networks)
+    methods : names from :data:`PRUNE_METHODS` (default: all; :data:`DEFAULT_PRUNE_METHOD`
+        is the recommended order)
     flagged : NIF-flagged prunable neurons; their joint removal is measured as well
+    reference : ndarray, shape (n_ref, n_inputs), optional
+        Label-free reference inputs (the training split) for the removal means and for the
+        ``greedy_kl``, ``std_wout`` and ``mi_output`` scores. Default: ``x`` itself (labels
+        are never used for them, but the held-out inputs then shape the order).
+    removal : {"mean", "zero"}
+        Mean fold (default, :mod:`nifgraph.analysis.removal`) or plain zeroing, for every method.
     """
     from ..network import accuracy, pruned
+    from .importance import greedy_kl_scores, output_mi_scores, std_wout_scores
+    from .removal import replacement_values
 
     if not 1 <= int(seeds) <= MAX_SEEDS:
         raise ValidationError(f"seeds must be an integer in [1, {MAX_SEEDS}]; got {seeds!r}.")
-    sizes = tuple(int(s) for s in net.layer_sizes)
-    if _sizes(mats) != sizes:
-        raise ValidationError(f"NIF matrices give layer sizes {_sizes(mats)} but the network has {sizes}.")
     unknown = [m for m in methods if m not in PRUNE_METHODS]
     if unknown:
         raise ValidationError(f"Unknown pruning method(s) {unknown}; choose from {', '.join(PRUNE_METHODS)}.")
+    sizes = tuple(int(s) for s in net.layer_sizes)
+    if any(m in _NEEDS_MATS for m in methods):
+        if mats is None:
+            raise ValidationError("Methods nif and betweenness need the NIF matrices; pass mats or drop those methods.")
+        if _sizes(mats) != sizes:
+            raise ValidationError(f"NIF matrices give layer sizes {_sizes(mats)} but the network has {sizes}.")
+    ref = x if reference is None else reference
+    means = replacement_values(net, ref, removal)
     neurons = hidden_neurons(sizes)
     h = len(neurons)
     if ks is None:
         ks = range(h + 1) if h <= 24 else np.unique(np.linspace(0, h, 25).round().astype(int))
     ks_arr = np.asarray(sorted({int(k) for k in ks}))
     raw = {
+        "greedy_kl": lambda: greedy_kl_scores(net, ref, removal=removal),
+        "std_wout": lambda: std_wout_scores(net, ref),
+        "mi_output": lambda: output_mi_scores(net, ref),
         "nif": lambda: nif_scores(mats),
         "betweenness": lambda: betweenness_scores(mats),
         "magnitude": lambda: magnitude_scores([lin.weight.detach().numpy() for lin in net.linears]),
         "random": lambda: np.zeros(h),
     }
-    scores = {m: layer_normalized(raw[m](), sizes) for m in methods}
+    scores = {m: raw[m]() if m == "greedy_kl" else layer_normalized(raw[m](), sizes) for m in methods}
     curves: dict[str, np.ndarray] = {}
     for m in methods:
         rows = []
         for s in range(int(seeds)):
             order = prune_order(scores[m], np.random.default_rng(1000 * s + 17))
-            rows.append(pruning_curve(net, x, y, [neurons[i] for i in order], ks_arr))
+            rows.append(pruning_curve(net, x, y, [neurons[i] for i in order], ks_arr, means=means))
         curves[m] = np.asarray(rows)
-    acc_flag = accuracy(pruned(net, list(flagged)), x, y) if flagged else float("nan")
+    acc_flag = accuracy(pruned(net, list(flagged), means=means), x, y) if flagged else float("nan")
     return PruneCurves(
         ks=ks_arr, accuracy=curves, n_hidden=h, seeds=int(seeds), flagged=tuple(flagged),
         accuracy_flagged=acc_flag,
-        settings={"score_normalisation": "divided by the layer's mean", "ties": "random by seed"},
+        settings={
+            "score_normalisation": "divided by the layer's mean (static scores; greedy_kl is a global order)",
+            "ties": "random by seed",
+            "removal": "mean output folded into the next bias" if removal == "mean" else "zeroed",
+            "reference": "given reference inputs" if reference is not None else "the evaluation inputs",
+            "default_method": DEFAULT_PRUNE_METHOD,
+        },
     )
 
 
 def prune_curve_for_model(store: Store, ref: str, *, seeds: int = 5, ks: Sequence[int] | None = None) -> PruneCurves:
-    """:func:`prune_curves` for a stored model's newest analysed run, on its held-out split."""
+    """:func:`prune_curves` for a stored model's newest analysed run, on its held-out split,
+    with the training split as the reference for means and label-free scores."""
     from ..nif import matrices_from_edges
     from ..stored import load_model_network, model_dataset
+
     model, run, analysis = store.need_analysis(ref)
     net = load_model_network(model)
     ds = model_dataset(model)
     mats = matrices_from_edges(store.get_edges(run.run_id), model.layer_sizes, "value")
-    res = prune_curves(net, mats, ds.x_test, ds.y_test, seeds=seeds, ks=ks, flagged=analysis.prunable)
+    res = prune_curves(
+        net, mats, ds.x_test, ds.y_test, seeds=seeds, ks=ks, flagged=analysis.prunable, reference=ds.x_train
+    )
     res.settings.update(model_id=model.model_id, run_id=run.run_id, estimator=run.estimator)
     return res
