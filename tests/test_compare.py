@@ -11,8 +11,8 @@ from scipy import stats
 from torch import nn
 
 from nifgraph.analysis import attribution as C
-from nifgraph.errors import ValidationError
 from nifgraph.analysis.pruning import PRUNE_METHODS
+from nifgraph.errors import ValidationError
 from nifgraph.nif import flow_concentration
 
 
