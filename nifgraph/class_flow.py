@@ -11,20 +11,24 @@ information quantity about it.
 
 Methods (``METHODS``)
 ---------------------
-``"flow"``      routed class flow. Every edge ``a → b`` of every layer gets the (positive)
-                co-information with the class decision::
+``"flow"``      routed class flow. Every edge ``a → b`` of every layer gets its information
+                about class ``j``: with ``edge="coinfo"`` the positive co-information::
 
                     E_l^j[a, b] = clip( I(h_a; h_b) − I(h_a; h_b | c_j), 0, H(c_j) )
 
-                the information the edge carries that is *about* class ``j``; the conditional
-                term is ``Σ_v p(c_j=v) I(h_a; h_b | c_j=v)`` (two sub-samples). Since
-                ``I(a;b) − I(a;b|c) = I(a;c) − I(a;c|b) ≤ I(a;c) ≤ H(c)``, the clip to ``H(c_j)``
-                only removes estimator error. The class node ``j`` (logit ``j``) then sends a
+                (conditional term ``Σ_v p(c_j=v) I(h_a; h_b | c_j=v)``, two sub-samples; since
+                ``I(a;b) − I(a;b|c) = I(a;c) − I(a;c|b) ≤ I(a;c) ≤ H(c)`` the clip only removes
+                estimator error), or with ``edge="bound"`` (default) its upper bound
+                ``min(I(h_a; h_b), I(h_a; c_j), I(h_b; c_j))`` — the NIF of the edge capped by
+                the class relevance of both ends; finite on near-copy edges, where the
+                co-information estimate is a difference of two huge numbers. The decision
+                node ``c_j`` reads every logit ``k`` with weight ``I(z_k; c_j)`` and sends one
                 unit of "share" backwards; each neuron splits what it receives over its
                 incoming edges in proportion to ``E``::
 
                     S_l^j[a, b] = E_l^j[a, b] / Σ_a' E_l^j[a', b]        (column-stochastic)
-                    F[:, j]     = S_0^j @ S_1^j @ … @ S_{L-1}^j [:, j]
+                    d^j[k]      = I(z_k; c_j) / Σ_k' I(z_k'; c_j)
+                    F[:, j]     = S_0^j @ S_1^j @ … @ S_{L-1}^j @ d^j
 
                 Unit: fraction of class ``j``'s flow, in [0, 1]; each column sums to 1 (or is 0
                 if no class-``j`` information reaches the output). Path-sum identity:
@@ -47,10 +51,19 @@ Methods (``METHODS``)
                 Unit: nats, bounded by ``H(S_i) = ln 2`` (Lin 1991: the Jensen–Shannon
                 divergence is the mutual information with the mixture indicator).
 
-Cost (N samples, d inputs, c classes, E edges): ``"flow"`` c × 3 pairwise MI calls per layer
-pair (``gcmi``: one correlation matrix each, < 1 s for a 64-128-64-10 MLP; ``ksg``:
-~3·c·E one-dimensional estimates); ``"flow_dpi"`` adds one d × c MI call; ``"occlusion"``
-d forward passes of the network, no estimator.
+Measured (``scripts/bench_attribution.py``, 3 training seeds, 95 % t-CI; mean Spearman
+between class columns / per-class deletion AUC, lower = better on both): ``flow_dpi`` with
+GCMI, the default, wine 13-32-16-3 −0.20 ± 0.08 / 0.534 ± 0.016, digits 64-64-32-10
+0.39 ± 0.01 / 0.261 ± 0.022; SHAP 0.47 / 0.542 and 0.72 / 0.264; IG 0.55 / 0.561 and
+0.80 / 0.308; the path product 0.99 / 0.752 and 1.00 / 0.481. KSG makes the flow *less*
+faithful (0.670, 0.327) although it estimates I(x_i; c_j) better: GCMI keeps the monotone
+dependence an MLP's linear read-out uses. ``"occlusion"`` was the least faithful of the three.
+
+Cost (N samples, d inputs, c classes, E edges): ``"flow"`` with ``edge="bound"`` one pairwise
+MI call per layer pair (the NIF) plus one (n_l × c) relevance call per layer (``gcmi``: 0.2 s
+on digits 64-64-32-10; ``ksg``: ~13 s, the cost of a KSG NIF run); ``edge="coinfo"`` 3·c
+pairwise calls per layer pair (c times the NIF); ``"flow_dpi"`` adds one d × c call;
+``"occlusion"`` d forward passes of the network, no estimator.
 
 References: Davis et al. 2019 (NIF); McGill 1954 (interaction information / co-information);
 Lin 1991 (Jensen–Shannon divergence); Ince et al. 2017 (GCMI); Kraskov et al. 2004 (KSG);
