@@ -58,6 +58,9 @@ GCMI, the default, wine 13-32-16-3 −0.20 ± 0.08 / 0.534 ± 0.016, digits 64-6
 0.80 / 0.308; the path product 0.99 / 0.752 and 1.00 / 0.481. KSG makes the flow *less*
 faithful (0.670, 0.327) although it estimates I(x_i; c_j) better: GCMI keeps the monotone
 dependence an MLP's linear read-out uses. ``"occlusion"`` was the least faithful of the three.
+Ablation: the GCMI ceiling alone, I(x_i; 1[y=j]), scores the same deletion AUC (0.533, 0.261):
+the routing adds class-specific edges (a per-class graph) and network dependence, not deletion
+faithfulness.
 
 Cost (N samples, d inputs, c classes, E edges): ``"flow"`` with ``edge="bound"`` one pairwise
 MI call per layer pair (the NIF) plus one (n_l × c) relevance call per layer (``gcmi``: 0.2 s
