@@ -8,14 +8,14 @@ Per data set and method, averaged over training seeds (95 % t-intervals):
 
 * ``spec``  mean Spearman correlation between the class columns (all pairs of classes);
             lower = more class-specific (1 = every class ranks the features alike);
-* ``del``   per-class deletion AUC (:mod:`nifgraph.compare`'s deletion curve, class by
+* ``del``   per-class deletion AUC (:mod:`nifgraph.analysis.attribution`'s deletion curve, class by
             class: test samples of class ``j``, features deleted in column ``j``'s order,
             fill 0 = training mean); lower = more faithful;
 * ``max/bound`` the largest value and the largest stated bound of any entry, and whether
             every entry is within its own bound (``ok``). The NIF path product has no bound.
 
 Methods: ``nif`` (the paper's path product of KSG NIF matrices), the methods of
-:mod:`nifgraph.class_flow` (``flow``, ``flow_dpi`` with GCMI or KSG, edges ``bound`` or
+:mod:`nifgraph.analysis.class_flow` (``flow``, ``flow_dpi`` with GCMI or KSG, edges ``bound`` or
 ``coinfo``; ``occlusion``), ``shap`` (DeepExplainer), ``ig`` (captum) and ``raw_mi``
 (I(x_i; 1[y=j]), KSG, true labels; bound H(1[y=j]); ``raw_mi/gcmi`` the same with GCMI). Estimators run on the training split
 (as a NIF run does); SHAP and IG on the test split; the deletion test on the test split.
@@ -32,11 +32,17 @@ import torch
 from scipy.stats import spearmanr
 from scipy.stats import t as student_t
 
-from nifgraph import class_flow as cf
-from nifgraph.analysis import attribution as path_product
-from nifgraph.compare import deletion_auc, deletion_curve, ig_attribution, raw_mi, shap_attribution
+from nifgraph.analysis import class_flow as cf
+from nifgraph.analysis.attribution import (
+    deletion_auc,
+    deletion_curve,
+    ig_attribution,
+    raw_mi,
+    shap_attribution,
+)
+from nifgraph.analysis.local import attribution as path_product
 from nifgraph.data import load_dataset
-from nifgraph.models import TrainConfig, train_mlp
+from nifgraph.network import TrainConfig, train_mlp
 from nifgraph.nif import estimate_nif
 
 HIDDEN = {"iris": (8,), "wine": (32, 16), "digits": (64, 32), "breast-cancer": (32, 16)}

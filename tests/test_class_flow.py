@@ -1,4 +1,4 @@
-"""Class-specific, bounded attribution (nifgraph.class_flow): planted ground truth, bounds,
+"""Class-specific, bounded attribution (nifgraph.analysis.class_flow): planted ground truth, bounds,
 the path-sum identity by brute-force enumeration, closed forms, validation."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from nifgraph import class_flow as cf
+from nifgraph.analysis import class_flow as cf
 from nifgraph.errors import ValidationError
-from nifgraph.models import build_mlp, from_module
+from nifgraph.network import build_mlp, from_module
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,7 @@
 """Class-specific, bounded attribution: how much of the network's decision for class ``j``
 comes from input feature ``i``, in stated units with a stated upper bound.
 
-Why: the path product ``A = NIF_0 @ NIF_1 @ …`` (:func:`nifgraph.analysis.attribution`) is
+Why: the path product ``A = NIF_0 @ NIF_1 @ …`` (:func:`nifgraph.analysis.local.attribution`) is
 class-blind (every class column is the same upstream product times one last-layer column, so
 the class columns rank the features almost identically) and unbounded (nats multiply along a
 path: KSG copy edges of 6.75 nats give 308 "nats"). It is kept for reproducing the paper; the
@@ -43,7 +43,7 @@ Methods (``METHODS``)
 ``"occlusion"`` occlusion information, interventional and estimator-free. A fair coin
                 ``S_i`` decides whether feature ``i`` is deleted (set to ``fill``, the training
                 mean after standardisation, as in the deletion test of
-                :mod:`nifgraph.compare`); ``C_j ~ Bernoulli(p_j(x))`` is the network's
+                :mod:`nifgraph.analysis.attribution`); ``C_j ~ Bernoulli(p_j(x))`` is the network's
                 stochastic class-``j`` decision (softmax). Then::
 
                     F[i, j] = I(S_i; C_j | X) = E_x JS( Bern(p_j(x)) ‖ Bern(p_j(x^{-i})) )
@@ -83,7 +83,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ValidationError, param_error
+from ..errors import ValidationError, param_error
 
 __all__ = [
     "METHODS",
@@ -152,7 +152,7 @@ def class_entropy(y_pred: Any, n_classes: int) -> np.ndarray:
 
 # -- conditional and co-information ----------------------------------------------------------
 def _pairwise(x: np.ndarray, y: np.ndarray, estimator: str, seed: int, options: dict) -> np.ndarray:
-    from . import mi
+    from .. import mi
 
     return np.asarray(mi.pairwise(x, y, estimator, seed=seed, **options), dtype=np.float64)
 
@@ -389,7 +389,7 @@ def class_flow(
 
     Parameters
     ----------
-    net : :class:`nifgraph.models.Network` (activations via ``Network.forward_layers``)
+    net : :class:`nifgraph.network.Network` (activations via ``Network.forward_layers``)
     x : ndarray (n_samples, n_features), standardised as in training (the NIF samples)
     method : one of :data:`METHODS` (module docstring: definitions, units, bounds)
     edge : ``"bound"`` or ``"coinfo"``, the class information of an edge
