@@ -75,7 +75,11 @@ EDGE_COLUMNS: dict[str, str] = {
     "ci_high": "float64",
 }
 
-#: Per-neuron analysis results of a run.
+#: Per-neuron analysis results of a run. ``candidate``: the hidden neuron looked empty (the
+#: flow rule flagged it and the unit-level test found no information in or out);
+#: ``prunable``: recommended -- removing the recommended set together (mean folded into the
+#: next bias) was verified on held-out data to cost at most the tolerance; ``accuracy_drop``:
+#: held-out accuracy lost by removing this candidate alone (NaN for non-candidates).
 NEURON_METRIC_COLUMNS: dict[str, str] = {
     "layer": "int64",
     "idx": "int64",
@@ -84,6 +88,8 @@ NEURON_METRIC_COLUMNS: dict[str, str] = {
     "in_flow": "float64",
     "out_flow": "float64",
     "prunable": "bool",
+    "candidate": "bool",
+    "accuracy_drop": "float64",
 }
 
 #: Attribution matrix of a run in long form: input feature ``feature_idx`` -> class ``class_idx``.
@@ -95,13 +101,16 @@ ATTRIBUTION_COLUMNS: dict[str, str] = {
 
 
 def conform(frame: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
-    """Return ``frame`` with exactly ``columns`` in order and dtype (missing float columns -> NaN)."""
+    """Return ``frame`` with exactly ``columns`` in order and dtype (missing float columns -> NaN,
+    missing bool columns -> False: data written before a column existed)."""
     out = pd.DataFrame(index=frame.index)
     for name, dtype in columns.items():
         if name in frame.columns:
             col = frame[name]
         elif dtype == "float64":
             col = pd.Series(float("nan"), index=frame.index)
+        elif dtype == "bool":
+            col = pd.Series(False, index=frame.index)
         else:
             raise KeyError(f"missing column {name!r}")
         if dtype == "string":

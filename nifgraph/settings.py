@@ -23,6 +23,7 @@ from .significance import DEFAULT_ALPHA, DEFAULT_NULL_DRAWS, SignificanceSpec
 __all__ = [
     "DEFAULT_GAMMA",
     "DEFAULT_THRESHOLD",
+    "DEFAULT_TOLERANCE",
     "ENGINES",
     "SPLITS",
     "EstimationSettings",
@@ -34,6 +35,10 @@ __all__ = [
 DEFAULT_THRESHOLD = 0.02
 #: Default Louvain resolution.
 DEFAULT_GAMMA = 1.0
+#: Largest held-out accuracy drop a pruning recommendation may cost (half a point: below one
+#: held-out sample on every bundled data set's test split, and below the ~1-point spread of
+#: retraining; see :mod:`nifgraph.analysis.recommend`).
+DEFAULT_TOLERANCE = 0.005
 ENGINES = ("auto", "local", "gds")
 SPLITS = ("all", "train", "test")
 
@@ -108,6 +113,7 @@ class AnalysisSettings:
     alpha: float | None = None
     seed: int = 0
     engine: str = "auto"
+    tolerance: float = DEFAULT_TOLERANCE
 
     def validate(self) -> AnalysisSettings:
         owner = "the analysis"
@@ -121,6 +127,8 @@ class AnalysisSettings:
             raise param_error("engine", owner, f"one of {', '.join(ENGINES)}", self.engine)
         if isinstance(self.seed, bool) or not isinstance(self.seed, numbers.Integral):
             raise param_error("seed", owner, "an integer", self.seed)
+        if not (_real(self.tolerance) and 0 <= self.tolerance < 1):
+            raise param_error("tolerance", owner, "an accuracy drop in [0, 1)", self.tolerance)
         return self
 
     def resolved(self, has_null: bool) -> AnalysisSettings:

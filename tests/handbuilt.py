@@ -34,22 +34,24 @@ def handbuilt_inputs(n: int = 2000, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal((n, 3)).astype(np.float32)
 
 
-def import_handbuilt(st, tmp_path, n: int = 600):
-    """Store the hand-built model through the user-model import path: a CSV of ``n`` samples
-    labelled by the model's own argmax, and the module saved with the data set's
-    standardisation folded into its first layer (the model expects raw inputs)."""
+def import_handbuilt(st, tmp_path, n: int = 600, module=None, x=None):
+    """Store the hand-built model (or ``module``, on inputs ``x``) through the user-model
+    import path: a CSV of the samples labelled by the model's own argmax, and the module saved
+    with the data set's standardisation folded into its first layer (the model expects raw
+    inputs)."""
     import pandas as pd
 
     from nifgraph.data import load_dataset
     from nifgraph.pipeline import import_model
 
-    x = handbuilt_inputs(n, seed=1)
+    make = module or handbuilt_module
+    x = handbuilt_inputs(n, seed=1) if x is None else np.asarray(x, dtype=np.float32)
     with torch.no_grad():
-        y = handbuilt_module()(torch.as_tensor(x)).argmax(1).numpy()
+        y = make()(torch.as_tensor(x)).argmax(1).numpy()
     csv = tmp_path / "hb.csv"
-    pd.DataFrame({"x0": x[:, 0], "x1": x[:, 1], "x2": x[:, 2], "label": y}).to_csv(csv, index=False)
+    pd.DataFrame({**{f"x{i}": x[:, i] for i in range(x.shape[1])}, "label": y}).to_csv(csv, index=False)
     ds = load_dataset(csv=csv, target="label", seed=0)
-    folded = handbuilt_module()
+    folded = make()
     with torch.no_grad():
         w = folded[0].weight.clone()
         folded[0].weight.copy_(w * torch.as_tensor(ds.scale, dtype=torch.float32))

@@ -29,7 +29,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..network import Network
     from .local import Analysis
 
-__all__ = ["analyze_run", "compute", "EngineResult", "verify_pruning", "run_matrices"]
+__all__ = ["analyze_run", "compute", "EngineResult", "run_matrices"]
 
 
 def run_matrices(store: Store, run: RunRecord, model: ModelRecord, alpha: float | None = None) -> list[np.ndarray]:
@@ -98,17 +98,6 @@ def compute(
     return EngineResult(analysis, "gds", notes, settings)
 
 
-def verify_pruning(
-    network: Network, dataset: Dataset, neurons: list[tuple[int, int]]
-) -> tuple[float, float]:
-    """Held-out accuracy before and after removing ``neurons`` from ``network``."""
-    from ..network import accuracy, pruned
-
-    before = accuracy(network, dataset.x_test, dataset.y_test)
-    after = accuracy(pruned(network, neurons), dataset.x_test, dataset.y_test) if neurons else before
-    return before, after
-
-
 def analyze_run(
     store: Store,
     run_id: str,
@@ -129,18 +118,41 @@ def analyze_run(
     network, dataset : optional
         The model's network and data split when the caller has them in hand (the main job);
         otherwise they are reloaded from the checkpoint and the data set's recipe.
+
+    Pruning: the flow rule flags hidden neurons; those the unit-level test also finds empty
+    are *candidates*; the recommended (``prunable``) set is verified by removing it with the
+    mean folded into the next layer's bias and re-measuring held-out accuracy, within
+    ``settings.tolerance`` (:func:`~nifgraph.analysis.recommend.prune_decision`). Candidates
+    that are needed are kept and reported with their measured drop.
     """
+    from ..significance import DEFAULT_ALPHA
     from ..stored import load_model_network, model_dataset
+    from .recommend import prune_decision
 
     result, engine_used, notes, settings = compute(store, run_id, settings, gds=gds)
-    model = store.get_model(store.get_run(run_id).model_id)
+    run = store.get_run(run_id)
+    model = store.get_model(run.model_id)
+    net = network if network is not None else load_model_network(model)
+    ds = dataset if dataset is not None else model_dataset(model)
     metrics = result.metrics_frame(model.layer_sizes)
-    prunable = [(int(r.layer), int(r.idx)) for r in metrics[metrics["prunable"]].itertuples()]
-    before, after = verify_pruning(
-        network if network is not None else load_model_network(model),
-        dataset if dataset is not None else model_dataset(model),
-        prunable,
+    flagged = [(int(r.layer), int(r.idx)) for r in metrics[metrics["prunable"]].itertuples()]
+    rec, uninformative = prune_decision(
+        net, net.forward_layers(ds.split(run.split)[0]), flagged, ds.x_train, ds.x_test, ds.y_test,
+        tolerance=settings.tolerance, alpha=settings.alpha or DEFAULT_ALPHA, seed=settings.seed,
     )
+    key = list(zip(metrics["layer"].astype(int), metrics["idx"].astype(int), strict=True))
+    metrics = metrics.assign(
+        prunable=[u in set(rec.recommended) for u in key],
+        candidate=[u in set(rec.candidates) for u in key],
+        accuracy_drop=[rec.drops.get(u, float("nan")) for u in key],
+    )
+    before, after = rec.accuracy_before, rec.accuracy_after
+    pruning = {
+        "tolerance": settings.tolerance, "removal": "mean folded into the next bias (training-split means)",
+        "flagged_by_flow": [list(u) for u in flagged], "uninformative_units": [list(u) for u in uninformative],
+        "candidates": [list(u) for u in rec.candidates], "recommended": [list(u) for u in rec.recommended],
+        "rejected": [{"unit": list(r.unit), "drop_alone": r.drop_alone, "drop_with_set": r.drop_with_set} for r in rec.rejected],
+    }
     record = AnalysisRecord(
         run_id=run_id,
         engine=engine_used,
@@ -152,7 +164,10 @@ def analyze_run(
         accuracy_after=after,
         neuron_metrics=metrics,
         attribution=result.attribution_frame(),
-        settings={"seed": settings.seed, "alpha": settings.alpha, "notes": notes, "cost": "-ln(value_norm)"},
+        settings={
+            "seed": settings.seed, "alpha": settings.alpha, "notes": notes, "cost": "-ln(value_norm)",
+            "pruning": pruning,
+        },
     )
     store.put_analysis(record)
     return record

@@ -498,6 +498,10 @@ class Analysis:
                 "in_flow": self.in_flow,
                 "out_flow": self.out_flow,
                 "prunable": self.prunable,
+                # the pruning decision (candidates verified on held-out data) needs the
+                # network: :func:`nifgraph.analysis.analyze_run` fills these
+                "candidate": np.zeros(n, dtype=bool),
+                "accuracy_drop": np.full(n, np.nan),
             }
         )
         return frame.astype(NEURON_METRIC_COLUMNS)[list(NEURON_METRIC_COLUMNS)]

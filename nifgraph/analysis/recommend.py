@@ -37,12 +37,11 @@ from typing import Any
 import numpy as np
 
 from ..errors import ValidationError, param_error
+from ..settings import DEFAULT_TOLERANCE
 from .removal import replacement_values
 
-__all__ = ["DEFAULT_TOLERANCE", "Rejected", "Recommendation", "recommend"]
+__all__ = ["DEFAULT_TOLERANCE", "Rejected", "Recommendation", "recommend", "prune_decision"]
 
-#: Largest held-out accuracy drop a recommendation may cost (see the module docstring).
-DEFAULT_TOLERANCE = 0.005
 _EPS = 1e-12
 
 
@@ -165,3 +164,35 @@ def recommend(
             "n_validation": int(y_val.size),
         },
     )
+
+
+def prune_decision(
+    net: Any,
+    acts: Sequence[np.ndarray],
+    flagged: Sequence[tuple[int, int]],
+    x_ref: np.ndarray,
+    x_val: np.ndarray,
+    y_val: np.ndarray,
+    *,
+    tolerance: float = DEFAULT_TOLERANCE,
+    alpha: float = 0.05,
+    seed: int = 0,
+) -> tuple[Recommendation, tuple[tuple[int, int], ...]]:
+    """The main job's pruning decision: candidates, then verification.
+
+    A hidden unit is a *candidate* when the flow rule ``flagged`` it (no edge in or out above
+    the threshold / none significant) **and** the unit-level test
+    (:func:`~nifgraph.analysis.unit_information.unit_information` on ``acts``, BH at
+    ``alpha``) finds no information between it and its whole input layer or its whole output
+    layer -- "no significant edge" alone is not "no information" on wide layers. Candidates
+    are then verified by :func:`recommend` on held-out data within ``tolerance``.
+
+    Returns the recommendation and the units the unit-level test found uninformative.
+    """
+    from .unit_information import unit_information
+
+    info = unit_information(acts, alpha=alpha, seed=seed)
+    empty = set(info.candidates)
+    candidates = [u for u in dict.fromkeys((int(a), int(b)) for a, b in flagged) if u in empty]
+    rec = recommend(net, candidates, x_ref, x_val, y_val, tolerance=tolerance)
+    return rec, tuple(sorted(empty))

@@ -24,6 +24,7 @@ from rich.console import Console
 
 from ..errors import ValidationError
 from ..records import json_clean
+from ..settings import DEFAULT_TOLERANCE
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..data import Dataset
@@ -57,6 +58,10 @@ ThresholdOpt = Annotated[
 AlphaOpt = Annotated[
     float | None,
     typer.Option("--alpha", help="Keep only edges with BH q-value ≤ alpha. Default 0.05 for runs estimated with --null; 1 turns the filter off."),
+]
+ToleranceOpt = Annotated[
+    float,
+    typer.Option("--tolerance", help="Largest held-out accuracy drop a pruning recommendation may cost (default 0.005: below one test sample on the bundled data sets)."),
 ]
 SeedsOpt = Annotated[int, typer.Option("--seeds", help="Random orders / tie-breaks averaged.")]
 
@@ -131,12 +136,14 @@ class AnalyzeOptions:
     threshold: ThresholdOpt = None
     alpha: AlphaOpt = None
     engine: Annotated[str, typer.Option("--engine", help="auto, local (igraph) or gds (Neo4j Graph Data Science).")] = "auto"
+    tolerance: ToleranceOpt = DEFAULT_TOLERANCE
 
     def settings(self, seed: int) -> AnalysisSettings:
         from ..settings import AnalysisSettings
 
         return AnalysisSettings(
-            gamma=self.gamma, threshold=self.threshold, alpha=self.alpha, seed=seed, engine=self.engine
+            gamma=self.gamma, threshold=self.threshold, alpha=self.alpha, seed=seed, engine=self.engine,
+            tolerance=self.tolerance,
         ).validate()
 
 

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from ..settings import DEFAULT_TOLERANCE
 from .options import (
     AlphaOpt,
     HtmlOpt,
@@ -16,6 +17,7 @@ from .options import (
     SeedsOpt,
     StoreOpt,
     ThresholdOpt,
+    ToleranceOpt,
     console,
     open_store_cli,
     print_json,
@@ -66,13 +68,16 @@ def prune(
     ref: ModelArg,
     threshold: ThresholdOpt = None,
     alpha: AlphaOpt = None,
+    tolerance: ToleranceOpt = DEFAULT_TOLERANCE,
     curve: Annotated[bool, typer.Option("--curve", help="Accuracy vs neurons removed: NIF vs magnitude vs random orders.")] = False,
     seeds: SeedsOpt = 5,
     store: StoreOpt = None,
     json_: JsonOpt = False,
 ) -> None:
-    """Flag prunable neurons and verify: remove them and re-measure held-out accuracy.
-    With --curve: pruning curves of NIF-guided, magnitude and random orders."""
+    """Pruning you can act on: neurons with no information in or out are candidates; removing
+    them (mean folded into the next bias) is verified on held-out data, and only a set within
+    --tolerance is recommended. With --curve: accuracy against neurons removed for every
+    importance order (default: greedy KL) against magnitude and random."""
     from ..pipeline import analyze_run
     from ..render import tables
     from ..settings import AnalysisSettings
@@ -93,15 +98,23 @@ def prune(
         m, r = st.need_run(ref)
         prev = st.get_analysis(r.run_id)
         a = analyze_run(st, r.run_id, AnalysisSettings(
-            threshold=threshold, alpha=alpha,
+            threshold=threshold, alpha=alpha, tolerance=tolerance,
             gamma=prev.gamma if prev else 1.0, seed=int(prev.settings.get("seed", 0)) if prev else 0,
         ))
         neurons = st.get_neurons(m.model_id)
         if json_:
             d = tables.summary_dict(m, r, a, neurons)
-            print_json({k: d[k] for k in ("model_id", "run_id", "threshold", "prunable", "accuracy_before", "accuracy_after")})
+            print_json({k: d[k] for k in ("model_id", "run_id", "threshold", "prunable", "accuracy_before", "accuracy_after", "pruning")})
             return
-        console.print(tables.prune_table(m, a, neurons) if a.prunable else "No prunable neuron at this threshold.")
+        if a.prunable or bool(a.neuron_metrics["candidate"].any()):
+            console.print(tables.prune_table(m, a, neurons))
+        else:
+            flagged = len((a.settings.get("pruning") or {}).get("flagged_by_flow", []))
+            console.print(
+                f"No pruning candidate: {flagged} neuron(s) had no edge above the threshold, but each carries "
+                "information about its input or output layer (unit-level test)." if flagged
+                else "No pruning candidate: every hidden neuron passes information."
+            )
         console.print(f"held-out accuracy: {a.accuracy_before:.4f} before → {a.accuracy_after:.4f} after removing {len(a.prunable)} neuron(s)")
 
 

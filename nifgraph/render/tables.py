@@ -72,8 +72,29 @@ def summary_dict(model: ModelRecord, run: RunRecord | None, analysis: AnalysisRe
             betweenness={names.get((int(r.layer), int(r.idx)), ""): float(r.betweenness) for r in m.itertuples()},
             communities={names.get((int(r.layer), int(r.idx)), ""): int(r.community) for r in m.itertuples()},
             notes=analysis.settings.get("notes", []),
+            pruning=_pruning_dict(analysis, names),
         )
     return out
+
+
+def _pruning_dict(analysis: AnalysisRecord, names: dict[tuple[int, int], str]) -> dict[str, Any]:
+    """The pruning decision with neuron names: what looked empty, what was verified, what is needed."""
+    p = analysis.settings.get("pruning") or {}
+    m = analysis.neuron_metrics
+
+    def named(units: list) -> list[dict[str, Any]]:
+        return [{"layer": int(a), "idx": int(b), "name": names.get((int(a), int(b)), "")} for a, b in units]
+
+    drop = {(int(r.layer), int(r.idx)): float(r.accuracy_drop) for r in m[m["candidate"]].itertuples()}
+    return {
+        "tolerance": p.get("tolerance"),
+        "flagged_by_flow": named(p.get("flagged_by_flow", [])),
+        "candidates": [dict(u, accuracy_drop=drop.get((u["layer"], u["idx"]))) for u in named(p.get("candidates", []))],
+        "needed": [
+            dict(u, accuracy_drop=r["drop_alone"], drop_with_set=r["drop_with_set"])
+            for r in p.get("rejected", []) for u in named([r["unit"]])
+        ],
+    }
 
 
 def header_table(model: ModelRecord, run: RunRecord | None, analysis: AnalysisRecord | None) -> Table:
@@ -131,18 +152,25 @@ def attribution_table(model: ModelRecord, analysis: AnalysisRecord) -> Table:
 def prune_table(model: ModelRecord, analysis: AnalysisRecord, neurons: pd.DataFrame) -> Table:
     names = neuron_names(model, neurons)
     m = analysis.neuron_metrics.merge(neurons, on=["layer", "idx"], how="left")
-    t = Table(title="Prunable neurons (dead, or no edge above the threshold in or out)", title_justify="left")
-    for col in ("neuron", "layer", "why", "NIF in (sum)", "NIF out (sum)", "zero frac"):
+    tol = (analysis.settings.get("pruning") or {}).get("tolerance")
+    t = Table(
+        title="Pruning candidates (no information in or out) and the verdict of removing them "
+        f"(mean folded into the next bias; held-out accuracy, tolerance {tol if tol is not None else '—'})",
+        title_justify="left",
+    )
+    for col in ("neuron", "layer", "why it looked empty", "NIF in (sum)", "NIF out (sum)", "drop alone", "verdict"):
         t.add_column(col)
-    for r in m[m["prunable"]].itertuples():
-        alpha = analysis.settings.get("alpha")
+    alpha = analysis.settings.get("alpha")
+    for r in m[m["candidate"] | m["prunable"]].itertuples():
         if r.dead:
             why = "dead (constant output)"
         elif alpha is not None:
             why = f"no significant edge in or out (q ≤ {alpha:g}) above {analysis.threshold:g} nats"
         else:
             why = f"no edge in or out above {analysis.threshold:g} nats"
-        t.add_row(names[(int(r.layer), int(r.idx))], str(r.layer), why, _fmt(r.in_flow), _fmt(r.out_flow), _fmt(r.zero_frac, 2))
+        verdict = "prune" if r.prunable else "keep: needed"
+        t.add_row(names[(int(r.layer), int(r.idx))], str(r.layer), why, _fmt(r.in_flow), _fmt(r.out_flow),
+                  _fmt(r.accuracy_drop), verdict)
     return t
 
 
@@ -153,7 +181,7 @@ def full_report(model: ModelRecord, run: RunRecord | None, analysis: AnalysisRec
         out.append("[yellow]No analysis yet:[/] run `nifgraph analyze " + (run.run_id if run else model.model_id) + "`.")
         return out
     out += [neuron_table(model, analysis, neurons, top=top), attribution_table(model, analysis)]
-    if analysis.prunable:
+    if analysis.prunable or bool(analysis.neuron_metrics["candidate"].any()):
         out.append(prune_table(model, analysis, neurons))
     return out
 

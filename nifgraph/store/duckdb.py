@@ -29,7 +29,7 @@ from .base import Store
 
 __all__ = ["DuckDBStore", "SCHEMA_VERSION"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SQL_TYPES = {"string": "VARCHAR", "int64": "BIGINT", "float64": "DOUBLE", "bool": "BOOLEAN"}
 
@@ -57,6 +57,9 @@ _SCHEMA = [
     f"CREATE TABLE IF NOT EXISTS neuron_metrics (run_id VARCHAR, {_cols(rec.NEURON_METRIC_COLUMNS)})",
     f"CREATE TABLE IF NOT EXISTS attribution (run_id VARCHAR, {_cols(rec.ATTRIBUTION_COLUMNS)})",
     "CREATE SEQUENCE IF NOT EXISTS run_seq",
+    # version 2: the pruning decision per neuron (stores of version 1 gain the columns)
+    "ALTER TABLE neuron_metrics ADD COLUMN IF NOT EXISTS candidate BOOLEAN DEFAULT false",
+    "ALTER TABLE neuron_metrics ADD COLUMN IF NOT EXISTS accuracy_drop DOUBLE",
 ]
 
 
@@ -96,6 +99,8 @@ class DuckDBStore(Store):
                     self._con.execute(stmt)
                 if not self._con.execute("SELECT count(*) FROM schema_info").fetchone()[0]:
                     self._con.execute("INSERT INTO schema_info VALUES ('version', ?)", [str(SCHEMA_VERSION)])
+                else:
+                    self._con.execute("UPDATE schema_info SET value = ? WHERE key = 'version'", [str(SCHEMA_VERSION)])
             except duckdb.Error as exc:
                 raise StoreUnavailableError(f"Cannot initialise store {p}: {exc}") from exc
 
