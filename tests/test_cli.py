@@ -8,6 +8,7 @@ import os
 import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -93,8 +94,14 @@ def test_commands_on_stored_model(main_job, monkeypatch, tmp_path):
     r = invoke("show", "latest")
     assert r.exit_code == 0 and "betweenness" in r.stdout
 
-    r = invoke("attribution", rid, "--json")
+    r = invoke("attribution", rid, "--method", "path", "--json")
     assert json.loads(r.stdout)["matrix"] == out["attribution"]["matrix"]
+    r = invoke("attribution", rid, "--json")  # default: class-specific, bounded
+    d = json.loads(r.stdout)
+    vals, bound = np.array(d["matrix"]), np.array(d["bound"])
+    assert d["method"] == "flow_dpi" and vals.shape == (4, 3) and (vals <= bound + 1e-12).all()
+    assert (bound <= np.log(2) + 1e-9).all()
+    _assert_clean_error(invoke("attribution", rid, "--method", "shapley"), "'method' parameter")
 
     r = invoke("prune", mid, "--threshold", "100", "--json")
     p = json.loads(r.stdout)

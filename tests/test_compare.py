@@ -155,7 +155,7 @@ def test_cli_compare_attribution_and_prune_curve(tmp_path):
     res = runner.invoke(app, ["attribution-compare", ids[0], "--json"])
     assert res.exit_code == 0, res.output
     d = json.loads(res.output)
-    assert [s["method"] for s in d["stats"]] == ["nif", "shap", "ig", "raw_mi", "random order"]
+    assert [s["method"] for s in d["stats"]] == ["class_flow", "nif", "shap", "ig", "raw_mi", "random order"]
     assert np.asarray(d["matrices"]["shap"]).shape == (4, 3)
     for s in d["stats"][:4]:
         assert 0 <= s["ks_statistic"] <= 1 and 0 <= s["ks_p"] <= 1 and 0 <= s["deletion_auc"] <= 1

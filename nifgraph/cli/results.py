@@ -120,11 +120,17 @@ def prune(
 
 def attribution(
     ref: ModelArg,
-    compare: Annotated[bool, typer.Option("--compare", help="Compare with SHAP, Integrated Gradients and raw MI.")] = False,
+    method: Annotated[
+        str,
+        typer.Option("--method", help="flow_dpi (default: class-specific, nats ≤ I(x_i;1[ŷ=j])), flow (fraction of each class's flow), occlusion, or path (the paper's path product, class-blind)."),
+    ] = "flow_dpi",
+    estimator: Annotated[str, typer.Option("--estimator", "-e", help="MI estimator of the class-specific methods (gcmi: see docs/results.md).")] = "gcmi",
+    compare: Annotated[bool, typer.Option("--compare", help="Compare every method with SHAP, Integrated Gradients and raw MI.")] = False,
     store: StoreOpt = None,
     json_: JsonOpt = False,
 ) -> None:
-    """Feature attribution: Σ over all paths of the product of NIF, per feature and class.
+    """Feature attribution per feature and class. Default: the class-specific, bounded flow
+    (flow_dpi); --method path: Σ over all paths of the product of NIF (the paper's).
     With --compare: against SHAP, Integrated Gradients and raw MI (K-S, Spearman, deletion)."""
     from ..render import tables
 
@@ -140,11 +146,13 @@ def attribution(
             for t in attribution_tables(res):
                 console.print(t)
             return
-        m, r, a = st.need_analysis(ref)
-        if json_:
-            print_json(tables.summary_dict(m, r, a, st.get_neurons(m.model_id))["attribution"])
-            return
-        console.print(tables.attribution_table(m, a))
+        from ..analysis.attribution import class_attribution
+
+        res = class_attribution(st, ref, method=method, estimator=estimator)
+    if json_:
+        print_json(res.to_dict())
+        return
+    console.print(tables.class_attribution_table(res))
 
 
 def plot(ref: ModelArg, out: OutOpt = None, html: HtmlOpt = False, store: StoreOpt = None, json_: JsonOpt = False) -> None:

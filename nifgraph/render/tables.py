@@ -149,6 +149,18 @@ def attribution_table(model: ModelRecord, analysis: AnalysisRecord) -> Table:
     return t
 
 
+def class_attribution_table(res: Any) -> Table:
+    """A :class:`~nifgraph.analysis.attribution.ClassAttribution` as a feature × class table,
+    features ordered by their largest value."""
+    t = Table(title=f"Feature attribution ({res.method}; {res.unit})", title_justify="left")
+    t.add_column("feature", no_wrap=True)
+    for c in res.class_names:
+        t.add_column(str(c), justify="right")
+    for i in np.argsort(-res.values.max(axis=1), kind="stable"):
+        t.add_row(res.feature_names[i], *[_fmt(v) for v in res.values[i]])
+    return t
+
+
 def prune_table(model: ModelRecord, analysis: AnalysisRecord, neurons: pd.DataFrame) -> Table:
     names = neuron_names(model, neurons)
     m = analysis.neuron_metrics.merge(neurons, on=["layer", "idx"], how="left")
