@@ -36,10 +36,11 @@ BANKNOTE_COLUMNS = ("variance", "skewness", "curtosis", "entropy", "class")
 
 @dataclass(frozen=True)
 class Dataset:
-    """A split, standardised classification data set.
+    """A split classification data set, as the model sees it.
 
-    ``x_train`` (n_train, n_features) float32 standardised with the training split's mean
-    and std; ``y_*`` int64 class indices 0..n_classes-1.
+    ``x_train`` (n_train, n_features) float32, standardised with the training split's mean
+    and std (``mean``, ``scale``) when ``standardized``, raw otherwise (``mean`` 0, ``scale``
+    1); ``y_*`` int64 class indices 0..n_classes-1.
     """
 
     name: str
@@ -54,6 +55,7 @@ class Dataset:
     seed: int = 0
     test_size: float = 0.3
     source: str = ""
+    standardized: bool = True
 
     @property
     def n_features(self) -> int:
@@ -82,6 +84,7 @@ class Dataset:
             "test_size": self.test_size,
             "feature_names": list(self.feature_names),
             "class_names": list(self.class_names),
+            "standardized": self.standardized,
             "standardize_mean": self.mean.tolist(),
             "standardize_scale": self.scale.tolist(),
         }
@@ -177,8 +180,10 @@ def load_dataset(
     test_size: float = 0.3,
     seed: int = 0,
     data_dir: str | os.PathLike[str] | None = None,
+    standardize: bool = True,
 ) -> Dataset:
-    """Load a named data set (or a CSV), split it stratified and seeded, standardise it."""
+    """Load a named data set (or a CSV), split it stratified and seeded, and (``standardize``,
+    the default) standardise it with the training split's mean and std."""
     from sklearn.model_selection import train_test_split
 
     if not 0.05 <= test_size <= 0.9:
@@ -225,9 +230,12 @@ def load_dataset(
             f"Cannot split data set {ds_name!r} ({len(y)} rows, {len(classes)} classes) with test_size "
             f"{test_size} ({str(exc).splitlines()[0].rstrip('.')}); use more rows or another --test-size."
         ) from None
-    mean = x_tr.mean(axis=0)
-    scale = x_tr.std(axis=0)
-    scale[scale == 0] = 1.0
+    if standardize:
+        mean = x_tr.mean(axis=0)
+        scale = x_tr.std(axis=0)
+        scale[scale == 0] = 1.0
+    else:
+        mean, scale = np.zeros(xa.shape[1]), np.ones(xa.shape[1])
     return Dataset(
         name=ds_name,
         feature_names=tuple(str(c) for c in x.columns),
@@ -241,4 +249,5 @@ def load_dataset(
         seed=seed,
         test_size=test_size,
         source=source,
+        standardized=bool(standardize),
     )

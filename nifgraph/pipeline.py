@@ -43,7 +43,11 @@ ProgressFn = Callable[[int, int], None]
 def _dataset_spec(ds: Dataset, csv: str | None, target: str | None) -> dict[str, Any]:
     # an absolute path, so that later commands run from another folder find the file again
     csv_path = str(Path(csv).resolve()) if csv else None
-    return {"name": ds.name, "csv": csv_path, "target": target, "seed": ds.seed, "test_size": ds.test_size}
+    return {
+        "name": ds.name, "csv": csv_path, "target": target, "seed": ds.seed, "test_size": ds.test_size,
+        # what the model sees: the scaler is kept with the model (a reload recomputes the same)
+        "standardize": ds.standardized, "scaler": {"mean": ds.mean.tolist(), "scale": ds.scale.tolist()},
+    }
 
 
 def _neuron_frame(model_id: str, net, ds: Dataset, acts: list[np.ndarray]) -> pd.DataFrame:
@@ -177,11 +181,34 @@ def import_model(
         raise ValidationError(
             f"The model has {net.n_outputs} outputs but data set {ds.name!r} has {ds.n_classes} classes."
         )
-    meta = {"source": "import", "original_path": str(Path(path).resolve()), "dataset": _dataset_spec(ds, csv, target)}
+    test_acc = accuracy(net, ds.x_test, ds.y_test)
+    meta = {
+        "source": "import", "original_path": str(Path(path).resolve()), "dataset": _dataset_spec(ds, csv, target),
+        "notes": _preprocessing_notes(net, ds, test_acc),
+    }
     return _store_model(
         store, net, ds, name=name or Path(path).stem, meta=meta,
-        train_acc=accuracy(net, ds.x_train, ds.y_train), test_acc=accuracy(net, ds.x_test, ds.y_test),
+        train_acc=accuracy(net, ds.x_train, ds.y_train), test_acc=test_acc,
     )
+
+
+def _preprocessing_notes(net: Network, ds: Dataset, test_acc: float, margin: float = 0.05) -> list[str]:
+    """A note when the imported model does clearly better on the other preprocessing (raw vs
+    standardised inputs): it was then probably trained on that one."""
+    from .network import accuracy
+
+    if ds.standardized:
+        other, flag, seen = ds.x_test * ds.scale + ds.mean, "--no-standardize", "standardised"
+    else:
+        mean, scale = ds.x_train.mean(axis=0), ds.x_train.std(axis=0)
+        other, flag, seen = (ds.x_test - mean) / np.where(scale > 0, scale, 1.0), "--standardize", "raw"
+    other_acc = accuracy(net, other.astype(np.float32), ds.y_test)
+    if other_acc >= test_acc + margin:
+        return [
+            f"The model scores {test_acc:.3f} on {seen} inputs but {other_acc:.3f} on the other preprocessing: "
+            f"it was probably trained that way; re-import with {flag}."
+        ]
+    return []
 
 
 def estimate_run(

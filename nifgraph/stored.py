@@ -28,6 +28,7 @@ def model_dataset(model: ModelRecord) -> Dataset:
         target=spec.get("target"),
         seed=int(spec.get("seed", 0)),
         test_size=float(spec.get("test_size", 0.3)),
+        standardize=bool(spec.get("standardize", True)),
     )
 
 

@@ -23,6 +23,7 @@ from .options import (
     bars,
     command,
     console,
+    err_console,
     open_store_cli,
     print_json,
 )
@@ -104,11 +105,14 @@ def train(
             cfg = training.config(seed)
             with bars("train", enabled=not json_) as (cb,):
                 model, _ = train_model(st, ds, cfg, name=name, csv=data.csv, target=data.target, progress=cb)
+    notes = list(model.meta.get("notes", []))
     if json_:
         print_json({"model_id": model.model_id, "name": model.name, "architecture": model.architecture,
                     "test_accuracy": model.test_accuracy, "train_accuracy": model.train_accuracy,
-                    "checkpoint": model.meta.get("checkpoint")})
+                    "checkpoint": model.meta.get("checkpoint"), "standardized": data.standardize, "notes": notes})
         return
+    for note in notes:
+        err_console.print(f"[yellow]Note:[/] {note}")
     console.print(
         f"model [bold]{model.model_id}[/] ({model.name}, {model.architecture}) · held-out accuracy "
         f"{model.test_accuracy:.4f} · train {model.train_accuracy:.4f}"

@@ -76,11 +76,18 @@ class DataOptions:
     target: Annotated[str | None, typer.Option("--target", help="Class column of the --csv file.")] = None
     test_size: Annotated[float, typer.Option("--test-size", help="Held-out share of the stratified split.")] = 0.3
     data_home: Annotated[str | None, typer.Option("--data-home", help="Cache folder for downloaded data sets (NIFGRAPH_DATA_HOME).")] = None
+    standardize: Annotated[
+        bool,
+        typer.Option("--standardize/--no-standardize", help="What the model sees: features standardised with the training split's mean and std (default, as nifgraph trains), or raw (an imported model trained on raw features)."),
+    ] = True
 
     def load(self, seed: int) -> Dataset:
         from ..data import load_dataset
 
-        return load_dataset(self.dataset, csv=self.csv, target=self.target, seed=seed, test_size=self.test_size, data_dir=self.data_home)
+        return load_dataset(
+            self.dataset, csv=self.csv, target=self.target, seed=seed, test_size=self.test_size,
+            data_dir=self.data_home, standardize=self.standardize,
+        )
 
 
 @dataclasses.dataclass(frozen=True)

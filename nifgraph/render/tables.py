@@ -104,6 +104,10 @@ def header_table(model: ModelRecord, run: RunRecord | None, analysis: AnalysisRe
     t.add_row("data set", model.dataset)
     t.add_row("architecture", f"{model.architecture} ({', '.join(model.activations)})")
     t.add_row("held-out accuracy", _fmt(model.test_accuracy, 4))
+    spec = model.meta.get("dataset") or {}
+    t.add_row("inputs", "standardised (training split's mean and std)" if spec.get("standardize", True) else "raw features")
+    for note in model.meta.get("notes", []) or []:
+        t.add_row("note", str(note))
     if run is not None:
         t.add_row("run", f"{run.run_id} · {run.estimator} · {run.n_samples} samples ({run.split}) · seed {run.seed} · {run.elapsed_s:.1f} s")
         if run.beta:
@@ -111,9 +115,11 @@ def header_table(model: ModelRecord, run: RunRecord | None, analysis: AnalysisRe
     if analysis is not None:
         t.add_row("engine", analysis.engine)
         t.add_row("communities", f"{analysis.n_communities} (γ = {analysis.gamma}, modularity {analysis.modularity:.3f})")
+        p = analysis.settings.get("pruning") or {}
         t.add_row(
             "pruning check",
-            f"{len(analysis.prunable)} prunable; held-out accuracy {analysis.accuracy_before:.4f} → {analysis.accuracy_after:.4f}",
+            f"{len(p.get('candidates', analysis.prunable))} candidates, {len(analysis.prunable)} verified prunable "
+            f"(tolerance {p.get('tolerance', '—')}); held-out accuracy {analysis.accuracy_before:.4f} → {analysis.accuracy_after:.4f}",
         )
         for note in analysis.settings.get("notes", []) or []:
             t.add_row("note", str(note))
