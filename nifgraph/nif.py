@@ -226,7 +226,7 @@ def estimate_nif(
 
 def edges_frame(nif: NifResult, run_id: str) -> pd.DataFrame:
     """The run's edge table (``EDGE_COLUMNS``), vectorised over all edges."""
-    from .analysis.local import cost_transform
+    from .flowgraph import cost_transform
 
     parts = []
     for l, (v, rel, red, norm) in enumerate(  # noqa: E741

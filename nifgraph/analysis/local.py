@@ -61,6 +61,16 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import ValidationError
+from ..flowgraph import (
+    Mats,
+    as_mats,
+    cost_transform,
+    edge_list,
+    layer_of,
+    layer_offsets,
+    normalize_per_layer,
+    sizes_of,
+)
 from ..records import ATTRIBUTION_COLUMNS, NEURON_METRIC_COLUMNS
 from ..settings import DEFAULT_THRESHOLD
 
@@ -88,126 +98,6 @@ __all__ = [
 ]
 
 
-Mats = Sequence[np.ndarray]
-
-
-# -- validation and layout -------------------------------------------------------------
-def _as_mats(mats: Mats) -> list[np.ndarray]:
-    """Validate and return the matrices as float64 arrays (no copy when already so)."""
-    if isinstance(mats, np.ndarray) or len(mats) == 0:
-        raise ValidationError(
-            "NIF matrices must be a non-empty list of 2-D arrays, one per layer pair; "
-            f"got {type(mats).__name__} of length {len(mats)}."
-        )
-    out: list[np.ndarray] = []
-    for li, m in enumerate(mats):
-        a = np.asarray(m, dtype=np.float64)
-        if a.ndim != 2 or 0 in a.shape:
-            raise ValidationError(
-                f"NIF matrix {li} must be 2-D (n_{li}, n_{li + 1}) with no empty axis; got shape "
-                f"{a.shape}: pass one (src, dst) matrix per layer pair."
-            )
-        if not np.isfinite(a).all():
-            raise ValidationError(
-                f"NIF matrix {li} has NaN or infinite values: replace failed estimates by 0 "
-                "(no information) before analysis."
-            )
-        if (a < 0).any():
-            raise ValidationError(
-                f"NIF matrix {li} has negative values (min {a.min():.3g}): clip estimates at 0, "
-                "mutual information is never negative."
-            )
-        if out and out[-1].shape[1] != a.shape[0]:
-            raise ValidationError(
-                f"NIF matrices {li - 1} and {li} do not chain: matrix {li - 1} has "
-                f"{out[-1].shape[1]} columns but matrix {li} has {a.shape[0]} rows; "
-                "matrix l must be (n_l, n_{l+1})."
-            )
-        out.append(a)
-    return out
-
-
-def layer_offsets(sizes: Sequence[int]) -> np.ndarray:
-    """Flat node id of the first neuron of every layer, plus the total.
-
-    Returns
-    -------
-    offsets : ndarray of int64, shape (L + 2,)
-        ``offsets[0] = 0``, ``offsets[l + 1] = n_0 + ... + n_l``; node ``(l, i)`` has id
-        ``offsets[l] + i`` and ``offsets[-1]`` is the number of nodes.
-    """
-    s = np.asarray(list(sizes), dtype=np.int64)
-    if s.ndim != 1 or s.size < 2 or (s <= 0).any():
-        raise ValidationError(
-            f"Layer sizes must be at least two positive integers; got {list(sizes)!r}."
-        )
-    return np.concatenate([[0], np.cumsum(s)]).astype(np.int64)
-
-
-def sizes_of(mats: Mats) -> tuple[int, ...]:
-    """Layer sizes ``(n_0, ..., n_L)`` implied by the matrices (validates them)."""
-    ms = _as_mats(mats)
-    return (int(ms[0].shape[0]), *(int(m.shape[1]) for m in ms))
-
-
-def _layer_of(sizes: Sequence[int]) -> np.ndarray:
-    """Layer index of every flat node, shape (n_nodes,)."""
-    return np.repeat(np.arange(len(sizes)), np.asarray(sizes))
-
-
-# -- edge weights ----------------------------------------------------------------------
-def normalize_per_layer(mats: Mats) -> list[np.ndarray]:
-    """Each matrix divided by its maximum, values in [0, 1]; an all-zero matrix stays zero."""
-    out = []
-    for m in _as_mats(mats):
-        top = m.max()
-        out.append(m / top if top > 0 else np.zeros_like(m))
-    return out
-
-
-def cost_transform(norm: np.ndarray) -> np.ndarray:
-    """Path cost of normalised NIF: ``-ln(w)`` where ``w > 0``, NaN (no edge) where ``w <= 0``.
-
-    The strongest edge of a layer pair (``w = 1``) costs 0; see the module docstring.
-    """
-    w = np.asarray(norm, dtype=np.float64)
-    out = np.full(w.shape, np.nan)
-    pos = w > 0
-    out[pos] = -np.log(w[pos])
-    # -ln(1) is 0.0 exactly; clear the -0.0 that log gives for w == 1.
-    return out + 0.0
-
-
-def edge_list(
-    mats: Mats, *, drop_zero: bool = True
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """All edges of the flow graph as flat arrays, in layer then row-major order.
-
-    Returns
-    -------
-    src, dst : ndarray of int64, shape (n_edges,)
-        Flat node ids.
-    value : ndarray, shape (n_edges,)
-        NIF in nats.
-    value_norm : ndarray, shape (n_edges,)
-        ``value`` divided by the maximum of its layer pair.
-    cost : ndarray, shape (n_edges,)
-        ``-ln(value_norm)``; NaN for zero edges (only present when ``drop_zero=False``).
-    """
-    ms = _as_mats(mats)
-    sizes = (ms[0].shape[0], *(m.shape[1] for m in ms))
-    off = layer_offsets(sizes)
-    norms = normalize_per_layer(ms)
-    parts: list[tuple[np.ndarray, ...]] = []
-    for li, (m, nm) in enumerate(zip(ms, norms, strict=True)):
-        rows, cols = np.indices(m.shape)  # each (n_l, n_{l+1})
-        v, vn = m.ravel(), nm.ravel()
-        keep = v > 0 if drop_zero else np.ones(v.shape, dtype=bool)
-        parts.append(
-            (off[li] + rows.ravel()[keep], off[li + 1] + cols.ravel()[keep], v[keep], vn[keep])
-        )
-    src, dst, value, value_norm = (np.concatenate(p) for p in zip(*parts, strict=True))
-    return src.astype(np.int64), dst.astype(np.int64), value, value_norm, cost_transform(value_norm)
 
 
 # -- algorithms ------------------------------------------------------------------------
@@ -228,7 +118,7 @@ def betweenness(mats: Mats) -> np.ndarray:
     -------
     ndarray, shape (n_nodes,)
     """
-    ms = _as_mats(mats)
+    ms = as_mats(mats)
     sizes = sizes_of(ms)
     n = int(layer_offsets(sizes)[-1])
     src, dst, _, _, cost = edge_list(ms, drop_zero=True)
@@ -242,7 +132,7 @@ def betweenness(mats: Mats) -> np.ndarray:
 
 
 def _undirected(mats: Mats, normalized: bool):
-    ms = _as_mats(mats)
+    ms = as_mats(mats)
     n = int(layer_offsets(sizes_of(ms))[-1])
     src, dst, value, value_norm, _ = edge_list(ms, drop_zero=True)
     w = value_norm if normalized else value
@@ -313,7 +203,7 @@ def attribution(mats: Mats, *, normalized: bool = False) -> np.ndarray:
     -------
     ndarray, shape (n_0, n_L)
     """
-    ms = normalize_per_layer(mats) if normalized else _as_mats(mats)
+    ms = normalize_per_layer(mats) if normalized else as_mats(mats)
     out = ms[0].copy()
     for m in ms[1:]:
         out = out @ m
@@ -327,7 +217,7 @@ def flows(mats: Mats) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     -------
     in_flow, out_flow, max_in, max_out : ndarray, shape (n_nodes,)
     """
-    ms = _as_mats(mats)
+    ms = as_mats(mats)
     sizes = sizes_of(ms)
     off = layer_offsets(sizes)
     n = int(off[-1])
@@ -361,7 +251,7 @@ def prunable(
         raise ValidationError(
             f"The 'threshold' parameter of prunable must be a non-negative number of nats. Got {threshold!r} instead."
         )
-    ms = _as_mats(mats)
+    ms = as_mats(mats)
     sizes = sizes_of(ms)
     off = layer_offsets(sizes)
     n = int(off[-1])
@@ -408,7 +298,7 @@ def path_strengths(
         ``path[l]`` is the neuron index *within layer l* (``path[0] == src_feature``,
         ``path[-1] == dst_class``); flat ids are ``layer_offsets(sizes)[l] + path[l]``.
     """
-    ms = _as_mats(mats)
+    ms = as_mats(mats)
     sizes = sizes_of(ms)
     if not 0 <= int(src_feature) < sizes[0]:
         raise ValidationError(
@@ -487,7 +377,7 @@ class Analysis:
                 f"Layer sizes {list(sizes)} give {n} neurons but the analysis has "
                 f"{self.betweenness.shape[0]}: pass the sizes of the analysed network."
             )
-        layer = _layer_of(sizes)
+        layer = layer_of(sizes)
         idx = np.arange(n) - layer_offsets(sizes)[layer]
         frame = pd.DataFrame(
             {
@@ -541,7 +431,7 @@ def analyze(
     seed : int
         Louvain seed.
     """
-    ms = _as_mats(mats)
+    ms = as_mats(mats)
     sizes = sizes_of(ms)
     membership, q = louvain(ms, resolution=gamma, seed=seed)
     in_flow, out_flow, _, _ = flows(ms)

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..analysis.local import layer_offsets
 from ..errors import ValidationError
+from ..flowgraph import layer_offsets
 
 __all__ = ["FlowGraph", "prepare", "community_colors", "hex_color", "node_area", "MAX_EDGES", "MAX_LABELS", "OPTIONAL_EDGE_STATS"]
 

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -40,8 +39,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .. import cypher
-from ..errors import NotFoundError, StoreError, StoreUnavailableError, ValidationError
+from ..errors import NotFoundError, StoreError, ValidationError
 from ..records import (
     ATTRIBUTION_COLUMNS,
     EDGE_COLUMNS,
@@ -55,6 +53,7 @@ from ..records import (
     new_id,
 )
 from .base import Store, SummaryInputs, no_analysis_error, no_run_error
+from .neo4j_admin import Neo4jAdmin, expected_schema
 from .neo4j_records import (
     analysis_props,
     batches,
@@ -67,7 +66,7 @@ from .neo4j_records import (
     run_from,
     run_props,
 )
-from .neo4j_runner import DriverRunner, Statement, bind, run_in_tx
+from .neo4j_runner import DriverRunner, bind, run_in_tx
 
 __all__ = ["Neo4jStore", "DriverRunner", "expected_schema"]
 
@@ -77,7 +76,7 @@ METRIC_PROPS = list(NEURON_METRIC_COLUMNS)
 
 
 # -- the store -------------------------------------------------------------------------
-class Neo4jStore(Store):
+class Neo4jStore(Neo4jAdmin, Store):
     """The nifgraph store in a Neo4j server.
 
     Parameters
@@ -133,7 +132,6 @@ class Neo4jStore(Store):
         exactly the parameters its header declares."""
         return self.runner.read(bind(name, params), params)
 
-    _read = query
 
     def _write(self, name: str, **params: Any) -> list[dict[str, Any]]:
         return self.runner.write(bind(name, params), params)
@@ -146,101 +144,6 @@ class Neo4jStore(Store):
             total += n
             if n < params["limit"]:
                 return total
-
-    # -- schema and administration ----------------------------------------------------
-    def init_schema(self) -> list[str]:
-        """Create the constraints and indexes (idempotent) and wait until they are online.
-
-        Returns the names of the constraints and indexes nifgraph expects."""
-        for name in ("schema/constraints", "schema/indexes"):
-            q = bind(name, {})
-            for statement in q.statements:
-                self.runner.write(Statement(q.name, statement), {})
-        self._write("schema/await_indexes", timeout_s=300)
-        return expected_schema()
-
-    def status(self) -> dict[str, Any]:
-        """Server version and edition, GDS version (``None`` without GDS), schema state, counts."""
-        comps = self._read("admin/components")
-        kernel = next((c for c in comps if str(c.get("name", "")).lower().startswith("neo4j")), comps[0] if comps else {})
-        gds_version, gds_error = self.gds_version()
-        want = expected_schema()
-        schema_error = None
-        try:
-            constraints = {r["name"] for r in self._read("admin/show_constraints")}
-            indexes = {r["name"]: r["state"] for r in self._read("admin/show_indexes")}
-        except StoreUnavailableError:
-            raise
-        except StoreError as e:  # e.g. a user without the SHOW privilege
-            constraints, indexes, schema_error = set(), {}, str(e)
-        missing = [n for n in want if n not in constraints and n not in indexes]
-        not_online = [n for n in want if n in indexes and str(indexes[n]).upper() != "ONLINE" and n not in constraints]
-        counts = self._read("admin/counts")[0]
-        return {
-            "uri": self.uri,
-            "database": self.database or "(default)",
-            "server_version": kernel.get("version"),
-            "edition": kernel.get("edition"),
-            "gds_version": gds_version,
-            "gds_error": gds_error,
-            "schema": {
-                "ready": not missing and not not_online,
-                "missing": missing,
-                "not_online": not_online,
-                "expected": want,
-                "error": schema_error,
-            },
-            "models": int(counts["models"]),
-            "runs": int(counts["runs"]),
-            "incomplete_runs": int(counts["incomplete_runs"]),
-        }
-
-    def gds_version(self) -> tuple[str | None, str | None]:
-        """``(version, None)`` when Graph Data Science is installed, else ``(None, reason)``."""
-        try:
-            rows = self._read("admin/gds_version")
-        except StoreUnavailableError:
-            raise
-        except StoreError as e:
-            return None, str(e)
-        return (str(rows[0]["version"]) if rows else None), None
-
-    def repair(self, min_age_s: float = 0.0) -> int:
-        """Delete leftovers of interrupted writes: runs not complete and analyses that are not
-        the current one of their run, older than ``min_age_s`` seconds. Returns how many
-        runs and analyses were removed. Run it when no other process is writing."""
-        before = now_ms() - int(min_age_s * 1000)
-        runs = [r["run_id"] for r in self._read("admin/incomplete_runs", before_ms=before)]
-        for run_id in runs:
-            self._purge_run(run_id)
-        analyses = [r["analysis_id"] for r in self._read("admin/stale_analyses", before_ms=before)]
-        for aid in analyses:
-            self._purge_analysis(aid)
-        return len(runs) + len(analyses)
-
-    def run_cypher(self, query: str, params: dict[str, Any] | None = None, write: bool = False) -> pd.DataFrame:
-        """Run ad-hoc Cypher and return the rows as a DataFrame.
-
-        Read-only unless ``write``: the session uses READ access mode and a query whose
-        summary is not a pure read is rolled back with a :class:`ValidationError`."""
-        keys, rows = self.runner.adhoc(query, dict(params or {}), write)
-        return pd.DataFrame(rows, columns=keys)
-
-    def run_named(self, name: str, params: dict[str, Any] | None = None) -> pd.DataFrame:
-        """Run a named query from ``cypher/queries`` (read-only) with checked parameters."""
-        q = cypher.named(name)
-        params = dict(params or {})
-        missing = [p for p in q.params if p not in params]
-        extra = [p for p in params if p not in q.params]
-        if missing or extra:
-            raise ValidationError(
-                f"Query {q.short_name!r} takes parameters {', '.join(q.params) or 'none'}; "
-                f"missing {missing or 'none'}, unknown {extra or 'none'}. "
-                f"Pass them with --param name=value."
-            )
-        rows = self.runner.read(q, params)
-        keys = list(rows[0].keys()) if rows else []
-        return pd.DataFrame(rows, columns=keys or None)
 
     # -- models ----------------------------------------------------------------------
     def put_model(self, model: ModelRecord, neurons: pd.DataFrame) -> None:
@@ -265,7 +168,7 @@ class Neo4jStore(Store):
         self.runner.write_tx(work)
 
     def get_model(self, model_id: str) -> ModelRecord:
-        rows = self._read("store/get_model", model_id=model_id)
+        rows = self.query("store/get_model", model_id=model_id)
         if not rows:
             raise NotFoundError(
                 f"No model {model_id!r} in store {self.uri}; list them with `nifgraph models`."
@@ -273,11 +176,11 @@ class Neo4jStore(Store):
         return model_from(rows[0]["model"])
 
     def list_models(self) -> list[ModelRecord]:
-        return [model_from(r["model"]) for r in self._read("store/list_models")]
+        return [model_from(r["model"]) for r in self.query("store/list_models")]
 
     def get_neurons(self, model_id: str) -> pd.DataFrame:
         self.get_model(model_id)
-        rows = self._read("store/get_neurons", model_id=model_id)
+        rows = self.query("store/get_neurons", model_id=model_id)
         frame = pd.DataFrame(rows, columns=list(NEURON_COLUMNS))
         return conform(frame, NEURON_COLUMNS)
 
@@ -339,7 +242,7 @@ class Neo4jStore(Store):
             raise
 
     def get_run(self, run_id: str) -> RunRecord:
-        rows = self._read("store/get_run", run_id=run_id)
+        rows = self.query("store/get_run", run_id=run_id)
         if not rows:
             raise NotFoundError(
                 f"No complete run {run_id!r} in store {self.uri}; list runs with `nifgraph models`."
@@ -347,11 +250,11 @@ class Neo4jStore(Store):
         return run_from(rows[0]["run"])
 
     def list_runs(self, model_id: str | None = None) -> list[RunRecord]:
-        return [run_from(r["run"]) for r in self._read("store/list_runs", model_id=model_id)]
+        return [run_from(r["run"]) for r in self.query("store/list_runs", model_id=model_id)]
 
     def get_edges(self, run_id: str) -> pd.DataFrame:
         self.get_run(run_id)
-        rows = self._read("store/get_edges", run_id=run_id)
+        rows = self.query("store/get_edges", run_id=run_id)
         frame = pd.DataFrame(rows, columns=[c for c in EDGE_COLUMNS if c != "run_id"])
         frame.insert(0, "run_id", run_id)
         for c in EDGE_PROPS:
@@ -361,7 +264,7 @@ class Neo4jStore(Store):
     def _purge_run(self, run_id: str) -> None:
         """Delete a run with its edges and analyses, in batches."""
         self._drain("store/delete_run_edges", run_id=run_id, limit=self.batch_size)
-        for r in self._read("store/analyses_of_run", run_id=run_id):
+        for r in self.query("store/analyses_of_run", run_id=run_id):
             self._purge_analysis(r["analysis_id"])
         self._write("store/delete_run_node", run_id=run_id)
 
@@ -403,7 +306,7 @@ class Neo4jStore(Store):
             raise
         # the new analysis is current; the old ones are garbage now (repair finishes the job
         # if this is interrupted)
-        for r in self._read("store/analyses_of_run", run_id=run.run_id):
+        for r in self.query("store/analyses_of_run", run_id=run.run_id):
             if r["analysis_id"] != aid:
                 try:
                     self._purge_analysis(r["analysis_id"])
@@ -412,13 +315,13 @@ class Neo4jStore(Store):
 
     def get_analysis(self, run_id: str) -> AnalysisRecord | None:
         self.get_run(run_id)
-        rows = self._read("store/get_analysis", run_id=run_id)
+        rows = self.query("store/get_analysis", run_id=run_id)
         if not rows:
             return None
         props = rows[0]["analysis"]
         aid = props["analysis_id"]
-        m = pd.DataFrame(self._read("store/get_neuron_results", analysis_id=aid), columns=list(NEURON_METRIC_COLUMNS))
-        a = pd.DataFrame(self._read("store/get_attribution", analysis_id=aid), columns=list(ATTRIBUTION_COLUMNS))
+        m = pd.DataFrame(self.query("store/get_neuron_results", analysis_id=aid), columns=list(NEURON_METRIC_COLUMNS))
+        a = pd.DataFrame(self.query("store/get_attribution", analysis_id=aid), columns=list(ATTRIBUTION_COLUMNS))
         for c in ("betweenness", "in_flow", "out_flow"):
             m[c] = pd.to_numeric(m[c], errors="coerce").astype("float64")
         a["value"] = pd.to_numeric(a["value"], errors="coerce").astype("float64")
@@ -502,16 +405,3 @@ def _num(v: Any) -> float:
 
 def _int(v: Any) -> int:
     return 0 if _null(v) else int(v)
-
-
-def expected_schema() -> list[str]:
-    """Names of the constraints and indexes declared in ``cypher/schema``."""
-    names: list[str] = []
-    for name in ("schema/constraints", "schema/indexes"):
-        for statement in cypher.load(name).statements:
-            m = re.match(r"CREATE\s+(?:CONSTRAINT|INDEX)\s+(\w+)", statement)
-            if m:
-                names.append(m.group(1))
-    return names
-
-

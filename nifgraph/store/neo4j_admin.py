@@ -1,0 +1,134 @@
+"""Administration of the Neo4j store: schema (constraints and indexes), server status, Graph
+Data Science detection, repair of interrupted writes, ad-hoc and named Cypher. A mixin of
+:class:`~nifgraph.store.neo4j.Neo4jStore`; every statement is a file under ``cypher/``."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pandas as pd
+
+from .. import cypher
+from ..errors import StoreError, StoreUnavailableError, ValidationError
+from .neo4j_records import now_ms
+from .neo4j_runner import Statement, bind
+
+__all__ = ["Neo4jAdmin", "expected_schema"]
+
+
+class Neo4jAdmin:
+    """Schema, status and query methods of the Neo4j store (needs ``runner``, ``uri``,
+    ``database``, ``query``, ``_write``, ``_purge_run`` and ``_purge_analysis`` of the store)."""
+
+    runner: Any
+    uri: str
+    database: str | None
+
+    # -- schema and administration ----------------------------------------------------
+    def init_schema(self) -> list[str]:
+        """Create the constraints and indexes (idempotent) and wait until they are online.
+
+        Returns the names of the constraints and indexes nifgraph expects."""
+        for name in ("schema/constraints", "schema/indexes"):
+            q = bind(name, {})
+            for statement in q.statements:
+                self.runner.write(Statement(q.name, statement), {})
+        self._write("schema/await_indexes", timeout_s=300)
+        return expected_schema()
+
+    def status(self) -> dict[str, Any]:
+        """Server version and edition, GDS version (``None`` without GDS), schema state, counts."""
+        comps = self.query("admin/components")
+        kernel = next((c for c in comps if str(c.get("name", "")).lower().startswith("neo4j")), comps[0] if comps else {})
+        gds_version, gds_error = self.gds_version()
+        want = expected_schema()
+        schema_error = None
+        try:
+            constraints = {r["name"] for r in self.query("admin/show_constraints")}
+            indexes = {r["name"]: r["state"] for r in self.query("admin/show_indexes")}
+        except StoreUnavailableError:
+            raise
+        except StoreError as e:  # e.g. a user without the SHOW privilege
+            constraints, indexes, schema_error = set(), {}, str(e)
+        missing = [n for n in want if n not in constraints and n not in indexes]
+        not_online = [n for n in want if n in indexes and str(indexes[n]).upper() != "ONLINE" and n not in constraints]
+        counts = self.query("admin/counts")[0]
+        return {
+            "uri": self.uri,
+            "database": self.database or "(default)",
+            "server_version": kernel.get("version"),
+            "edition": kernel.get("edition"),
+            "gds_version": gds_version,
+            "gds_error": gds_error,
+            "schema": {
+                "ready": not missing and not not_online,
+                "missing": missing,
+                "not_online": not_online,
+                "expected": want,
+                "error": schema_error,
+            },
+            "models": int(counts["models"]),
+            "runs": int(counts["runs"]),
+            "incomplete_runs": int(counts["incomplete_runs"]),
+        }
+
+    def gds_version(self) -> tuple[str | None, str | None]:
+        """``(version, None)`` when Graph Data Science is installed, else ``(None, reason)``."""
+        try:
+            rows = self.query("admin/gds_version")
+        except StoreUnavailableError:
+            raise
+        except StoreError as e:
+            return None, str(e)
+        return (str(rows[0]["version"]) if rows else None), None
+
+    def repair(self, min_age_s: float = 0.0) -> int:
+        """Delete leftovers of interrupted writes: runs not complete and analyses that are not
+        the current one of their run, older than ``min_age_s`` seconds. Returns how many
+        runs and analyses were removed. Run it when no other process is writing."""
+        before = now_ms() - int(min_age_s * 1000)
+        runs = [r["run_id"] for r in self.query("admin/incomplete_runs", before_ms=before)]
+        for run_id in runs:
+            self._purge_run(run_id)
+        analyses = [r["analysis_id"] for r in self.query("admin/stale_analyses", before_ms=before)]
+        for aid in analyses:
+            self._purge_analysis(aid)
+        return len(runs) + len(analyses)
+
+    def run_cypher(self, query: str, params: dict[str, Any] | None = None, write: bool = False) -> pd.DataFrame:
+        """Run ad-hoc Cypher and return the rows as a DataFrame.
+
+        Read-only unless ``write``: the session uses READ access mode and a query whose
+        summary is not a pure read is rolled back with a :class:`ValidationError`."""
+        keys, rows = self.runner.adhoc(query, dict(params or {}), write)
+        return pd.DataFrame(rows, columns=keys)
+
+    def run_named(self, name: str, params: dict[str, Any] | None = None) -> pd.DataFrame:
+        """Run a named query from ``cypher/queries`` (read-only) with checked parameters."""
+        q = cypher.named(name)
+        params = dict(params or {})
+        missing = [p for p in q.params if p not in params]
+        extra = [p for p in params if p not in q.params]
+        if missing or extra:
+            raise ValidationError(
+                f"Query {q.short_name!r} takes parameters {', '.join(q.params) or 'none'}; "
+                f"missing {missing or 'none'}, unknown {extra or 'none'}. "
+                f"Pass them with --param name=value."
+            )
+        rows = self.runner.read(q, params)
+        keys = list(rows[0].keys()) if rows else []
+        return pd.DataFrame(rows, columns=keys or None)
+
+
+def expected_schema() -> list[str]:
+    """Names of the constraints and indexes declared in ``cypher/schema``."""
+    names: list[str] = []
+    for name in ("schema/constraints", "schema/indexes"):
+        for statement in cypher.load(name).statements:
+            m = re.match(r"CREATE\s+(?:CONSTRAINT|INDEX)\s+(\w+)", statement)
+            if m:
+                names.append(m.group(1))
+    return names
+
+
