@@ -29,6 +29,8 @@ bench-quick: $(STAMP)
 	$(BIN)/python scripts/bench_accuracy.py --quick
 	$(BIN)/python scripts/bench_null.py --quick
 	$(BIN)/python scripts/bench_neo4j_writes.py --quick
+	$(BIN)/python scripts/bench_decisions.py --quick
+	$(BIN)/python scripts/bench_attribution.py --quick
 	$(BIN)/python scripts/reproduce_paper.py --quick
 
 bench: $(STAMP)
@@ -37,6 +39,8 @@ bench: $(STAMP)
 	$(BIN)/python scripts/bench_accuracy.py
 	$(BIN)/python scripts/bench_null.py
 	$(BIN)/python scripts/bench_neo4j_writes.py
+	$(BIN)/python scripts/bench_decisions.py
+	$(BIN)/python scripts/bench_attribution.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
