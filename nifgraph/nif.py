@@ -28,13 +28,16 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from .errors import ValidationError, param_error
 from .records import EDGE_COLUMNS
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .significance import SignificanceSpec
 
 __all__ = ["NifResult", "estimate_nif", "edges_frame", "matrices_from_edges", "VARIANTS"]
 
@@ -108,6 +111,7 @@ def estimate_nif(
     null_draws: int | None = None,
     bootstrap: int = 0,
     bias_correct: bool = False,
+    significance: SignificanceSpec | None = None,
     **options: Any,
 ) -> NifResult:
     """Estimate the NIF of every edge of a layered network.
@@ -137,6 +141,9 @@ def estimate_nif(
         Half-samples for the ``ci_low`` / ``ci_high`` interval (0 = none).
     bias_correct : bool
         Subtract the null mean from the relevance term (needs ``null``).
+    significance : SignificanceSpec, optional
+        The four settings above as one object (the pipeline passes its validated settings
+        whole); when given, ``null``, ``null_draws``, ``bootstrap`` and ``bias_correct`` are ignored.
     **options
         Passed to the estimator (e.g. ``steps``, ``batch_size`` for MINE).
     """
@@ -151,10 +158,10 @@ def estimate_nif(
         raise ValidationError(f"Unknown estimator {estimator!r}; choose one of {', '.join(mi.METHODS)}.")
     from . import significance as sig
 
-    spec = sig.SignificanceSpec(
+    spec = (significance or sig.SignificanceSpec(
         null=null, null_draws=sig.DEFAULT_NULL_DRAWS if null_draws is None else null_draws,
         bootstrap=bootstrap, bias_correct=bias_correct,
-    ).validate("estimate_nif", variant)
+    )).validate("estimate_nif", variant)
     if spec.null:  # one marginal for every column: the pooled null then fits every edge
         acts = [sig.tie_broken_scores(a, seed + l) for l, a in enumerate(acts)]  # noqa: E741
     sizes = tuple(a.shape[1] for a in acts)

@@ -238,12 +238,10 @@ def estimate_run(
     ds = dataset if dataset is not None else model_dataset(model)
     x, _ = ds.split(settings.split)
     acts = net.forward_layers(x)
-    sig = settings.significance
     t0 = time.perf_counter()
     nif = estimate_nif(
         acts, estimator=settings.estimator, beta=settings.beta, variant=settings.variant, seed=settings.seed,
-        progress=progress, null=sig.null, null_draws=sig.null_draws, bootstrap=sig.bootstrap,
-        bias_correct=sig.bias_correct, **settings.options,
+        progress=progress, significance=settings.significance, **settings.options,
     )
     elapsed = time.perf_counter() - t0
     run_settings = {**mi.describe(settings.estimator), **settings.options}
