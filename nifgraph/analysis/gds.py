@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import uuid
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -36,6 +36,9 @@ from ..records import ModelRecord, RunRecord
 from ..settings import AnalysisSettings
 from ..store.neo4j_runner import bind
 from .local import Analysis, frozen, layer_offsets, prunable_mask, relabel
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..store.neo4j import Neo4jStore
 
 __all__ = ["GDS_FIX", "gds_analysis", "connect", "estimate_memory"]
 
@@ -59,7 +62,7 @@ def _client_version(version: str) -> tuple[int, ...]:
     return tuple(parts)
 
 
-def connect(store: Any) -> Any:
+def connect(store: Neo4jStore) -> Any:
     """A ``GraphDataScience`` client on the store's own driver (Bolt only, no Arrow).
 
     Needs the ``graphdatascience`` 2.x client: 1.x has the same method names with other
@@ -101,7 +104,7 @@ def _drop(gds: Any, graph_name: str) -> None:
 
 # -- the GDS path ----------------------------------------------------------------------
 def gds_analysis(
-    store: Any, run: RunRecord, model: ModelRecord, settings: AnalysisSettings, gds: Any = None
+    store: Neo4jStore, run: RunRecord, model: ModelRecord, settings: AnalysisSettings, gds: Any = None
 ) -> tuple[Analysis, list[str]]:
     """The analysis of one stored run computed in the database (Neo4j store with GDS).
 
@@ -187,7 +190,7 @@ def _flat_ids(props: Any, off: np.ndarray) -> np.ndarray:
     return table
 
 
-def _flows(store: Any, mid: str, rid: str, alpha: float | None, off: np.ndarray, n: int, threshold: float):
+def _flows(store: Neo4jStore, mid: str, rid: str, alpha: float | None, off: np.ndarray, n: int, threshold: float):
     rows = store.query("gds/neuron_flows", model_id=mid, run_id=rid, alpha=alpha)
     in_flow, out_flow, max_in, max_out = (np.zeros(n) for _ in range(4))
     dead = np.zeros(n, dtype=bool)
@@ -199,7 +202,7 @@ def _flows(store: Any, mid: str, rid: str, alpha: float | None, off: np.ndarray,
     return in_flow, out_flow, prunable_mask(off, dead, max_in, max_out, threshold)
 
 
-def _attribution(store: Any, mid: str, rid: str, alpha: float | None, sizes: tuple[int, ...]) -> np.ndarray:
+def _attribution(store: Neo4jStore, mid: str, rid: str, alpha: float | None, sizes: tuple[int, ...]) -> np.ndarray:
     """``mats[0] @ … @ mats[L-1]``, one Cypher aggregation per layer step.
 
     ``state`` holds, per input feature, its score on every neuron of the current layer (the
@@ -214,7 +217,7 @@ def _attribution(store: Any, mid: str, rid: str, alpha: float | None, sizes: tup
     return out
 
 
-def _modularity(store: Any, mid: str, rid: str, alpha: float | None, membership: np.ndarray, off: np.ndarray, gamma: float) -> float:
+def _modularity(store: Neo4jStore, mid: str, rid: str, alpha: float | None, membership: np.ndarray, off: np.ndarray, gamma: float) -> float:
     """Modularity at resolution γ of the undirected value-weighted graph:
     Q = Σ_c [ W_c / m − γ (K_c / 2m)² ] with W_c the weight inside c, K_c its total strength."""
     from ..records import neuron_key
@@ -234,7 +237,7 @@ def _modularity(store: Any, mid: str, rid: str, alpha: float | None, membership:
 
 
 # -- memory estimation -----------------------------------------------------------------
-def estimate_memory(store: Any, n_nodes: int, n_relationships: int, *, gds: Any = None) -> dict[str, Any]:
+def estimate_memory(store: Neo4jStore, n_nodes: int, n_relationships: int, *, gds: Any = None) -> dict[str, Any]:
     """GDS memory estimates for one run of ``n_nodes`` neurons and ``n_relationships`` edges.
 
     Uses the algorithms' ``.estimate`` on a fictive graph (``nodeCount`` /

@@ -6,7 +6,7 @@ models, runs and analyses between any two stores (:mod:`nifgraph.store.copy`).
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -14,6 +14,9 @@ from ..errors import ValidationError
 from ..render.comparisons import frame_table
 from ..store.copy import copy_models
 from .options import JsonOpt, StoreOpt, console, open_store_cli, print_json
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..store.base import Store
 
 __all__ = ["status", "init", "repair", "gds_estimate", "query", "run_cypher", "push", "pull", "register"]
 
@@ -23,7 +26,7 @@ ParamOpt = Annotated[
 ]
 
 
-def _need_neo4j(st: Any) -> None:
+def _need_neo4j(st: Store) -> None:
     if st.kind != "neo4j":
         raise ValidationError(
             f"This command needs a Neo4j store, not {st.uri}; pass --store neo4j://localhost:7687 "

@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -27,6 +27,10 @@ import pandas as pd
 from ..errors import ValidationError
 from .graph import MAX_EDGES, MAX_LABELS, FlowGraph, community_colors, hex_color, node_area, prepare
 from .html import write_html
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..records import AnalysisRecord, ModelRecord, RunRecord
+    from ..store.base import Store
 
 __all__ = ["plot_flow", "write_html", "run_figures", "MAX_EDGES"]
 
@@ -298,7 +302,7 @@ def _metadata(fmt: str) -> dict[str, str | None]:
     return {}
 
 
-def run_figures(store: Any, model: Any, run: Any, analysis: Any, out: Path, html: bool = False) -> list[Path]:
+def run_figures(store: Store, model: ModelRecord, run: RunRecord, analysis: AnalysisRecord, out: Path, html: bool = False) -> list[Path]:
     """The figure of a stored, analysed run (PNG + SVG, and the HTML page with ``html``),
     with the activations of its hidden neurons on the run's samples."""
     from ..stored import load_model_network, model_dataset

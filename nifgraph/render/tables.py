@@ -3,13 +3,16 @@ Pure presentation: takes records and frames, returns renderables or dicts."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 from rich.table import Table
 
 from ..records import AnalysisRecord, ModelRecord, RunRecord
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..store.base import Store
 
 
 def _fmt(v: float, nd: int = 3) -> str:
@@ -204,7 +207,7 @@ def full_report(model: ModelRecord, run: RunRecord | None, analysis: AnalysisRec
     return out
 
 
-def model_rows(store: Any) -> list[dict[str, Any]]:
+def model_rows(store: Store) -> list[dict[str, Any]]:
     """One row per stored model (``nifgraph models``): accuracy, runs, prunable count."""
     rows = []
     for m in store.list_models():
