@@ -1,5 +1,5 @@
-"""Shared fixtures. Every test runs with the store, data home and outputs in a temporary
-folder, and with the Banknote loader pointed at ``../shared/data/banknote.csv``."""
+"""Shared fixtures and CLI helpers. Every test runs with the store, data home and outputs in a
+temporary folder, and with the Banknote loader pointed at ``../shared/data/banknote.csv``."""
 
 from __future__ import annotations
 
@@ -9,11 +9,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
 ROOT = Path(__file__).resolve().parents[1]
 BANKNOTE = Path(os.environ.get("NIFGRAPH_BANKNOTE_CSV", ROOT.parent / "shared/data/banknote.csv"))
 
 NEO4J_SKIP = "Neo4j tests need a server: set NEO4J_URI (and NEO4J_USER, NEO4J_PASSWORD)"
+
+runner = CliRunner()
 
 
 @pytest.fixture(autouse=True)
@@ -87,3 +90,45 @@ def neo(request):
             except Exception:
                 pass
         s.close()
+
+
+# -- the CLI as a user runs it (imports are lazy: conftest loads before every test) -------
+def invoke(*args: str):
+    """``nifgraph *args`` through typer's CliRunner; exceptions propagate."""
+    from nifgraph.cli import app
+
+    return runner.invoke(app, list(args), catch_exceptions=False)
+
+
+def one_line_error(res, *needles: str) -> None:
+    """Exit code 1 and a single ``ValidationError: …`` line naming every needle (no traceback)."""
+    assert res.exit_code == 1, res.output
+    lines = [ln for ln in res.output.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("ValidationError: "), res.output
+    for n in needles:
+        assert n in lines[0], res.output
+
+
+def stored_models() -> list:
+    """The models in the (temporary) default store."""
+    from nifgraph.store import open_store
+
+    with open_store() as st:
+        return st.list_models()
+
+
+def write_csv(path: Path, rows: int, header: str = "a,b,y", constant_target: bool = False) -> Path:
+    """A small deterministic two-class CSV (target ``y`` alternating unless constant)."""
+    lines = [header]
+    for i in range(rows):
+        c = 0 if constant_target else i % 2
+        lines.append(",".join([f"{(i * 7919 % 97) / 97 + c}", f"{(i * 104729 % 89) / 89}", str(c)][: header.count(",") + 1]))
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def train_iris(*extra: str) -> str:
+    """``nifgraph train --epochs 2`` on Iris; the new model's id."""
+    res = invoke("train", "--epochs", "2", *extra)
+    assert res.exit_code == 0, res.output
+    return stored_models()[-1].model_id

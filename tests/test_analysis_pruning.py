@@ -75,3 +75,12 @@ def test_betweenness_scores_and_validation():
         P.prune_curves(net, [mats[0]], x, y)
     with pytest.raises(ValidationError):
         P.pruning_curve(net, x, y, [(1, 0)], [2])
+
+
+def test_prune_curve_seeds_are_bounded():
+    from nifgraph.analysis.pruning import MAX_SEEDS, prune_curves
+
+    with pytest.raises(ValidationError, match="seeds"):
+        prune_curves(None, [], None, None, seeds=MAX_SEEDS + 1)
+    with pytest.raises(ValidationError, match="seeds"):
+        prune_curves(None, [], None, None, seeds=0)

@@ -10,7 +10,8 @@ from torch import nn
 from nifgraph.analysis.removal import FoldedForward, mean_pruned, replacement_values, unit_means
 from nifgraph.errors import ValidationError
 from nifgraph.network import accuracy, from_module, pruned
-from tests.handbuilt import handbuilt_inputs, handbuilt_module
+
+from .handbuilt import handbuilt_inputs, handbuilt_module
 
 
 def _constant_unit_net(act: type[nn.Module] = nn.ReLU):

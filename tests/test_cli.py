@@ -16,20 +16,12 @@ from torch import nn
 from typer.testing import CliRunner
 
 from nifgraph.cli import app
-from nifgraph.store import open_store
+
+from .conftest import invoke, one_line_error, stored_models
 
 ROOT = Path(__file__).resolve().parents[1]
 runner = CliRunner()
 FAST = ["--steps", "200"]
-
-
-def invoke(*args: str):
-    return runner.invoke(app, list(args), catch_exceptions=False)
-
-
-def _models() -> list:
-    with open_store() as st:
-        return st.list_models()
 
 
 def _readme_main_command() -> list[str]:
@@ -157,7 +149,7 @@ def test_train_and_import_user_model(tmp_path):
     r = invoke("train", "--model-file", str(tmp_path / "user.pt"), "--json")
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["architecture"] == "4-3-3"
-    assert len(_models()) == 2
+    assert len(stored_models()) == 2
 
 
 def test_banknote_from_shared_copy():
@@ -180,21 +172,21 @@ def _assert_clean_error(res, *needles: str):
 
 def test_unknown_dataset():
     _assert_clean_error(invoke("run", "--dataset", "mnist"), "Unknown data set", "iris")
-    assert _models() == []
+    assert stored_models() == []
 
 
 def test_csv_missing_target(tmp_path):
     f = tmp_path / "d.csv"
     pd.DataFrame({"a": [1, 2, 3, 4], "b": [1, 2, 3, 4], "y": [0, 1, 0, 1]}).to_csv(f, index=False)
     _assert_clean_error(invoke("train", "--csv", str(f), "--target", "label"), "no target column", "--target")
-    assert _models() == []
+    assert stored_models() == []
 
 
 def test_csv_with_nans(tmp_path):
     f = tmp_path / "d.csv"
     pd.DataFrame({"a": [1, None, 3, 4], "b": [1, 2, 3, 4], "y": [0, 1, 0, 1]}).to_csv(f, index=False)
     _assert_clean_error(invoke("run", "--csv", str(f), "--target", "y"), "missing or infinite", "'a'")
-    assert _models() == []
+    assert stored_models() == []
 
 
 def test_unsupported_model_file(tmp_path):
@@ -205,13 +197,13 @@ def test_unsupported_model_file(tmp_path):
     _assert_clean_error(invoke("train", "--model-file", str(tmp_path / "junk.pt")), "junk.pt")
     torch.save(nn.Linear(4, 3).state_dict(), tmp_path / "sd.pt")
     _assert_clean_error(invoke("train", "--model-file", str(tmp_path / "sd.pt")), "state_dict")
-    assert _models() == []
+    assert stored_models() == []
 
 
 def test_feature_count_mismatch(tmp_path):
     torch.save(nn.Sequential(nn.Linear(7, 3), nn.ReLU(), nn.Linear(3, 3)), tmp_path / "m.pt")
     _assert_clean_error(invoke("train", "--model-file", str(tmp_path / "m.pt")), "7 input features", "4")
-    assert _models() == []
+    assert stored_models() == []
 
 
 def test_unwritable_store(tmp_path):
@@ -228,5 +220,20 @@ def test_bad_options():
     _assert_clean_error(invoke("run", "--hidden", "5,x"), "--hidden")
     _assert_clean_error(invoke("run", "--estimator", "nope"), "'estimator' parameter", "mine")
     _assert_clean_error(invoke("run", "--activation", "swish"), "activation")
-    assert _models() == []
+    assert stored_models() == []
     _assert_clean_error(invoke("show", "m-nothere"), "nifgraph models")
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (("--hidden", "100000000"), "weights"),
+        (("--hidden", "20000,20000"), "weights"),
+        (("--dropout", "1.5"), "dropout"),
+        (("--activation", "foo"), "activation"),
+    ],
+)
+def test_bad_training_options_fail_before_any_work(args, needle):
+    res = invoke("train", *args)
+    one_line_error(res, needle)  # one line: no progress bar drawn before the error
+    assert stored_models() == []

@@ -2,8 +2,9 @@
 
 BH against statsmodels; permutation-null calibration on independent edges with ReLU ties
 (overall and per tie class); power on planted Gaussian edges of MI 0.05 nats at N = 2000;
-half-sample interval coverage; the hand-built network through the store and the CLI;
-agreement of two runs.
+half-sample interval coverage; the hand-built network through the store and the CLI,
+including ``nifgraph agreement`` of two runs (the agreement statistics themselves are in
+``test_analysis_agreement.py``).
 """
 
 from __future__ import annotations
@@ -11,14 +12,12 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import pandas as pd
 import pytest
 from scipy.stats import binom
 from statsmodels.stats.multitest import multipletests
 from typer.testing import CliRunner
 
 from nifgraph import significance as sig
-from nifgraph.analysis.agreement import agreement
 from nifgraph.analysis.local import prunable
 from nifgraph.errors import ValidationError
 from nifgraph.network import from_module, neuron_summaries
@@ -242,19 +241,3 @@ def test_pipeline_store_cli_and_agreement(tmp_path):
     assert r.exit_code == 0 and "--null" in r.stdout and "Spearman" in r.stdout
     r = runner.invoke(app, ["agreement", run_a.run_id, run_c], catch_exceptions=False)
     assert r.exit_code == 0 and "decisions agree" in r.stdout
-
-
-def test_agreement_counts_and_names():
-    key = pd.DataFrame({"src_layer": [0, 0, 0, 1], "src_idx": [0, 0, 1, 0],
-                        "dst_layer": [1, 1, 1, 2], "dst_idx": [0, 1, 0, 0]})
-    a = key.assign(value=[0.5, 0.1, 0.0, 0.3], q_value=[0.001, 0.2, 1.0, 0.01])
-    b = key.assign(value=[0.2, 0.4, 0.01, 0.3], q_value=[0.001, 0.01, 1.0, 0.01])
-    neurons = pd.DataFrame({"layer": [0, 0, 1, 1, 2], "idx": [0, 1, 0, 1, 0],
-                            "name": ["f0", "f1", "h1_0", "h1_1", "c0"]})
-    ag = agreement(a, b, alpha=0.05, neurons=neurons)
-    assert ag.decision_agreement == 0.75 and ag.n_significant_a == 2 and ag.n_significant_b == 3
-    assert ag.spearman == pytest.approx(0.2)  # rank differences 2, -2, 0, 0
-    f = ag.flips.iloc[0]
-    assert (f.src_name, f.dst_name, bool(f.significant_a), bool(f.significant_b)) == ("f0", "h1_1", False, True)
-    with pytest.raises(ValidationError, match="same edges"):
-        agreement(a, b.iloc[:3])

@@ -1,0 +1,27 @@
+"""nifgraph.cli.results: ``show --top`` must be positive; ``delete`` takes a model id prefix
+or ``latest`` but refuses a run id, with one clear line and exit code 1."""
+
+from __future__ import annotations
+
+from nifgraph.store import open_store
+
+from .conftest import invoke, one_line_error, stored_models, train_iris
+
+
+def test_show_top_must_be_positive():
+    train_iris()
+    one_line_error(invoke("show", "latest", "--top", "0"), "--top")
+    one_line_error(invoke("show", "latest", "--top", "-1"), "--top")
+
+
+def test_delete_takes_prefix_and_latest_but_refuses_a_run_id():
+    a = train_iris()
+    b = train_iris("--seed", "1")
+    assert invoke("estimate", b, "--estimator", "gcmi", "--no-analyze").exit_code == 0
+    with open_store() as st:
+        run_id = st.list_runs(b)[-1].run_id
+    one_line_error(invoke("delete", run_id, "--yes"), "is a run of model", b)
+    assert [m.model_id for m in stored_models()] == [a, b]
+    assert invoke("delete", "latest", "--yes").exit_code == 0
+    assert invoke("delete", a[:8], "--yes").exit_code == 0
+    assert stored_models() == []
