@@ -66,8 +66,11 @@ def make_analysis(model: ModelRecord, run: RunRecord) -> AnalysisRecord:
     rows = []
     for layer, n in enumerate(model.layer_sizes):
         for i in range(n):
+            # (1, 0): a verified prunable candidate; (1, 1): a candidate that is needed
             rows.append(dict(layer=layer, idx=i, betweenness=float(i), community=i % 2,
-                             in_flow=1.0, out_flow=1.0, prunable=(layer == 1 and i == 0)))
+                             in_flow=1.0, out_flow=1.0, prunable=(layer == 1 and i == 0),
+                             candidate=(layer == 1 and i < 2),
+                             accuracy_drop={0: 0.0, 1: 0.25}.get(i, float("nan")) if layer == 1 else float("nan")))
     attr = pd.DataFrame(
         [dict(feature_idx=i, class_idx=j, value=float(i + j))
          for i in range(model.layer_sizes[0]) for j in range(model.layer_sizes[-1])]
@@ -76,3 +79,13 @@ def make_analysis(model: ModelRecord, run: RunRecord) -> AnalysisRecord:
                           modularity=0.3, n_communities=2, accuracy_before=0.9,
                           accuracy_after=0.9, neuron_metrics=pd.DataFrame(rows),
                           attribution=attr, settings={"seed": 0})
+
+
+def store_analysed(store) -> tuple[ModelRecord, RunRecord]:
+    """Put a synthetic model, one run and its analysis into ``store``; return (model, run)."""
+    model, neurons = make_model()
+    store.put_model(model, neurons)
+    run, edges = make_run(model)
+    store.put_run(run, edges)
+    store.put_analysis(make_analysis(model, run))
+    return model, run

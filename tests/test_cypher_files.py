@@ -21,7 +21,7 @@ PKG = ROOT / "nifgraph"
 ALL = cypher.all_queries()
 
 #: Calls that run a named query: the first argument names the file, keywords are its params.
-RUNNER_CALLS = {"query", "_read", "_write", "_drain", "run_in_tx", "_project", "_named"}
+RUNNER_CALLS = {"query", "_read", "_write", "_drain", "run_in_tx", "_project", "_named", "_one"}
 
 
 def _body(q: cypher.CypherQuery) -> str:

@@ -3,22 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
-import sys
 
-from tests.conftest import ROOT
+from tests.conftest import load_script
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location("reproduce_paper", ROOT / "scripts" / "reproduce_paper.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod  # dataclasses resolve string annotations through sys.modules
-    try:
-        spec.loader.exec_module(mod)
-    except BaseException:
-        sys.modules.pop(spec.name, None)
-        raise
-    return mod
+    return load_script("reproduce_paper")
 
 
 def test_reproduce_tiny_profile(tmp_path):

@@ -68,6 +68,10 @@ def test_analysis_roundtrip_and_replace(store):
     assert list(got.neuron_metrics.columns) == list(NEURON_METRIC_COLUMNS)
     assert list(got.attribution.columns) == list(ATTRIBUTION_COLUMNS)
     assert got.prunable == [(1, 0)]
+    m = got.neuron_metrics.set_index(["layer", "idx"])  # the pruning decision round-trips
+    assert m["candidate"].tolist().count(True) == 2 and m.loc[(1, 1), "candidate"] and not m.loc[(1, 1), "prunable"]
+    assert m.loc[(1, 0), "accuracy_drop"] == 0.0 and m.loc[(1, 1), "accuracy_drop"] == 0.25
+    assert m["accuracy_drop"].isna().sum() == len(m) - 2
     np.testing.assert_allclose(
         got.attribution.sort_values(["feature_idx", "class_idx"])["value"].to_numpy(),
         a.attribution.sort_values(["feature_idx", "class_idx"])["value"].to_numpy(),

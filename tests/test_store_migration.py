@@ -10,17 +10,13 @@ import numpy as np
 from nifgraph.records import NEURON_METRIC_COLUMNS
 from nifgraph.store.duckdb import SCHEMA_VERSION, DuckDBStore
 
-from .store_fixtures import make_analysis, make_model, make_run
+from .store_fixtures import make_analysis, store_analysed
 
 
 def test_version_1_store_gains_the_new_columns(tmp_path):
     path = str(tmp_path / "old.duckdb")
     with DuckDBStore(path) as st:
-        model, neurons = make_model()
-        st.put_model(model, neurons)
-        run, edges = make_run(model)
-        st.put_run(run, edges)
-        st.put_analysis(make_analysis(model, run))
+        model, run = store_analysed(st)
     # turn the file back into version 1: drop the columns version 2 added
     con = duckdb.connect(path)
     con.execute("ALTER TABLE neuron_metrics DROP COLUMN candidate")

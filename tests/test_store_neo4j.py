@@ -11,7 +11,7 @@ import pytest
 from nifgraph.errors import StoreUnavailableError, ValidationError
 
 from .conftest import NEO4J_SKIP, neo4j_env
-from .store_fixtures import make_analysis, make_model, make_run
+from .store_fixtures import make_analysis, make_model, make_run, store_analysed
 
 
 # -- no server needed -------------------------------------------------------------------
@@ -70,18 +70,15 @@ def test_push_pull_between_duckdb_stores(tmp_path):
 
     a, b = str(tmp_path / "a.duckdb"), str(tmp_path / "b.duckdb")
     with DuckDBStore(a) as src:
-        model, neurons = make_model()
-        src.put_model(model, neurons)
-        run, edges = make_run(model)
-        src.put_run(run, edges)
-        src.put_analysis(make_analysis(model, run))
+        model, run = store_analysed(src)
+        n_edges = len(src.get_edges(run.run_id))
     runner = CliRunner()
     for _ in range(2):  # twice: idempotent
         res = runner.invoke(app, ["push", model.model_id, "--store", a, "--to", b, "--json"])
         assert res.exit_code == 0, res.output
     with DuckDBStore(b) as dst:
         assert [m.model_id for m in dst.list_models()] == [model.model_id]
-        assert len(dst.get_edges(run.run_id)) == len(edges)
+        assert len(dst.get_edges(run.run_id)) == n_edges > 0
         assert dst.get_analysis(run.run_id).prunable == [(1, 0)]
     c = str(tmp_path / "c.duckdb")
     res = runner.invoke(app, ["pull", "--all", "--from", b, "--store", c])
@@ -158,8 +155,9 @@ def test_named_queries(neo):
 
     model, run, edges, analysis = _stored(neo, sizes=(4, 5, 3), name="named")
     mid = model.model_id
-    pr = neo.run_named("prunable_neurons", {"model_id": mid})
-    assert list(zip(pr["layer"], pr["idx"], strict=True)) == [(1, 0)]
+    pr = neo.run_named("prunable_neurons", {"model_id": mid})  # candidates, with the verdict
+    assert list(zip(pr["layer"], pr["idx"], strict=True)) == [(1, 0), (1, 1)]
+    assert pr["prunable"].tolist() == [True, False] and pr["accuracy_drop"].tolist() == [0.0, 0.25]
     central = neo.run_named("central_neurons", {"model_id": mid, "limit": 3})
     assert len(central) == 3 and central["betweenness"].is_monotonic_decreasing
     comm = neo.run_named("community_membership", {"model_id": mid})

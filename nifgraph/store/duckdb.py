@@ -183,7 +183,7 @@ class DuckDBStore(Store):
             created_at=r["created_at"],
         )
 
-    def _one(self, table: str, key: str, value: str, hint: str) -> dict[str, Any]:
+    def _row(self, table: str, key: str, value: str, hint: str) -> dict[str, Any]:
         """The row of ``table`` whose ``key`` is ``value``, or :class:`NotFoundError` with ``hint``."""
         df = self._fetch(f"SELECT * FROM {table} WHERE {key} = ?", [value])  # table/key are constants
         if df.empty:
@@ -191,7 +191,7 @@ class DuckDBStore(Store):
         return df.iloc[0].to_dict()
 
     def get_model(self, model_id: str) -> ModelRecord:
-        return self._model_from_row(self._one("models", "model_id", model_id, "list them with `nifgraph models`."))
+        return self._model_from_row(self._row("models", "model_id", model_id, "list them with `nifgraph models`."))
 
     def list_models(self) -> list[ModelRecord]:
         df = self._fetch("SELECT * FROM models ORDER BY created_at, model_id", [])
@@ -253,7 +253,7 @@ class DuckDBStore(Store):
         )
 
     def get_run(self, run_id: str) -> RunRecord:
-        return self._run_from_row(self._one("runs", "run_id", run_id, "list runs with `nifgraph models`."))
+        return self._run_from_row(self._row("runs", "run_id", run_id, "list runs with `nifgraph models`."))
 
     def list_runs(self, model_id: str | None = None) -> list[RunRecord]:
         if model_id is None:

@@ -167,13 +167,15 @@ class Neo4jStore(Neo4jAdmin, Store):
 
         self.runner.write_tx(work)
 
-    def get_model(self, model_id: str) -> ModelRecord:
-        rows = self.query("store/get_model", model_id=model_id)
+    def _one(self, name: str, missing: str, **params: Any) -> dict[str, Any]:
+        """The single row of the read query ``name``, or :class:`NotFoundError` saying ``missing``."""
+        rows = self.query(name, **params)
         if not rows:
-            raise NotFoundError(
-                f"No model {model_id!r} in store {self.uri}; list them with `nifgraph models`."
-            )
-        return model_from(rows[0]["model"])
+            raise NotFoundError(f"No {missing} in store {self.uri}; list them with `nifgraph models`.")
+        return rows[0]
+
+    def get_model(self, model_id: str) -> ModelRecord:
+        return model_from(self._one("store/get_model", f"model {model_id!r}", model_id=model_id)["model"])
 
     def list_models(self) -> list[ModelRecord]:
         return [model_from(r["model"]) for r in self.query("store/list_models")]
@@ -242,12 +244,7 @@ class Neo4jStore(Neo4jAdmin, Store):
             raise
 
     def get_run(self, run_id: str) -> RunRecord:
-        rows = self.query("store/get_run", run_id=run_id)
-        if not rows:
-            raise NotFoundError(
-                f"No complete run {run_id!r} in store {self.uri}; list runs with `nifgraph models`."
-            )
-        return run_from(rows[0]["run"])
+        return run_from(self._one("store/get_run", f"complete run {run_id!r}", run_id=run_id)["run"])
 
     def list_runs(self, model_id: str | None = None) -> list[RunRecord]:
         return [run_from(r["run"]) for r in self.query("store/list_runs", model_id=model_id)]
