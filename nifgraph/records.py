@@ -237,3 +237,45 @@ def dumps(obj: Any) -> str:
 def nan_of(v: Any) -> float:
     """A stored number back as a float (a missing value as NaN)."""
     return float("nan") if v is None else float(v)
+
+
+def _listish(v: Any) -> list[Any]:
+    """A stored list field: a list, a JSON string of one, or missing."""
+    if v is None:
+        return []
+    return json.loads(v) if isinstance(v, str) else list(v)
+
+
+def model_from_flat(p: dict[str, Any]) -> ModelRecord:
+    """A model from its flat stored form (a DuckDB row or Neo4j properties; list fields as
+    lists or JSON strings, ``meta`` as JSON)."""
+    return ModelRecord(
+        model_id=p["model_id"],
+        name=p.get("name", ""),
+        dataset=p.get("dataset", ""),
+        layer_sizes=tuple(int(s) for s in _listish(p.get("layer_sizes"))),
+        activations=tuple(_listish(p.get("activations"))),
+        feature_names=tuple(_listish(p.get("feature_names"))),
+        class_names=tuple(_listish(p.get("class_names"))),
+        test_accuracy=nan_of(p.get("test_accuracy")),
+        train_accuracy=nan_of(p.get("train_accuracy")),
+        meta=json.loads(p.get("meta") or "{}"),
+        created_at=p.get("created_at", ""),
+    )
+
+
+def run_from_flat(p: dict[str, Any]) -> RunRecord:
+    """A run from its flat stored form (``settings`` as JSON)."""
+    return RunRecord(
+        run_id=p["run_id"],
+        model_id=p["model_id"],
+        estimator=p.get("estimator", ""),
+        seed=int(p.get("seed") or 0),
+        split=p.get("split", "test"),
+        n_samples=int(p.get("n_samples") or 0),
+        beta=nan_of(p.get("beta")),
+        variant=p.get("variant", "pairwise"),
+        settings=json.loads(p.get("settings") or "{}"),
+        elapsed_s=nan_of(p.get("elapsed_s")),
+        created_at=p.get("created_at", ""),
+    )

@@ -318,7 +318,7 @@ def test_put_analysis_publishes_then_deletes_the_old_one():
 
 
 def test_model_roundtrip_through_properties():
-    from nifgraph.store.neo4j_records import model_from as _model_from
+    from nifgraph.records import model_from_flat as _model_from
     from nifgraph.store.neo4j_records import model_props as _model_props
 
     from .store_fixtures import make_model

@@ -24,7 +24,15 @@ import pandas as pd
 
 from .. import records as rec
 from ..errors import NotFoundError, StoreError, StoreUnavailableError, ValidationError
-from ..records import AnalysisRecord, ModelRecord, RunRecord, dumps, nan_of
+from ..records import (
+    AnalysisRecord,
+    ModelRecord,
+    RunRecord,
+    dumps,
+    model_from_flat,
+    nan_of,
+    run_from_flat,
+)
 from .base import Store
 
 __all__ = ["DuckDBStore", "SCHEMA_VERSION"]
@@ -167,22 +175,6 @@ class DuckDBStore(Store):
             )
             self._insert_frame(con, "neurons", frame)
 
-    @staticmethod
-    def _model_from_row(r: dict[str, Any]) -> ModelRecord:
-        return ModelRecord(
-            model_id=r["model_id"],
-            name=r["name"],
-            dataset=r["dataset"],
-            layer_sizes=tuple(json.loads(r["layer_sizes"])),
-            activations=tuple(json.loads(r["activations"])),
-            feature_names=tuple(json.loads(r["feature_names"])),
-            class_names=tuple(json.loads(r["class_names"])),
-            test_accuracy=nan_of(r["test_accuracy"]),
-            train_accuracy=nan_of(r["train_accuracy"]),
-            meta=json.loads(r["meta"]),
-            created_at=r["created_at"],
-        )
-
     def _row(self, table: str, key: str, value: str, hint: str) -> dict[str, Any]:
         """The row of ``table`` whose ``key`` is ``value``, or :class:`NotFoundError` with ``hint``."""
         df = self._fetch(f"SELECT * FROM {table} WHERE {key} = ?", [value])  # table/key are constants
@@ -191,11 +183,11 @@ class DuckDBStore(Store):
         return df.iloc[0].to_dict()
 
     def get_model(self, model_id: str) -> ModelRecord:
-        return self._model_from_row(self._row("models", "model_id", model_id, "list them with `nifgraph models`."))
+        return model_from_flat(self._row("models", "model_id", model_id, "list them with `nifgraph models`."))
 
     def list_models(self) -> list[ModelRecord]:
         df = self._fetch("SELECT * FROM models ORDER BY created_at, model_id", [])
-        return [self._model_from_row(r) for r in df.to_dict("records")]
+        return [model_from_flat(r) for r in df.to_dict("records")]
 
     def get_neurons(self, model_id: str) -> pd.DataFrame:
         self.get_model(model_id)
@@ -236,31 +228,15 @@ class DuckDBStore(Store):
                 ],
             )
 
-    @staticmethod
-    def _run_from_row(r: dict[str, Any]) -> RunRecord:
-        return RunRecord(
-            run_id=r["run_id"],
-            model_id=r["model_id"],
-            estimator=r["estimator"],
-            seed=int(r["seed"]),
-            split=r["split"],
-            n_samples=int(r["n_samples"]),
-            beta=nan_of(r["beta"]),
-            variant=r["variant"],
-            settings=json.loads(r["settings"]),
-            elapsed_s=nan_of(r["elapsed_s"]),
-            created_at=r["created_at"],
-        )
-
     def get_run(self, run_id: str) -> RunRecord:
-        return self._run_from_row(self._row("runs", "run_id", run_id, "list runs with `nifgraph models`."))
+        return run_from_flat(self._row("runs", "run_id", run_id, "list runs with `nifgraph models`."))
 
     def list_runs(self, model_id: str | None = None) -> list[RunRecord]:
         if model_id is None:
             df = self._fetch("SELECT * FROM runs ORDER BY seq", [])
         else:
             df = self._fetch("SELECT * FROM runs WHERE model_id = ? ORDER BY seq", [model_id])
-        return [self._run_from_row(r) for r in df.to_dict("records")]
+        return [run_from_flat(r) for r in df.to_dict("records")]
 
     def get_edges(self, run_id: str) -> pd.DataFrame:
         self.get_run(run_id)

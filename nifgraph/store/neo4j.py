@@ -49,21 +49,21 @@ from ..records import (
     ModelRecord,
     RunRecord,
     conform,
+    model_from_flat,
+    nan_of,
     neuron_key,
     new_id,
+    run_from_flat,
 )
 from .base import Store, SummaryInputs, no_analysis_error, no_run_error
 from .neo4j_admin import Neo4jAdmin, expected_schema
 from .neo4j_records import (
     analysis_props,
     batches,
-    model_from,
     model_props,
-    nan_of,
     now_ms,
     py_value,
     rows_of,
-    run_from,
     run_props,
 )
 from .neo4j_runner import DriverRunner, bind, run_in_tx
@@ -175,10 +175,10 @@ class Neo4jStore(Neo4jAdmin, Store):
         return rows[0]
 
     def get_model(self, model_id: str) -> ModelRecord:
-        return model_from(self._one("store/get_model", f"model {model_id!r}", model_id=model_id)["model"])
+        return model_from_flat(self._one("store/get_model", f"model {model_id!r}", model_id=model_id)["model"])
 
     def list_models(self) -> list[ModelRecord]:
-        return [model_from(r["model"]) for r in self.query("store/list_models")]
+        return [model_from_flat(r["model"]) for r in self.query("store/list_models")]
 
     def get_neurons(self, model_id: str) -> pd.DataFrame:
         self.get_model(model_id)
@@ -244,10 +244,10 @@ class Neo4jStore(Neo4jAdmin, Store):
             raise
 
     def get_run(self, run_id: str) -> RunRecord:
-        return run_from(self._one("store/get_run", f"complete run {run_id!r}", run_id=run_id)["run"])
+        return run_from_flat(self._one("store/get_run", f"complete run {run_id!r}", run_id=run_id)["run"])
 
     def list_runs(self, model_id: str | None = None) -> list[RunRecord]:
-        return [run_from(r["run"]) for r in self.query("store/list_runs", model_id=model_id)]
+        return [run_from_flat(r["run"]) for r in self.query("store/list_runs", model_id=model_id)]
 
     def get_edges(self, run_id: str) -> pd.DataFrame:
         self.get_run(run_id)

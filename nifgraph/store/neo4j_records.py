@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..records import AnalysisRecord, ModelRecord, RunRecord, json_clean, nan_of
+from ..records import AnalysisRecord, ModelRecord, RunRecord, json_clean
 
 
 # -- value conversion at the boundary ---------------------------------------------------
@@ -77,22 +77,6 @@ def model_props(m: ModelRecord) -> dict[str, Any]:
     }
 
 
-def model_from(p: dict[str, Any]) -> ModelRecord:
-    return ModelRecord(
-        model_id=p["model_id"],
-        name=p.get("name", ""),
-        dataset=p.get("dataset", ""),
-        layer_sizes=tuple(int(s) for s in p.get("layer_sizes") or ()),
-        activations=tuple(p.get("activations") or ()),
-        feature_names=tuple(p.get("feature_names") or ()),
-        class_names=tuple(p.get("class_names") or ()),
-        test_accuracy=nan_of(p.get("test_accuracy")),
-        train_accuracy=nan_of(p.get("train_accuracy")),
-        meta=json.loads(p.get("meta") or "{}"),
-        created_at=p.get("created_at", ""),
-    )
-
-
 def run_props(r: RunRecord) -> dict[str, Any]:
     return {
         "run_id": r.run_id,
@@ -107,22 +91,6 @@ def run_props(r: RunRecord) -> dict[str, Any]:
         "elapsed_s": py_value(float(r.elapsed_s)),
         "created_at": r.created_at,
     }
-
-
-def run_from(p: dict[str, Any]) -> RunRecord:
-    return RunRecord(
-        run_id=p["run_id"],
-        model_id=p["model_id"],
-        estimator=p.get("estimator", ""),
-        seed=int(p.get("seed") or 0),
-        split=p.get("split", "test"),
-        n_samples=int(p.get("n_samples") or 0),
-        beta=nan_of(p.get("beta")),
-        variant=p.get("variant", "pairwise"),
-        settings=json.loads(p.get("settings") or "{}"),
-        elapsed_s=nan_of(p.get("elapsed_s")),
-        created_at=p.get("created_at", ""),
-    )
 
 
 def analysis_props(a: AnalysisRecord, analysis_id: str) -> dict[str, Any]:
