@@ -58,3 +58,23 @@ def import_handbuilt(st, tmp_path, n: int = 600, module=None, x=None):
         folded[0].bias.add_(w @ torch.as_tensor(ds.mean, dtype=torch.float32))
     torch.save(folded, tmp_path / "hb.pt")
     return import_model(st, str(tmp_path / "hb.pt"), ds, csv=str(csv), target="label")
+
+
+def decider_module() -> nn.Sequential:
+    """2 inputs → 3 hidden ReLU → 2 classes; class 1 iff x0 > 0. h0 = relu(x0) decides,
+    h1 = relu(-x0) helps a little, h2 = relu(… - 100) is dead (with large outgoing weights that
+    cancel): logit1 - logit0 = 2·h0 - 0.2·h1 - 0.01. The right removal order: h2, h1, h0."""
+    lin1, lin2 = nn.Linear(2, 3), nn.Linear(3, 2)
+    with torch.no_grad():
+        lin1.weight.copy_(torch.tensor([[1.0, 0.0], [-1.0, 0.0], [0.3, 0.3]]))
+        lin1.bias.copy_(torch.tensor([0.0, 0.0, -100.0]))
+        lin2.weight.copy_(torch.tensor([[0.0, 0.2, 5.0], [2.0, 0.0, 5.0]]))
+        lin2.bias.copy_(torch.tensor([0.01, 0.0]))
+    return nn.Sequential(lin1, nn.ReLU(), lin2).eval()
+
+
+def decider_inputs(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Inputs with a margin of 0.2 around x0 = 0, and their classes 1[x0 > 0]."""
+    x = np.random.default_rng(seed).normal(size=(n, 2)).astype(np.float32)
+    x[:, 0] += np.sign(x[:, 0]) * 0.2
+    return x, (x[:, 0] > 0).astype(np.int64)

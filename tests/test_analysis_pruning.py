@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
-from torch import nn
 
 from nifgraph.analysis import pruning as P
 from nifgraph.errors import ValidationError
 from nifgraph.network import from_module
+
+from .handbuilt import decider_inputs, decider_module
 
 
 def _handbuilt():
@@ -19,18 +19,8 @@ def _handbuilt():
     outgoing weights that cancel). The right removal order: h2, then h1 (h0 alone still decides),
     then h0 (chance).
     """
-    lin1, lin2 = nn.Linear(2, 3), nn.Linear(3, 2)
-    with torch.no_grad():
-        lin1.weight.copy_(torch.tensor([[1.0, 0.0], [-1.0, 0.0], [0.3, 0.3]]))
-        lin1.bias.copy_(torch.tensor([0.0, 0.0, -100.0]))
-        # logit1 - logit0 = 2·h0 - 0.2·h1 - 0.01  (h1 weak but right-signed)
-        lin2.weight.copy_(torch.tensor([[0.0, 0.2, 5.0], [2.0, 0.0, 5.0]]))
-        lin2.bias.copy_(torch.tensor([0.01, 0.0]))
-    net = from_module(nn.Sequential(lin1, nn.ReLU(), lin2))
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(200, 2)).astype(np.float32)
-    x[:, 0] += np.sign(x[:, 0]) * 0.2  # keep a margin around 0
-    y = (x[:, 0] > 0).astype(np.int64)
+    net = from_module(decider_module())
+    x, y = decider_inputs(200)
     # NIF by hand: h0 carries most, h1 some, h2 (dead) nothing
     mats = [np.array([[0.6, 0.3, 0.0], [0.01, 0.01, 0.0]]), np.array([[0.5, 0.5], [0.2, 0.2], [0.0, 0.0]])]
     return net, mats, x, y

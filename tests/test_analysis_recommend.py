@@ -6,13 +6,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from torch import nn
 
 from nifgraph.analysis.recommend import DEFAULT_TOLERANCE, recommend
 from nifgraph.analysis.removal import unit_means
 from nifgraph.analysis.unit_information import unit_information
 from nifgraph.errors import ValidationError
 from nifgraph.network import accuracy, build_mlp, from_module, pruned
+
+from .handbuilt import decider_inputs, decider_module
 
 
 def _wide(seed: int = 0, n: int = 2000):
@@ -45,17 +46,9 @@ def test_unit_level_null_is_calibrated_on_independent_units():
 
 def _needs_h0():
     """2 → 3 ReLU → 2; class 1 iff x0 > 0: h0 decides, h1 is weak, h2 dead."""
-    l1, l2 = nn.Linear(2, 3), nn.Linear(3, 2)
-    with torch.no_grad():
-        l1.weight.copy_(torch.tensor([[1.0, 0.0], [-1.0, 0.0], [0.3, 0.3]]))
-        l1.bias.copy_(torch.tensor([0.0, 0.0, -100.0]))
-        l2.weight.copy_(torch.tensor([[0.0, 0.2, 5.0], [2.0, 0.0, 5.0]]))
-        l2.bias.copy_(torch.tensor([0.01, 0.0]))
-    net = from_module(nn.Sequential(l1, nn.ReLU(), l2))
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(400, 2)).astype(np.float32)
-    x[:, 0] += np.sign(x[:, 0]) * 0.2
-    return net, x[:200], x[200:], (x[200:, 0] > 0).astype(np.int64)
+    net = from_module(decider_module())
+    x, y = decider_inputs(400)
+    return net, x[:200], x[200:], y[200:]
 
 
 def test_a_needed_candidate_is_rejected_with_its_drop():
