@@ -141,9 +141,10 @@ def analyze_run(
         tolerance=settings.tolerance, alpha=settings.alpha or DEFAULT_ALPHA, seed=settings.seed,
     )
     key = list(zip(metrics["layer"].astype(int), metrics["idx"].astype(int), strict=True))
+    recommended, candidates = set(rec.recommended), set(rec.candidates)
     metrics = metrics.assign(
-        prunable=[u in set(rec.recommended) for u in key],
-        candidate=[u in set(rec.candidates) for u in key],
+        prunable=[u in recommended for u in key],
+        candidate=[u in candidates for u in key],
         accuracy_drop=[rec.drops.get(u, float("nan")) for u in key],
     )
     before, after = rec.accuracy_before, rec.accuracy_after
