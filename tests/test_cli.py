@@ -220,6 +220,11 @@ def test_bad_options():
     _assert_clean_error(invoke("run", "--hidden", "5,x"), "--hidden")
     _assert_clean_error(invoke("run", "--estimator", "nope"), "'estimator' parameter", "mine")
     _assert_clean_error(invoke("run", "--activation", "swish"), "activation")
+    _assert_clean_error(invoke("run", "--hidden", "5,,5"), "--hidden", "empty")
+    # estimator options are checked before anything is trained or stored
+    _assert_clean_error(invoke("run", "--steps", "0"), "'steps' parameter", "mine")
+    _assert_clean_error(invoke("run", "--option", "foo=1"), "unknown option", "foo")
+    _assert_clean_error(invoke("run", "--tolerance", "2"), "'tolerance' parameter")
     assert stored_models() == []
     _assert_clean_error(invoke("show", "m-nothere"), "nifgraph models")
 

@@ -3,6 +3,8 @@ or ``latest`` but refuses a run id, with one clear line and exit code 1."""
 
 from __future__ import annotations
 
+import json
+
 from nifgraph.store import open_store
 
 from .conftest import invoke, one_line_error, stored_models, train_iris
@@ -25,3 +27,11 @@ def test_delete_takes_prefix_and_latest_but_refuses_a_run_id():
     assert invoke("delete", "latest", "--yes").exit_code == 0
     assert invoke("delete", a[:8], "--yes").exit_code == 0
     assert stored_models() == []
+
+
+def test_show_of_a_model_without_run_names_the_next_step(tmp_path):
+    """A model stored without a run: show points at `nifgraph estimate`, which is what works."""
+    r = invoke("train", "--epochs", "5", "--json")
+    mid = json.loads(r.stdout)["model_id"]
+    shown = invoke("show", mid)
+    assert shown.exit_code == 0 and f"nifgraph estimate {mid}" in shown.stdout and "analyze" not in shown.stdout

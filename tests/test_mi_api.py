@@ -25,8 +25,16 @@ def data():
 
 
 def test_all_is_complete():
-    assert set(mi.__all__) == {"METHODS", "pairwise", "joint", "describe"}
+    assert set(mi.__all__) == {"METHODS", "pairwise", "joint", "describe", "check_options"}
     assert set(mi.METHODS) >= {"mine", "smile", "ksg", "gcmi"}
+
+
+def test_check_options_validates_without_estimating():
+    assert mi.check_options("mine", {"steps": 50})["steps"] == 50
+    with pytest.raises(ValidationError, match="steps"):
+        mi.check_options("mine", {"steps": 0})
+    with pytest.raises(ValidationError, match="unknown option"):
+        mi.check_options("ksg", {"steps": 10})
 
 
 @pytest.mark.parametrize("method", ["mine", "smile", "ksg", "gcmi"])

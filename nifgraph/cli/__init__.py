@@ -45,6 +45,21 @@ app = typer.Typer(
 )
 
 
+def _version(value: bool) -> None:
+    if value:
+        from .. import __version__
+
+        typer.echo(f"nifgraph {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+) -> None:
+    """NIF: mutual information along every edge of a trained network, stored and analysed as a graph."""
+
+
 def _register() -> None:
     from . import compare, db, job, results
 

@@ -92,7 +92,7 @@ def prune_curve(
     store: StoreOpt = None,
     json_: JsonOpt = False,
 ) -> None:
-    """Accuracy against hidden neurons removed: NIF flow, betweenness, weight magnitude, random."""
+    """Accuracy against hidden neurons removed: every importance order (default greedy_kl) against weight magnitude and random."""
     from ..analysis.pruning import prune_curve_for_model
     from ..config import default_out
 

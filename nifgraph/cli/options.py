@@ -10,6 +10,7 @@ values into the library's settings object in one place.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import functools
 import inspect
@@ -17,7 +18,7 @@ import json
 from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, get_type_hints
+from typing import TYPE_CHECKING, Annotated, Any, get_args, get_type_hints
 
 import typer
 from rich.console import Console
@@ -61,7 +62,7 @@ AlphaOpt = Annotated[
 ]
 ToleranceOpt = Annotated[
     float,
-    typer.Option("--tolerance", help="Largest held-out accuracy drop a pruning recommendation may cost (default 0.005: below one test sample on the bundled data sets)."),
+    typer.Option("--tolerance", help="Largest held-out accuracy drop a pruning recommendation may cost (default 0.005, half a point: under one test sample on iris, wine, breast-cancer; 2-3 on digits, banknote)."),
 ]
 SeedsOpt = Annotated[int, typer.Option("--seeds", help="Random orders / tie-breaks averaged.")]
 
@@ -157,12 +158,19 @@ class AnalyzeOptions:
 GROUPS = (DataOptions, TrainOptions, EstimateOptions, AnalyzeOptions)
 
 
+#: The ``--help`` panel each group's options are listed under.
+PANELS = {DataOptions: "Data", TrainOptions: "Training", EstimateOptions: "Estimation", AnalyzeOptions: "Analysis"}
+
+
 def _group_parameters(group: type) -> list[inspect.Parameter]:
     hints = get_type_hints(group, include_extras=True)
-    return [
-        inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default, annotation=hints[f.name])
-        for f in dataclasses.fields(group)
-    ]
+    out = []
+    for f in dataclasses.fields(group):
+        base, *meta = get_args(hints[f.name])
+        info = copy.copy(meta[0])  # the typer.Option of this field, shown in the group's panel
+        info.rich_help_panel = PANELS[group]
+        out.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default, annotation=Annotated[base, info]))
+    return out
 
 
 def command(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -197,8 +205,11 @@ def command(func: Callable[..., Any]) -> Callable[..., Any]:
 # -- parsing and rendering helpers --------------------------------------------------------------
 def parse_hidden(spec: str) -> tuple[int, ...]:
     """``"5,5"`` → ``(5, 5)``; a clear error for anything else."""
+    parts = spec.replace(" ", "").split(",")
+    if "" in parts[:-1] or not parts[0]:
+        raise ValidationError(f"--hidden has an empty layer size; write sizes like 5 or 64,32 (got {spec!r}).")
     try:
-        sizes = tuple(int(s) for s in spec.replace(" ", "").split(",") if s)
+        sizes = tuple(int(s) for s in parts if s)
     except ValueError:
         raise ValidationError(f"--hidden must be comma-separated integers such as 5 or 64,32; got {spec!r}.") from None
     if not sizes or min(sizes) < 1:

@@ -69,15 +69,16 @@ def prune(
     threshold: ThresholdOpt = None,
     alpha: AlphaOpt = None,
     tolerance: ToleranceOpt = DEFAULT_TOLERANCE,
-    curve: Annotated[bool, typer.Option("--curve", help="Accuracy vs neurons removed: NIF vs magnitude vs random orders.")] = False,
+    curve: Annotated[bool, typer.Option("--curve", help="Accuracy vs neurons removed for every importance order (default greedy_kl; std_wout, mi_output, nif, betweenness) against magnitude and random.")] = False,
     seeds: SeedsOpt = 5,
     store: StoreOpt = None,
     json_: JsonOpt = False,
 ) -> None:
     """Pruning you can act on: neurons with no information in or out are candidates; removing
     them (mean folded into the next bias) is verified on held-out data, and only a set within
-    --tolerance is recommended. With --curve: accuracy against neurons removed for every
-    importance order (default: greedy KL) against magnitude and random."""
+    --tolerance is recommended. Re-analyses the run and stores the result (it becomes the
+    analysis `show` reports). With --curve (read-only): accuracy against neurons removed for
+    every importance order (default greedy_kl) against magnitude and random."""
     from ..pipeline import analyze_run
     from ..render import tables
     from ..settings import AnalysisSettings
@@ -124,8 +125,8 @@ def attribution(
         str,
         typer.Option("--method", help="flow_dpi (default: class-specific, nats ≤ I(x_i;1[ŷ=j])), flow (fraction of each class's flow), occlusion, or path (the paper's path product, class-blind)."),
     ] = "flow_dpi",
-    estimator: Annotated[str, typer.Option("--estimator", "-e", help="MI estimator of the class-specific methods (gcmi: see docs/results.md).")] = "gcmi",
-    compare: Annotated[bool, typer.Option("--compare", help="Compare every method with SHAP, Integrated Gradients and raw MI.")] = False,
+    estimator: Annotated[str, typer.Option("--estimator", "-e", help="MI estimator of the class-specific methods (gcmi, why: docs/decisions.md §3).")] = "gcmi",
+    compare: Annotated[bool, typer.Option("--compare", help="Compare the default (class_flow = flow_dpi) and the path product (nif) with SHAP, Integrated Gradients and raw MI.")] = False,
     store: StoreOpt = None,
     json_: JsonOpt = False,
 ) -> None:

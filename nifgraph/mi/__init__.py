@@ -32,7 +32,7 @@ from ..errors import ValidationError, param_error
 from ._registry import REGISTRY
 from ._validate import check_pair, merge_options
 
-__all__ = ["METHODS", "pairwise", "joint", "describe"]
+__all__ = ["METHODS", "pairwise", "joint", "describe", "check_options"]
 
 #: Names of the registered estimators.
 METHODS: tuple[str, ...] = tuple(REGISTRY)
@@ -51,6 +51,15 @@ def _check_common(seed: Any, progress: Any, owner: str) -> None:
         raise param_error("seed", owner, "a non-negative int", seed)
     if progress is not None and not callable(progress):
         raise param_error("progress", owner, "None or a callable progress(done, total)", progress)
+
+
+def check_options(method: str, options: dict[str, Any], owner: str = "the estimator") -> dict[str, Any]:
+    """Validate ``options`` of ``method`` without estimating anything (so a bad option is
+    refused before a model is trained); returns the merged options."""
+    m = _method(method, owner)
+    opts = merge_options(m.defaults, options, owner)
+    m.check(opts, owner)
+    return opts
 
 
 def describe(method: str) -> dict[str, Any]:

@@ -75,17 +75,22 @@ def prune_tables(res: Any) -> list[Any]:
     t = Table(title=f"Held-out accuracy after removing k of {res.n_hidden} hidden neurons (mean over {res.seeds} seeds)",
               title_justify="left")
     t.add_column("k", justify="right")
+    default = res.settings.get("default_method")
+
+    def label(m: str) -> str:
+        return f"{m} (default)" if m == default else m
+
     for m in res.accuracy:
-        t.add_column(m, justify="right")
+        t.add_column(label(m), justify="right")
     means = {m: res.mean(m) for m in res.accuracy}
     for i, k in enumerate(res.ks):
         t.add_row(str(int(k)), *[_f(means[m][i]) for m in res.accuracy])
-    s = Table(title="Summary (AUC: mean accuracy over the curve; removable: neurons removed within 1 point)",
+    s = Table(title="Summary (AUC: area under accuracy vs fraction removed; removable: neurons removed within 1 point)",
               title_justify="left")
     for c in ("method", "AUC", "removable"):
         s.add_column(c, justify="left" if c == "method" else "right")
     for r in res.summary().itertuples():
-        s.add_row(r.method, _f(r.auc), _f(r.removable_1pt, 1))
+        s.add_row(label(r.method), _f(r.auc), _f(r.removable_1pt, 1))
     return [t, s]
 
 

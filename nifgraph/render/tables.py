@@ -19,6 +19,10 @@ def _fmt(v: float, nd: int = 3) -> str:
     return "—" if v is None or (isinstance(v, float) and np.isnan(v)) else f"{v:.{nd}f}"
 
 
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
 def neuron_names(model: ModelRecord, neurons: pd.DataFrame) -> dict[tuple[int, int], str]:
     return {(int(r.layer), int(r.idx)): str(r.name) for r in neurons.itertuples()}
 
@@ -119,10 +123,14 @@ def header_table(model: ModelRecord, run: RunRecord | None, analysis: AnalysisRe
         t.add_row("engine", analysis.engine)
         t.add_row("communities", f"{analysis.n_communities} (γ = {analysis.gamma}, modularity {analysis.modularity:.3f})")
         p = analysis.settings.get("pruning") or {}
+        alpha = analysis.settings.get("alpha")
+        rule = f"threshold {analysis.threshold:g} nats" + (f", q ≤ {alpha:g}" if alpha is not None else "")
         t.add_row(
             "pruning check",
-            f"{len(p.get('candidates', analysis.prunable))} candidates, {len(analysis.prunable)} verified prunable "
-            f"(tolerance {p.get('tolerance', '—')}); held-out accuracy {analysis.accuracy_before:.4f} → {analysis.accuracy_after:.4f}",
+            f"{_count(len(p.get('flagged_by_flow', analysis.prunable)), 'neuron')} flagged ({rule}), "
+            f"{_count(len(p.get('candidates', analysis.prunable)), 'candidate')}, "
+            f"{len(analysis.prunable)} verified prunable (tolerance {p.get('tolerance', '—')}); "
+            f"held-out accuracy {analysis.accuracy_before:.4f} → {analysis.accuracy_after:.4f}",
         )
         for note in analysis.settings.get("notes", []) or []:
             t.add_row("note", str(note))
@@ -148,7 +156,11 @@ def neuron_table(model: ModelRecord, analysis: AnalysisRecord, neurons: pd.DataF
 
 def attribution_table(model: ModelRecord, analysis: AnalysisRecord) -> Table:
     mat = analysis.attribution_matrix(model)
-    t = Table(title="Feature attribution A[i,j] = Σ over paths of Π NIF (nats^depth)", title_justify="left")
+    t = Table(
+        title="Feature attribution, the paper's path product A[i,j] = Σ over paths of Π NIF (nats^depth; class-blind). "
+        "Class-specific: `nifgraph attribution`",
+        title_justify="left",
+    )
     t.add_column("feature")
     for c in model.class_names:
         t.add_column(str(c), justify="right")
@@ -198,8 +210,11 @@ def prune_table(model: ModelRecord, analysis: AnalysisRecord, neurons: pd.DataFr
 def full_report(model: ModelRecord, run: RunRecord | None, analysis: AnalysisRecord | None, neurons: pd.DataFrame, *, top: int | None = None) -> list[Any]:
     """The renderables of a full report: header, neurons, attribution, prunable neurons."""
     out: list[Any] = [header_table(model, run, analysis)]
+    if run is None:
+        out.append(f"[yellow]No NIF run yet:[/] run `nifgraph estimate {model.model_id}`.")
+        return out
     if analysis is None:
-        out.append("[yellow]No analysis yet:[/] run `nifgraph analyze " + (run.run_id if run else model.model_id) + "`.")
+        out.append(f"[yellow]No analysis yet:[/] run `nifgraph analyze {run.run_id}`.")
         return out
     out += [neuron_table(model, analysis, neurons, top=top), attribution_table(model, analysis)]
     if analysis.prunable or bool(analysis.neuron_metrics["candidate"].any()):

@@ -284,12 +284,15 @@ def class_attribution(
 
     ``path`` reads the stored path product; the class-specific methods run the network on the
     samples the run used (its checkpoint and data split) -- a fraction of a second with GCMI."""
+    from ... import mi
     from ...errors import param_error
     from ...stored import load_model_network, model_dataset
     from ..class_flow import class_flow
 
     if method not in ATTRIBUTION_METHODS:
         raise param_error("method", "attribution", f"one of {', '.join(ATTRIBUTION_METHODS)}", method)
+    if estimator not in mi.METHODS:
+        raise param_error("estimator", "attribution", f"one of {', '.join(mi.METHODS)}", estimator)
     model, run, analysis = store.need_analysis(ref)
     names = dict(feature_names=tuple(model.feature_names), class_names=tuple(model.class_names))
     if method == "path":
