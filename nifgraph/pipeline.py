@@ -90,7 +90,7 @@ def _neuron_frame(model_id: str, net, ds: Dataset, acts: list[np.ndarray]) -> pd
 def _store_model(
     store: Store, net, ds: Dataset, *, name: str, meta: dict[str, Any], train_acc: float, test_acc: float
 ) -> ModelRecord:
-    from .network import save_checkpoint
+    from .checkpoint import save_checkpoint
 
     model_id = new_id("m")
     ckpt = models_dir(store.uri) / f"{model_id}.pt"
@@ -169,7 +169,8 @@ def import_model(
     target: str | None = None,
 ) -> ModelRecord:
     """Store a user's trained ``nn.Sequential`` (torch.save or TorchScript) evaluated on ``ds``."""
-    from .network import accuracy, load_network
+    from .checkpoint import load_network
+    from .network import accuracy
 
     net, _ = load_network(path)
     if net.n_inputs != ds.n_features:

@@ -34,7 +34,7 @@ def model_dataset(model: ModelRecord) -> Dataset:
 
 def load_model_network(model: ModelRecord) -> Network:
     """The stored model's network, from its checkpoint."""
-    from .network import load_network
+    from .checkpoint import load_network
 
     ckpt = model.meta.get("checkpoint")
     if not ckpt or not Path(ckpt).is_file():
