@@ -1,5 +1,5 @@
-"""The one store interface. Two implementations: :mod:`.duckdb_store` (embedded default)
-and :mod:`.neo4j_store` (production). Both hold the same property graph (see
+"""The one store interface. Two implementations: :mod:`.duckdb` (embedded default)
+and :mod:`.neo4j` (production). Both hold the same property graph (see
 :mod:`nifgraph.records`) and pass the same conformance suite (``tests/test_store_conformance.py``).
 
 Contract every implementation keeps:
