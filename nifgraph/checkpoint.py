@@ -74,23 +74,38 @@ def _load_torchscript(path: Path) -> Any:
             raise UnsupportedModelError(f"{path.name} looks like TorchScript but could not be loaded ({exc}).") from exc
 
 
-def load_network(path: str | os.PathLike[str]) -> tuple[Network, dict[str, Any]]:
-    """Load a nifgraph checkpoint, a whole ``nn.Sequential`` saved with ``torch.save``, or
-    a TorchScript file. Returns the network and the checkpoint's metadata (``{}`` for user
-    files)."""
+def load_network(path: str | os.PathLike[str], *, trust_pickle: bool = False) -> tuple[Network, dict[str, Any]]:
+    """Load a nifgraph checkpoint, a TorchScript file, or a whole ``nn.Sequential`` saved with
+    ``torch.save``. Returns the network and the checkpoint's metadata (``{}`` for user files).
+
+    Files are read with ``torch.load(weights_only=True)``, which refuses to run code. nifgraph's
+    own checkpoints and TorchScript always load that way. A whole module saved with
+    ``torch.save(model)`` is a Python pickle that can run arbitrary code when loaded: it is
+    loaded only with ``trust_pickle=True`` (``--trust-pickle``), for files you trust.
+    """
     path = Path(path)
+    if path.is_dir():
+        raise ValidationError(f"Model file {path} is a folder; pass the saved model file itself.")
     if not path.is_file():
         raise ValidationError(f"Model file {path} does not exist; check the path.")
     scripted = _load_torchscript(path)
     if scripted is not None:
         return from_module(scripted), {"source": "torchscript", "path": str(path)}
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=False)
+        obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise UnsupportedModelError(
-            f"{path.name} is not a PyTorch file nifgraph can read ({type(exc).__name__}); save the model "
-            "with torch.save(model, path) or torch.jit.save(torch.jit.script(model), path)."
-        ) from exc
+        if "weights only load failed" not in str(exc).lower():
+            raise UnsupportedModelError(
+                f"{path.name} is not a PyTorch file nifgraph can read ({type(exc).__name__}); save the model "
+                "with torch.save(model, path) or torch.jit.save(torch.jit.script(model), path)."
+            ) from exc
+        if not trust_pickle:
+            raise UnsupportedModelError(
+                f"{path.name} is a pickled Python object, which can run code when loaded; load it only if you "
+                "trust the file (--trust-pickle), or save the model as TorchScript: "
+                "torch.jit.save(torch.jit.script(model), path)."
+            ) from None
+        obj = torch.load(path, map_location="cpu", weights_only=False)
     if isinstance(obj, dict) and obj.get("format") == CHECKPOINT_FORMAT:
         return _from_checkpoint(obj), dict(obj.get("meta", {}))
     if isinstance(obj, dict):

@@ -167,12 +167,14 @@ def import_model(
     name: str | None = None,
     csv: str | None = None,
     target: str | None = None,
+    trust_pickle: bool = False,
 ) -> ModelRecord:
-    """Store a user's trained ``nn.Sequential`` (torch.save or TorchScript) evaluated on ``ds``."""
+    """Store a user's trained ``nn.Sequential`` (TorchScript, or ``torch.save`` with
+    ``trust_pickle``: see :func:`nifgraph.checkpoint.load_network`) evaluated on ``ds``."""
     from .checkpoint import load_network
     from .network import accuracy
 
-    net, _ = load_network(path)
+    net, _ = load_network(path, trust_pickle=trust_pickle)
     if net.n_inputs != ds.n_features:
         raise ValidationError(
             f"The model takes {net.n_inputs} input features but data set {ds.name!r} has {ds.n_features}; "

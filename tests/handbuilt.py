@@ -57,7 +57,7 @@ def import_handbuilt(st, tmp_path, n: int = 600, module=None, x=None):
         folded[0].weight.copy_(w * torch.as_tensor(ds.scale, dtype=torch.float32))
         folded[0].bias.add_(w @ torch.as_tensor(ds.mean, dtype=torch.float32))
     torch.save(folded, tmp_path / "hb.pt")
-    return import_model(st, str(tmp_path / "hb.pt"), ds, csv=str(csv), target="label")
+    return import_model(st, str(tmp_path / "hb.pt"), ds, csv=str(csv), target="label", trust_pickle=True)
 
 
 def decider_module() -> nn.Sequential:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -146,7 +147,7 @@ def test_train_and_import_user_model(tmp_path):
     assert json.loads(r.stdout)["architecture"] == "4-6-4-3"
     m = nn.Sequential(nn.Linear(4, 3), nn.GELU(), nn.Dropout(0.2), nn.Linear(3, 3))
     torch.save(m, tmp_path / "user.pt")
-    r = invoke("train", "--model-file", str(tmp_path / "user.pt"), "--json")
+    r = invoke("train", "--model-file", str(tmp_path / "user.pt"), "--trust-pickle", "--json")
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["architecture"] == "4-3-3"
     assert len(stored_models()) == 2
@@ -192,7 +193,7 @@ def test_csv_with_nans(tmp_path):
 def test_unsupported_model_file(tmp_path):
     conv = nn.Sequential(nn.Conv1d(1, 2, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4, 3))
     torch.save(conv, tmp_path / "conv.pt")
-    _assert_clean_error(invoke("train", "--model-file", str(tmp_path / "conv.pt")), "Conv1d")
+    _assert_clean_error(invoke("train", "--model-file", str(tmp_path / "conv.pt"), "--trust-pickle"), "Conv1d")
     (tmp_path / "junk.pt").write_text("not a model")
     _assert_clean_error(invoke("train", "--model-file", str(tmp_path / "junk.pt")), "junk.pt")
     torch.save(nn.Linear(4, 3).state_dict(), tmp_path / "sd.pt")
@@ -200,9 +201,36 @@ def test_unsupported_model_file(tmp_path):
     assert stored_models() == []
 
 
+class _RunsCode:
+    """A pickle that creates a file when it is loaded (as a malicious model file would)."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_a_pickle_runs_no_code_unless_trusted(tmp_path):
+    marker = tmp_path / "pwned"
+    torch.save(_RunsCode(marker), tmp_path / "evil.pt")
+    _assert_clean_error(invoke("train", "--model-file", str(tmp_path / "evil.pt")), "--trust-pickle", "TorchScript")
+    assert not marker.exists() and stored_models() == []
+    # a whole module saved with torch.save is a pickle too: refused the same way until trusted
+    torch.save(nn.Sequential(nn.Linear(4, 3)), tmp_path / "m.pt")
+    _assert_clean_error(invoke("train", "--model-file", str(tmp_path / "m.pt")), "--trust-pickle")
+    assert invoke("train", "--model-file", str(tmp_path / "m.pt"), "--trust-pickle").exit_code == 0
+    # TorchScript needs no trust; a folder gets a clear message
+    with warnings.catch_warnings():  # torch deprecates jit.script in favour of torch.export
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.jit.save(torch.jit.script(nn.Sequential(nn.Linear(4, 3))), tmp_path / "m.ts")
+    assert invoke("train", "--model-file", str(tmp_path / "m.ts")).exit_code == 0
+    _assert_clean_error(invoke("train", "--model-file", str(tmp_path)), "is a folder")
+
+
 def test_feature_count_mismatch(tmp_path):
     torch.save(nn.Sequential(nn.Linear(7, 3), nn.ReLU(), nn.Linear(3, 3)), tmp_path / "m.pt")
-    _assert_clean_error(invoke("train", "--model-file", str(tmp_path / "m.pt")), "7 input features", "4")
+    _assert_clean_error(invoke("train", "--model-file", str(tmp_path / "m.pt"), "--trust-pickle"), "7 input features", "4")
     assert stored_models() == []
 
 

@@ -35,3 +35,13 @@ def test_show_of_a_model_without_run_names_the_next_step(tmp_path):
     mid = json.loads(r.stdout)["model_id"]
     shown = invoke("show", mid)
     assert shown.exit_code == 0 and f"nifgraph estimate {mid}" in shown.stdout and "analyze" not in shown.stdout
+
+
+def test_export_and_plot_into_a_file_path_fail_in_one_line(tmp_path):
+    mid = train_iris()
+    assert invoke("estimate", mid, "--estimator", "gcmi").exit_code == 0
+    blocker = tmp_path / "taken"
+    blocker.write_text("x")
+    one_line_error(invoke("export", mid, "--out", str(blocker)), "is a file", "--out")
+    one_line_error(invoke("plot", mid, "--out", str(blocker)), "is a file", "--out")
+    assert blocker.read_text() == "x"

@@ -34,7 +34,7 @@ def _raw_model_and_csv(tmp_path):
 def test_standardize_choice_is_kept_and_a_wrong_choice_is_named(tmp_path):
     pt, csv = _raw_model_and_csv(tmp_path)
     runner = CliRunner()
-    common = ["train", "--model-file", str(pt), "--csv", str(csv), "--target", "label", "--json"]
+    common = ["train", "--model-file", str(pt), "--trust-pickle", "--csv", str(csv), "--target", "label", "--json"]
     bad = json.loads(runner.invoke(app, common, catch_exceptions=False).stdout)
     assert bad["standardized"] is True and bad["test_accuracy"] < 0.9
     assert any("--no-standardize" in n for n in bad["notes"])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from nifgraph.store import open_store
 
 from .conftest import invoke, train_iris
@@ -21,7 +23,11 @@ def test_compare_plot_labels_rows_with_feature_names(monkeypatch):
     assert "feature_names" not in res.table().columns
 
     seen = []
-    monkeypatch.setattr(Figure, "savefig", lambda self, *a, **k: seen.append(self))
+    def savefig(self, fname, *a, **k):  # record the figure; write a placeholder file as savefig would
+        seen.append(self)
+        Path(fname).write_bytes(b"")
+
+    monkeypatch.setattr(Figure, "savefig", savefig)
     assert invoke("compare", mid, "--plot").exit_code == 0
     labels = [t.get_text() for t in seen[0].axes[0].get_yticklabels()]
     assert labels == list(features)

@@ -170,3 +170,35 @@ def test_write_html_svg_fallback(small, tmp_path, monkeypatch):
     assert "betweenness:" in page and "community:" in page and "ci_low:" in page
     with pytest.raises(ValidationError, match="neo4j-viz"):
         P.write_html(sizes, edges, metrics, path=tmp_path / "h.html", engine="neo4j-viz")
+
+
+def test_outputs_fail_cleanly_and_leave_no_partial_file(tmp_path, monkeypatch):
+    """An existing file where the folder should be, a read-only folder, a failing write (full
+    disk): one ValidationError naming the path and --out, and no file left behind."""
+    import os
+
+    import pytest
+
+    from nifgraph.errors import ValidationError
+    from nifgraph.render.files import output_folder, write_file
+
+    blocker = tmp_path / "taken"
+    blocker.write_text("x")
+    with pytest.raises(ValidationError, match="is a file.*--out"):
+        output_folder(blocker)
+    if os.geteuid() != 0:  # root may write anywhere
+        ro = tmp_path / "ro"
+        ro.mkdir()
+        ro.chmod(0o500)
+        with pytest.raises(ValidationError, match="not writable"):
+            write_file(ro / "a.png", lambda p: p.write_bytes(b"1"))
+
+    def full_disk(p):
+        p.write_bytes(b"half")
+        raise OSError(28, "No space left on device")
+
+    target = tmp_path / "out" / "fig.png"
+    with pytest.raises(ValidationError, match="No space left on device.*--out"):
+        write_file(target, full_disk)
+    assert list((tmp_path / "out").iterdir()) == []  # neither the file nor its temporary
+    assert write_file(target, lambda p: p.write_bytes(b"ok")).read_bytes() == b"ok"

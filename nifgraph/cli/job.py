@@ -32,7 +32,11 @@ __all__ = ["run", "train", "estimate", "analyze", "register"]
 
 ModelFileOpt = Annotated[
     Path | None,
-    typer.Option("--model-file", help="Import your own trained nn.Sequential (torch.save or TorchScript) instead of training."),
+    typer.Option("--model-file", help="Import your own trained nn.Sequential (TorchScript, or torch.save with --trust-pickle) instead of training."),
+]
+TrustPickleOpt = Annotated[
+    bool,
+    typer.Option("--trust-pickle", help="Load a model saved with torch.save(model): a pickle that can run code when loaded. Only for files you trust."),
 ]
 
 
@@ -90,6 +94,7 @@ def train(
     training: TrainOptions,
     seed: SeedOpt = 0,
     model_file: ModelFileOpt = None,
+    trust_pickle: TrustPickleOpt = False,
     name: NameOpt = None,
     store: StoreOpt = None,
     json_: JsonOpt = False,
@@ -100,7 +105,9 @@ def train(
     ds = data.load(seed)
     with open_store_cli(store) as st:
         if model_file is not None:
-            model = import_model(st, str(model_file), ds, name=name, csv=data.csv, target=data.target)
+            model = import_model(
+                st, str(model_file), ds, name=name, csv=data.csv, target=data.target, trust_pickle=trust_pickle
+            )
         else:
             cfg = training.config(seed)
             with bars("train", enabled=not json_) as (cb,):

@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from .files import write_file
+
 __all__ = ["plot_attributions", "plot_prune_curves"]
 
 
@@ -35,8 +37,7 @@ def plot_attributions(summaries: Any, path: Path) -> Path:
             ax.set_yticks(np.arange(0, a.shape[0], -(-a.shape[0] // 16)))
         ax.tick_params(labelsize=6)
     fig.colorbar(im, ax=list(axes), shrink=0.8, label="NIF attribution (class sums to 1)")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=130)
+    write_file(path, lambda tmp: fig.savefig(tmp, dpi=130, format="png"))
     return path
 
 
@@ -56,8 +57,7 @@ def plot_prune_curves(res: Any, path: Path, title: str = "") -> Path:
     ax.set_ylabel("held-out accuracy")
     ax.set_title(title or f"pruning curves ({res.seeds} seeds)", fontsize=9)
     ax.legend(fontsize=8)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=130)
+    write_file(path, lambda tmp: fig.savefig(tmp, dpi=130, format="png"))
     return path
 
 

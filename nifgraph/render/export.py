@@ -8,6 +8,7 @@ from pathlib import Path
 from ..errors import ValidationError
 from ..records import AnalysisRecord, ModelRecord, RunRecord
 from ..store.base import Store
+from .files import output_folder, write_file
 
 __all__ = ["FORMATS", "export_run"]
 
@@ -20,7 +21,7 @@ def export_run(
     """Write ``<run>_nodes`` and ``<run>_edges`` into ``folder``; returns the paths written."""
     if fmt not in FORMATS:
         raise ValidationError(f"--format must be parquet, csv or both; got {fmt!r}.")
-    folder.mkdir(parents=True, exist_ok=True)
+    output_folder(folder)
     nodes = store.get_neurons(model.model_id)
     if analysis is not None:
         nodes = nodes.merge(analysis.neuron_metrics, on=["layer", "idx"], how="left")
@@ -29,9 +30,7 @@ def export_run(
     for label, frame in (("nodes", nodes), ("edges", edges)):
         stem = folder / f"{run.run_id}_{label}"
         if fmt in ("parquet", "both"):
-            frame.to_parquet(stem.with_suffix(".parquet"), index=False)
-            written.append(stem.with_suffix(".parquet"))
+            written.append(write_file(stem.with_suffix(".parquet"), lambda tmp, f=frame: f.to_parquet(tmp, index=False)))
         if fmt in ("csv", "both"):
-            frame.to_csv(stem.with_suffix(".csv"), index=False)
-            written.append(stem.with_suffix(".csv"))
+            written.append(write_file(stem.with_suffix(".csv"), lambda tmp, f=frame: f.to_csv(tmp, index=False)))
     return written

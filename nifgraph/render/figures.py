@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ValidationError
+from .files import write_file
 from .graph import MAX_EDGES, MAX_LABELS, FlowGraph, community_colors, hex_color, node_area, prepare
 from .html import write_html
 
@@ -284,11 +285,10 @@ def plot_flow(
         _draw_network(fig.add_subplot(1, 1, 1), g, title)
 
     stem = Path(path_stem)
-    stem.parent.mkdir(parents=True, exist_ok=True)
     out = []
     for fmt in fmts:
         path = stem.parent / f"{stem.name}.{fmt}"
-        fig.savefig(path, format=fmt, dpi=dpi, metadata=_metadata(fmt))
+        write_file(path, lambda tmp, fmt=fmt: fig.savefig(tmp, format=fmt, dpi=dpi, metadata=_metadata(fmt)))
         out.append(path)
     return out
 

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ValidationError
+from .files import write_file
 from .graph import (
     MAX_EDGES,
     MAX_LABELS,
@@ -96,7 +97,7 @@ def _write_neo4j_viz(g: FlowGraph, title: str, path: Path) -> None:
     page = vg.render(layout=Layout.COORDINATE, height="900px", on_dangling="error").data
     head = f"<title>{html.escape(title or 'NIF network')}</title>"
     page = page.replace("</head>", f"{head}\n</head>", 1)
-    path.write_text(page, encoding="utf-8")
+    write_file(path, lambda tmp: tmp.write_text(page, encoding="utf-8"))
 
 
 def _write_svg_page(g: FlowGraph, title: str, path: Path) -> None:
@@ -143,7 +144,8 @@ def _write_svg_page(g: FlowGraph, title: str, path: Path) -> None:
                 f'text-anchor="middle">{esc(g.names[i])}</text>'
             )
     parts += ["</svg></body></html>"]
-    path.write_text("\n".join(parts), encoding="utf-8")
+    text = "\n".join(parts)
+    write_file(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def write_html(
@@ -181,7 +183,6 @@ def write_html(
         )
     g = prepare(sizes, edges, metrics, names, max_edges)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     if engine != "svg":
         try:
             import neo4j_viz  # noqa: F401
