@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .errors import UnsupportedModelError, ValidationError
+from .errors import StoreError, UnsupportedModelError, ValidationError
 from .network import ACTIVATIONS, Network, from_module
 
 __all__ = ["CHECKPOINT_FORMAT", "save_checkpoint", "load_network"]
@@ -22,7 +22,6 @@ CHECKPOINT_FORMAT = "nifgraph-mlp/1"
 def save_checkpoint(net: Network, path: str | os.PathLike[str], meta: dict[str, Any]) -> Path:
     """Save a checkpoint nifgraph can reload (``torch.load(weights_only=True)`` safe)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "format": CHECKPOINT_FORMAT,
         "layer_sizes": list(net.layer_sizes),
@@ -34,8 +33,18 @@ def save_checkpoint(net: Network, path: str | os.PathLike[str], meta: dict[str, 
         "meta": meta,
     }
     tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(payload, tmp)
-    tmp.replace(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(payload, tmp)
+        tmp.replace(path)
+    except (OSError, RuntimeError) as exc:  # a full disk shows up as torch's RuntimeError
+        reason = getattr(exc, "strerror", None) or str(exc).splitlines()[0][:120]
+        raise StoreError(
+            f"Cannot write the model checkpoint {path} ({reason}); free some space, or put checkpoints "
+            "elsewhere with NIFGRAPH_MODELS."
+        ) from None
+    finally:
+        tmp.unlink(missing_ok=True)
     return path
 
 

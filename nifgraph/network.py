@@ -185,6 +185,9 @@ def from_module(module: nn.Module) -> Network:
 
 #: Largest network (weights) that ``nifgraph train`` builds; far beyond what NIF can estimate.
 MAX_WEIGHTS = 50_000_000
+#: Upper bound on --epochs: far beyond what these small networks need (they converge in
+#: hundreds), and a typo like 10^12 would otherwise run for years.
+MAX_EPOCHS = 100_000
 
 
 @dataclass(frozen=True)
@@ -199,8 +202,8 @@ class TrainConfig:
     seed: int = 0
 
     def validate(self) -> TrainConfig:
-        if self.epochs < 1:
-            raise param_error("epochs", "train", "a positive integer", self.epochs)
+        if not 1 <= self.epochs <= MAX_EPOCHS:
+            raise param_error("epochs", "train", f"an integer in [1, {MAX_EPOCHS:,}]", self.epochs)
         if not self.lr > 0:
             raise param_error("lr", "train", "a positive float", self.lr)
         if self.batch_size < 1:

@@ -79,6 +79,9 @@ __all__ = [
 DEFAULT_ALPHA = 0.05
 #: Default size of the pooled permutation null (one per run).
 DEFAULT_NULL_DRAWS = 1000
+#: Upper bound on the pooled null: p-values finer than 1e-5 change no decision, and each draw
+#: costs one estimate per column of the larger layer (10^9 draws would need hundreds of GiB).
+MAX_NULL_DRAWS = 100_000
 #: The edge-table columns this module fills.
 SIGNIFICANCE_COLUMNS = ("p_value", "q_value", "ci_low", "ci_high")
 _SEED_NULL = 7919  # seed offsets keep the null, the tie keys and the half-samples apart
@@ -110,8 +113,8 @@ class SignificanceSpec:
         if not isinstance(self.null, (bool, np.bool_)):
             raise param_error("null", owner, "a bool", self.null)
         d = self.null_draws
-        if isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d < 100:
-            raise param_error("null_draws", owner, "an int ≥ 100", d)
+        if isinstance(d, bool) or not isinstance(d, (int, np.integer)) or not 100 <= d <= MAX_NULL_DRAWS:
+            raise param_error("null_draws", owner, f"an int in [100, {MAX_NULL_DRAWS:,}]", d)
         b = self.bootstrap
         if isinstance(b, bool) or not isinstance(b, (int, np.integer)) or b < 0 or b == 1:
             raise param_error("bootstrap", owner, "0 (no interval) or an int ≥ 2", b)

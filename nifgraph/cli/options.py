@@ -98,7 +98,7 @@ class TrainOptions:
     hidden: Annotated[str, typer.Option("--hidden", help="Hidden layer sizes, comma-separated, e.g. 5 or 5,5.")] = "5"
     activation: Annotated[str, typer.Option("--activation", help="relu, tanh, sigmoid or gelu (also leaky_relu, elu, silu, softplus).")] = "relu"
     dropout: Annotated[float, typer.Option("--dropout", help="Dropout after each hidden layer.")] = 0.0
-    epochs: Annotated[int, typer.Option("--epochs", help="Training epochs.")] = 200
+    epochs: Annotated[int, typer.Option("--epochs", help="Training epochs (at most 100,000).")] = 200
     lr: Annotated[float, typer.Option("--lr", help="Adam learning rate.")] = 0.01
     batch_size: Annotated[int, typer.Option("--batch-size", help="Training batch size.")] = 16
 
@@ -122,7 +122,7 @@ class EstimateOptions:
     beta: Annotated[float, typer.Option("--beta", help="Redundancy weight β of the paper's Eq. 3 (0 = independent inputs).")] = 0.0
     variant: Annotated[str, typer.Option("--variant", help="pairwise: I(X_i;Q_k); layer: the paper's literal I(X;Q_k).")] = "pairwise"
     null: Annotated[bool, typer.Option("--null/--no-null", help="Pooled permutation null: per-edge p- and BH q-values (docs/significance.md).")] = False
-    null_draws: Annotated[int | None, typer.Option("--null-draws", help="Size of the pooled null (default 1000; smallest p = 1/(1+draws)).")] = None
+    null_draws: Annotated[int | None, typer.Option("--null-draws", help="Size of the pooled null (default 1000, at most 100,000; smallest p = 1/(1+draws)).")] = None
     bootstrap: Annotated[int, typer.Option("--bootstrap", help="Half-samples (N/2 rows each) for a 95% interval per edge: 0 = none; 20+ advised; each re-estimates every edge.")] = 0
     bias_correct: Annotated[bool, typer.Option("--bias-correct", help="Subtract the null mean from every edge (needs --null).")] = False
 

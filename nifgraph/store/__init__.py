@@ -4,15 +4,26 @@ DuckDB file path (the embedded default, see :func:`nifgraph.config.default_store
 
 from __future__ import annotations
 
+import re
+
 from ..config import default_store, is_neo4j_uri
+from ..errors import ValidationError
 from .base import Store
 
 __all__ = ["Store", "open_store", "is_neo4j_uri"]
+
+#: ``scheme://…``: a URL, never meant as a file name (a Windows drive ``C:\`` has no ``//``).
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 
 def open_store(uri: str | None = None, *, read_only: bool = False) -> Store:
     """Open the store at ``uri`` (default: ``$NIFGRAPH_STORE`` or the embedded file)."""
     uri = uri or default_store()
+    if _URL.match(uri) and not is_neo4j_uri(uri):
+        raise ValidationError(
+            f"--store {uri!r} is neither a Neo4j URI nor a file path; use neo4j://host:7687 or bolt://host:7687 "
+            "(+s/+ssc for TLS), or the path of a DuckDB file."
+        )
     if is_neo4j_uri(uri):
         from .neo4j import Neo4jStore
 

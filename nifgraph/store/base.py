@@ -135,7 +135,12 @@ class Store(abc.ABC):
         return runs[-1]
 
     def need_run(self, ref: str) -> tuple[ModelRecord, RunRecord]:
-        """:meth:`resolve` ``ref`` to a model and a run; a model without runs is an error."""
+        """:meth:`resolve` ``ref`` to a model and a run; a model without runs is an error.
+        ``latest`` here means the newest run (of any model)."""
+        if ref.strip() == "latest":  # the newest run: a model stored without one (an estimate
+            runs = self.list_runs()  # interrupted, a plain `train`) does not hide the last result
+            if runs:
+                return self.get_model(runs[-1].model_id), runs[-1]
         model, run = self.resolve(ref)
         if run is None:
             raise no_run_error(model.model_id)
@@ -183,6 +188,8 @@ class Store(abc.ABC):
 
         A model id gives its newest run (or ``None`` if it has none)."""
         ref = ref.strip()
+        if not ref:
+            raise NotFoundError("No model or run given; pass a model id, a run id, a unique prefix or 'latest'.")
         models = self.list_models()
         if ref == "latest":
             if not models:

@@ -101,6 +101,7 @@ class DuckDBStore(Store):
             raise StoreUnavailableError(
                 f"Cannot open store {p} ({msg}); choose a writable location with --store or NIFGRAPH_STORE."
             ) from exc
+        self._refuse_foreign(p)
         if not ro:
             try:
                 for stmt in _SCHEMA:
@@ -111,6 +112,23 @@ class DuckDBStore(Store):
                     self._con.execute("UPDATE schema_info SET value = ? WHERE key = 'version'", [str(SCHEMA_VERSION)])
             except duckdb.Error as exc:
                 raise StoreUnavailableError(f"Cannot initialise store {p}: {exc}") from exc
+
+    def _refuse_foreign(self, path: Path) -> None:
+        """A DuckDB file of another program is left untouched: nifgraph refuses it, before
+        creating any table in it. A nifgraph store has ``schema_info`` with a version."""
+        tables = {r[0] for r in self._con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'"
+        ).fetchall()}
+        ours = "schema_info" in tables and bool(
+            self._con.execute("SELECT count(*) FROM schema_info WHERE key = 'version'").fetchone()[0]
+        )
+        if tables and not ours:
+            self.close()
+            shown = ", ".join(sorted(tables)[:5]) + (", …" if len(tables) > 5 else "")
+            raise StoreUnavailableError(
+                f"{path} is a DuckDB file of another program (tables: {shown}); nifgraph keeps its data in a "
+                "file of its own: pass another --store (or NIFGRAPH_STORE)."
+            )
 
     def close(self) -> None:
         con = getattr(self, "_con", None)
