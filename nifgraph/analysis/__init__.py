@@ -57,12 +57,15 @@ def _local(store: Store, run: RunRecord, model: ModelRecord, settings: AnalysisS
 
 
 class EngineResult(NamedTuple):
-    """What :func:`compute` returns: the metrics, the engine that ran, and notes."""
+    """What :func:`compute` returns: the metrics, the engine that ran, notes, the resolved
+    settings, and the run and model it read (so callers need not read them again)."""
 
     analysis: Analysis
     engine: str
     notes: list[str]
     settings: AnalysisSettings
+    run: RunRecord
+    model: ModelRecord
 
 
 def compute(
@@ -79,7 +82,7 @@ def compute(
     has_null = bool((run.settings.get("significance") or {}).get("null"))
     settings = (settings or AnalysisSettings()).resolved(has_null)
     if settings.engine == "local":
-        return EngineResult(_local(store, run, model, settings), "local", [], settings)
+        return EngineResult(_local(store, run, model, settings), "local", [], settings, run, model)
     if gds is None:
         version, reason = store.gds_version()
         if version is None:
@@ -93,9 +96,9 @@ def compute(
             notes = [] if store.kind != "neo4j" else [
                 f"Graph Data Science not installed on {store.uri}; ran the local engine (igraph)."
             ]
-            return EngineResult(_local(store, run, model, settings), "local", notes, settings)
+            return EngineResult(_local(store, run, model, settings), "local", notes, settings, run, model)
     analysis, notes = gds_analysis(store, run, model, settings, gds)
-    return EngineResult(analysis, "gds", notes, settings)
+    return EngineResult(analysis, "gds", notes, settings, run, model)
 
 
 def analyze_run(
@@ -129,9 +132,7 @@ def analyze_run(
     from ..stored import load_model_network, model_dataset
     from .recommend import prune_decision
 
-    result, engine_used, notes, settings = compute(store, run_id, settings, gds=gds)
-    run = store.get_run(run_id)
-    model = store.get_model(run.model_id)
+    result, engine_used, notes, settings, run, model = compute(store, run_id, settings, gds=gds)
     net = network if network is not None else load_model_network(model)
     ds = dataset if dataset is not None else model_dataset(model)
     metrics = result.metrics_frame(model.layer_sizes)

@@ -4,7 +4,6 @@ parses its options (declared once in :mod:`.options`), calls :mod:`nifgraph.pipe
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -15,11 +14,13 @@ from .options import (
     EstimateOptions,
     HtmlOpt,
     JsonOpt,
+    ModelFileOpt,
     NameOpt,
     OutOpt,
     SeedOpt,
     StoreOpt,
     TrainOptions,
+    TrustPickleOpt,
     bars,
     command,
     console,
@@ -29,16 +30,6 @@ from .options import (
 )
 
 __all__ = ["run", "train", "estimate", "analyze", "register"]
-
-ModelFileOpt = Annotated[
-    Path | None,
-    typer.Option("--model-file", help="Import your own trained nn.Sequential (TorchScript, or torch.save with --trust-pickle) instead of training."),
-]
-TrustPickleOpt = Annotated[
-    bool,
-    typer.Option("--trust-pickle", help="Load a model saved with torch.save(model): a pickle that can run code when loaded. Only for files you trust."),
-]
-
 
 def _print_all(items) -> None:
     for item in items:

@@ -60,6 +60,14 @@ AlphaOpt = Annotated[
     float | None,
     typer.Option("--alpha", help="Keep only edges with BH q-value ≤ alpha. Default 0.05 for runs estimated with --null; 1 turns the filter off."),
 ]
+ModelFileOpt = Annotated[
+    Path | None,
+    typer.Option("--model-file", help="Import your own trained nn.Sequential (TorchScript, or torch.save with --trust-pickle) instead of training."),
+]
+TrustPickleOpt = Annotated[
+    bool,
+    typer.Option("--trust-pickle", help="Load a model saved with torch.save(model): a pickle that can run code when loaded. Only for files you trust."),
+]
 ToleranceOpt = Annotated[
     float,
     typer.Option("--tolerance", help="Largest held-out accuracy drop a pruning recommendation may cost (default 0.005, half a point: under one test sample on iris, wine, breast-cancer; 2-3 on digits, banknote)."),
