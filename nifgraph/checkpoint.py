@@ -1,9 +1,11 @@
 """Model files: nifgraph's own checkpoints (weights and block structure, loadable with
-``torch.load(weights_only=True)``) and a user's model saved with ``torch.save`` or as
-TorchScript, read into a :class:`~nifgraph.network.Network`."""
+``torch.load(weights_only=True)``) and a user's model saved as a ``torch.export`` program
+(``.pt2``), as TorchScript or (trusted files only) with ``torch.save``, read into a
+:class:`~nifgraph.network.Network`."""
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 from typing import Any
@@ -14,15 +16,13 @@ from torch import nn
 from .errors import StoreError, UnsupportedModelError, ValidationError
 from .network import ACTIVATIONS, Network, from_module
 
-__all__ = ["CHECKPOINT_FORMAT", "save_checkpoint", "load_network"]
+__all__ = ["CHECKPOINT_FORMAT", "checkpoint_bytes", "network_from_bytes", "save_checkpoint", "load_network"]
 
 CHECKPOINT_FORMAT = "nifgraph-mlp/1"
 
 
-def save_checkpoint(net: Network, path: str | os.PathLike[str], meta: dict[str, Any]) -> Path:
-    """Save a checkpoint nifgraph can reload (``torch.load(weights_only=True)`` safe)."""
-    path = Path(path)
-    payload = {
+def _payload(net: Network, meta: dict[str, Any]) -> dict[str, Any]:
+    return {
         "format": CHECKPOINT_FORMAT,
         "layer_sizes": list(net.layer_sizes),
         "activations": list(net.activations),
@@ -32,6 +32,33 @@ def save_checkpoint(net: Network, path: str | os.PathLike[str], meta: dict[str, 
         ],
         "meta": meta,
     }
+
+
+def checkpoint_bytes(net: Network, meta: dict[str, Any]) -> bytes:
+    """The checkpoint of ``net`` as bytes, as the stores keep it (see :func:`network_from_bytes`)."""
+    buf = io.BytesIO()
+    torch.save(_payload(net, meta), buf)
+    return buf.getvalue()
+
+
+def network_from_bytes(data: bytes) -> tuple[Network, dict[str, Any]]:
+    """The network of a checkpoint made by :func:`checkpoint_bytes` or :func:`save_checkpoint`,
+    read with ``torch.load(weights_only=True)`` (no code can run)."""
+    try:
+        obj = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise UnsupportedModelError(
+            f"A stored checkpoint could not be read ({type(exc).__name__}); retrain the model or re-import its file."
+        ) from exc
+    if not (isinstance(obj, dict) and obj.get("format") == CHECKPOINT_FORMAT):
+        raise UnsupportedModelError("A stored checkpoint is not a nifgraph checkpoint; retrain or re-import the model.")
+    return _from_checkpoint(obj), dict(obj.get("meta", {}))
+
+
+def save_checkpoint(net: Network, path: str | os.PathLike[str], meta: dict[str, Any]) -> Path:
+    """Save a checkpoint file nifgraph can reload (``torch.load(weights_only=True)`` safe)."""
+    path = Path(path)
+    payload = _payload(net, meta)
     tmp = path.with_suffix(path.suffix + ".tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -40,8 +67,7 @@ def save_checkpoint(net: Network, path: str | os.PathLike[str], meta: dict[str, 
     except (OSError, RuntimeError) as exc:  # a full disk shows up as torch's RuntimeError
         reason = getattr(exc, "strerror", None) or str(exc).splitlines()[0][:120]
         raise StoreError(
-            f"Cannot write the model checkpoint {path} ({reason}); free some space, or put checkpoints "
-            "elsewhere with NIFGRAPH_MODELS."
+            f"Cannot write the model checkpoint {path} ({reason}); free some space or choose another path."
         ) from None
     finally:
         tmp.unlink(missing_ok=True)
@@ -83,9 +109,75 @@ def _load_torchscript(path: Path) -> Any:
             raise UnsupportedModelError(f"{path.name} looks like TorchScript but could not be loaded ({exc}).") from exc
 
 
+_EXPORT_ACTS = {f"aten.{name}.default": name for name in ACTIVATIONS} | {
+    f"aten.{name}_.default": name for name in ACTIVATIONS
+}
+_EXPORT_PASS = {"aten.dropout.default", "aten.clone.default", "aten.alias.default", "aten.detach.default"}
+_EXPORT_LAST = {"aten.softmax.int", "aten._softmax.default", "aten.log_softmax.int", "aten._log_softmax.default"}
+
+
+def _is_exported(path: Path) -> bool:
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return any(n.endswith("/archive_format") for n in zf.namelist())
+    except (zipfile.BadZipFile, OSError):
+        return False
+
+
+def _from_exported(path: Path) -> Network:
+    """A ``torch.export`` program (``.pt2``) of a chain of Linear layers and element-wise
+    activations, rebuilt as an ``nn.Sequential`` from its graph (no pickled code runs)."""
+    try:
+        ep = torch.export.load(str(path))
+    except Exception as exc:
+        raise UnsupportedModelError(f"{path.name} looks like a torch.export program but could not be loaded ({exc}).") from exc
+    params = {**ep.state_dict, **getattr(ep, "constants", {})}
+    sig = ep.graph_signature
+    lookup = {**sig.inputs_to_parameters, **sig.inputs_to_buffers, **getattr(sig, "inputs_to_lifted_tensor_constants", {})}
+    layers: list[nn.Module] = []
+    current = None  # the node carrying the activations along the chain
+    done = False
+    for node in ep.graph.nodes:
+        if node.op in ("placeholder", "output"):
+            if node.op == "placeholder" and node.name not in lookup:
+                current = node if current is None else current
+            continue
+        target = str(node.target)
+        where = f"{target} (node {node.name})"
+        if node.op != "call_function" or done:
+            raise UnsupportedModelError(f"{path.name}: unsupported operation {where}; nifgraph reads chains of Linear layers "
+                                        "with element-wise activations.")
+        if not node.args or node.args[0] is not current:
+            raise UnsupportedModelError(f"{path.name}: operation {where} does not continue the chain of layers; "
+                                        "branches and skip connections are not supported yet.")
+        if target == "aten.linear.default":
+            weight = params[lookup[node.args[1].name]]
+            bias = params[lookup[node.args[2].name]] if len(node.args) > 2 and node.args[2] is not None else None
+            lin = nn.Linear(int(weight.shape[1]), int(weight.shape[0]), bias=bias is not None)
+            with torch.no_grad():
+                lin.weight.copy_(weight)
+                if bias is not None:
+                    lin.bias.copy_(bias)
+            layers.append(lin)
+        elif target in _EXPORT_ACTS and len(node.args) == 1 and not node.kwargs:
+            layers.append(ACTIVATIONS[_EXPORT_ACTS[target]]())
+        elif target in _EXPORT_PASS:
+            pass
+        elif target in _EXPORT_LAST:
+            done = True
+        else:
+            raise UnsupportedModelError(f"{path.name}: unsupported operation {where}; nifgraph reads chains of Linear "
+                                        f"layers with element-wise activations ({', '.join(sorted(ACTIVATIONS))}).")
+        current = node
+    return from_module(nn.Sequential(*layers).eval())
+
+
 def load_network(path: str | os.PathLike[str], *, trust_pickle: bool = False) -> tuple[Network, dict[str, Any]]:
-    """Load a nifgraph checkpoint, a TorchScript file, or a whole ``nn.Sequential`` saved with
-    ``torch.save``. Returns the network and the checkpoint's metadata (``{}`` for user files).
+    """Load a nifgraph checkpoint, a ``torch.export`` program (``.pt2``, the preferred format:
+    ``torch.export.save(torch.export.export(model, (x,)), "m.pt2")``), a TorchScript file, or a
+    whole ``nn.Sequential`` saved with ``torch.save``. Returns the network and the checkpoint's metadata (``{}`` for user files).
 
     Files are read with ``torch.load(weights_only=True)``, which refuses to run code. nifgraph's
     own checkpoints and TorchScript always load that way. A whole module saved with
@@ -97,6 +189,8 @@ def load_network(path: str | os.PathLike[str], *, trust_pickle: bool = False) ->
         raise ValidationError(f"Model file {path} is a folder; pass the saved model file itself.")
     if not path.is_file():
         raise ValidationError(f"Model file {path} does not exist; check the path.")
+    if _is_exported(path):
+        return _from_exported(path), {"source": "torch.export", "path": str(path)}
     scripted = _load_torchscript(path)
     if scripted is not None:
         return from_module(scripted), {"source": "torchscript", "path": str(path)}
@@ -111,8 +205,8 @@ def load_network(path: str | os.PathLike[str], *, trust_pickle: bool = False) ->
         if not trust_pickle:
             raise UnsupportedModelError(
                 f"{path.name} is a pickled Python object, which can run code when loaded; load it only if you "
-                "trust the file (--trust-pickle), or save the model as TorchScript: "
-                "torch.jit.save(torch.jit.script(model), path)."
+                "trust the file (--trust-model-file), or save it as a torch.export program: "
+                "torch.export.save(torch.export.export(model, (x,)), 'model.pt2')."
             ) from None
         obj = torch.load(path, map_location="cpu", weights_only=False)
     if isinstance(obj, dict) and obj.get("format") == CHECKPOINT_FORMAT:

@@ -5,8 +5,9 @@ what                   default                                          override
 =====================  ===============================================  =====================
 store                  ``$XDG_DATA_HOME/nifgraph/nifgraph.duckdb``       ``NIFGRAPH_STORE``,
                        (``~/.local/share/nifgraph/nifgraph.duckdb``)     ``--store``
-model checkpoints      ``models/`` beside the DuckDB file (or the        ``NIFGRAPH_MODELS``
-                       data home for Neo4j stores)
+model checkpoints      inside the store (a table of the DuckDB file, a       --
+                       ``:Checkpoint`` node in Neo4j): move or copy a store whole
+store lock wait        120 s (a busy DuckDB file: another process writing)  ``NIFGRAPH_LOCK_TIMEOUT``
 downloaded data sets   ``$XDG_CACHE_HOME/nifgraph/data``                 ``NIFGRAPH_DATA_HOME``,
                        (``~/.cache/nifgraph/data``)                      ``--data-home``
 figures and exports    ``./nifgraph-out``                                ``--out``
@@ -47,15 +48,6 @@ NEO4J_SCHEMES = ("neo4j://", "neo4j+s://", "neo4j+ssc://", "bolt://", "bolt+s://
 def is_neo4j_uri(uri: str) -> bool:
     """Whether ``uri`` names a Neo4j server (else it is a DuckDB file path)."""
     return uri.lower().startswith(NEO4J_SCHEMES)
-
-
-def models_dir(store_uri: str) -> Path:
-    env = os.environ.get("NIFGRAPH_MODELS")
-    if env:
-        return Path(env)
-    if is_neo4j_uri(store_uri):
-        return data_home().parent / "models"
-    return Path(store_uri).expanduser().resolve().parent / "models"
 
 
 def default_out() -> Path:

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from . import faults
 from .analysis import analyze_run
-from .config import models_dir
 from .data import Dataset
 from .errors import ValidationError
 from .records import AnalysisRecord, ModelRecord, RunRecord, new_id
@@ -87,15 +87,14 @@ def _neuron_frame(model_id: str, net, ds: Dataset, acts: list[np.ndarray]) -> pd
     return pd.concat(rows, ignore_index=True)
 
 
-def _store_model(
-    store: Store, net, ds: Dataset, *, name: str, meta: dict[str, Any], train_acc: float, test_acc: float
-) -> ModelRecord:
-    from .checkpoint import save_checkpoint
+def _model_parts(
+    net, ds: Dataset, *, name: str, meta: dict[str, Any], train_acc: float, test_acc: float
+) -> tuple[ModelRecord, pd.DataFrame, bytes]:
+    """The model record, its neuron table and its checkpoint bytes, ready to store."""
+    from .checkpoint import checkpoint_bytes
 
     model_id = new_id("m")
-    ckpt = models_dir(store.uri) / f"{model_id}.pt"
-    meta = dict(meta, checkpoint=str(ckpt.resolve()))
-    save_checkpoint(net, ckpt, meta)
+    meta = dict(meta, checkpoint="in store")
     acts = net.forward_layers(ds.split("all")[0])
     model = ModelRecord(
         model_id=model_id,
@@ -109,25 +108,21 @@ def _store_model(
         train_accuracy=train_acc,
         meta=meta,
     )
-    try:
-        store.put_model(model, _neuron_frame(model_id, net, ds, acts))
-    except BaseException:
-        ckpt.unlink(missing_ok=True)
-        raise
+    return model, _neuron_frame(model_id, net, ds, acts), checkpoint_bytes(net, meta)
+
+
+def _store_model(
+    store: Store, net, ds: Dataset, *, name: str, meta: dict[str, Any], train_acc: float, test_acc: float
+) -> ModelRecord:
+    model, neurons, ckpt = _model_parts(net, ds, name=name, meta=meta, train_acc=train_acc, test_acc=test_acc)
+    store.put_model(model, neurons, ckpt)  # the checkpoint lives inside the store
     return model
 
 
-def train_model(
-    store: Store,
-    ds: Dataset,
-    config: Any = None,
-    *,
-    name: str | None = None,
-    csv: str | None = None,
-    target: str | None = None,
-    progress: ProgressFn | None = None,
-) -> tuple[ModelRecord, Any]:
-    """Train an MLP on ``ds``, save its checkpoint next to the store, store the model."""
+def _fit(
+    ds: Dataset, config: Any, *, name: str | None, csv: str | None, target: str | None, progress: ProgressFn | None
+) -> tuple[tuple[ModelRecord, pd.DataFrame, bytes], Any]:
+    """Train an MLP on ``ds``: the model's parts (see :func:`_model_parts`) and the result."""
     from .network import TrainConfig, train_mlp
 
     config = config or TrainConfig()
@@ -152,11 +147,27 @@ def train_model(
             "elapsed_s": res.elapsed_s,
         },
     }
-    model = _store_model(
-        store, res.network, ds, name=name or f"{ds.name}-{arch}-{config.activation}-s{config.seed}",
+    parts = _model_parts(
+        res.network, ds, name=name or f"{ds.name}-{arch}-{config.activation}-s{config.seed}",
         meta=meta, train_acc=res.train_accuracy, test_acc=res.test_accuracy,
     )
-    return model, res
+    return parts, res
+
+
+def train_model(
+    store: Store,
+    ds: Dataset,
+    config: Any = None,
+    *,
+    name: str | None = None,
+    csv: str | None = None,
+    target: str | None = None,
+    progress: ProgressFn | None = None,
+) -> tuple[ModelRecord, Any]:
+    """Train an MLP on ``ds`` and store the model with its checkpoint."""
+    parts, res = _fit(ds, config, name=name, csv=csv, target=target, progress=progress)
+    store.put_model(*parts)
+    return parts[0], res
 
 
 def import_model(
@@ -231,25 +242,55 @@ def estimate_run(
     (:mod:`nifgraph.significance`), recorded under ``run.settings["significance"]``.
     ``network``/``dataset``: the model's, when the caller has them in hand.
     """
-    from . import mi
-    from .nif import edges_frame, estimate_nif
     from .stored import load_model_network, model_dataset
 
     settings = (settings or EstimationSettings()).validate()
     model = store.get_model(model_id)
-    net = network if network is not None else load_model_network(model)
+    net = network if network is not None else load_model_network(model, store)
     ds = dataset if dataset is not None else model_dataset(model)
+    run, nif, edges = _estimate(model, net, ds, settings, progress)
+    store.put_run(run, edges)
+    return run, nif
+
+
+#: Fewer samples than this (or than input features) get a warning with the run.
+MIN_SAMPLES = 100
+
+
+def sample_size_warning(n_samples: int, layer_sizes: tuple[int, ...]) -> str | None:
+    """A warning when ``n_samples`` cannot support one MI estimate per edge: fewer than
+    :data:`MIN_SAMPLES`, or fewer samples than input features (wide data)."""
+    n_edges = sum(a * b for a, b in zip(layer_sizes[:-1], layer_sizes[1:]))
+    if n_samples >= MIN_SAMPLES and n_samples >= layer_sizes[0]:
+        return None
+    return (
+        f"Only {n_samples} samples for {layer_sizes[0]} input features and {n_edges:,} edges: MI estimates this "
+        "small are mostly noise; test them with --null, or use more samples (or fewer features)."
+    )
+
+
+def _estimate(
+    model: ModelRecord, net: Network, ds: Dataset, settings: EstimationSettings, progress: ProgressFn | None
+) -> tuple[RunRecord, Any, pd.DataFrame]:
+    """The run record, the NIF result and the edge table of one estimation (nothing stored)."""
+    from . import mi
+    from .nif import edges_frame, estimate_nif
+
     x, _ = ds.split(settings.split)
     acts = net.forward_layers(x)
     t0 = time.perf_counter()
     nif = estimate_nif(
         acts, estimator=settings.estimator, beta=settings.beta, variant=settings.variant, seed=settings.seed,
-        progress=progress, significance=settings.significance, **settings.options,
+        progress=progress, significance=settings.significance, workers=settings.workers,
+        device=settings.device, **settings.options,
     )
     elapsed = time.perf_counter() - t0
-    run_settings = {**mi.describe(settings.estimator), **settings.options}
+    run_settings = {**mi.describe(settings.estimator), **settings.options, "device": nif.device}
     if nif.significance:
         run_settings["significance"] = nif.significance
+    warning = sample_size_warning(int(x.shape[0]), net.layer_sizes)
+    if warning:
+        run_settings["warnings"] = [warning]
     run = RunRecord(
         run_id=new_id("r"),
         model_id=model.model_id,
@@ -262,8 +303,7 @@ def estimate_run(
         settings=run_settings,
         elapsed_s=elapsed,
     )
-    store.put_run(run, edges_frame(nif, run.run_id))
-    return run, nif
+    return run, nif, edges_frame(nif, run.run_id)
 
 
 @dataclass
@@ -293,12 +333,13 @@ def run_main_job(
     analysis = (analysis or AnalysisSettings(seed=estimation.seed)).validate()
     timings: dict[str, float] = {}
     t = time.perf_counter()
-    model, trained = train_model(store, ds, train_config, name=name, csv=csv, target=target, progress=on_train)
+    parts, trained = _fit(ds, train_config, name=name, csv=csv, target=target, progress=faults.wrap("train", on_train))
+    model = parts[0]
     timings["train_s"] = time.perf_counter() - t
     t = time.perf_counter()
-    run, _ = estimate_run(
-        store, model.model_id, estimation, progress=on_estimate, network=trained.network, dataset=ds
-    )
+    run, _, edges = _estimate(model, trained.network, ds, estimation, faults.wrap("estimate", on_estimate))
+    # model and run are stored together: a job killed before this line leaves nothing behind
+    store.put_model_with_run(*parts, run, edges)
     timings["estimate_s"] = time.perf_counter() - t
     t = time.perf_counter()
     record = analyze_run(store, run.run_id, analysis, network=trained.network, dataset=ds)

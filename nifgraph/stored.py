@@ -4,8 +4,7 @@ split it was trained and evaluated on. The one place that goes from a
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .data import Dataset, load_dataset
 from .errors import ValidationError
@@ -32,14 +31,16 @@ def model_dataset(model: ModelRecord) -> Dataset:
     )
 
 
-def load_model_network(model: ModelRecord) -> Network:
-    """The stored model's network, from its checkpoint."""
-    from .checkpoint import load_network
+def load_model_network(model: ModelRecord, store: Any) -> Network:
+    """The stored model's network, from the checkpoint ``store`` keeps with it (see
+    :meth:`nifgraph.store.base.Store.checkpoint_of`)."""
+    from .checkpoint import network_from_bytes
 
-    ckpt = model.meta.get("checkpoint")
-    if not ckpt or not Path(ckpt).is_file():
+    data = store.checkpoint_of(model)
+    if data is None:
         raise ValidationError(
-            f"The checkpoint of model {model.model_id} is missing ({ckpt}); retrain it or re-import the model file."
+            f"The checkpoint of model {model.model_id} is not in store {store.uri} "
+            f"(recorded: {model.meta.get('checkpoint')}); retrain it or re-import the model file."
         )
-    net, _ = load_network(ckpt)
+    net, _ = network_from_bytes(data)
     return net

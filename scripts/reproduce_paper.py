@@ -244,13 +244,13 @@ def pruning_decision(job) -> dict[str, Any]:
     )
 
 
-def accuracy_without(model, units: list[tuple[int, int]]) -> float:
+def accuracy_without(store, model, units: list[tuple[int, int]]) -> float:
     """Held-out accuracy with ``units`` removed together (mean fold, training-split means)."""
     from nifgraph.analysis.removal import replacement_values
     from nifgraph.network import accuracy, pruned
     from nifgraph.stored import load_model_network, model_dataset
 
-    net = load_model_network(model)
+    net = load_model_network(model, store)
     ds = model_dataset(model)
     if not units:
         return accuracy(net, ds.x_test, ds.y_test)
@@ -325,7 +325,6 @@ def run_all(profile: Profile, results: Path, figures: Path, store_dir: Path | No
     sources = dict(hash=source_hash(), files=len(source_files()), python=platform.python_version())
     timer = Timer()
     tmp = Path(store_dir or tempfile.mkdtemp(prefix="nifgraph-repro-"))
-    os.environ["NIFGRAPH_MODELS"] = str(tmp / "models")
     store = open_store(str(tmp / "repro.duckdb"))
     figures.mkdir(parents=True, exist_ok=True)
     R: dict[str, Any] = {"profile": profile.name, "store": str(tmp / "repro.duckdb"), "sources": sources}
@@ -345,7 +344,7 @@ def run_all(profile: Profile, results: Path, figures: Path, store_dir: Path | No
             rejected=len(d["rejected"]), fraction_prunable=len(prunable) / max(1, len(hidden)),
             accuracy_before=a.accuracy_before, accuracy_after=a.accuracy_after,
             # the paper's rule: every flow-flagged neuron removed at once (same mean fold)
-            accuracy_all_flagged=accuracy_without(m, d["flagged"]) if d["flagged"] else a.accuracy_before,
+            accuracy_all_flagged=accuracy_without(store, m, d["flagged"]) if d["flagged"] else a.accuracy_before,
             tolerance=d["tolerance"], all_prunable_dead=_all_silent(neurons, prunable),
             silent_all_prunable=set(silent) <= set(prunable), n_silent=len(silent),
             nested=set(prunable) <= set(d["candidates"]) <= set(d["flagged"]),
@@ -367,7 +366,7 @@ def run_all(profile: Profile, results: Path, figures: Path, store_dir: Path | No
         m, r, a = job.model, job.run, job.analysis
         neurons = store.get_neurons(m.model_id)
         names = [neurons[neurons["layer"] == la].sort_values("idx")["name"].astype(str).tolist() for la in range(m.n_layers)]
-        acts = load_model_network(m).forward_layers(model_dataset(m).split(r.split)[0])
+        acts = load_model_network(m, store).forward_layers(model_dataset(m).split(r.split)[0])
         stem = figures / f"nif_{spec.dataset}_{m.architecture}_s0"
         plot.plot_flow(m.layer_sizes, store.get_edges(r.run_id), a.neuron_metrics, names=names, activations=acts,
                        title=f"{spec.label} · NIF ({r.estimator}) · seed 0 · acc {m.test_accuracy:.3f}",

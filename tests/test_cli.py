@@ -214,18 +214,45 @@ class _RunsCode:
 def test_a_pickle_runs_no_code_unless_trusted(tmp_path):
     marker = tmp_path / "pwned"
     torch.save(_RunsCode(marker), tmp_path / "evil.pt")
-    _assert_clean_error(invoke("train", "--model-file", str(tmp_path / "evil.pt")), "--trust-pickle", "TorchScript")
+    _assert_clean_error(invoke("train", "--model-file", str(tmp_path / "evil.pt")), "--trust-model-file", "torch.export")
     assert not marker.exists() and stored_models() == []
     # a whole module saved with torch.save is a pickle too: refused the same way until trusted
     torch.save(nn.Sequential(nn.Linear(4, 3)), tmp_path / "m.pt")
-    _assert_clean_error(invoke("train", "--model-file", str(tmp_path / "m.pt")), "--trust-pickle")
-    assert invoke("train", "--model-file", str(tmp_path / "m.pt"), "--trust-pickle").exit_code == 0
+    _assert_clean_error(invoke("train", "--model-file", str(tmp_path / "m.pt")), "--trust-model-file")
+    assert invoke("train", "--model-file", str(tmp_path / "m.pt"), "--trust-model-file").exit_code == 0
     # TorchScript needs no trust; a folder gets a clear message
     with warnings.catch_warnings():  # torch deprecates jit.script in favour of torch.export
         warnings.simplefilter("ignore", DeprecationWarning)
         torch.jit.save(torch.jit.script(nn.Sequential(nn.Linear(4, 3))), tmp_path / "m.ts")
     assert invoke("train", "--model-file", str(tmp_path / "m.ts")).exit_code == 0
     _assert_clean_error(invoke("train", "--model-file", str(tmp_path)), "is a folder")
+
+
+def test_a_torch_export_program_is_read_from_its_graph(tmp_path):
+    """``.pt2`` needs no trust; its network computes exactly what the user's model does, and an
+    operation nifgraph cannot read is named with its node."""
+    from nifgraph.checkpoint import load_network
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 6), nn.Tanh(), nn.Dropout(0.2), nn.Linear(6, 3), nn.Softmax(dim=1)).eval()
+    x = torch.randn(5, 4)
+    torch.export.save(torch.export.export(model, (x,)), tmp_path / "m.pt2")
+    net, meta = load_network(tmp_path / "m.pt2")
+    assert net.layer_sizes == (4, 6, 3) and net.activations == ("tanh", "identity") and meta["source"] == "torch.export"
+    with torch.no_grad():  # logits: the trailing softmax is dropped, as for nn.Sequential
+        torch.testing.assert_close(net.module(x), model[:4](x))
+    assert invoke("train", "--model-file", str(tmp_path / "m.pt2")).exit_code == 0
+
+    class Skip(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = nn.Linear(4, 4), nn.Linear(4, 3)
+
+        def forward(self, v):
+            return self.b(torch.relu(self.a(v)) + v)
+
+    torch.export.save(torch.export.export(Skip().eval(), (x,)), tmp_path / "skip.pt2")
+    _assert_clean_error(invoke("train", "--model-file", str(tmp_path / "skip.pt2")), "aten.add.Tensor", "node")
 
 
 def test_feature_count_mismatch(tmp_path):

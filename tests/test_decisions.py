@@ -43,7 +43,7 @@ def test_constant_neuron_is_removed_without_any_accuracy_change(tmp_path):
         m = a.neuron_metrics.set_index(["layer", "idx"])
         assert m.loc[(1, 1), "candidate"] and m.loc[(1, 1), "accuracy_drop"] == 0.0
         # plain zeroing, the old removal, would have broken the model: the test can fail
-        net, ds = load_model_network(model), model_dataset(model)
+        net, ds = load_model_network(model, st), model_dataset(model)
         assert accuracy(pruned(net, [(1, 1)]), ds.x_test, ds.y_test) < 0.95
         # and the stored record reads back the same decision
         back = st.get_analysis(run.run_id)
@@ -76,6 +76,6 @@ def test_wide_layer_recommendation_never_costs_more_than_the_tolerance(tmp_path,
     assert a.accuracy_before - a.accuracy_after <= DEFAULT_TOLERANCE + 1e-12
     assert set(a.prunable) <= {tuple(u) for u in p["candidates"]} <= {tuple(u) for u in p["flagged_by_flow"]}
     # the recommendation was verified: removing the set again reproduces the stored accuracy
-    net, ds = load_model_network(model), model_dataset(model)
+    net, ds = load_model_network(model, st), model_dataset(model)
     after = accuracy(pruned(net, a.prunable, means=unit_means(net, ds.x_train)), ds.x_test, ds.y_test)
     assert after == a.accuracy_after

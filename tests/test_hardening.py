@@ -1,5 +1,5 @@
 """Inputs and files a new user hands nifgraph by mistake: a DuckDB file of another program, a
-URL that is not Neo4j, an empty id, absurd sizes, a checkpoint that cannot be written, and
+URL that is not Neo4j, an empty id, absurd sizes, a store write that fails half-way, and
 `latest` after a model stored without a run. One line each, nothing stored or half-written."""
 
 from __future__ import annotations
@@ -9,7 +9,8 @@ import os
 from pathlib import Path
 
 import duckdb
-import torch
+
+from nifgraph.store.duckdb import DuckDBStore
 
 from .conftest import invoke, one_line_error, stored_models, train_iris
 
@@ -50,18 +51,21 @@ def test_empty_id_and_absurd_sizes_are_one_line_errors():
     assert len(stored_models()) == 1
 
 
-def test_a_checkpoint_that_cannot_be_written_stores_nothing(monkeypatch):
-    def full_disk(obj, f, *a, **k):
-        Path(f).write_bytes(b"half")
-        raise RuntimeError("[enforce fail at inline_container.cc:672] . PytorchStreamWriter failed writing file")
+def test_a_store_write_that_fails_half_way_stores_nothing(monkeypatch):
+    """A full disk while the model and its checkpoint are written: one line, nothing stored."""
+    train_iris()
 
-    monkeypatch.setattr(torch, "save", full_disk)
-    res = invoke("train", "--epochs", "2")
-    assert res.exit_code == 1 and "StoreError: Cannot write the model checkpoint" in res.output
-    assert "NIFGRAPH_MODELS" in res.output and "Traceback" not in res.output
-    assert stored_models() == []
-    models_dir = Path(os.environ["NIFGRAPH_STORE"]).parent / "models"
-    assert not models_dir.exists() or list(models_dir.iterdir()) == []  # no checkpoint, no .tmp
+    def full_disk(self, table, rows):
+        if table == "checkpoints":
+            raise duckdb.IOException("Could not write file: No space left on device")
+
+    monkeypatch.setattr(DuckDBStore, "_after_batch", full_disk)
+    res = invoke("run", "--epochs", "2", "--estimator", "gcmi")
+    errors = [ln for ln in res.output.splitlines() if "Error" in ln]
+    assert res.exit_code == 1 and len(errors) == 1 and "Traceback" not in res.output, res.output
+    assert errors[0].startswith("StoreError: Writing to store") and "No space left on device" in errors[0]
+    assert len(stored_models()) == 1  # the earlier model only: no model without its run
+    assert not (Path(os.environ["NIFGRAPH_STORE"]).parent / "models").exists()  # checkpoints live in the store
 
 
 def test_latest_is_the_newest_run_for_commands_that_need_one(tmp_path):
@@ -71,3 +75,20 @@ def test_latest_is_the_newest_run_for_commands_that_need_one(tmp_path):
     res = invoke("export", "latest", "--out", str(tmp_path), "--json")
     assert res.exit_code == 0, res.output
     assert all(Path(p).name.startswith(run) for p in json.loads(res.stdout))
+
+
+def test_too_few_samples_for_the_edges_get_a_warning(tmp_path):
+    """5000 columns × 60 rows was accepted silently; now the run says why its numbers are noise."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.standard_normal((60, 120)), columns=[f"f{i}" for i in range(120)])
+    frame["label"] = (frame["f0"] > 0).astype(int)
+    frame.to_csv(tmp_path / "wide.csv", index=False)
+    assert invoke("train", "--csv", str(tmp_path / "wide.csv"), "--target", "label", "--hidden", "4",
+                  "--epochs", "5").exit_code == 0
+    res = invoke("estimate", "latest", "--estimator", "gcmi", "--no-analyze", "--json")
+    assert res.exit_code == 0, res.output
+    assert "Warning: Only 60 samples for 120 input features" in res.stderr and "--null" in res.stderr
+    assert "Warning" not in invoke("run", "--epochs", "5", "--estimator", "gcmi", "--no-plot").stderr  # iris: 150 × 4

@@ -201,3 +201,41 @@ def test_resolve(store):
     assert r.run_id == run.run_id
     m, r = store.resolve(model.model_id)
     assert r.run_id == run.run_id
+
+
+def test_checkpoint_lives_in_the_store(store):
+    """The checkpoint goes in and out with its model, byte for byte, is replaced by a rewrite
+    without one and leaves with the model."""
+    model, neurons = make_model()
+    store._test_created.append(model.model_id)
+    blob = bytes(range(256)) * 40  # every byte value, 10 KB
+    store.put_model(model, neurons, blob)
+    assert store.get_checkpoint(model.model_id) == blob
+    assert store.checkpoint_of(model) == blob
+    store.put_model(model, neurons)  # a rewrite without a checkpoint has none
+    assert store.get_checkpoint(model.model_id) is None
+    store.put_model(model, neurons, b"\x00v2")
+    store.delete_model(model.model_id)
+    with pytest.raises(NotFoundError):
+        store.get_checkpoint(model.model_id)
+
+
+def test_model_with_run_is_one_unit(store, monkeypatch):
+    """A failure while the run's edges are written leaves neither the model nor the run."""
+    model, neurons = make_model()
+    store._test_created.append(model.model_id)
+    run, edges = make_run(model)
+    monkeypatch.setattr(store, "batch_size", 5)
+
+    def boom(table, rows):
+        if table == "edges":
+            raise RuntimeError("simulated crash mid-write")
+
+    monkeypatch.setattr(store, "_after_batch", boom)
+    with pytest.raises(Exception, match="simulated crash"):
+        store.put_model_with_run(model, neurons, b"ckpt", run, edges)
+    monkeypatch.undo()
+    assert model.model_id not in [m.model_id for m in store.list_models()]
+    store.put_model_with_run(model, neurons, b"ckpt", run, edges)
+    assert store.get_checkpoint(model.model_id) == b"ckpt"
+    assert len(store.get_edges(run.run_id)) == len(edges)

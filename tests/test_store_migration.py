@@ -28,7 +28,9 @@ def test_version_1_store_gains_the_new_columns(tmp_path):
         assert list(m.columns) == list(NEURON_METRIC_COLUMNS)
         assert not m["candidate"].any() and m["accuracy_drop"].isna().all()
     with DuckDBStore(path) as st:  # a writable open migrates
-        assert st._con.execute("SELECT value FROM schema_info").fetchone()[0] == str(SCHEMA_VERSION)
+        con = duckdb.connect(path, read_only=True)
+        assert con.execute("SELECT value FROM schema_info").fetchone()[0] == str(SCHEMA_VERSION)
+        con.close()
         a = make_analysis(model, run)
         metrics = a.neuron_metrics.assign(candidate=True, accuracy_drop=0.25)
         st.put_analysis(type(a)(**{**a.__dict__, "neuron_metrics": metrics}))

@@ -15,3 +15,5 @@ CREATE CONSTRAINT nifgraph_analysis_id IF NOT EXISTS
 FOR (a:Analysis) REQUIRE a.analysis_id IS UNIQUE;
 CREATE CONSTRAINT nifgraph_neuron_result IF NOT EXISTS
 FOR (x:NeuronResult) REQUIRE (x.analysis_id, x.neuron_id) IS UNIQUE;
+CREATE CONSTRAINT nifgraph_checkpoint_id IF NOT EXISTS
+FOR (c:Checkpoint) REQUIRE c.model_id IS UNIQUE;

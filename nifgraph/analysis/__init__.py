@@ -133,7 +133,7 @@ def analyze_run(
     from .recommend import prune_decision
 
     result, engine_used, notes, settings, run, model = compute(store, run_id, settings, gds=gds)
-    net = network if network is not None else load_model_network(model)
+    net = network if network is not None else load_model_network(model, store)
     ds = dataset if dataset is not None else model_dataset(model)
     metrics = result.metrics_frame(model.layer_sizes)
     flagged = [(int(r.layer), int(r.idx)) for r in metrics[metrics["prunable"]].itertuples()]

@@ -318,7 +318,7 @@ def prune_curve_for_model(store: Store, ref: str, *, seeds: int = 5, ks: Sequenc
     from ..stored import load_model_network, model_dataset
 
     model, run, analysis = store.need_analysis(ref)
-    net = load_model_network(model)
+    net = load_model_network(model, store)
     ds = model_dataset(model)
     mats = matrices_from_edges(store.get_edges(run.run_id), model.layer_sizes, "value")
     res = prune_curves(

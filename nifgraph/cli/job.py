@@ -36,6 +36,11 @@ def _print_all(items) -> None:
         console.print(item)
 
 
+def _warn_run(run) -> None:
+    for w in run.settings.get("warnings", []):
+        err_console.print(f"[yellow]Warning:[/] {w}")
+
+
 @command
 def run(
     data: DataOptions,
@@ -64,6 +69,7 @@ def run(
             res = run_main_job(
                 st, ds, cfg, est, ana, name=name, csv=data.csv, target=data.target, on_train=on_train, on_estimate=on_est,
             )
+        _warn_run(res.run)
         figures = [] if no_plot else run_figures(st, res.model, res.run, res.analysis, out or default_out(), html=html)
         neurons = st.get_neurons(res.model.model_id)
         if json_:
@@ -136,6 +142,7 @@ def estimate(
         m, _ = st.resolve(model)
         with bars(f"NIF ({est.estimator})", enabled=not json_) as (cb,):
             run, _ = estimate_run(st, m.model_id, est, progress=cb)
+        _warn_run(run)
         a = analyze_run(st, run.run_id, AnalysisSettings(seed=seed)) if analyze else None
         if json_:
             print_json(tables.summary_dict(m, run, a, st.get_neurons(m.model_id)))

@@ -62,11 +62,11 @@ AlphaOpt = Annotated[
 ]
 ModelFileOpt = Annotated[
     Path | None,
-    typer.Option("--model-file", help="Import your own trained nn.Sequential (TorchScript, or torch.save with --trust-pickle) instead of training."),
+    typer.Option("--model-file", help="Import your own trained nn.Sequential instead of training: a torch.export program (.pt2, preferred), TorchScript, or torch.save with --trust-model-file."),
 ]
 TrustPickleOpt = Annotated[
     bool,
-    typer.Option("--trust-pickle", help="Load a model saved with torch.save(model): a pickle that can run code when loaded. Only for files you trust."),
+    typer.Option("--trust-model-file", "--trust-pickle", help="Load a model saved with torch.save(model): a pickle that can run code when loaded. Only for files you trust."),
 ]
 ToleranceOpt = Annotated[
     float,
@@ -133,6 +133,8 @@ class EstimateOptions:
     null_draws: Annotated[int | None, typer.Option("--null-draws", help="Size of the pooled null (default 1000, at most 100,000; smallest p = 1/(1+draws)).")] = None
     bootstrap: Annotated[int, typer.Option("--bootstrap", help="Half-samples (N/2 rows each) for a 95% interval per edge: 0 = none; 20+ advised; each re-estimates every edge.")] = 0
     bias_correct: Annotated[bool, typer.Option("--bias-correct", help="Subtract the null mean from every edge (needs --null).")] = False
+    workers: Annotated[int | None, typer.Option("--workers", help="Worker processes (default: every core; 1 = this process only). The values do not depend on it.")] = None
+    device: Annotated[str, typer.Option("--device", help="Where MINE/SMILE, the null and the bootstrap run: auto (a GPU when torch sees one), cpu or cuda.")] = "auto"
 
     def settings(self, seed: int) -> EstimationSettings:
         from ..settings import EstimationSettings
@@ -141,6 +143,7 @@ class EstimateOptions:
             self.estimator, split=self.split, seed=seed, beta=self.beta, variant=self.variant,
             options=parse_estimator_options(self.option, self.steps), null=self.null,
             null_draws=self.null_draws, bootstrap=self.bootstrap, bias_correct=self.bias_correct,
+            workers=self.workers, device=self.device,
         )
 
 

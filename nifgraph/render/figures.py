@@ -314,7 +314,7 @@ def run_figures(store: Store, model: ModelRecord, run: RunRecord, analysis: Anal
         for layer in range(model.n_layers)
     ]
     ds = model_dataset(model)
-    acts = load_model_network(model).forward_layers(ds.split(run.split)[0])
+    acts = load_model_network(model, store).forward_layers(ds.split(run.split)[0])
     stem = out / f"{model.model_id}_{run.run_id}"
     title = f"{model.name} · NIF ({run.estimator}) · acc {model.test_accuracy:.3f}"
     paths = plot_flow(

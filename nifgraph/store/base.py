@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ..errors import NotFoundError, StoreError
+from ..faults import point
 from ..records import AnalysisRecord, ModelRecord, RunRecord
 
 __all__ = ["Store", "SummaryInputs", "no_run_error", "no_analysis_error"]
@@ -75,12 +77,35 @@ class Store(abc.ABC):
 
     def _after_batch(self, table: str, rows_written: int) -> None:
         """Called by implementations after each write batch. Tests patch it to raise and so
-        prove that an interrupted write leaves nothing visible."""
+        prove that an interrupted write leaves nothing visible (and the SIGKILL tests pause here,
+        see :mod:`nifgraph.faults`)."""
+        point(f"write:{table}")
 
     # -- models ----------------------------------------------------------------------
     @abc.abstractmethod
-    def put_model(self, model: ModelRecord, neurons: pd.DataFrame) -> None:
-        """Insert or replace a model and its neurons (``NEURON_COLUMNS``), atomically."""
+    def put_model(self, model: ModelRecord, neurons: pd.DataFrame, checkpoint: bytes | None = None) -> None:
+        """Insert or replace a model, its neurons (``NEURON_COLUMNS``) and its checkpoint (the
+        bytes of a nifgraph checkpoint file, kept inside the store so that a store can be moved,
+        copied or pushed whole; ``None``: no checkpoint), atomically."""
+
+    @abc.abstractmethod
+    def get_checkpoint(self, model_id: str) -> bytes | None:
+        """The checkpoint bytes stored with a model, or ``None`` (models stored before
+        checkpoints moved into the store: see :func:`nifgraph.stored.load_model_network`)."""
+
+    def put_model_with_run(
+        self, model: ModelRecord, neurons: pd.DataFrame, checkpoint: bytes | None, run: RunRecord, edges: pd.DataFrame
+    ) -> None:
+        """Store a model and its first run as one unit, so that a job killed half-way never
+        leaves a model without its run. The embedded store does it in one transaction; this
+        generic version writes the model, then the run, and removes the model again if the run
+        cannot be written (a process killed between the two writes can still leave the model)."""
+        self.put_model(model, neurons, checkpoint)
+        try:
+            self.put_run(run, edges)
+        except BaseException:
+            self.delete_model(model.model_id)
+            raise
 
     @abc.abstractmethod
     def get_model(self, model_id: str) -> ModelRecord:
@@ -126,6 +151,25 @@ class Store(abc.ABC):
         """The analysis of a run, or ``None`` if the run has none yet."""
 
     # -- conveniences shared by every store -----------------------------------------
+    def legacy_checkpoint_dirs(self) -> list[Path]:
+        """Folders where stores of schema 2 and older kept checkpoint files (``models/``)."""
+        return []
+
+    def checkpoint_of(self, model: ModelRecord) -> bytes | None:
+        """The checkpoint bytes of ``model``: the copy inside the store, or for a model stored
+        by an older nifgraph its file: the recorded path, else the file of that name in
+        :meth:`legacy_checkpoint_dirs` (so a moved store folder still finds it)."""
+        data = self.get_checkpoint(model.model_id)
+        if data is not None:
+            return data
+        recorded = str(model.meta.get("checkpoint") or "")
+        if not recorded.endswith(".pt"):
+            return None
+        for candidate in [Path(recorded)] + [d / Path(recorded).name for d in self.legacy_checkpoint_dirs()]:
+            if candidate.is_file():
+                return candidate.read_bytes()
+        return None
+
     def latest_run(self, model_id: str) -> RunRecord:
         """The newest complete run of a model."""
         self.get_model(model_id)
@@ -134,25 +178,38 @@ class Store(abc.ABC):
             raise no_run_error(model_id)
         return runs[-1]
 
-    def need_run(self, ref: str) -> tuple[ModelRecord, RunRecord]:
+    def need_run(self, ref: str, *, prefer_analysed: bool = False) -> tuple[ModelRecord, RunRecord]:
         """:meth:`resolve` ``ref`` to a model and a run; a model without runs is an error.
-        ``latest`` here means the newest run (of any model)."""
-        if ref.strip() == "latest":  # the newest run: a model stored without one (an estimate
+
+        A run id (or prefix) gives that run. A model id gives its newest run and ``latest`` the
+        newest run of any model; with ``prefer_analysed`` (commands that read results), the
+        newest *analysed* run instead, or the newest run when none is analysed."""
+        ref = ref.strip()
+        if ref == "latest":  # the newest run: a model stored without one (an estimate
             runs = self.list_runs()  # interrupted, a plain `train`) does not hide the last result
             if runs:
-                return self.get_model(runs[-1].model_id), runs[-1]
+                run = self._newest_analysed(runs) if prefer_analysed else None
+                run = run or runs[-1]
+                return self.get_model(run.model_id), run
         model, run = self.resolve(ref)
         if run is None:
             raise no_run_error(model.model_id)
+        if prefer_analysed and not run.run_id.startswith(ref):  # a model was named, not a run
+            run = self._newest_analysed(self.list_runs(model.model_id)) or run
         return model, run
 
     def need_analysis(self, ref: str) -> tuple[ModelRecord, RunRecord, AnalysisRecord]:
-        """:meth:`need_run`, and that run's analysis (an error when it has none)."""
-        model, run = self.need_run(ref)
+        """:meth:`need_run` preferring analysed runs (a model id or ``latest`` gives the newest
+        analysed run), and that run's analysis (an error when it has none)."""
+        model, run = self.need_run(ref, prefer_analysed=True)
         analysis = self.get_analysis(run.run_id)
         if analysis is None:
             raise no_analysis_error(run.run_id)
         return model, run, analysis
+
+    def _newest_analysed(self, runs: list[RunRecord]) -> RunRecord | None:
+        """The newest of ``runs`` (oldest first) that has an analysis, or ``None``."""
+        return next((r for r in reversed(runs) if self.get_analysis(r.run_id) is not None), None)
 
     def summary_inputs(self, model_ids: list[str], *, flow_top: float = 0.1) -> list[SummaryInputs]:
         """For each model, the inputs of its comparison row (newest analysed run).

@@ -42,7 +42,7 @@ def copy_models(src: Store, dst: Store, model_ids: list[str] | None = None, *, f
         models = [src.resolve(ref)[0] for ref in model_ids]
     out = CopySummary()
     for m in models:
-        dst.put_model(m, src.get_neurons(m.model_id))
+        dst.put_model(m, src.get_neurons(m.model_id), src.checkpoint_of(m))
         out.models.append(m.model_id)
         for r in src.list_runs(m.model_id):
             try:

@@ -14,6 +14,9 @@ half-way the transaction rolls back and readers see the store as it was.
 from __future__ import annotations
 
 import json
+import os
+import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -37,7 +40,17 @@ from .base import Store
 
 __all__ = ["DuckDBStore", "SCHEMA_VERSION"]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+#: Seconds a command waits for another process's transaction on the same file.
+DEFAULT_LOCK_TIMEOUT = 120.0
+
+
+def _env_timeout() -> float:
+    raw = os.environ.get("NIFGRAPH_LOCK_TIMEOUT", "")
+    try:
+        return max(float(raw), 0.0) if raw else DEFAULT_LOCK_TIMEOUT
+    except ValueError:
+        raise ValidationError(f"NIFGRAPH_LOCK_TIMEOUT={raw!r} is not a number of seconds; set e.g. 120.") from None
 
 _SQL_TYPES = {"string": "VARCHAR", "int64": "BIGINT", "float64": "DOUBLE", "bool": "BOOLEAN"}
 
@@ -68,19 +81,33 @@ _SCHEMA = [
     # version 2: the pruning decision per neuron (stores of version 1 gain the columns)
     "ALTER TABLE neuron_metrics ADD COLUMN IF NOT EXISTS candidate BOOLEAN DEFAULT false",
     "ALTER TABLE neuron_metrics ADD COLUMN IF NOT EXISTS accuracy_drop DOUBLE",
+    # version 3: checkpoints live inside the store, so a store file can be moved or copied
+    "CREATE TABLE IF NOT EXISTS checkpoints (model_id VARCHAR, data BLOB)",
 ]
 
 
 
 
 class DuckDBStore(Store):
-    """Embedded store in one DuckDB file (created with its folder on first use)."""
+    """Embedded store in one DuckDB file (created with its folder on first use).
+
+    The file is opened only for the length of one read or one write transaction, never for
+    the life of the object: DuckDB lets one process write a file or several read it, so a
+    long job (training, estimation) holds nothing, and ``nifgraph models`` answers while
+    another process estimates. A writer or reader that finds the file busy waits for the
+    other's transaction (a message on stderr after a moment), up to ``lock_timeout`` seconds
+    (``NIFGRAPH_LOCK_TIMEOUT``, default 120), then fails with one line."""
 
     kind = "duckdb"
 
-    def __init__(self, path: str, *, read_only: bool = False) -> None:
+    def __init__(self, path: str, *, read_only: bool = False, lock_timeout: float | None = None) -> None:
         p = Path(path).expanduser()
         self.uri = str(p)
+        self._path = p
+        self._con: duckdb.DuckDBPyConnection | None = None  # open only inside one operation
+        self._depth = 0
+        self.read_only = read_only
+        self.lock_timeout = lock_timeout if lock_timeout is not None else _env_timeout()
         if p.exists() and p.is_dir():
             raise StoreUnavailableError(f"Store path {p} is a folder; give a file path such as {p / 'nifgraph.duckdb'}.")
         if read_only and not p.exists():
@@ -88,69 +115,132 @@ class DuckDBStore(Store):
                 f"No store at {p}: nothing is stored there yet; run `nifgraph run` first, or pass the right "
                 "--store (see `nifgraph models --help`)."
             )
+        version = None
+        if p.exists() and p.stat().st_size > 0:
+            with self._session(write=False) as con:
+                version = self._version(con)
+        if read_only or version == SCHEMA_VERSION:
+            return
         try:
             p.parent.mkdir(parents=True, exist_ok=True)
-            ro = read_only
-            self._con = duckdb.connect(str(p), read_only=ro)
-        except (OSError, duckdb.Error) as exc:
-            msg = str(exc).splitlines()[0]
-            if "lock" in msg.lower():
-                raise StoreUnavailableError(
-                    f"Store {p} is in use by another process ({msg}); wait for it to finish or use --store to pick another file."
-                ) from exc
+        except OSError as exc:
             raise StoreUnavailableError(
-                f"Cannot open store {p} ({msg}); choose a writable location with --store or NIFGRAPH_STORE."
+                f"Cannot open store {p} ({exc.strerror or exc}); choose a writable location with --store or NIFGRAPH_STORE."
             ) from exc
-        self._refuse_foreign(p)
-        if not ro:
+        with self._session(write=True) as con:
+            self._version(con)  # another process may have changed it meanwhile: check again
             try:
                 for stmt in _SCHEMA:
-                    self._con.execute(stmt)
-                if not self._con.execute("SELECT count(*) FROM schema_info").fetchone()[0]:
-                    self._con.execute("INSERT INTO schema_info VALUES ('version', ?)", [str(SCHEMA_VERSION)])
+                    con.execute(stmt)
+                if not con.execute("SELECT count(*) FROM schema_info").fetchone()[0]:
+                    con.execute("INSERT INTO schema_info VALUES ('version', ?)", [str(SCHEMA_VERSION)])
                 else:
-                    self._con.execute("UPDATE schema_info SET value = ? WHERE key = 'version'", [str(SCHEMA_VERSION)])
+                    con.execute("UPDATE schema_info SET value = ? WHERE key = 'version'", [str(SCHEMA_VERSION)])
             except duckdb.Error as exc:
                 raise StoreUnavailableError(f"Cannot initialise store {p}: {exc}") from exc
 
-    def _refuse_foreign(self, path: Path) -> None:
-        """A DuckDB file of another program is left untouched: nifgraph refuses it, before
-        creating any table in it. A nifgraph store has ``schema_info`` with a version."""
-        tables = {r[0] for r in self._con.execute(
+    def _version(self, con: duckdb.DuckDBPyConnection) -> int | None:
+        """The schema version of a nifgraph store, ``None`` for an empty file; a DuckDB file of
+        another program is refused before anything is created in it. A nifgraph store has
+        ``schema_info`` with a version."""
+        tables = {r[0] for r in con.execute(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'"
         ).fetchall()}
-        ours = "schema_info" in tables and bool(
-            self._con.execute("SELECT count(*) FROM schema_info WHERE key = 'version'").fetchone()[0]
-        )
-        if tables and not ours:
-            self.close()
+        if not tables:
+            return None
+        row = con.execute("SELECT value FROM schema_info WHERE key = 'version'").fetchone() if "schema_info" in tables else None
+        if row is None:
             shown = ", ".join(sorted(tables)[:5]) + (", …" if len(tables) > 5 else "")
             raise StoreUnavailableError(
-                f"{path} is a DuckDB file of another program (tables: {shown}); nifgraph keeps its data in a "
+                f"{self._path} is a DuckDB file of another program (tables: {shown}); nifgraph keeps its data in a "
                 "file of its own: pass another --store (or NIFGRAPH_STORE)."
             )
+        try:
+            version = int(row[0])
+        except ValueError:
+            version = -1
+        if version > SCHEMA_VERSION or version < 1:
+            raise StoreUnavailableError(
+                f"{self._path} is a nifgraph store of schema version {row[0]}, which this nifgraph "
+                f"(schema {SCHEMA_VERSION}) cannot read; upgrade nifgraph (pip install -U nifgraph)."
+            )
+        return version
 
     def close(self) -> None:
-        con = getattr(self, "_con", None)
+        con, self._con = self._con, None
         if con is not None:
             con.close()
-            self._con = None  # type: ignore[assignment]
 
     # -- helpers ------------------------------------------------------------------------
+    def _connect(self, write: bool) -> duckdb.DuckDBPyConnection:
+        """A new connection, waiting while another process holds the file."""
+        p = self._path
+        deadline = time.monotonic() + self.lock_timeout
+        pause, told = 0.05, False
+        while True:
+            try:
+                return duckdb.connect(str(p), read_only=not write)
+            except duckdb.Error as exc:
+                msg = str(exc).splitlines()[0]
+                if "lock" not in msg.lower():
+                    raise StoreUnavailableError(
+                        f"Cannot open store {p} ({msg}); choose a writable location with --store or NIFGRAPH_STORE."
+                    ) from exc
+                if time.monotonic() >= deadline:
+                    raise StoreUnavailableError(
+                        f"Store {p} stayed in use by another process for {self.lock_timeout:g} s; try again when "
+                        "it finishes, raise NIFGRAPH_LOCK_TIMEOUT, or use --store to pick another file."
+                    ) from exc
+                if not told:
+                    print(f"Store {p} is busy (another nifgraph process is writing); waiting up to "
+                          f"{self.lock_timeout:g} s…", file=sys.stderr, flush=True)
+                    told = True
+                time.sleep(pause)
+                pause = min(pause * 2, 0.5)
+
+    @contextmanager
+    def _session(self, write: bool) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The connection of the operation in progress, or a new one for this operation."""
+        if self._con is not None:
+            self._depth += 1
+            try:
+                yield self._con
+            finally:
+                self._depth -= 1
+            return
+        if write and self.read_only:
+            raise StoreError(f"Store {self.uri} was opened read-only; this command cannot write to it.")
+        self._con = self._connect(write)
+        try:
+            yield self._con
+        finally:
+            self.close()
+
     @contextmanager
     def _tx(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        con = self._con
-        con.execute("BEGIN TRANSACTION")
-        try:
-            yield con
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-        else:
+        """One write transaction; a transaction inside another joins it (all-or-nothing together)."""
+        outer = self._con is None
+        with self._session(write=True) as con:
+            if not outer:
+                yield con
+                return
+            con.execute("BEGIN TRANSACTION")
             try:
-                con.execute("COMMIT")
-            except duckdb.Error as exc:
-                raise StoreError(f"Commit to {self.uri} failed: {exc}") from exc
+                yield con
+            except duckdb.Error as exc:  # e.g. a full disk: one line, and nothing was stored
+                con.execute("ROLLBACK")
+                reason = str(exc).splitlines()[0][:160]
+                raise StoreError(
+                    f"Writing to store {self.uri} failed ({reason}); nothing of this write was stored."
+                ) from None
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            else:
+                try:
+                    con.execute("COMMIT")
+                except duckdb.Error as exc:
+                    raise StoreError(f"Commit to {self.uri} failed: {exc}") from exc
 
     def _insert_frame(self, con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame) -> None:
         """Insert ``frame`` in batches, calling the fault hook after each one."""
@@ -169,10 +259,11 @@ class DuckDBStore(Store):
             self._after_batch(table, start + len(chunk))
 
     def _fetch(self, sql: str, params: list[Any]) -> pd.DataFrame:
-        return self._con.execute(sql, params).df()
+        with self._session(write=False) as con:
+            return con.execute(sql, params).df()
 
     # -- models ------------------------------------------------------------------------
-    def put_model(self, model: ModelRecord, neurons: pd.DataFrame) -> None:
+    def put_model(self, model: ModelRecord, neurons: pd.DataFrame, checkpoint: bytes | None = None) -> None:
         frame = rec.conform(neurons, rec.NEURON_COLUMNS)
         if (frame["model_id"] != model.model_id).any():
             raise ValidationError("Every neuron row must carry the model's model_id.")
@@ -182,6 +273,10 @@ class DuckDBStore(Store):
         with self._tx() as con:
             con.execute("DELETE FROM models WHERE model_id = ?", [model.model_id])
             con.execute("DELETE FROM neurons WHERE model_id = ?", [model.model_id])
+            con.execute("DELETE FROM checkpoints WHERE model_id = ?", [model.model_id])
+            if checkpoint is not None:
+                con.execute("INSERT INTO checkpoints VALUES (?, ?)", [model.model_id, bytes(checkpoint)])
+                self._after_batch("checkpoints", 1)
             con.execute(
                 "INSERT INTO models VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
@@ -220,7 +315,27 @@ class DuckDBStore(Store):
                 con.execute(f"DELETE FROM {table} WHERE run_id IN ({runs})", [model_id])  # noqa: S608
             con.execute("DELETE FROM runs WHERE model_id = ?", [model_id])
             con.execute("DELETE FROM neurons WHERE model_id = ?", [model_id])
+            con.execute("DELETE FROM checkpoints WHERE model_id = ?", [model_id])
             con.execute("DELETE FROM models WHERE model_id = ?", [model_id])
+
+    def legacy_checkpoint_dirs(self) -> list[Path]:
+        return [self._path.parent / "models"]
+
+    def get_checkpoint(self, model_id: str) -> bytes | None:
+        self.get_model(model_id)
+        with self._session(write=False) as con:
+            has = con.execute(
+                "SELECT count(*) FROM information_schema.tables WHERE table_name = 'checkpoints'"
+            ).fetchone()[0]
+            row = con.execute("SELECT data FROM checkpoints WHERE model_id = ?", [model_id]).fetchone() if has else None
+        return None if row is None else bytes(row[0])
+
+    def put_model_with_run(
+        self, model: ModelRecord, neurons: pd.DataFrame, checkpoint: bytes | None, run: RunRecord, edges: pd.DataFrame
+    ) -> None:
+        with self._tx():  # one transaction: a killed job leaves neither or both
+            self.put_model(model, neurons, checkpoint)
+            self.put_run(run, edges)
 
     # -- runs ----------------------------------------------------------------------------
     def put_run(self, run: RunRecord, edges: pd.DataFrame) -> None:

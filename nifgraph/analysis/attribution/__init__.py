@@ -221,7 +221,7 @@ def attribution_comparison(
     from ..class_flow import class_flow
 
     model, run, analysis = store.need_analysis(ref)
-    net = load_model_network(model)
+    net = load_model_network(model, store)
     ds = model_dataset(model)
     x_mi, y_mi = ds.split(run.split)
     rng = np.random.default_rng(seed)
@@ -301,7 +301,7 @@ def class_attribution(
             analysis.attribution_matrix(model), None, settings={"run_id": run.run_id}, **names,
         )
     x = model_dataset(model).split(run.split)[0]
-    cf = class_flow(load_model_network(model), x, method=method, estimator=estimator, seed=seed)
+    cf = class_flow(load_model_network(model, store), x, method=method, estimator=estimator, seed=seed)
     return ClassAttribution(
         method, cf.unit, cf.values, cf.bound,
         settings={"run_id": run.run_id, "estimator": cf.estimator, "n_samples": cf.n_samples, "samples": run.split},
