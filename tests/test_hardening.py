@@ -48,6 +48,8 @@ def test_empty_id_and_absurd_sizes_are_one_line_errors():
     assert res.exit_code == 1 and "No model or run given" in res.output
     one_line_error(invoke("run", "--null", "--null-draws", "1000000000"), "'null_draws' parameter", "100,000")
     one_line_error(invoke("train", "--epochs", "1000000000000"), "'epochs' parameter")
+    one_line_error(invoke("run", "--bootstrap", "1000000000"), "'bootstrap' parameter", "10,000")
+    one_line_error(invoke("run", "--steps", "10000000000"), "'steps' parameter", "100,000")
     assert len(stored_models()) == 1
 
 
