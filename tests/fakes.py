@@ -21,11 +21,17 @@ class FakeRunner:
             return self.answers[query.name](params)
         if "rows" in params:
             return [{"written": len(params["rows"])}]
+        if "src" in params:  # columnar edge batches (store/put_edges)
+            return [{"written": len(params["src"])}]
         if "limit" in params:
             return [{"deleted": 0}]
         return []
 
     read = write = _answer
+
+    def read_columns(self, query, params):
+        rows = self._answer(query, params)
+        return rows[0] if rows else {}
 
     def write_tx(self, fn):
         return fn(lambda query, params: self._answer(query, params))

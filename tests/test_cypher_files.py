@@ -21,7 +21,7 @@ PKG = ROOT / "nifgraph"
 ALL = cypher.all_queries()
 
 #: Calls that run a named query: the first argument names the file, keywords are its params.
-RUNNER_CALLS = {"query", "_read", "_write", "_drain", "run_in_tx", "_project", "_named", "_one"}
+RUNNER_CALLS = {"query", "_read", "_columns", "_write", "_drain", "run_in_tx", "_project", "_named", "_one"}
 
 
 def _body(q: cypher.CypherQuery) -> str:
@@ -133,15 +133,23 @@ def test_schema_is_idempotent_and_community_compatible():
     assert expected_schema() == names
 
 
+#: Writes that CREATE: put_run deletes the run's edges before it writes them (see
+#: test_put_run_completes_last_and_batches), so MERGE would only add a scan per edge.
+CREATES = {"store/put_edges"}
+
+
 def test_writes_merge_never_create():
     for q in ALL:
-        if q.name.startswith("store/"):
+        if q.name.startswith("store/") and q.name not in CREATES:
             assert not re.search(r"(?<!ON )\bCREATE\b", _body(q)), f"{q.name}: use MERGE so writes are idempotent"
 
 
 def test_batched_writes_unwind_rows():
-    for name in ("store/put_neurons", "store/put_edges", "store/put_neuron_results", "store/put_attribution"):
+    for name in ("store/put_neurons", "store/put_neuron_results", "store/put_attribution"):
         assert "UNWIND $rows AS row" in _body(cypher.load(name))
+    # edges in columns: neurons matched once per batch, then one row per edge
+    body = _body(cypher.load("store/put_edges"))
+    assert "UNWIND range(0, size($ids) - 1)" in body and "UNWIND range(0, size($src) - 1)" in body
 
 
 def test_named_queries_are_read_only():
@@ -225,14 +233,26 @@ def test_put_run_completes_last_and_batches():
     run, edges = make_run(model)
     store.put_run(run, edges)
     names = [n for n, _ in store.runner.calls]
+    # the old edges of the run are deleted before any edge is CREATEd
     assert names[:3] == ["store/get_model", "store/begin_run", "store/delete_run_edges"]
     assert names[-1] == "store/complete_run"
     puts = [p for n, p in store.runner.calls if n == "store/put_edges"]
-    assert [len(p["rows"]) for p in puts] == [5, 5, 5, 3]
-    first = puts[0]["rows"][0]
-    assert first["src"] == f"{model.model_id}:0:0" and first["dst"] == f"{model.model_id}:1:0"
-    assert first["props"]["cost"] is None  # NaN stored as null
-    assert set(first["props"]) == {"value", "relevance", "redundancy", "value_norm", "cost", "p_value", "q_value", "ci_low", "ci_high"}
+    assert [len(p["src"]) for p in puts] == [5, 5, 5, 3]
+    # every batch names each of its neurons once; the edges point into that list
+    got = []
+    for p in puts:
+        assert len(set(p["ids"])) == len(p["ids"])
+        assert {len(v) for v in p["cols"].values()} == {len(p["src"])} == {len(p["dst"])}
+        for i, (s, d) in enumerate(zip(p["src"], p["dst"], strict=True)):
+            got.append((p["ids"][s], p["ids"][d], p["cols"]["value"][i], p["cols"]["cost"][i]))
+    want = [
+        (f"{model.model_id}:{r.src_layer}:{r.src_idx}", f"{model.model_id}:{r.dst_layer}:{r.dst_idx}", r.value, r.cost)
+        for r in edges.itertuples()
+    ]
+    assert [g[:3] for g in got] == [w[:3] for w in want]
+    assert got[0][3] is None  # NaN cost stored as null (no property)
+    assert [g[3] for g in got] == [None if w[3] != w[3] else w[3] for w in want]
+    assert set(puts[0]["cols"]) == {"value", "relevance", "redundancy", "value_norm", "cost", "p_value", "q_value", "ci_low", "ci_high"}
 
 
 def test_failed_put_run_deletes_what_it_wrote():
@@ -259,7 +279,7 @@ def test_failed_put_run_deletes_what_it_wrote():
 def test_put_run_refuses_edges_to_unknown_neurons():
     from .store_fixtures import make_run
 
-    store, model, _ = _fake_store(answers={"store/put_edges": lambda p: [{"written": len(p["rows"]) - 1}]})
+    store, model, _ = _fake_store(answers={"store/put_edges": lambda p: [{"written": 0}]})
     run, edges = make_run(model)
     with pytest.raises(ValidationError, match="neurons that model"):
         store.put_run(run, edges)

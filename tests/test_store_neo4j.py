@@ -189,8 +189,9 @@ def test_repair_removes_incomplete_runs(neo):
     run, edges = make_run(model)
     # simulate a crash after the run was begun and one batch written
     neo._write("store/begin_run", run=_run_props(run), seq=1, now_ms=_now_ms())
-    rows = [{"src": f"{model.model_id}:0:0", "dst": f"{model.model_id}:1:0", "props": {"value": 0.5}}]
-    neo._write("store/put_edges", run_id=run.run_id, rows=rows)
+    ids = [f"{model.model_id}:0:0", f"{model.model_id}:1:0"]
+    cols = {c: [None] for c in ("relevance", "redundancy", "value_norm", "cost", "p_value", "q_value", "ci_low", "ci_high")}
+    neo._write("store/put_edges", run_id=run.run_id, ids=ids, src=[0], dst=[1], cols={"value": [0.5], **cols})
     assert neo.list_runs(model.model_id) == []
     assert neo.status()["incomplete_runs"] >= 1
     assert neo.repair() >= 1

@@ -1,11 +1,15 @@
 // name: store/get_edges
-// answers: The edge table of a complete run, sorted by source layer, source index, target index.
+// answers: The edge table of a complete run as one row of columns (one list per column, aligned; a
+//          missing property is NaN so that no list skips an entry), unsorted: the store sorts by
+//          source layer, source index, target index. One record instead of one per edge.
 // params: run_id
 MATCH (r:Run {run_id: $run_id})
 WHERE r.status = 'complete'
 MATCH (s:Neuron)-[e:NIF {run_id: $run_id}]->(d:Neuron)
-RETURN s.layer AS src_layer, s.idx AS src_idx, d.layer AS dst_layer, d.idx AS dst_idx,
-       e.value AS value, e.relevance AS relevance, e.redundancy AS redundancy,
-       e.value_norm AS value_norm, e.cost AS cost, e.p_value AS p_value, e.q_value AS q_value,
-       e.ci_low AS ci_low, e.ci_high AS ci_high
-ORDER BY src_layer, src_idx, dst_idx
+RETURN collect(s.layer) AS src_layer, collect(s.idx) AS src_idx,
+       collect(d.layer) AS dst_layer, collect(d.idx) AS dst_idx,
+       collect(coalesce(e.value, NaN)) AS value, collect(coalesce(e.relevance, NaN)) AS relevance,
+       collect(coalesce(e.redundancy, NaN)) AS redundancy,
+       collect(coalesce(e.value_norm, NaN)) AS value_norm, collect(coalesce(e.cost, NaN)) AS cost,
+       collect(coalesce(e.p_value, NaN)) AS p_value, collect(coalesce(e.q_value, NaN)) AS q_value,
+       collect(coalesce(e.ci_low, NaN)) AS ci_low, collect(coalesce(e.ci_high, NaN)) AS ci_high

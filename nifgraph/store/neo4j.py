@@ -16,8 +16,10 @@ Property names are the snake_case column names of :mod:`nifgraph.records`; dicts
 How writes stay all-or-nothing
 ------------------------------
 * ``put_model`` is one transaction.
-* ``put_run`` creates the ``Run`` with ``status = 'writing'``, writes edges in batches of
-  ``batch_size`` (one managed transaction each, ``UNWIND … MERGE``), then sets
+* ``put_run`` creates the ``Run`` with ``status = 'writing'``, deletes the edges an earlier
+  write of that run left, writes the edges in columnar batches of ``batch_size`` (one managed
+  transaction each: the batch's neurons matched once by ``neuron_id``, then ``CREATE`` — the
+  run has no edges left for ``MERGE`` to find), then sets
   ``status = 'complete'`` last. Every read filters ``status = 'complete'``. If a batch fails the
   run is deleted again; if the process dies, ``repair()`` deletes it later. Re-putting a run
   first hides it (an interrupted *replacement* therefore leaves the run absent, never mixed).
@@ -60,9 +62,10 @@ from .neo4j_admin import Neo4jAdmin, expected_schema
 from .neo4j_records import (
     analysis_props,
     batches,
+    edge_batches,
+    edge_frame,
     model_props,
     now_ms,
-    py_value,
     rows_of,
     run_props,
 )
@@ -93,7 +96,9 @@ class Neo4jStore(Neo4jAdmin, Store):
     """
 
     kind = "neo4j"
-    batch_size = 5000
+    #: Rows per write transaction (edges of ``put_run`` in columnar batches: 20 000 measured
+    #: faster than 5 000 on a 5.26 server, ``scripts/bench_neo4j_writes.py``).
+    batch_size = 20000
 
     def __init__(
         self, uri: str, user: str = "neo4j", password: str = "", database: str | None = None, *, runner: Any = None
@@ -133,6 +138,10 @@ class Neo4jStore(Neo4jAdmin, Store):
         return self.runner.read(bind(name, params), params)
 
 
+    def _columns(self, name: str, **params: Any) -> dict[str, list[Any]]:
+        """The one row of lists returned by the read-only Cypher file ``name`` (columnar reads)."""
+        return self.runner.read_columns(bind(name, params), params)
+
     def _write(self, name: str, **params: Any) -> list[dict[str, Any]]:
         return self.runner.write(bind(name, params), params)
 
@@ -146,7 +155,7 @@ class Neo4jStore(Neo4jAdmin, Store):
                 return total
 
     # -- models ----------------------------------------------------------------------
-    def put_model(self, model: ModelRecord, neurons: pd.DataFrame) -> None:
+    def put_model(self, model: ModelRecord, neurons: pd.DataFrame, checkpoint: bytes | None = None) -> None:
         mid = model.model_id
         frame = conform(neurons.assign(model_id=mid), NEURON_COLUMNS)
         rows = [
@@ -158,6 +167,10 @@ class Neo4jStore(Neo4jAdmin, Store):
 
         def work(run: Callable[..., Any]) -> None:
             run_in_tx(run, "store/put_model", model=props, seq=seq)
+            run_in_tx(run, "store/delete_checkpoint", model_id=mid)
+            if checkpoint is not None:
+                run_in_tx(run, "store/put_checkpoint", model_id=mid, data=bytes(checkpoint))
+                self._after_batch("checkpoints", 1)
             run_in_tx(run, "store/prune_neurons", model_id=mid, neuron_ids=[r["neuron_id"] for r in rows])
             done = 0
             for batch in batches(rows, self.batch_size):
@@ -192,7 +205,13 @@ class Neo4jStore(Neo4jAdmin, Store):
         for run_id in runs:
             self._purge_run(run_id)
         self._drain("store/delete_neurons", model_id=model_id, limit=self.batch_size)
+        self._write("store/delete_checkpoint", model_id=model_id)
         self._write("store/delete_model_node", model_id=model_id)
+
+    def get_checkpoint(self, model_id: str) -> bytes | None:
+        self.get_model(model_id)
+        rows = self.query("store/get_checkpoint", model_id=model_id)
+        return bytes(rows[0]["data"]) if rows and rows[0]["data"] is not None else None
 
     # -- runs ------------------------------------------------------------------------
     def put_run(self, run: RunRecord, edges: pd.DataFrame) -> None:
@@ -205,37 +224,25 @@ class Neo4jStore(Neo4jAdmin, Store):
                 "NIF edges join consecutive layers only."
             )
         mid = model.model_id
-        rows = [
-            {
-                "src": neuron_key(mid, sl, si),
-                "dst": neuron_key(mid, dl, di),
-                "props": dict(zip(EDGE_PROPS, vals, strict=True)),
-            }
-            for sl, si, dl, di, *vals in zip(
-                frame["src_layer"].tolist(),
-                frame["src_idx"].tolist(),
-                frame["dst_layer"].tolist(),
-                frame["dst_idx"].tolist(),
-                *[[py_value(v) for v in frame[c].tolist()] for c in EDGE_PROPS],
-                strict=True,
-            )
-        ]
         self._write("store/begin_run", run=run_props(run), seq=time.time_ns(), now_ms=now_ms())
         try:
             # a replaced run: drop its old edges while it is hidden
             self._drain("store/delete_run_edges", run_id=run.run_id, limit=self.batch_size)
             done = 0
-            for batch in batches(rows, self.batch_size):
-                got = self._write("store/put_edges", run_id=run.run_id, rows=batch)
+            for batch in edge_batches(mid, frame, EDGE_PROPS, self.batch_size):
+                got = self._write(
+                    "store/put_edges", run_id=run.run_id, ids=batch["ids"], src=batch["src"], dst=batch["dst"],
+                    cols=batch["cols"],
+                )
                 written = int(got[0]["written"]) if got else 0
-                if written != len(batch):
+                if written != len(batch["src"]):
                     raise ValidationError(
-                        f"Run {run.run_id}: {len(batch) - written} edges name neurons that model "
-                        f"{mid} does not have; check layer sizes {list(model.layer_sizes)}."
+                        f"Run {run.run_id}: edges name neurons that model {mid} does not have; "
+                        f"check layer sizes {list(model.layer_sizes)}."
                     )
-                done += len(batch)
+                done += written
                 self._after_batch("edges", done)
-            self._write("store/complete_run", run_id=run.run_id, n_edges=len(rows), now_ms=now_ms())
+            self._write("store/complete_run", run_id=run.run_id, n_edges=len(frame), now_ms=now_ms())
         except BaseException:
             try:
                 self._purge_run(run.run_id)
@@ -251,11 +258,9 @@ class Neo4jStore(Neo4jAdmin, Store):
 
     def get_edges(self, run_id: str) -> pd.DataFrame:
         self.get_run(run_id)
-        rows = self.query("store/get_edges", run_id=run_id)
-        frame = pd.DataFrame(rows, columns=[c for c in EDGE_COLUMNS if c != "run_id"])
+        columns = self._columns("store/get_edges", run_id=run_id)
+        frame = edge_frame(columns, EDGE_PROPS)
         frame.insert(0, "run_id", run_id)
-        for c in EDGE_PROPS:
-            frame[c] = pd.to_numeric(frame[c], errors="coerce").astype("float64")
         return conform(frame, EDGE_COLUMNS)
 
     def _purge_run(self, run_id: str) -> None:

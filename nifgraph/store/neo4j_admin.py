@@ -38,7 +38,8 @@ class Neo4jAdmin:
         return expected_schema()
 
     def status(self) -> dict[str, Any]:
-        """Server version and edition, GDS version (``None`` without GDS), schema state, counts."""
+        """Server version and edition, GDS version (``None`` without GDS), schema state, counts,
+        memory settings."""
         comps = self.query("admin/components")
         kernel = next((c for c in comps if str(c.get("name", "")).lower().startswith("neo4j")), comps[0] if comps else {})
         gds_version, gds_error = self.gds_version()
@@ -71,7 +72,18 @@ class Neo4jAdmin:
             "models": int(counts["models"]),
             "runs": int(counts["runs"]),
             "incomplete_runs": int(counts["incomplete_runs"]),
+            "settings": self.server_settings(),
         }
+
+    def server_settings(self) -> dict[str, str]:
+        """The server's memory settings (heap, page cache, transaction memory); empty when the
+        user may not read settings."""
+        try:
+            return {str(r["name"]): str(r["value"]) for r in self.query("admin/server_settings")}
+        except StoreUnavailableError:
+            raise
+        except StoreError:
+            return {}
 
     def gds_version(self) -> tuple[str | None, str | None]:
         """``(version, None)`` when Graph Data Science is installed, else ``(None, reason)``."""

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..records import AnalysisRecord, ModelRecord, RunRecord, json_clean
+from ..records import AnalysisRecord, ModelRecord, RunRecord, json_clean, neuron_key
 
 
 # -- value conversion at the boundary ---------------------------------------------------
@@ -42,6 +42,54 @@ def batches(rows: list[Any], size: int) -> Iterator[list[Any]]:
     size = max(int(size), 1)
     for start in range(0, len(rows), size):
         yield rows[start : start + size]
+
+
+def float_list(a: np.ndarray) -> list[float | None]:
+    """A float column as a driver list, NaN -> None (a property that is not stored)."""
+    a = np.asarray(a, dtype=np.float64)
+    out: list[float | None] = a.tolist()
+    if np.isnan(a).any():
+        out = [None if x != x else x for x in out]
+    return out
+
+
+def edge_batches(model_id: str, frame: pd.DataFrame, props: list[str], size: int) -> Iterator[dict[str, Any]]:
+    """The parameters of ``store/put_edges``, one batch of at most ``size`` edges at a time.
+
+    Columnar: ``ids`` are the batch's distinct neuron ids (matched once per batch), ``src`` /
+    ``dst`` the position of each edge's ends in ``ids``, ``cols`` one list per property in
+    ``props`` (NaN -> None). Packing a few long lists is much cheaper for the driver than one
+    map per edge."""
+    size = max(int(size), 1)
+    src_layer = frame["src_layer"].to_numpy(dtype=np.int64)
+    src_idx = frame["src_idx"].to_numpy(dtype=np.int64)
+    dst_layer = frame["dst_layer"].to_numpy(dtype=np.int64)
+    dst_idx = frame["dst_idx"].to_numpy(dtype=np.int64)
+    values = {c: frame[c].to_numpy(dtype=np.float64) for c in props}
+    for start in range(0, len(frame), size):
+        cut = slice(start, start + size)
+        ends = np.stack([  # (2 * n_batch, 2): (layer, idx) of every source, then every target
+            np.concatenate([src_layer[cut], dst_layer[cut]]),
+            np.concatenate([src_idx[cut], dst_idx[cut]]),
+        ], axis=1)
+        uniq, pos = np.unique(ends, axis=0, return_inverse=True)
+        pos = pos.reshape(-1)
+        m = len(pos) // 2
+        yield {
+            "ids": [neuron_key(model_id, int(la), int(i)) for la, i in uniq],
+            "src": pos[:m].tolist(),
+            "dst": pos[m:].tolist(),
+            "cols": {c: float_list(v[cut]) for c, v in values.items()},
+        }
+
+
+def edge_frame(columns: dict[str, list[Any]], props: list[str]) -> pd.DataFrame:
+    """The columns returned by ``store/get_edges`` as a frame sorted by source layer, source
+    index, target index (the order of the embedded store)."""
+    ints = {c: np.asarray(columns[c], dtype=np.int64) for c in ("src_layer", "src_idx", "dst_layer", "dst_idx")}
+    floats = {c: np.asarray(columns[c], dtype=np.float64) for c in props}  # None (if any) -> NaN
+    order = np.lexsort((ints["dst_idx"], ints["src_idx"], ints["src_layer"]))
+    return pd.DataFrame({**{c: v[order] for c, v in ints.items()}, **{c: v[order] for c, v in floats.items()}})
 
 
 def now_ms() -> int:
