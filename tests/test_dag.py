@@ -1,0 +1,127 @@
+"""The DAG reader (issue #11, first part): layers, their direct inputs and unit activations of
+chains, CNNs, residual blocks and concatenations, against hand-computed ground truth."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from nifgraph.dag import read_module
+from nifgraph.errors import UnsupportedModelError
+from nifgraph.network import from_module
+
+
+def _x(*shape):
+    return torch.randn(*shape, generator=torch.Generator().manual_seed(0))
+
+
+def test_a_chain_reads_as_the_network_reader_does():
+    torch.manual_seed(0)
+    m = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Dropout(0.1), nn.Linear(8, 5), nn.Tanh(), nn.Linear(5, 3)).eval()
+    x = _x(50, 4)
+    dag = read_module(m, x[:2])
+    net = from_module(m)
+    assert dag.layer_sizes == net.layer_sizes and dag.is_chain()
+    assert [layer.activation for layer in dag.layers[1:]] == list(net.activations)
+    for a, b in zip(dag.forward_layers(x), net.forward_layers(x.numpy())):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
+
+
+class _Residual(nn.Module):
+    """conv1 → bn → relu = h; conv2 → bn2, + h, relu; pool; fc. The skip joins conv1 to fc."""
+
+    def __init__(self):
+        super().__init__()
+        self.c1, self.b1 = nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4)
+        self.c2, self.b2 = nn.Conv2d(4, 4, 3, padding=1), nn.BatchNorm2d(4)
+        self.pool, self.fc = nn.AdaptiveAvgPool2d(1), nn.Linear(4, 10)
+
+    def forward(self, x):
+        h = torch.relu(self.b1(self.c1(x)))
+        y = torch.relu(self.b2(self.c2(h)) + h)
+        return self.fc(torch.flatten(self.pool(y), 1))
+
+
+def test_a_residual_cnn_is_a_dag_with_the_skip_as_an_edge():
+    torch.manual_seed(1)
+    m = _Residual().eval()
+    with torch.no_grad():  # non-trivial running statistics, so that BatchNorm matters
+        for bn in (m.b1, m.b2):
+            bn.running_mean.uniform_(-1, 1)
+            bn.running_var.uniform_(0.5, 2)
+    x = _x(30, 1, 8, 8)
+    dag = read_module(m, x[:2])
+    assert [(la.name, la.kind, la.n_units, la.inputs, la.activation) for la in dag.layers] == [
+        ("input", "input", 64, (), "identity"),
+        ("c1", "conv", 4, (0,), "relu"),
+        ("c2", "conv", 4, (1,), "identity"),
+        ("fc", "linear", 10, (1, 2), "identity"),
+    ]
+    assert dag.pairs == [(0, 1), (1, 2), (1, 3), (2, 3)] and not dag.is_chain()
+    acts = dag.forward_layers(x)
+    with torch.no_grad():  # ground truth, by hand
+        h = torch.relu(m.b1(m.c1(x)))
+        c2 = m.b2(m.c2(h))
+        want = [x.reshape(30, -1), h.mean(dim=(2, 3)), c2.mean(dim=(2, 3)), m(x)]
+    for got, w in zip(acts, want):
+        np.testing.assert_allclose(got, w.double().numpy(), rtol=1e-5, atol=1e-5)
+
+
+class _Branches(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a, self.b, self.out = nn.Linear(3, 2), nn.Linear(3, 5), nn.Linear(7, 2)
+
+    def forward(self, x):
+        return self.out(torch.cat([torch.sigmoid(self.a(x)), self.b(x)], dim=1))
+
+
+def test_cat_feeds_the_next_layer_from_both_branches():
+    dag = read_module(_Branches(), _x(2, 3))
+    assert [(la.name, la.n_units, la.inputs, la.activation) for la in dag.layers] == [
+        ("input", 3, (), "identity"), ("a", 2, (0,), "sigmoid"), ("b", 5, (0,), "identity"), ("out", 2, (1, 2), "identity"),
+    ]
+
+
+class _Attention(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.q, self.k = nn.Linear(4, 4), nn.Linear(4, 4)
+
+    def forward(self, x):
+        return torch.softmax(self.q(x) @ self.k(x).T, dim=1)
+
+
+class _Recurrent(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.rnn = nn.LSTM(4, 3, batch_first=True)
+
+    def forward(self, x):
+        return self.rnn(x)[0][:, -1]
+
+
+@pytest.mark.parametrize("model,example,needle", [
+    (_Attention(), _x(2, 4), "node"),
+    (_Recurrent(), _x(2, 5, 4), "lstm"),
+])
+def test_what_is_not_feed_forward_is_named_in_one_line(model, example, needle):
+    with pytest.raises(UnsupportedModelError) as err:
+        read_module(model, example)
+    msg = str(err.value)
+    assert needle in msg and "\n" not in msg
+
+
+def test_a_program_exported_for_one_batch_size_runs_any_number_of_samples(tmp_path):
+    torch.manual_seed(2)
+    m = nn.Sequential(nn.Conv1d(2, 3, 3), nn.ELU(), nn.Flatten(), nn.Linear(3 * 4, 2)).eval()
+    torch.export.save(torch.export.export(m, (_x(4, 2, 6),)), tmp_path / "m.pt2")
+    dag = read_module(torch.export.load(str(tmp_path / "m.pt2")), _x(4, 2, 6))
+    x = _x(10, 2, 6)
+    acts = dag.forward_layers(x)
+    with torch.no_grad():
+        np.testing.assert_allclose(acts[1], m[1](m[0](x)).mean(dim=2).double().numpy(), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(acts[2], m(x).double().numpy(), rtol=1e-5, atol=1e-6)
+    assert [la.activation for la in dag.layers] == ["identity", "elu", "identity"] and dag.batch == 4
