@@ -15,7 +15,7 @@ import numpy as np
 
 from .errors import ValidationError
 
-__all__ = ["Mats", "as_mats", "layer_offsets", "sizes_of", "layer_of", "normalize_per_layer", "cost_transform", "edge_list"]
+__all__ = ["Mats", "as_mats", "layer_offsets", "sizes_of", "layer_of", "normalize_per_layer", "cost_transform", "edge_list", "dag_path_sums"]
 
 Mats = Sequence[np.ndarray]
 
@@ -137,3 +137,28 @@ def edge_list(
         )
     src, dst, value, value_norm = (np.concatenate(p) for p in zip(*parts, strict=True))
     return src.astype(np.int64), dst.astype(np.int64), value, value_norm, cost_transform(value_norm)
+
+
+def dag_path_sums(sizes: Sequence[int], flow: dict[tuple[int, int], np.ndarray]) -> np.ndarray:
+    """Attribution on a DAG of layers (skip paths included): for every input unit and output
+    unit, the sum over all unit paths of the product of NIF values.
+
+    ``flow[(a, b)]`` is the ``(n_a, n_b)`` matrix of the edges from layer ``a`` to layer
+    ``b > a`` (layers numbered in topological order; ``0`` the input, the last the output).
+    Computed layer by layer in topological order -- ``reach[b] = Σ_a reach[a] @ flow[(a, b)]``
+    -- never by enumerating paths; for a chain it equals ``mats[0] @ … @ mats[L-1]``.
+    """
+    sizes = [int(n) for n in sizes]
+    for (a, b), m in flow.items():
+        if not 0 <= a < b < len(sizes):
+            raise ValidationError(f"Edge block ({a}, {b}) does not go forward between layers 0..{len(sizes) - 1}.")
+        if np.shape(m) != (sizes[a], sizes[b]):
+            raise ValidationError(f"Edge block ({a}, {b}) has shape {np.shape(m)}; expected ({sizes[a]}, {sizes[b]}).")
+    reach: list[np.ndarray] = [np.eye(sizes[0])]
+    for b in range(1, len(sizes)):
+        acc = np.zeros((sizes[0], sizes[b]))
+        for (a, bb), m in flow.items():
+            if bb == b:
+                acc += reach[a] @ np.asarray(m, dtype=np.float64)
+        reach.append(acc)
+    return reach[-1]

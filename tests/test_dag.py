@@ -125,3 +125,28 @@ def test_a_program_exported_for_one_batch_size_runs_any_number_of_samples(tmp_pa
         np.testing.assert_allclose(acts[1], m[1](m[0](x)).mean(dim=2).double().numpy(), rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(acts[2], m(x).double().numpy(), rtol=1e-5, atol=1e-6)
     assert [la.activation for la in dag.layers] == ["identity", "elu", "identity"] and dag.batch == 4
+
+
+def test_dag_path_sums_equal_the_enumeration_of_every_path():
+    """A DAG with a skip from layer 1 to layer 3 and one from the input to the output: the
+    topological-order product sums equal the sum over all simple paths of the edge products."""
+    import networkx as nx
+
+    from nifgraph.flowgraph import dag_path_sums
+
+    rng = np.random.default_rng(3)
+    sizes = [3, 4, 2, 3]
+    flow = {(a, b): rng.uniform(0, 1, (sizes[a], sizes[b])) for a, b in [(0, 1), (1, 2), (2, 3), (1, 3), (0, 3)]}
+    g = nx.DiGraph()
+    for (a, b), m in flow.items():
+        for i in range(sizes[a]):
+            for j in range(sizes[b]):
+                g.add_edge((a, i), (b, j), w=m[i, j])
+    want = np.zeros((3, 3))
+    for i in range(3):
+        for j in range(3):
+            for path in nx.all_simple_paths(g, (0, i), (3, j)):
+                want[i, j] += np.prod([g.edges[u, v]["w"] for u, v in zip(path, path[1:])])
+    np.testing.assert_allclose(dag_path_sums(sizes, flow), want, rtol=1e-12)
+    chain = {(0, 1): flow[(0, 1)], (1, 2): flow[(1, 2)], (2, 3): flow[(2, 3)]}
+    np.testing.assert_allclose(dag_path_sums(sizes, chain), flow[(0, 1)] @ flow[(1, 2)] @ flow[(2, 3)], rtol=1e-12)
