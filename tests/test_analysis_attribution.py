@@ -142,7 +142,7 @@ def test_cli_compare_attribution_and_prune_curve(tmp_path):
 
     res = runner.invoke(app, ["compare", *ids, "--json"])
     assert res.exit_code == 0, res.output
-    d = json.loads(res.output)
+    d = json.loads(res.stdout)
     assert [m["model_id"] for m in d["models"]] == ids and len(d["agreement"]) == 1
     m0 = d["models"][0]
     assert 0 <= m0["fraction_prunable"] <= 1 and 0 < m0["flow_concentration"] <= 1 and m0["n_params"] == 43
@@ -154,7 +154,7 @@ def test_cli_compare_attribution_and_prune_curve(tmp_path):
 
     res = runner.invoke(app, ["attribution-compare", ids[0], "--json"])
     assert res.exit_code == 0, res.output
-    d = json.loads(res.output)
+    d = json.loads(res.stdout)
     assert [s["method"] for s in d["stats"]] == ["class_flow", "nif", "shap", "ig", "raw_mi", "random order"]
     assert np.asarray(d["matrices"]["shap"]).shape == (4, 3)
     for s in d["stats"][:4]:
@@ -164,7 +164,7 @@ def test_cli_compare_attribution_and_prune_curve(tmp_path):
 
     res = runner.invoke(app, ["prune-curve", ids[0], "--seeds", "2", "--json"])
     assert res.exit_code == 0, res.output
-    d = json.loads(res.output)
+    d = json.loads(res.stdout)
     assert d["ks"] == [0, 1, 2, 3, 4, 5] and set(d["accuracy"]) == set(PRUNE_METHODS) and d["default_method"] == "greedy_kl"
     assert np.asarray(d["accuracy"]["random"]).shape == (2, 6)
     res = runner.invoke(app, ["prune-curve", ids[0], "--seeds", "1", "--plot", "--out", str(tmp_path / "fig")])

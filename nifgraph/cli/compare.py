@@ -25,6 +25,7 @@ from .options import (
     open_store_cli,
     print_json,
 )
+from .runs import run_note, say
 
 __all__ = ["compare", "attribution_compare", "prune_curve", "agreement", "register"]
 
@@ -34,11 +35,12 @@ def compare(
     all_: Annotated[bool, typer.Option("--all", help="Compare every stored model.")] = False,
     dataset: Annotated[str | None, typer.Option("--dataset", "-d", help="Compare every stored model of this data set.")] = None,
     plot: Annotated[bool, typer.Option("--plot", help="Draw the attributions side by side (PNG).")] = False,
+    details: Annotated[bool, typer.Option("--details", help="Every column (name, parameters, modularity, run, top features per class) and the agreement of every pair; default: one line per model.")] = False,
     out: OutOpt = None,
     store: StoreOpt = None,
     json_: JsonOpt = False,
 ) -> None:
-    """Stored models side by side: accuracy, size, prunable share, communities, flow concentration,
+    """Stored models side by side (one line each; --details for more): accuracy, size, prunable share, communities, flow concentration,
     top features, and the rank agreement of their attributions."""
     from ..analysis.summaries import compare_models
     from ..config import default_out
@@ -61,7 +63,7 @@ def compare(
         d["figure"] = str(figure) if figure else None
         print_json(d)
         return
-    for t in comparison_tables(res):
+    for t in comparison_tables(res, details=details):
         console.print(t)
     if figure:
         console.print(f"figure: {figure}")
@@ -77,7 +79,10 @@ def attribution_compare(
     from ..analysis.attribution import attribution_comparison
 
     with open_store_cli(store, read_only=True) as st:
-        res = attribution_comparison(st, model, mi_estimator=mi_estimator, seed=seed)
+        m, r, _ = st.need_analysis(model)
+        note = run_note(st, model, m, r)
+        res = attribution_comparison(st, r.run_id, mi_estimator=mi_estimator, seed=seed)
+    say(note)
     if json_:
         print_json(res.to_dict())
         return
@@ -97,11 +102,14 @@ def prune_curve(
     from ..config import default_out
 
     with open_store_cli(store, read_only=True) as st:
-        res = prune_curve_for_model(st, model, seeds=seeds)
+        m, r, _ = st.need_analysis(model)
+        note = run_note(st, model, m, r)
+        res = prune_curve_for_model(st, r.run_id, seeds=seeds)
     figure = None
     if plot:
         mid = res.settings.get("model_id", "model")
         figure = plot_prune_curves(res, (out or default_out()) / f"{mid}_prune_curve.png", title=str(mid))
+    say(note)
     if json_:
         d = res.to_dict()
         d["figure"] = str(figure) if figure else None

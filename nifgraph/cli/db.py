@@ -78,6 +78,8 @@ def status(store: StoreOpt = None, json_: JsonOpt = False) -> None:
         f"Graph Data Science {info['gds_version']}" if info["gds_version"]
         else "Graph Data Science: not installed (analysis falls back to the local engine)"
     )
+    if info.get("gds_problem"):
+        console.print(f"[yellow]{info['gds_problem']}[/yellow]")
     if schema["ready"]:
         console.print(f"Schema: ready ({len(schema['expected'])} constraints and indexes)")
     else:
@@ -144,14 +146,13 @@ def query(
         if json_:
             print_json([{"name": q.short_name, "params": q.param_types, "answers": q.description} for q in qs])
             return
-        from rich.table import Table
+        from ..render.layout import Col, FitTable
 
-        t = Table(title="Named queries (nifgraph query NAME --param k=v)")
-        for c in ("name", "params", "answers"):
-            t.add_column(c)
-        for q in qs:
-            t.add_row(q.short_name, ", ".join(f"{k}:{v}" for k, v in q.param_types.items()), q.description)
-        console.print(t)
+        console.print(FitTable(
+            [Col("name"), Col("params"), Col("answers")],
+            [[q.short_name, ", ".join(f"{k}:{v}" for k, v in q.param_types.items()), q.description] for q in qs],
+            title="Named queries (nifgraph query NAME --param k=v)",
+        ))
         return
     q = cypher.named(name)
     params = _params(q, param)

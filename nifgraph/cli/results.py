@@ -22,6 +22,7 @@ from .options import (
     open_store_cli,
     print_json,
 )
+from .runs import names_run, run_note, say
 
 __all__ = ["models", "show", "prune", "attribution", "plot", "export", "delete", "register"]
 
@@ -55,6 +56,10 @@ def show(
         raise ValidationError(f"--top must be a positive number of neurons; got {top}.")
     with open_store_cli(store, read_only=True) as st:
         m, r = st.resolve(ref)
+        if r is not None:  # a model (or latest): its newest analysed run, else its newest run
+            if not names_run(ref, r.run_id):
+                m, r = st.need_run(m.model_id, prefer_analysed=True)
+            say(run_note(st, ref if names_run(ref, r.run_id) else m.model_id, m, r))
         a = st.get_analysis(r.run_id) if r else None
         neurons = st.get_neurons(m.model_id)
         if json_:
@@ -88,7 +93,10 @@ def prune(
         from ..render.comparisons import prune_tables
 
         with open_store_cli(store, read_only=True) as st:
-            res = prune_curve_for_model(st, ref, seeds=seeds)
+            m, r, _ = st.need_analysis(ref)
+            note = run_note(st, ref, m, r)
+            res = prune_curve_for_model(st, r.run_id, seeds=seeds)
+        say(note)
         if json_:
             print_json(res.to_dict())
             return
@@ -96,13 +104,15 @@ def prune(
             console.print(t)
         return
     with open_store_cli(store) as st:
-        m, r = st.need_run(ref)
+        m, r = st.need_run(ref, prefer_analysed=True)
+        note = run_note(st, ref, m, r)
         prev = st.get_analysis(r.run_id)
         a = analyze_run(st, r.run_id, AnalysisSettings(
             threshold=threshold, alpha=alpha, tolerance=tolerance,
             gamma=prev.gamma if prev else 1.0, seed=int(prev.settings.get("seed", 0)) if prev else 0,
         ))
         neurons = st.get_neurons(m.model_id)
+        say(note)
         if json_:
             d = tables.summary_dict(m, r, a, neurons)
             print_json({k: d[k] for k in ("model_id", "run_id", "threshold", "prunable", "accuracy_before", "accuracy_after", "pruning")})
@@ -136,11 +146,14 @@ def attribution(
     from ..render import tables
 
     with open_store_cli(store, read_only=True) as st:
+        m, r, _ = st.need_analysis(ref)
+        note = run_note(st, ref, m, r)
         if compare:
             from ..analysis.attribution import attribution_comparison
             from ..render.comparisons import attribution_tables
 
-            res = attribution_comparison(st, ref, seed=0)
+            res = attribution_comparison(st, r.run_id, seed=0)
+            say(note)
             if json_:
                 print_json(res.to_dict())
                 return
@@ -149,7 +162,8 @@ def attribution(
             return
         from ..analysis.attribution import class_attribution
 
-        res = class_attribution(st, ref, method=method, estimator=estimator)
+        res = class_attribution(st, r.run_id, method=method, estimator=estimator)
+    say(note)
     if json_:
         print_json(res.to_dict())
         return
@@ -163,7 +177,9 @@ def plot(ref: ModelArg, out: OutOpt = None, html: HtmlOpt = False, store: StoreO
 
     with open_store_cli(store, read_only=True) as st:
         m, r, a = st.need_analysis(ref)
+        note = run_note(st, ref, m, r)
         paths = run_figures(st, m, r, a, out or default_out(), html=html)
+    say(note)
     if json_:
         print_json([str(p) for p in paths])
         return
@@ -186,8 +202,10 @@ def export(
     if fmt not in FORMATS:
         raise ValidationError(f"--format must be parquet, csv or both; got {fmt!r}.")
     with open_store_cli(store, read_only=True) as st:
-        m, r = st.need_run(ref)
+        m, r = st.need_run(ref, prefer_analysed=True)
+        note = run_note(st, ref, m, r)
         written = export_run(st, m, r, st.get_analysis(r.run_id), out or default_out(), fmt)
+    say(note)
     if json_:
         print_json([str(p) for p in written])
         return

@@ -7,16 +7,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from rich.table import Table
 
 from ..records import AnalysisRecord, ModelRecord, RunRecord
+from .layout import Col, FitTable, fmt_num
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..store.base import Store
 
 
 def _fmt(v: float, nd: int = 3) -> str:
-    return "—" if v is None or (isinstance(v, float) and np.isnan(v)) else f"{v:.{nd}f}"
+    return fmt_num(v, nd)
 
 
 def _count(n: int, word: str) -> str:
@@ -27,18 +27,16 @@ def neuron_names(model: ModelRecord, neurons: pd.DataFrame) -> dict[tuple[int, i
     return {(int(r.layer), int(r.idx)): str(r.name) for r in neurons.itertuples()}
 
 
-def models_table(rows: list[dict[str, Any]]) -> Table:
-    t = Table(title="Stored models", title_justify="left")
-    for col in ("model", "name", "data", "architecture", "act", "test acc", "runs", "prunable", "created"):
-        # ids are what users copy into the next command: never wrap or truncate them
-        t.add_column(col, justify="right" if col in ("test acc", "runs", "prunable") else "left", no_wrap=col == "model")
-    for r in rows:
-        t.add_row(
-            r["model_id"], r["name"], r["dataset"], r["architecture"], r["activation"],
-            _fmt(r["test_accuracy"]), str(r["runs"]),
-            "—" if r["prunable"] is None else f"{r['prunable']}/{r['hidden']}", r["created_at"][:19],
-        )
-    return t
+def models_table(rows: list[dict[str, Any]]) -> FitTable:
+    # ids are what users copy into the next command: never wrap or truncate them
+    cols = [Col("model", kind="id"), Col("name"), Col("data"), Col("architecture", "arch"),
+            Col("test acc", "acc", "num"), Col("runs", kind="num"), Col("prunable", "prun", "num"), Col("created")]
+    return FitTable(cols, [
+        [r["model_id"], r["name"], r["dataset"], f"{r['architecture']} {r['activation']}", _fmt(r["test_accuracy"]),
+         str(r["runs"]), "—" if r["prunable"] is None else f"{r['prunable']}/{r['hidden']}",
+         r["created_at"][:16].replace("T", " ")]
+        for r in rows
+    ], title="Stored models")
 
 
 def summary_dict(model: ModelRecord, run: RunRecord | None, analysis: AnalysisRecord | None, neurons: pd.DataFrame) -> dict[str, Any]:
@@ -104,28 +102,30 @@ def _pruning_dict(analysis: AnalysisRecord, names: dict[tuple[int, int], str]) -
     }
 
 
-def header_table(model: ModelRecord, run: RunRecord | None, analysis: AnalysisRecord | None) -> Table:
-    t = Table(show_header=False, title=f"Model {model.model_id} — {model.name}", title_justify="left")
-    t.add_column("key", style="bold")
-    t.add_column("value")
-    t.add_row("data set", model.dataset)
-    t.add_row("architecture", f"{model.architecture} ({', '.join(model.activations)})")
-    t.add_row("held-out accuracy", _fmt(model.test_accuracy, 4))
+def header_table(model: ModelRecord, run: RunRecord | None, analysis: AnalysisRecord | None) -> FitTable:
+    rows: list[tuple[str, str]] = []
+
+    def add(key: str, value: str) -> None:
+        rows.append((f"[bold]{key}[/]", value))
+
+    add("data set", model.dataset)
+    add("architecture", f"{model.architecture} ({', '.join(model.activations)})")
+    add("held-out accuracy", _fmt(model.test_accuracy, 4))
     spec = model.meta.get("dataset") or {}
-    t.add_row("inputs", "standardised (training split's mean and std)" if spec.get("standardize", True) else "raw features")
+    add("inputs", "standardised (training split's mean and std)" if spec.get("standardize", True) else "raw features")
     for note in model.meta.get("notes", []) or []:
-        t.add_row("note", str(note))
+        add("note", str(note))
     if run is not None:
-        t.add_row("run", f"{run.run_id} · {run.estimator} · {run.n_samples} samples ({run.split}) · seed {run.seed} · {run.elapsed_s:.1f} s")
+        add("run", f"{run.run_id} · {run.estimator} · {run.n_samples} samples ({run.split}) · seed {run.seed} · {run.elapsed_s:.1f} s")
         if run.beta:
-            t.add_row("redundancy β", f"{run.beta}")
+            add("redundancy β", f"{run.beta}")
     if analysis is not None:
-        t.add_row("engine", analysis.engine)
-        t.add_row("communities", f"{analysis.n_communities} (γ = {analysis.gamma}, modularity {analysis.modularity:.3f})")
+        add("engine", analysis.engine)
+        add("communities", f"{analysis.n_communities} (γ = {analysis.gamma}, modularity {analysis.modularity:.3f})")
         p = analysis.settings.get("pruning") or {}
         alpha = analysis.settings.get("alpha")
         rule = f"threshold {analysis.threshold:g} nats" + (f", q ≤ {alpha:g}" if alpha is not None else "")
-        t.add_row(
+        add(
             "pruning check",
             f"{_count(len(p.get('flagged_by_flow', analysis.prunable)), 'neuron')} flagged ({rule}), "
             f"{_count(len(p.get('candidates', analysis.prunable)), 'candidate')}, "
@@ -133,66 +133,54 @@ def header_table(model: ModelRecord, run: RunRecord | None, analysis: AnalysisRe
             f"held-out accuracy {analysis.accuracy_before:.4f} → {analysis.accuracy_after:.4f}",
         )
         for note in analysis.settings.get("notes", []) or []:
-            t.add_row("note", str(note))
-    return t
+            add("note", str(note))
+    return FitTable([Col("key"), Col("value")], rows, title=f"Model {model.model_id} — {model.name}", show_header=False)
 
 
-def neuron_table(model: ModelRecord, analysis: AnalysisRecord, neurons: pd.DataFrame, top: int | None = None) -> Table:
+def neuron_table(model: ModelRecord, analysis: AnalysisRecord, neurons: pd.DataFrame, top: int | None = None) -> FitTable:
     m = analysis.neuron_metrics.merge(neurons, on=["layer", "idx"], how="left")
     m = m.sort_values("betweenness", ascending=False)
     if top:
         m = m.head(top)
-    t = Table(title="Neurons by betweenness (flow centrality)", title_justify="left")
-    for col in ("neuron", "layer", "role", "betweenness", "community", "NIF in", "NIF out", "zero frac", "prunable"):
-        t.add_column(col, justify="left" if col in ("neuron", "role") else "right")
-    for r in m.itertuples():
-        t.add_row(
-            str(r.name), str(r.layer), str(r.role), _fmt(r.betweenness, 1), str(r.community),
-            _fmt(r.in_flow), _fmt(r.out_flow), _fmt(r.zero_frac, 2),
-            "[bold red]yes[/]" if r.prunable else "",
-        )
-    return t
+    cols = [Col("neuron"), Col("layer", "L", "num"), Col("role"), Col("betweenness", "btw", "num"),
+            Col("community", "com", "num"), Col("NIF in", "in", "num"), Col("NIF out", "out", "num"),
+            Col("zero frac", "zero", "num"), Col("prunable", "prune")]
+    return FitTable(cols, [
+        [str(r.name), str(r.layer), str(r.role), _fmt(r.betweenness, 2), str(r.community),
+         _fmt(r.in_flow), _fmt(r.out_flow), _fmt(r.zero_frac, 2), "[bold red]yes[/]" if r.prunable else ""]
+        for r in m.itertuples()
+    ], title="Neurons by betweenness (flow centrality; NIF in nats)")
 
 
-def attribution_table(model: ModelRecord, analysis: AnalysisRecord) -> Table:
+def attribution_table(model: ModelRecord, analysis: AnalysisRecord) -> FitTable:
     mat = analysis.attribution_matrix(model)
-    t = Table(
+    cols = [Col("feature")] + [Col(str(c), kind="num") for c in model.class_names]
+    order = np.argsort(-mat.sum(axis=1))
+    return FitTable(
+        cols, [[str(model.feature_names[i]), *[_fmt(v) for v in mat[i]]] for i in order],
         title="Feature attribution, the paper's path product A[i,j] = Σ over paths of Π NIF (nats^depth; class-blind). "
         "Class-specific: `nifgraph attribution`",
-        title_justify="left",
     )
-    t.add_column("feature")
-    for c in model.class_names:
-        t.add_column(str(c), justify="right")
-    order = np.argsort(-mat.sum(axis=1))
-    for i in order:
-        t.add_row(model.feature_names[i], *[_fmt(v) for v in mat[i]])
-    return t
 
 
-def class_attribution_table(res: Any) -> Table:
+def class_attribution_table(res: Any) -> FitTable:
     """A :class:`~nifgraph.analysis.attribution.ClassAttribution` as a feature × class table,
     features ordered by their largest value."""
-    t = Table(title=f"Feature attribution ({res.method}; {res.unit})", title_justify="left")
-    t.add_column("feature", no_wrap=True)
-    for c in res.class_names:
-        t.add_column(str(c), justify="right")
-    for i in np.argsort(-res.values.max(axis=1), kind="stable"):
-        t.add_row(res.feature_names[i], *[_fmt(v) for v in res.values[i]])
-    return t
+    cols = [Col("feature")] + [Col(str(c), kind="num") for c in res.class_names]
+    return FitTable(
+        cols,
+        [[str(res.feature_names[i]), *[_fmt(v) for v in res.values[i]]] for i in np.argsort(-res.values.max(axis=1), kind="stable")],
+        title=f"Feature attribution ({res.method}; {res.unit})",
+    )
 
 
-def prune_table(model: ModelRecord, analysis: AnalysisRecord, neurons: pd.DataFrame) -> Table:
+def prune_table(model: ModelRecord, analysis: AnalysisRecord, neurons: pd.DataFrame) -> FitTable:
     names = neuron_names(model, neurons)
     m = analysis.neuron_metrics.merge(neurons, on=["layer", "idx"], how="left")
     tol = (analysis.settings.get("pruning") or {}).get("tolerance")
-    t = Table(
-        title="Pruning candidates (no information in or out) and the verdict of removing them "
-        f"(mean folded into the next bias; held-out accuracy, tolerance {tol if tol is not None else '—'})",
-        title_justify="left",
-    )
-    for col in ("neuron", "layer", "why it looked empty", "NIF in (sum)", "NIF out (sum)", "drop alone", "verdict"):
-        t.add_column(col)
+    cols = [Col("neuron"), Col("layer", "L", "num"), Col("why it looked empty", "why"), Col("NIF in (sum)", "in", "num"),
+            Col("NIF out (sum)", "out", "num"), Col("drop alone", "drop", "num"), Col("verdict")]
+    rows = []
     alpha = analysis.settings.get("alpha")
     for r in m[m["candidate"] | m["prunable"]].itertuples():
         if r.dead:
@@ -202,9 +190,13 @@ def prune_table(model: ModelRecord, analysis: AnalysisRecord, neurons: pd.DataFr
         else:
             why = f"no edge in or out above {analysis.threshold:g} nats"
         verdict = "prune" if r.prunable else "keep: needed"
-        t.add_row(names[(int(r.layer), int(r.idx))], str(r.layer), why, _fmt(r.in_flow), _fmt(r.out_flow),
-                  _fmt(r.accuracy_drop), verdict)
-    return t
+        rows.append([names[(int(r.layer), int(r.idx))], str(r.layer), why, _fmt(r.in_flow), _fmt(r.out_flow),
+                     _fmt(r.accuracy_drop), verdict])
+    return FitTable(
+        cols, rows,
+        title="Pruning candidates (no information in or out) and the verdict of removing them "
+        f"(mean folded into the next bias; held-out accuracy, tolerance {tol if tol is not None else '—'})",
+    )
 
 
 def full_report(model: ModelRecord, run: RunRecord | None, analysis: AnalysisRecord | None, neurons: pd.DataFrame, *, top: int | None = None) -> list[Any]:

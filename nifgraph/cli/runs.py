@@ -1,0 +1,41 @@
+"""Which run a command used, said on stderr so that stdout stays clean for ``--json``, tables
+and CSV. The choice itself is the store's (:meth:`nifgraph.store.base.Store.need_run`,
+:meth:`~nifgraph.store.base.Store.need_analysis`): a run id is used as given; a model id or
+``latest`` gives the newest analysed run for commands that read results."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .options import err_console
+
+__all__ = ["names_run", "run_note", "say"]
+
+
+def names_run(ref: str, run_id: str) -> bool:
+    """Whether the user's ``ref`` named this run itself (an id or prefix), not a model or ``latest``."""
+    ref = ref.strip()
+    return ref != "latest" and run_id.startswith(ref)
+
+
+def run_note(st: Any, ref: str, model: Any, run: Any) -> str:
+    """The line naming the run a command used and why it was chosen:
+    ``run r-… (model m-…, newest analysed run)``; printed with :func:`say` once the command has
+    succeeded (an error stays one line)."""
+    if names_run(ref, run.run_id):
+        why = ""
+    else:
+        runs = st.list_runs() if ref.strip() == "latest" else st.list_runs(model.model_id)
+        analysed = st.get_analysis(run.run_id) is not None
+        where = " in the store" if ref.strip() == "latest" else ""
+        why = f", newest {'analysed ' if analysed else ''}run{where}"
+        ids = [r.run_id for r in runs]
+        newer = ids[ids.index(run.run_id) + 1:] if run.run_id in ids else []
+        if newer:
+            why += f"; {newer[-1]} is newer but not analysed"
+    return f"run {run.run_id} (model {model.model_id}{why})"
+
+
+def say(note: str) -> None:
+    """Print ``note`` on stderr, unwrapped (stdout stays clean for ``--json``, tables and CSV)."""
+    err_console.print(note, soft_wrap=True, markup=False, highlight=False)
