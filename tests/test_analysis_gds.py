@@ -24,6 +24,46 @@ def analyze_run(store, run_id, *, gds=None, **settings):
     return compute(store, run_id, AnalysisSettings(**settings), gds=gds)
 
 
+def tie_run(model, seed=0):
+    """A run full of ties: every layer pair has several edges equal to its maximum (cost 0 under
+    the old ``-ln(value/top)``) and many input-to-output paths of exactly equal NIF product,
+    plus a few zero edges. Equal-cost paths are where a Dijkstra that skips already-settled
+    neurons (GDS on zero costs) loses counts."""
+    run, edges = make_run(model, seed=seed)
+    rng = np.random.default_rng(seed)
+    v = np.where(rng.uniform(size=len(edges)) < 0.6, 1.0, 0.5)  # two levels: ties everywhere
+    v[rng.uniform(size=len(edges)) < 0.1] = 0.0
+    edges = edges.assign(value=v, relevance=v, value_norm=v,
+                         cost=np.where(v > 0, -np.log(np.where(v > 0, v, 1.0)), np.nan))
+    return run, edges
+
+
+def projected_costs(edges, alpha=None):
+    """Per kept edge, the cost ``cypher/gds/project_directed.cypher`` computes:
+    1 - ln(value / max value of the edges leaving that source layer), zero edges dropped."""
+    keep = edges["value"] > 0
+    if alpha is not None:
+        keep &= edges["q_value"] <= alpha
+    e = edges[keep]
+    top = e.groupby("src_layer")["value"].transform("max")
+    return e.assign(gds_cost=1.0 - np.log(e["value"] / top))
+
+
+def networkx_betweenness(edges, sizes):
+    """Weighted betweenness on the projected costs, by networkx (the ground truth)."""
+    import networkx as nx
+
+    from nifgraph.analysis.local import layer_offsets
+
+    off = layer_offsets(sizes)
+    g = nx.DiGraph()
+    g.add_nodes_from(range(int(off[-1])))
+    for r in projected_costs(edges).itertuples():
+        g.add_edge(int(off[r.src_layer] + r.src_idx), int(off[r.dst_layer] + r.dst_idx), cost=r.gds_cost)
+    got = nx.betweenness_centrality(g, weight="cost", normalized=False)
+    return np.array([got[i] for i in range(int(off[-1]))])
+
+
 GDS_SKIP = "GDS tests need a Neo4j server with the Graph Data Science plugin (NEO4J_PLUGINS='[\"graph-data-science\"]')"
 
 
@@ -152,11 +192,11 @@ def gds_store(neo):
     return neo
 
 
-def _stored_run(store, sizes=(4, 6, 5, 3), seed=3):
+def _stored_run(store, sizes=(4, 6, 5, 3), seed=3, ties=False):
     model, neurons = make_model(sizes=sizes, name="gds")
     store._test_created.append(model.model_id)
     store.put_model(model, neurons)
-    run, edges = make_run(model, seed=seed)
+    run, edges = (tie_run if ties else make_run)(model, seed=seed)
     store.put_run(run, edges)
     return model, run
 
@@ -188,9 +228,10 @@ def test_without_gds_auto_falls_back_and_gds_refuses(neo):
 
 @pytest.mark.neo4j
 @pytest.mark.gds
-def test_gds_matches_the_local_engine(gds_store):
+@pytest.mark.parametrize("ties", [False, True])
+def test_gds_matches_the_local_engine(gds_store, ties):
 
-    model, run = _stored_run(gds_store)
+    model, run = _stored_run(gds_store, ties=ties)
     res = analyze_run(gds_store, run.run_id, engine="gds", seed=0)
     assert res.engine == "gds"
     loc = analyze_run(gds_store, run.run_id, engine="local", seed=0).analysis
@@ -257,12 +298,14 @@ class _MemDb:
     kind = "neo4j"
     uri = "bolt://memory"
 
-    def __init__(self, sizes=(4, 6, 5, 3), seed=3):
+    def __init__(self, sizes=(4, 6, 5, 3), seed=3, ties=False, gds_version="2.13.0"):
         from nifgraph.analysis.local import layer_offsets
 
         self.model, neurons = make_model(sizes=sizes)
-        self.run, edges = make_run(self.model, seed=seed)
+        self.run, edges = (tie_run if ties else make_run)(self.model, seed=seed)
         self.edges = edges.assign(q_value=float("nan"))
+        self.version = gds_version
+        self.free_heap = 2**40
         self.neurons = neurons
         self.off = layer_offsets(sizes)
 
@@ -271,6 +314,15 @@ class _MemDb:
 
     def get_model(self, model_id):
         return self.model
+
+    def get_edges(self, run_id):
+        return self.edges
+
+    def get_neurons(self, model_id):
+        return self.neurons
+
+    def gds_version(self):
+        return self.version, None
 
     def _kept(self, alpha):
         e = self.edges
@@ -301,6 +353,8 @@ class _MemDb:
                     key = (s["feature_idx"], r.dst_idx)
                     acc[key] = acc.get(key, 0.0) + s["score"] * r.value
             return [{"feature_idx": f, "idx": j, "score": v} for (f, j), v in acc.items()]
+        if name == "gds/system_monitor":
+            return [{"free_heap": self.free_heap, "max_heap": 2 * self.free_heap}]
         if name == "gds/community_strengths":
             mid = self.model.model_id
             acc: dict = {}
@@ -323,7 +377,11 @@ class _MemGds:
         self.db, self.graphs, self.dropped = db, {}, []
         rng = np.random.default_rng(7)
         n = int(db.off[-1])
-        self.node_id = rng.permutation(n) + 100  # flat node -> GDS node id
+        # flat node -> GDS node id: shuffled, and as large as a big database's node ids (an
+        # array sized by the largest id would need petabytes)
+        self.node_id = rng.permutation(n) * 7 + 10**15
+        self.betweenness_calls: list[dict] = []
+        self.estimated: list[str] = []
         gds = self
 
         class Project:
@@ -340,9 +398,9 @@ class _MemGds:
                 gds.graphs.pop(name, None)
 
         self.graph = Catalog()
-        self.betweenness = types.SimpleNamespace(stream=self._betweenness)
-        self.louvain = types.SimpleNamespace(stream=self._communities)
-        self.leiden = types.SimpleNamespace(stream=self._communities)
+        self.betweenness = types.SimpleNamespace(stream=self._betweenness, estimate=self._estimate("betweenness"))
+        self.louvain = types.SimpleNamespace(stream=self._communities, estimate=self._estimate("louvain"))
+        self.leiden = types.SimpleNamespace(stream=self._communities, estimate=self._estimate("leiden"))
 
     def _mats(self):
         return matrices_from_edges(self.db.edges, self.db.model.layer_sizes)
@@ -353,11 +411,22 @@ class _MemGds:
         layer = np.searchsorted(off, flat, side="right") - 1
         return pd.DataFrame({"nodeId": self.node_id[flat], "layer": layer, "idx": flat - off[layer]})
 
-    def _betweenness(self, g, relationship_weight_property):
-        from nifgraph.analysis.local import betweenness
+    def _estimate(self, algo):
+        import types
 
+        def estimate(config, relationship_weight_property):
+            self.estimated.append(algo)
+            need = 40 * int(config["relationshipCount"]) + 10**6  # some bytes per edge
+            return types.SimpleNamespace(bytes_min=need, bytes_max=2 * need, required_memory=f"{need} Bytes")
+
+        return estimate
+
+    def _betweenness(self, g, relationship_weight_property, **kw):
+        # GDS's betweenness on the projection's cost, with networkx as the stand-in
         assert relationship_weight_property == "cost"
-        return pd.DataFrame({"nodeId": self.node_id, "score": betweenness(self._mats())})
+        self.betweenness_calls.append(kw)
+        scores = networkx_betweenness(self.db.edges, self.db.model.layer_sizes)
+        return pd.DataFrame({"nodeId": self.node_id, "score": scores})
 
     def _communities(self, g, relationship_weight_property, concurrency, gamma=1.0, random_seed=0):
         from nifgraph.analysis.local import louvain
@@ -370,11 +439,13 @@ class _MemGds:
         pass
 
 
-@pytest.mark.parametrize("gamma", [1.0, 1.5])
-def test_engine_glue_reproduces_the_local_engine(gamma):
+@pytest.mark.parametrize("gamma,ties", [(1.0, False), (1.5, False), (1.0, True), (1.5, True)])
+def test_engine_glue_reproduces_the_local_engine(gamma, ties):
+    """The GDS path (projected costs 1 - ln(value/top), betweenness by networkx on them, GDS
+    node ids mapped back) against the local engine (igraph), with and without ties."""
     from nifgraph.analysis.local import analyze
 
-    db = _MemDb()
+    db = _MemDb(ties=ties)
     gds = _MemGds(db)
     res = analyze_run(db, db.run.run_id, engine="gds", gamma=gamma, seed=0, gds=gds)
     dead = db.neurons.sort_values(["layer", "idx"])["dead"].to_numpy(dtype=bool)
@@ -388,3 +459,96 @@ def test_engine_glue_reproduces_the_local_engine(gamma):
     np.testing.assert_array_equal(g.prunable, loc.prunable)
     np.testing.assert_allclose(g.in_flow, loc.in_flow)
     assert ("Leiden" in " ".join(res.notes)) == (gamma != 1.0)
+
+
+# -- ties, versions, memory, sampling (no server) ---------------------------------------
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("sizes", [(3, 4, 2), (4, 6, 5, 3), (2, 5, 5, 5, 2)])
+def test_ties_local_betweenness_equals_networkx_on_the_projected_costs(sizes, seed):
+    """The local engine (igraph on -ln(value_norm) + 1) and networkx on the costs the GDS
+    projection computes (1 - ln(value/top)) agree exactly on runs full of equal-cost paths."""
+    from nifgraph.analysis.local import betweenness
+
+    model, _ = make_model(sizes=sizes)
+    _, edges = tie_run(model, seed=seed)
+    want = networkx_betweenness(edges, sizes)
+    got = betweenness(matrices_from_edges(edges, sizes))
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-9)
+    assert want.sum() > 0
+
+
+def test_projected_costs_are_positive_and_shift_the_local_cost_by_one():
+    model, _ = make_model(sizes=(4, 6, 3))
+    _, edges = tie_run(model)
+    e = projected_costs(edges)
+    assert (e["gds_cost"] >= 1.0).all() and (e["gds_cost"] == 1.0).sum() > len(e["src_layer"].unique())
+    np.testing.assert_allclose(e["gds_cost"], e["cost"] + 1.0, rtol=0, atol=1e-12)
+
+
+def test_an_unsupported_gds_server_is_refused_or_skipped_with_the_fix():
+    from nifgraph.analysis.gds import connect, min_server_version, unsupported_server
+
+    assert min_server_version() == "2.13.0"
+    assert unsupported_server("2.13.0") is None and unsupported_server("2.20.1") is None
+    assert unsupported_server(None) is None
+    msg = unsupported_server("2.6.8")
+    assert "2.6.8" in msg and "older than 2.13.0" in msg and "--engine local" in msg and "\n" not in msg
+    db = _MemDb(gds_version="2.6.8")
+    with pytest.raises(GdsMissingError, match="older than 2.13.0"):
+        analyze_run(db, db.run.run_id, engine="gds")
+    res = analyze_run(db, db.run.run_id, engine="auto")
+    assert res.engine == "local" and any("older than 2.13.0" in n for n in res.notes)
+    with pytest.raises(GdsMissingError, match="older than 2.13.0"):
+        connect(db)
+
+
+def test_db_status_reports_an_unsupported_gds():
+    from .fakes import fake_neo4j_store
+
+    answers = {
+        "admin/components": lambda p: [{"name": "Neo4j Kernel", "version": "5.26.0", "edition": "community"}],
+        "admin/gds_version": lambda p: [{"version": "2.6.8"}],
+        "admin/counts": lambda p: [{"models": 0, "runs": 0, "incomplete_runs": 0}],
+    }
+    info = fake_neo4j_store(answers=answers).status()
+    assert info["gds_version"] == "2.6.8" and info["gds_min_version"] == "2.13.0"
+    assert "older than 2.13.0" in info["gds_problem"]
+    answers["admin/gds_version"] = lambda p: [{"version": "2.13.4"}]
+    assert fake_neo4j_store(answers=answers).status()["gds_problem"] is None
+
+
+def test_a_run_too_big_for_the_heap_is_refused_before_projecting():
+    db = _MemDb()
+    gds = _MemGds(db)
+    db.free_heap = 10_000  # far below the estimate
+    with pytest.raises(GdsMissingError, match="NEO4J_HEAP") as err:
+        analyze_run(db, db.run.run_id, engine="gds", gds=gds)
+    assert "\n" not in str(err.value) and "--engine local" in str(err.value)
+    assert gds.graphs == {} and not gds.betweenness_calls  # nothing projected, nothing ran
+    assert set(gds.estimated) == {"betweenness", "louvain"}
+
+
+def test_big_runs_sample_betweenness(monkeypatch):
+    import nifgraph.analysis.gds as engine
+
+    db = _MemDb()
+    gds = _MemGds(db)
+    res = analyze_run(db, db.run.run_id, engine="gds", gds=gds, seed=5)
+    assert gds.betweenness_calls == [{}]  # small run: exact
+    monkeypatch.setattr(engine, "SAMPLE_ABOVE_EDGES", 10)
+    monkeypatch.setattr(engine, "SAMPLING_SIZE", 4)
+    res = analyze_run(db, db.run.run_id, engine="gds", gds=gds, seed=5)
+    assert gds.betweenness_calls[-1] == {"sampling_size": 4, "sampling_seed": 5}
+    assert any("sampled from 4 of 18 source neurons" in n for n in res.notes)
+
+
+def test_gds_node_ids_map_back_through_sorted_arrays():
+    from nifgraph.analysis.gds import _to_flat
+    from nifgraph.errors import StoreError
+
+    off = np.array([0, 2, 5])
+    props = pd.DataFrame({"nodeId": [10**15 + 9, 3, 10**12, 7, 10**18], "layer": [0, 0, 1, 1, 1], "idx": [0, 1, 0, 1, 2]})
+    got = _to_flat(props, off, pd.Series([10**18, 3, 10**15 + 9, 7]))
+    np.testing.assert_array_equal(got, [4, 1, 0, 3])
+    with pytest.raises(StoreError, match="not in the projection"):
+        _to_flat(props, off, [5])

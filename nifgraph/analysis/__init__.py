@@ -75,7 +75,7 @@ def compute(
 
     ``settings`` is validated and resolved for the run here; ``gds`` is a client to use
     instead of connecting (tests pass a fake)."""
-    from .gds import GDS_FIX, gds_analysis
+    from .gds import GDS_FIX, gds_analysis, unsupported_server
 
     run = store.get_run(run_id)
     model = store.get_model(run.model_id)
@@ -97,6 +97,11 @@ def compute(
                 f"Graph Data Science not installed on {store.uri}; ran the local engine (igraph)."
             ]
             return EngineResult(_local(store, run, model, settings), "local", notes, settings, run, model)
+        problem = unsupported_server(version)
+        if problem:  # a GDS older than the client supports
+            if settings.engine == "gds":
+                raise GdsMissingError(problem)
+            return EngineResult(_local(store, run, model, settings), "local", [f"{problem} Ran the local engine."], settings, run, model)
     analysis, notes = gds_analysis(store, run, model, settings, gds)
     return EngineResult(analysis, "gds", notes, settings, run, model)
 

@@ -4,9 +4,13 @@ The same quantities as :func:`nifgraph.analysis.local.analyze` (the local engine
 computed where the data lives:
 
 * **betweenness** -- ``gds.betweenness.stream`` on a directed projection of the run weighted
-  by ``cost = -ln(value / max value of its layer pair)``, zero edges dropped: GDS reads weights
-  as costs, so shortest paths are the paths of largest NIF product (the local transform; 1/w
-  would rank paths by a sum of reciprocals).
+  by ``cost = 1 - ln(value / max value of its layer pair)``, zero edges dropped: GDS reads
+  weights as costs, so shortest paths are the paths of largest NIF product (1/w would rank
+  paths by a sum of reciprocals). The same cost as the local engine hands igraph: GDS
+  betweenness needs positive weights (its Dijkstra loses equal-cost paths through zero-cost
+  edges), and in a layered net the constant shift changes no shortest path. Above
+  :data:`SAMPLE_ABOVE_EDGES` kept edges, ``samplingSize`` = :data:`SAMPLING_SIZE` source
+  neurons (seeded): an estimate, said in the notes.
 * **communities** -- on an undirected projection weighted by the raw NIF value: GDS Louvain
   has no resolution parameter, so γ = 1 runs ``gds.louvain`` and any other γ runs
   ``gds.leiden`` with ``gamma`` (Leiden requires an undirected graph). Modularity is then
@@ -18,34 +22,46 @@ computed where the data lives:
   the local one.
 
 Projections filter one model and one run inside the projection query and are always
-dropped (``finally``), also when an algorithm fails. Without GDS on the server,
+dropped (``finally``), also when an algorithm fails. Before projecting, the server's GDS
+version is checked against the client's supported minimum, and GDS's own memory estimate for
+the run is checked against the server's free heap: each fails with one line and the fix. Without GDS on the server,
 ``engine="auto"`` falls back to the local engine and says so; ``engine="gds"`` raises
 :class:`~nifgraph.errors.GdsMissingError`.
 """
 
 from __future__ import annotations
 
+import math
 import uuid
-import warnings
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..errors import GdsMissingError, ValidationError
+from ..errors import GdsMissingError, StoreError, ValidationError
 from ..records import ModelRecord, RunRecord
 from ..settings import AnalysisSettings
+from ..store.neo4j_admin import min_server_version, unsupported_server
 from ..store.neo4j_runner import bind
 from .local import Analysis, frozen, layer_offsets, prunable_mask, relabel
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..store.neo4j import Neo4jStore
 
-__all__ = ["GDS_FIX", "gds_analysis", "connect", "estimate_memory"]
+__all__ = [
+    "GDS_FIX", "SAMPLE_ABOVE_EDGES", "SAMPLING_SIZE", "gds_analysis", "connect", "estimate_memory",
+    "min_server_version", "unsupported_server", "check_memory",
+]
 
 GDS_FIX = (
     "install the Graph Data Science plugin (NEO4J_PLUGINS='[\"graph-data-science\"]', see "
     "docker-compose.yml) or use --engine local"
 )
+
+#: Runs with more kept edges than this get sampled betweenness (exact Brandes costs one
+#: Dijkstra per neuron, O(N * E log N): about 2 * 10^9 steps for a 10^6-edge run).
+SAMPLE_ABOVE_EDGES = 250_000
+#: Source neurons of sampled betweenness (``samplingSize``), drawn with the analysis seed.
+SAMPLING_SIZE = 256
 
 
 # -- connecting ------------------------------------------------------------------------
@@ -67,7 +83,9 @@ def connect(store: Neo4jStore) -> Any:
 
     Needs the ``graphdatascience`` 2.x client: 1.x has the same method names with other
     meanings (``gds.graph.project.cypher`` is the legacy procedure there, algorithm settings
-    are camelCase), so an old client is refused up front with the fix."""
+    are camelCase), so an old client is refused up front with the fix; so is a server whose
+    GDS is older than the client supports (:func:`unsupported_server`), instead of the
+    client's DeprecationWarning."""
     import graphdatascience
     from graphdatascience import GraphDataScience
 
@@ -77,13 +95,13 @@ def connect(store: Neo4jStore) -> Any:
             f"The graphdatascience Python client {have} is too old; nifgraph needs 2.0 or newer: "
             "pip install 'graphdatascience>=2.0,<3' (or use --engine local)."
         )
-    with warnings.catch_warnings():
-        # the 2.x client warns about GDS servers older than 2.13; the calls used here exist
-        # since GDS 2.4 (new Cypher projection)
-        warnings.simplefilter("ignore", DeprecationWarning)
-        return GraphDataScience(
-            store.driver, database=store.database, arrow=False, show_progress=False
-        )
+    version, reason = store.gds_version()
+    if version is None:
+        raise GdsMissingError(f"Neo4j at {store.uri} has no Graph Data Science ({reason}); {GDS_FIX}.")
+    problem = unsupported_server(version)
+    if problem:
+        raise GdsMissingError(problem)
+    return GraphDataScience(store.driver, database=store.database, arrow=False, show_progress=False)
 
 
 def _project(gds: Any, name: str, **params: Any) -> Any:
@@ -134,10 +152,21 @@ def gds_analysis(
         tag = uuid.uuid4().hex[:8]
         directed, undirected = f"nifgraph-{rid}-{tag}-dir", f"nifgraph-{rid}-{tag}-und"
         try:
+            n_kept = int(summary["n_kept"])
+            check_memory(store, client, n, n_kept)
             g = _project(client, "gds/project_directed", graph_name=directed, model_id=mid, run_id=rid, alpha=alpha)
-            scores = client.betweenness.stream(g, relationship_weight_property="cost")
-            flat = _flat_ids(client.graph.node_properties.stream(g, ["layer", "idx"]), off)
-            betweenness[flat[scores["nodeId"].to_numpy()]] = scores["score"].to_numpy(dtype=float)
+            if n_kept > SAMPLE_ABOVE_EDGES and n > SAMPLING_SIZE:
+                scores = client.betweenness.stream(
+                    g, relationship_weight_property="cost", sampling_size=SAMPLING_SIZE, sampling_seed=int(seed)
+                )
+                notes.append(
+                    f"betweenness: sampled from {SAMPLING_SIZE} of {n} source neurons (seed {seed}): "
+                    f"the run keeps {n_kept:,} edges, more than {SAMPLE_ABOVE_EDGES:,}"
+                )
+            else:
+                scores = client.betweenness.stream(g, relationship_weight_property="cost")
+            props = client.graph.node_properties.stream(g, ["layer", "idx"])
+            betweenness[_to_flat(props, off, scores["nodeId"])] = scores["score"].to_numpy(dtype=float)
             _drop(client, directed)
 
             u = _project(client, "gds/project_undirected", graph_name=undirected, model_id=mid, run_id=rid, alpha=alpha)
@@ -149,9 +178,9 @@ def gds_analysis(
                     u, gamma=float(gamma), random_seed=int(seed), concurrency=1, relationship_weight_property="value"
                 )
                 notes.append(f"communities: GDS Leiden with gamma = {gamma} (GDS Louvain has no resolution parameter)")
-            flat_u = _flat_ids(client.graph.node_properties.stream(u, ["layer", "idx"]), off)
+            props_u = client.graph.node_properties.stream(u, ["layer", "idx"])
             raw = np.full(n, -1, dtype=np.int64)
-            raw[flat_u[comm["nodeId"].to_numpy()]] = comm["communityId"].to_numpy(dtype=np.int64)
+            raw[_to_flat(props_u, off, comm["nodeId"])] = comm["communityId"].to_numpy(dtype=np.int64)
             lonely = raw < 0  # neurons without a non-zero edge: each alone in its community
             raw[lonely] = raw.max(initial=-1) + 1 + np.arange(int(lonely.sum()))
             membership = relabel(raw)
@@ -181,13 +210,31 @@ def gds_analysis(
     return analysis, notes
 
 
-def _flat_ids(props: Any, off: np.ndarray) -> np.ndarray:
-    """Lookup table GDS node id -> flat node id (``offset[layer] + idx``)."""
-    node_ids = props["nodeId"].to_numpy(dtype=np.int64)
+def _to_flat(props: Any, off: np.ndarray, node_ids: Any) -> np.ndarray:
+    """Flat node ids (``offset[layer] + idx``) of the GDS node ids ``node_ids``.
+
+    ``props`` are the projection's node properties (``nodeId``, ``layer``, ``idx``). GDS node
+    ids are the database's node ids, which grow with the whole database; the lookup goes
+    through the projection's ids sorted (``searchsorted``), so memory grows with the run only.
+
+    Returns
+    -------
+    ndarray of int64, shape (len(node_ids),)
+    """
+    ids = props["nodeId"].to_numpy(dtype=np.int64)
     flat = off[props["layer"].to_numpy(dtype=np.int64)] + props["idx"].to_numpy(dtype=np.int64)
-    table = np.full(int(node_ids.max()) + 1 if node_ids.size else 0, -1, dtype=np.int64)
-    table[node_ids] = flat
-    return table
+    order = np.argsort(ids, kind="stable")
+    ids, flat = ids[order], flat[order]
+    want = np.asarray(node_ids, dtype=np.int64)
+    pos = np.searchsorted(ids, want)
+    found = pos < ids.size
+    found[found] = ids[pos[found]] == want[found]
+    if not found.all():
+        raise StoreError(
+            f"GDS returned {int((~found).sum())} node ids that are not in the projection; "
+            "run the analysis again (the run changed while it was analysed?)."
+        )
+    return flat[pos]
 
 
 def _flows(store: Neo4jStore, mid: str, rid: str, alpha: float | None, off: np.ndarray, n: int, threshold: float):
@@ -237,7 +284,41 @@ def _modularity(store: Neo4jStore, mid: str, rid: str, alpha: float | None, memb
 
 
 # -- memory estimation -----------------------------------------------------------------
-def estimate_memory(store: Neo4jStore, n_nodes: int, n_relationships: int, *, gds: Any = None) -> dict[str, Any]:
+def check_memory(store: Neo4jStore, client: Any, n_nodes: int, n_edges: int) -> None:
+    """Refuse to project a run whose GDS memory estimate exceeds the server's free heap.
+
+    The estimate is the larger of betweenness on the directed projection and Louvain on the
+    undirected one (both include their graph; the directed one is dropped before the other
+    is built), from the algorithms' ``.estimate`` on a fictive graph of the run's size (the
+    lower bound, ``bytesMin``, so a run that may fit is never refused); the free heap is
+    ``gds.systemMonitor``'s. Either one unavailable (an older GDS): no check."""
+    est = estimate_memory(store, n_nodes, n_edges, gds=client, steps=("betweenness", "louvain"))
+    need = max((int(e.get("bytes_min", 0)) for e in est.values() if isinstance(e, dict)), default=0)
+    if not need:
+        return
+    try:
+        rows = store.query("gds/system_monitor")
+    except StoreError:
+        return
+    if not rows:
+        return
+    free, top = int(rows[0]["free_heap"]), int(rows[0]["max_heap"])
+    if need > free:
+        raise GdsMissingError(
+            f"GDS needs about {_mib(need)} of heap for this run ({n_nodes:,} neurons, {n_edges:,} edges) "
+            f"and the server has {_mib(free)} free of {_mib(top)}; raise NEO4J_HEAP (docker-compose.yml) "
+            "or use --engine local."
+        )
+
+
+def _mib(n: int) -> str:
+    return f"{math.ceil(n / 2**20):,} MiB"
+
+
+def estimate_memory(
+    store: Neo4jStore, n_nodes: int, n_relationships: int, *, gds: Any = None,
+    steps: tuple[str, ...] = ("betweenness", "louvain", "leiden"),
+) -> dict[str, Any]:
     """GDS memory estimates for one run of ``n_nodes`` neurons and ``n_relationships`` edges.
 
     Uses the algorithms' ``.estimate`` on a fictive graph (``nodeCount`` /
@@ -259,12 +340,13 @@ def estimate_memory(store: Neo4jStore, n_nodes: int, n_relationships: int, *, gd
     }
     out: dict[str, Any] = {"nodes": int(n_nodes), "relationships": int(n_relationships)}
     try:
-        steps = {
+        calls = {
             "betweenness": lambda: client.betweenness.estimate(directed, relationship_weight_property="cost"),
             "louvain": lambda: client.louvain.estimate(undirected, relationship_weight_property="value"),
             "leiden": lambda: client.leiden.estimate(undirected, relationship_weight_property="value"),
         }
-        for key, call in steps.items():
+        for key in steps:
+            call = calls[key]
             try:
                 est = call()
                 out[key] = {

@@ -30,7 +30,8 @@ edge dominate a path (the GDS client maintainers' warning, issue #318).
 igraph rejects zero-cost edges in betweenness, so :func:`betweenness` hands igraph
 ``cost + 1``. Every path between two given nodes of a layered DAG has the same number of
 edges, so adding a constant to every cost adds the same amount to each of them: shortest
-paths and their counts, hence betweenness, are unchanged (GDS takes the cost as is).
+paths and their counts, hence betweenness, are unchanged; the GDS projection computes the
+same ``1 - ln(value_norm)`` (``cypher/gds/project_directed.cypher``).
 
 Communities
 -----------

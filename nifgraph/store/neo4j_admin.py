@@ -14,7 +14,7 @@ from ..errors import StoreError, StoreUnavailableError, ValidationError
 from .neo4j_records import now_ms
 from .neo4j_runner import Statement, bind
 
-__all__ = ["Neo4jAdmin", "expected_schema"]
+__all__ = ["Neo4jAdmin", "expected_schema", "min_server_version", "unsupported_server"]
 
 
 class Neo4jAdmin:
@@ -62,6 +62,8 @@ class Neo4jAdmin:
             "edition": kernel.get("edition"),
             "gds_version": gds_version,
             "gds_error": gds_error,
+            "gds_min_version": min_server_version(),
+            "gds_problem": unsupported_server(gds_version),
             "schema": {
                 "ready": not missing and not not_online,
                 "missing": missing,
@@ -144,3 +146,37 @@ def expected_schema() -> list[str]:
     return names
 
 
+def min_server_version() -> str:
+    """The oldest GDS server version the installed ``graphdatascience`` client supports (the
+    client's own ``__min_server_version__``; 2.13.0 for the 2.x clients)."""
+    try:
+        from graphdatascience.version import __min_server_version__
+    except ImportError:  # pragma: no cover - every 2.x client has it
+        return "2.13.0"
+    return str(__min_server_version__)
+
+
+def _version_tuple(version: str) -> tuple[int, ...]:
+    parts = []
+    for piece in str(version).split(".")[:3]:
+        digits = "".join(ch for ch in piece.split("-")[0] if ch.isdigit())
+        parts.append(int(digits or 0))
+    return tuple(parts + [0] * (3 - len(parts)))
+
+
+def unsupported_server(version: str | None) -> str | None:
+    """``None`` when the server's GDS ``version`` is one the installed client supports, else
+    the one-line problem and fix (the client would only warn, and then fail in odd places)."""
+    if version is None:
+        return None
+    want = min_server_version()
+    if _version_tuple(version) >= _version_tuple(want):
+        return None
+    import importlib.metadata as md
+
+    client = md.version("graphdatascience")
+    return (
+        f"Graph Data Science {version} on the server is older than {want}, the oldest the "
+        f"graphdatascience client {client} supports; upgrade the plugin (Neo4j 5.26 with GDS "
+        f">= {want}, or a 2025.x image) or use --engine local."
+    )
