@@ -64,6 +64,8 @@ class NifResult:
     extras: dict[str, list[np.ndarray]] = field(default_factory=dict, repr=False)
     #: settings of the significance computation (null, bootstrap, ...); empty when off
     significance: dict[str, Any] = field(default_factory=dict)
+    #: where the estimates were computed ("cpu", "cuda", ...; "auto" resolved)
+    device: str = "cpu"
 
     @property
     def normalized(self) -> list[np.ndarray]:
@@ -112,6 +114,8 @@ def estimate_nif(
     bootstrap: int = 0,
     bias_correct: bool = False,
     significance: SignificanceSpec | None = None,
+    workers: int | None = None,
+    device: str = "auto",
     **options: Any,
 ) -> NifResult:
     """Estimate the NIF of every edge of a layered network.
@@ -144,6 +148,11 @@ def estimate_nif(
     significance : SignificanceSpec, optional
         The four settings above as one object (the pipeline passes its validated settings
         whole); when given, ``null``, ``null_draws``, ``bootstrap`` and ``bias_correct`` are ignored.
+    workers : None (every core) or int ≥ 1
+        Worker processes of every estimator call (:func:`nifgraph.mi.pairwise`); the values
+        do not depend on it.
+    device : {"auto", "cpu", "cuda"}
+        Where the neural estimators run (the estimate, the null, the half-samples).
     **options
         Passed to the estimator (e.g. ``steps``, ``batch_size`` for MINE).
     """
@@ -156,6 +165,9 @@ def estimate_nif(
         raise param_error("beta", "estimate_nif", "a non-negative number", beta)
     if estimator not in mi.METHODS:
         raise ValidationError(f"Unknown estimator {estimator!r}; choose one of {', '.join(mi.METHODS)}.")
+    mi.check_where(workers, device, "estimate_nif")
+    device = mi.resolve_device(device)
+    where = {"workers": workers, "device": device}  # every estimator call below runs there
     from . import significance as sig
 
     spec = (significance or sig.SignificanceSpec(
@@ -181,19 +193,21 @@ def estimate_nif(
         x, q = acts[l], acts[l + 1]
         if variant == "pairwise" and spec.null:  # null draws batched into the same call
             rel, null_l, extra = sig.pairwise_with_null(
-                x, q, estimator, spec.null_draws, seed=seed + l, progress=sub_progress(done), **options
+                x, q, estimator, spec.null_draws, seed=seed + l, progress=sub_progress(done), **where, **options
             )
             nulls.append(null_l)
             done += extra
         elif variant == "pairwise":
-            rel = mi.pairwise(x, q, estimator, seed=seed + l, progress=sub_progress(done), **options)
+            rel = mi.pairwise(x, q, estimator, seed=seed + l, progress=sub_progress(done), **where, **options)
         else:
-            col = mi.joint(x, q, estimator, seed=seed + l, progress=sub_progress(done), **options)
+            col = mi.joint(x, q, estimator, seed=seed + l, progress=sub_progress(done), **where, **options)
             rel = np.repeat(np.asarray(col)[None, :], x.shape[1], axis=0)
         done += x.shape[1] * q.shape[1]
         rel = np.clip(np.asarray(rel, dtype=np.float64), 0.0, None)
         if beta > 0:
-            within = mi.pairwise(x, x, estimator, seed=seed + 1000 + l, progress=sub_progress(done), **options)
+            within = mi.pairwise(
+                x, x, estimator, seed=seed + 1000 + l, progress=sub_progress(done), **where, **options
+            )
             done += x.shape[1] ** 2
             within = np.clip(np.asarray(within, dtype=np.float64), 0.0, None)
             # Σ_{j<i} I(X_i; X_j): strictly lower triangle, summed along j
@@ -209,7 +223,7 @@ def estimate_nif(
     if spec.active:
         res = sig.assess(
             acts, relevance, spec, nulls=nulls, estimator=estimator, seed=seed, beta=beta,
-            redundancy=redundancy, progress=sub_progress(done), **options,
+            redundancy=redundancy, progress=sub_progress(done), **where, **options,
         )
         relevance = res.relevance
         values = [np.clip(r - beta * d, 0.0, None) for r, d in zip(relevance, redundancy, strict=True)]
@@ -228,6 +242,7 @@ def estimate_nif(
         elapsed_s=time.perf_counter() - t0,
         extras=extras,
         significance=sig_settings,
+        device=device,
     )
 
 

@@ -1,7 +1,8 @@
 """The settings of each stage, built and validated once at the boundary and passed down whole.
 
 * :class:`EstimationSettings` -- which estimator, on which samples, with which seed, β,
-  variant, estimator options and significance (:class:`~nifgraph.significance.SignificanceSpec`).
+  variant, estimator options and significance (:class:`~nifgraph.significance.SignificanceSpec`),
+  on how many worker processes and which device.
 * :class:`AnalysisSettings` -- resolution γ, the prunable threshold, the significance filter
   α, the Louvain seed and the engine; :meth:`AnalysisSettings.resolved` fills the defaults
   that depend on the run (α = 0.05 and threshold 0 when the run has q-values).
@@ -58,6 +59,10 @@ class EstimationSettings:
     variant: str = "pairwise"
     options: dict[str, Any] = field(default_factory=dict)
     significance: SignificanceSpec = field(default_factory=SignificanceSpec)
+    #: worker processes (None = every core); the values do not depend on it
+    workers: int | None = None
+    #: where the neural estimators run: "auto" (a GPU when torch sees one), "cpu", "cuda"
+    device: str = "auto"
 
     @classmethod
     def build(
@@ -73,13 +78,15 @@ class EstimationSettings:
         null_draws: int | None = None,
         bootstrap: int = 0,
         bias_correct: bool = False,
+        workers: int | None = None,
+        device: str = "auto",
     ) -> EstimationSettings:
         """Settings from flat values (as the CLI has them), validated."""
         sig = SignificanceSpec(
             null=null, null_draws=DEFAULT_NULL_DRAWS if null_draws is None else null_draws,
             bootstrap=bootstrap, bias_correct=bias_correct,
         )
-        return cls(estimator, split, seed, beta, variant, dict(options or {}), sig).validate()
+        return cls(estimator, split, seed, beta, variant, dict(options or {}), sig, workers, device).validate()
 
     def validate(self) -> EstimationSettings:
         from . import mi
@@ -97,6 +104,7 @@ class EstimationSettings:
         if isinstance(self.seed, bool) or not isinstance(self.seed, numbers.Integral):
             raise param_error("seed", owner, "an integer", self.seed)
         self.significance.validate(owner, self.variant)
+        mi.check_where(self.workers, self.device, owner)
         mi.check_options(self.estimator, dict(self.options), f"the {self.estimator} estimator")
         return self
 

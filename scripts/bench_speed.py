@@ -3,6 +3,7 @@
 Usage::
 
     python scripts/bench_speed.py [--quick] [--naive-edges 16] [--mine '{"chunk_size": 256}']
+                                  [--workers N] [--device cuda]
 
 (a) naive: one ``torch.nn`` critic (2 -> hidden -> 1) and one Adam optimiser per edge, trained
     one edge after another for the same number of steps and batch size as the batched
@@ -12,7 +13,10 @@ Usage::
     pair (N = 2000);
 (c) KSG and GCMI on the same pair;
 (d) full mode only: an MLP 64-256-128-10 trained briefly on scikit-learn's digits, every
-    edge of every layer pair (~50k) estimated with MINE, wall time and peak memory.
+    edge of every layer pair (~50k) estimated with MINE, wall time and peak memory;
+(e) scale (issue #14), side by side in one run: ``workers=1`` against every core (or
+    ``--workers``), the default schedule against the cheaper candidate (``CHEAP``), edges/s
+    and mean |error| on the ground-truth edges; with ``--device cuda`` also the GPU.
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ import nifgraph.mi as mi
 from nifgraph.mi import _mine
 
 N_TRUE = 8
+#: The cheaper schedule measured in issue #14 (not the default: see docs/estimators.md).
+CHEAP = {"min_steps": 100, "eval_every": 25, "batch_size": 64, "final_shuffles": 8}
 RHOS = np.linspace(0.2, 0.95, N_TRUE)
 
 
@@ -195,6 +201,42 @@ def bench_digits(mine_opts) -> None:
           f"peak RSS {peak:.2f} GiB")
 
 
+def bench_scale(args, mine_opts) -> None:
+    """(e) edges/s for workers=1 vs all cores and the default vs the cheaper schedule."""
+    from nifgraph.mi._parallel import cpu_count
+
+    x, y, truth = layer_pair(args.n)
+    if args.quick:
+        x = x[:, :32]  # 1024 edges: still large enough to use the workers
+    truth = [(i, j, t) for i, j, t in truth if i < x.shape[1]]
+    n_edges = x.shape[1] * y.shape[1]
+    workers = args.workers or cpu_count()
+    print(f"\n# (e) scale: {x.shape[1]} x {y.shape[1]} = {n_edges} edges, N = {args.n}, "
+          f"{cpu_count()} cores; one torch thread per worker")
+    rows = []
+    cases = [("default", {}, 1, "cpu"), ("default", {}, workers, "cpu"),
+             ("cheap", CHEAP, 1, "cpu"), ("cheap", CHEAP, workers, "cpu")]
+    if mi.resolve_device(args.device).startswith("cuda"):
+        cases += [("default", {}, 1, args.device), ("cheap", CHEAP, 1, args.device)]
+    for name, sched, w, dev in cases:
+        opts = {**mine_opts, **sched}
+        mi.pairwise(x[:, :2], y[:, :2], "mine", seed=0, workers=w, device=dev, **opts)  # warm-up
+        t0 = time.perf_counter()
+        est = mi.pairwise(x, y, "mine", seed=0, workers=w, device=dev, **opts)
+        wall = time.perf_counter() - t0
+        err = float(np.mean([abs(est[i, j] - t) for i, j, t in truth]))
+        rows.append((name, w, dev, n_edges / wall, err, est))
+    print("| schedule | workers | device | edges/s (wall) | mean abs error (truth edges) |")
+    print("|---|---|---|---|---|")
+    for name, w, dev, eps, err, _ in rows:
+        print(f"| {name} | {w} | {dev} | {eps:.0f} | {err:.3f} |")
+    same = max(float(np.abs(rows[0][5] - rows[1][5]).max()), float(np.abs(rows[2][5] - rows[3][5]).max()))
+    print(f"workers=1 vs {workers}: max |difference| {same:.1e} (the values do not depend on the workers); "
+          f"speed-up {rows[1][3] / rows[0][3]:.2f}x (default), {rows[3][3] / rows[2][3]:.2f}x (cheap); "
+          f"cheap on {workers} workers vs default on 1: "
+          f"{rows[3][3] / rows[0][3]:.2f}x")
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="< 60 s: fewer naive edges, no digits")
@@ -203,14 +245,19 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=1, help="torch threads (naive loop and digits MLP)")
     p.add_argument("--mine", default="{}", help="JSON options for mine")
     p.add_argument("--no-digits", action="store_true")
+    p.add_argument("--workers", type=int, default=None, help="(e): workers to compare with 1 (default: every core)")
+    p.add_argument("--device", default="cpu", help="(e): also time this device (e.g. cuda)")
+    p.add_argument("--only-scale", action="store_true", help="run (e) only")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     if args.naive_edges is None:
         args.naive_edges = 2 if args.quick else 16
     mine_opts = json.loads(args.mine)
-    bench_layer_pair(args, mine_opts)
-    if not (args.quick or args.no_digits):
-        bench_digits(mine_opts)
+    if not args.only_scale:
+        bench_layer_pair(args, {"workers": 1, **mine_opts})
+        if not (args.quick or args.no_digits):
+            bench_digits(mine_opts)
+    bench_scale(args, mine_opts)
     return 0
 
 

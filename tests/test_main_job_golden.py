@@ -3,6 +3,9 @@ change what ``nifgraph run`` computes. The golden files were written by the code
 consolidation (commit 58a0176); only volatile fields (ids, timings, paths) are left out.
 
 Keys added later are allowed; every pinned key must keep its value (floats to 1e-9 relative).
+Regenerated on purpose when a change of the numbers is intended (issue #14: MINE's randomness
+per edge key): run ``nifgraph run --json`` with the case's arguments, drop the volatile fields
+and ``run.elapsed_s``, keep the pinned key set, and say so in the commit.
 """
 
 from __future__ import annotations

@@ -25,7 +25,9 @@ def data():
 
 
 def test_all_is_complete():
-    assert set(mi.__all__) == {"METHODS", "pairwise", "joint", "describe", "check_options"}
+    assert set(mi.__all__) == {
+        "METHODS", "DEVICES", "pairwise", "joint", "describe", "check_options", "check_where", "resolve_device"
+    }
     assert set(mi.METHODS) >= {"mine", "smile", "ksg", "gcmi"}
 
 

@@ -2,8 +2,10 @@
 
 ::
 
-    pairwise(x, y, method="mine", *, seed=0, progress=None, **options) -> (a, b) array
-    joint(x, y, method="mine", *, seed=0, progress=None, **options)    -> (b,) array
+    pairwise(x, y, method="mine", *, seed=0, progress=None, workers=None, device="auto", **options)
+        -> (a, b) array
+    joint(x, y, method="mine", *, seed=0, progress=None, workers=None, device="auto", **options)
+        -> (b,) array
     METHODS                                                            -> registered names
     describe(method)                                                   -> default options
 
@@ -16,9 +18,11 @@ Methods (see ``docs/estimators.md`` for bias, variance, cost and measured figure
 
 Common behaviour: inputs are numpy arrays or torch tensors of shape ``(n_samples, n_cols)``
 (1-D = one column); a column with zero variance gets exactly 0 without training; negative
-estimates clip to 0; the same seed gives bit-identical results on the same machine;
-``progress(done, total)`` is called as edges finish; bad input raises
-:class:`nifgraph.errors.ValidationError`.
+estimates clip to 0; the same seed gives bit-identical results on the same machine and device,
+and the same values (to float rounding) for any number of ``workers`` (worker processes for the
+neural estimators, kd-tree threads for KSG; None = every core); ``device`` ("auto", "cpu",
+"cuda") is where the neural estimators' tensors live; ``progress(done, total)`` is called as
+edges finish; bad input raises :class:`nifgraph.errors.ValidationError`.
 """
 
 from __future__ import annotations
@@ -29,10 +33,11 @@ from typing import Any
 import numpy as np
 
 from ..errors import ValidationError, param_error
-from ._registry import REGISTRY
+from ._parallel import DEVICES, check_device, check_workers, resolve_device
+from ._registry import REGISTRY, Where
 from ._validate import check_pair, merge_options
 
-__all__ = ["METHODS", "pairwise", "joint", "describe", "check_options"]
+__all__ = ["METHODS", "DEVICES", "pairwise", "joint", "describe", "check_options", "check_where", "resolve_device"]
 
 #: Names of the registered estimators.
 METHODS: tuple[str, ...] = tuple(REGISTRY)
@@ -53,6 +58,12 @@ def _check_common(seed: Any, progress: Any, owner: str) -> None:
         raise param_error("progress", owner, "None or a callable progress(done, total)", progress)
 
 
+def check_where(workers: Any = None, device: Any = "auto", owner: str = "the estimation") -> None:
+    """Validate ``workers`` (None or ≥ 1) and ``device`` (a GPU torch cannot see is refused)."""
+    check_workers(workers, owner)
+    check_device(device, owner)
+
+
 def check_options(method: str, options: dict[str, Any], owner: str = "the estimator") -> dict[str, Any]:
     """Validate ``options`` of ``method`` without estimating anything (so a bad option is
     refused before a model is trained); returns the merged options."""
@@ -69,16 +80,18 @@ def describe(method: str) -> dict[str, Any]:
 
 
 def _estimate(
-    kind: str, x: Any, y: Any, method: str, seed: int, progress: Callable[[int, int], None] | None, options: dict[str, Any]
+    kind: str, x: Any, y: Any, method: str, seed: int, progress: Callable[[int, int], None] | None,
+    workers: Any, device: Any, options: dict[str, Any],
 ) -> np.ndarray:
     """Validate everything once, then run ``method``'s ``kind`` (``pairwise`` or ``joint``)."""
     owner = f"{kind}(method={method!r})"
     m = _method(method, kind)
     _check_common(seed, progress, owner)
+    where = Where(check_workers(workers, owner), check_device(device, owner))
     opts = merge_options(m.defaults, options, owner)
     m.check(opts, owner)
     xa, ya = check_pair(x, y, owner, m.min_samples(opts))
-    return getattr(m, kind)(xa, ya, opts, int(seed), progress)
+    return getattr(m, kind)(xa, ya, opts, int(seed), progress, where)
 
 
 def pairwise(
@@ -88,6 +101,8 @@ def pairwise(
     *,
     seed: int = 0,
     progress: Callable[[int, int], None] | None = None,
+    workers: int | None = None,
+    device: str = "auto",
     **options: Any,
 ) -> np.ndarray:
     """MI in nats between every column of ``x`` and every column of ``y``.
@@ -99,13 +114,17 @@ def pairwise(
     method : one of :data:`METHODS`
     seed : int, seeds every random choice (splits, batches, initial weights, jitter).
     progress : callable ``progress(done, total)``, called as edges finish.
+    workers : None (every core) or int ≥ 1: worker processes of the neural estimators on the
+        CPU (kd-tree threads for KSG). The values do not depend on it.
+    device : "auto" (a GPU when torch sees one), "cpu", "cuda" or "cuda:N": where the neural
+        estimators run. Reproducible per device; a GPU gives the same values to float rounding.
     **options : method options; :func:`describe` lists them with their defaults.
 
     Returns
     -------
     numpy.ndarray, shape (a, b), float64, non-negative.
     """
-    return _estimate("pairwise", x, y, method, seed, progress, options)
+    return _estimate("pairwise", x, y, method, seed, progress, workers, device, options)
 
 
 def joint(
@@ -115,6 +134,8 @@ def joint(
     *,
     seed: int = 0,
     progress: Callable[[int, int], None] | None = None,
+    workers: int | None = None,
+    device: str = "auto",
     **options: Any,
 ) -> np.ndarray:
     """MI in nats between the whole multivariate ``x`` and each column of ``y``.
@@ -126,4 +147,4 @@ def joint(
     -------
     numpy.ndarray, shape (b,), float64, non-negative.
     """
-    return _estimate("joint", x, y, method, seed, progress, options)
+    return _estimate("joint", x, y, method, seed, progress, workers, device, options)

@@ -20,7 +20,7 @@ from scipy.special import digamma
 
 from ._validate import constant_columns, normal_scores, standardize
 
-DEFAULTS: dict[str, object] = {"k": 3, "copula": True, "workers": 1}
+DEFAULTS: dict[str, object] = {"k": 3, "copula": True}  # kd-tree threads: the call's ``workers``
 _JITTER = 1e-10
 
 
@@ -50,7 +50,7 @@ def _kth_distance(pts: np.ndarray, k: int, workers: int) -> np.ndarray:
 
 def ksg_pairwise(x: np.ndarray, y: np.ndarray, opts: dict, seed: int, progress) -> np.ndarray:
     """KSG-1 MI ``(a, b)`` between every column of ``x (N, a)`` and of ``y (N, b)``."""
-    k, workers = int(opts["k"]), int(opts["workers"])
+    k, workers = int(opts["k"]), int(opts.get("workers", 1))
     rng = np.random.default_rng(seed)
     zx, cx = _prepare(x, opts["copula"], rng)
     zy, cy = _prepare(y, opts["copula"], rng)
@@ -77,7 +77,7 @@ def ksg_pairwise(x: np.ndarray, y: np.ndarray, opts: dict, seed: int, progress) 
 
 def ksg_joint(x: np.ndarray, y: np.ndarray, opts: dict, seed: int, progress) -> np.ndarray:
     """KSG-1 MI ``(b,)`` between the whole of ``x (N, a)`` (max-norm) and each ``y_j``."""
-    k, workers = int(opts["k"]), int(opts["workers"])
+    k, workers = int(opts["k"]), int(opts.get("workers", 1))
     rng = np.random.default_rng(seed)
     zx, cx = _prepare(x, opts["copula"], rng)
     zy, cy = _prepare(y, opts["copula"], rng)

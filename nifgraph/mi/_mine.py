@@ -25,6 +25,16 @@ shuffles of the held-out ``q``. The reported value is the best held-out bound se
 whose held-out bound has not improved by ``tol`` for ``patience`` evaluations (after at least
 ``min_steps``) or that reached ``steps`` is frozen and leaves the pool, and a waiting edge
 takes its place, so the pool stays ``chunk_size`` wide and cache-sized until the queue ends.
+
+Randomness that does not depend on the pool
+-------------------------------------------
+An edge's result is a function of the seed, its data and its *key* (its cell in the output)
+only -- not of which edges share its pool, the pool width, how the edges are split between
+worker processes, or the device: the split, the shuffles and the minibatch tables (one row per
+training step: the batch indices and the marginal's shuffle) are drawn once from the seed on
+the CPU, and an edge at its own step ``t`` reads row ``t``; its initial weights are a hash of
+``(seed, key)`` (splitmix64 -> normal scores). So any sharding gives the same values (to float
+rounding), and the same seed gives the same random choices on a CPU and a GPU.
 """
 
 from __future__ import annotations
@@ -34,13 +44,14 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
+from scipy.special import ndtri
 
 DEFAULTS: dict[str, object] = {
     "steps": 1000,  # max training steps per edge
     "batch_size": 128,  # as accurate as 256 in bench_accuracy (MAE 0.032), 1.7x faster
     "hidden": 16,
     "lr": 0.01,
-    "chunk_size": 256,  # edges trained together (the pool width)
+    "chunk_size": None,  # edges trained together (pool width); None: 256 on a CPU, 8192 on a GPU
     "eval_every": 50,
     "patience": 3,  # evaluations without improvement before an edge is frozen
     "min_steps": 200,
@@ -51,6 +62,7 @@ DEFAULTS: dict[str, object] = {
     "ma_rate": 0.01,
     "copula": True,
     "threads": 1,  # torch threads; the ops are small, so more threads rarely pay (see docs)
+    "compile": False,  # GPU: the fused step through torch.compile (1.1-1.4x once compiled, ~30 s to compile)
 }
 SMILE_DEFAULTS: dict[str, object] = {**DEFAULTS, "tau": 5.0}
 
@@ -58,6 +70,25 @@ SMILE_DEFAULTS: dict[str, object] = {**DEFAULTS, "tau": 5.0}
 LAST_RUN: dict[str, np.ndarray] = {}
 
 _ADAM_B1, _ADAM_B2, _ADAM_EPS = 0.9, 0.999, 1e-8
+#: Pool width when ``chunk_size`` is None: cache-sized on a CPU (256-edge pools were 2x
+#: faster than 2048), wide on a GPU so that every step has enough work for the card.
+POOL_CPU, POOL_GPU = 256, 8192
+
+
+def _splitmix64(z: np.ndarray) -> np.ndarray:
+    """splitmix64 finaliser on a uint64 array (wrapping arithmetic)."""
+    z = z + np.uint64(0x9E3779B97F4A7C15)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+def edge_normals(keys: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """``(k, n)`` standard normals, a pure function of ``(seed, key, column)``."""
+    base = _splitmix64(np.array([int(seed) & 0xFFFFFFFFFFFFFFFF], dtype=np.uint64) ^ np.uint64(0x5DEECE66D))
+    ctr = np.asarray(keys, dtype=np.int64).astype(np.uint64)[:, None] * np.uint64(n)
+    h = _splitmix64((ctr + np.arange(n, dtype=np.uint64)[None, :]) ^ base)
+    return ndtri(((h >> np.uint64(11)).astype(np.float64) + 0.5) * 2.0**-53)
 
 
 def min_samples(opts: dict) -> int:
@@ -73,6 +104,11 @@ _RANGES = {  # name: (low, high, inclusive-low) for the float options
 }
 
 
+#: Caps on the int options whose size is allocated before training (a typo like 10^10 steps
+#: would ask for terabytes): far beyond what a 1-D pair needs (it converges in hundreds).
+_INT_CAPS = {"steps": 100_000, "min_steps": 100_000, "batch_size": 65_536, "eval_shuffles": 1_000, "final_shuffles": 1_000}
+
+
 def check_options(opts: dict, owner: str) -> None:
     """Range checks beyond the types checked by ``merge_options``."""
     from ..errors import param_error
@@ -83,21 +119,25 @@ def check_options(opts: dict, owner: str) -> None:
             if not ((v >= lo if closed else v > lo) and v <= hi):
                 expected = f"in {'[' if closed else '('}{lo}, {hi}]"
                 raise param_error(name, owner, expected, v)
+    for name, cap in _INT_CAPS.items():  # the step plan is allocated up front: (steps, batch) indices
+        if name in opts and opts[name] > cap:
+            raise param_error(name, owner, f"an int ≤ {cap:,}", opts[name])
 
 
 class _Pool:
     """Parameters and optimiser state of the edges being trained, one row per edge."""
 
-    def __init__(self, n_param: int) -> None:
-        self.eid = torch.zeros(0, dtype=torch.long)  # (A,) global edge ids
-        self.theta = torch.zeros(0, n_param)  # (A, P) critic weights
-        self.m = torch.zeros(0, n_param)  # (A, P) Adam first moment
-        self.v = torch.zeros(0, n_param)  # (A, P) Adam second moment
-        self.t = torch.zeros(0)  # (A,) steps taken
-        self.log_ma = torch.zeros(0)  # (A,) log moving average of E_Q[e^T]
-        self.best = torch.zeros(0)  # (A,) best held-out bound
-        self.best_theta = torch.zeros(0, n_param)  # (A, P) weights at the best bound
-        self.stale = torch.zeros(0, dtype=torch.long)  # (A,) evaluations without gain
+    def __init__(self, n_param: int, device: torch.device) -> None:
+        z = dict(device=device)
+        self.eid = torch.zeros(0, dtype=torch.long, **z)  # (A,) edge positions in the call
+        self.theta = torch.zeros(0, n_param, **z)  # (A, P) critic weights
+        self.m = torch.zeros(0, n_param, **z)  # (A, P) Adam first moment
+        self.v = torch.zeros(0, n_param, **z)  # (A, P) Adam second moment
+        self.t = torch.zeros(0, **z)  # (A,) steps taken
+        self.log_ma = torch.zeros(0, **z)  # (A,) log moving average of E_Q[e^T]
+        self.best = torch.zeros(0, **z)  # (A,) best held-out bound
+        self.best_theta = torch.zeros(0, n_param, **z)  # (A, P) weights at the best bound
+        self.stale = torch.zeros(0, dtype=torch.long, **z)  # (A,) evaluations without gain
 
     def __len__(self) -> int:
         return int(self.eid.shape[0])
@@ -108,11 +148,11 @@ class _Pool:
         self.theta = torch.cat([self.theta, theta])
         self.m = torch.cat([self.m, torch.zeros_like(theta)])
         self.v = torch.cat([self.v, torch.zeros_like(theta)])
-        self.t = torch.cat([self.t, torch.zeros(k)])
-        self.log_ma = torch.cat([self.log_ma, torch.full((k,), float("nan"))])
-        self.best = torch.cat([self.best, torch.full((k,), -math.inf)])
+        self.t = torch.cat([self.t, self.t.new_zeros(k)])
+        self.log_ma = torch.cat([self.log_ma, self.t.new_full((k,), float("nan"))])
+        self.best = torch.cat([self.best, self.t.new_full((k,), -math.inf)])
         self.best_theta = torch.cat([self.best_theta, theta])
-        self.stale = torch.cat([self.stale, torch.zeros(k, dtype=torch.long)])
+        self.stale = torch.cat([self.stale, self.stale.new_zeros(k)])
 
     def keep(self, mask: torch.Tensor) -> None:
         for name in ("eid", "theta", "m", "v", "t", "log_ma", "best", "best_theta", "stale"):
@@ -132,14 +172,16 @@ class _Critics:
         self.n_w1 = (din + 1) * hidden
         self.n_param = self.n_w1 + hidden + 1
 
-    def init(self, k: int, gen: torch.Generator) -> torch.Tensor:
-        """Fresh weights ``(k, P)``: He-normal first layer, small second layer, b2 = 0."""
-        d, h = self.din, self.h
-        w_in = torch.randn(k, d, h, generator=gen) * math.sqrt(2.0 / d)
-        b_in = torch.randn(k, 1, h, generator=gen) * 0.5
-        w2 = torch.randn(k, h, generator=gen) * (1.0 / math.sqrt(h))
-        b2 = torch.zeros(k, 1)
-        return torch.cat([torch.cat([w_in, b_in], 1).reshape(k, -1), w2, b2], 1)
+    def init(self, keys: np.ndarray, seed: int, device: torch.device) -> torch.Tensor:
+        """Fresh weights ``(k, P)`` of the edges ``keys``: He-normal first layer, small second
+        layer, b2 = 0 -- drawn from ``(seed, key)`` alone (see the module docstring)."""
+        d, h, k = self.din, self.h, len(keys)
+        z = torch.as_tensor(edge_normals(keys, d * h + 2 * h, seed), dtype=torch.float32)
+        w_in = z[:, : d * h].reshape(k, d, h) * math.sqrt(2.0 / d)
+        b_in = z[:, d * h : d * h + h].reshape(k, 1, h) * 0.5
+        w2 = z[:, d * h + h :] * (1.0 / math.sqrt(h))
+        theta = torch.cat([torch.cat([w_in, b_in], 1).reshape(k, -1), w2, torch.zeros(k, 1)], 1)
+        return theta.to(device)
 
     def split(self, theta: torch.Tensor):
         """Views of ``theta``: ``w1 (A, din+1, H)``, ``w2 (A, H)``, ``b2 (A, 1)``."""
@@ -183,6 +225,35 @@ def _logmeanexp(t: torch.Tensor, dim: int = 1) -> torch.Tensor:
     return torch.logsumexp(t, dim) - math.log(t.shape[dim])
 
 
+def pool_width(opts: dict, device: torch.device) -> int:
+    if opts.get("chunk_size") is not None:
+        return int(opts["chunk_size"])
+    return POOL_GPU if device.type == "cuda" else POOL_CPU
+
+
+def _tables(gen: torch.Generator, n: int, opts: dict):
+    """Every random choice of a call, drawn once from the seed (on the CPU).
+
+    Returns the held-out and training rows, the eval and final shuffles of the held-out ``q``,
+    and per training step ``t`` the x rows ``(T, 2B)`` and q rows ``(T, 2B)`` of the batch
+    (joint half: the same rows; marginal half: q's rows shuffled within the batch).
+    """
+    n_hold = max(int(round(opts["holdout"] * n)), 10)
+    perm = torch.randperm(n, generator=gen)
+    hold, train = perm[:n_hold], perm[n_hold:]
+    n_tr = n - n_hold
+    batch = min(int(opts["batch_size"]), n_tr)
+    shuffles = torch.argsort(torch.rand(int(opts["eval_shuffles"]), n_hold, generator=gen), 1)  # (K, n_hold)
+    final = torch.argsort(torch.rand(int(opts["final_shuffles"]), n_hold, generator=gen), 1)  # (K', n_hold)
+    every = min(int(opts["eval_every"]), int(opts["steps"]))
+    n_t = -(-int(opts["steps"]) // every) * every  # steps an edge can take, rounded to blocks
+    idx = torch.randint(n_tr, (n_t, batch), generator=gen)  # (T, B)
+    shuf = torch.argsort(torch.rand(n_t, batch, generator=gen), 1)  # (T, B)
+    x_rows = torch.cat([idx, idx], 1)  # (T, 2B)
+    q_rows = torch.cat([idx, idx.gather(1, shuf)], 1)  # (T, 2B)
+    return hold, train, shuffles, final, x_rows, q_rows, batch, every
+
+
 def train_bounds(
     xs: np.ndarray,
     ys: np.ndarray,
@@ -192,9 +263,12 @@ def train_bounds(
     bound: str,
     opts: dict,
     seed: int,
+    keys: np.ndarray | None = None,
+    device: str | torch.device = "cpu",
     progress: Callable[[int, int], None] | None = None,
     done_offset: int = 0,
     total: int | None = None,
+    fused: bool | None = None,
 ) -> np.ndarray:
     """Train one critic per edge and return each edge's held-out bound ``(E,)`` in nats.
 
@@ -204,78 +278,90 @@ def train_bounds(
     ys : (N, cy) float array, the q-side variables.
     ex : (E, dx) int array, the x columns each edge's critic sees.
     ey : (E,) int array, the q column of each edge.
+    keys : (E,) int array, each edge's identity (seeds its initial weights); default 0..E-1.
+    device : where the tensors live (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ...).
+    fused : the element-wise step (:func:`fused_step`) instead of the ``bmm`` step, compiled by
+        ``torch.compile`` on a GPU (uncompiled on a CPU: the same code path, for tests);
+        default: ``opts["compile"]``.
     """
+    dev = torch.device(device)
     n_edges = int(ey.shape[0])
     total = n_edges if total is None else total
     out = np.zeros(n_edges)
+    steps_taken = np.zeros(n_edges)
+    LAST_RUN["steps"] = steps_taken
     if n_edges == 0:
         return out
+    keys = np.arange(n_edges) if keys is None else np.asarray(keys)
     gen = torch.Generator().manual_seed(int(seed))
-    n = xs.shape[0]
-    n_hold = max(int(round(opts["holdout"] * n)), 10)
-    perm = torch.randperm(n, generator=gen)
-    hold, train = perm[:n_hold], perm[n_hold:]
+    hold, train, shuffles, final_shuffles, x_rows, q_rows, batch, eval_every = _tables(gen, xs.shape[0], opts)
+    shuffles, final_shuffles = shuffles.to(dev), final_shuffles.to(dev)
+    x_rows, q_rows = x_rows.to(dev), q_rows.to(dev)
     xs_t = torch.as_tensor(np.ascontiguousarray(xs.T), dtype=torch.float32)  # (cx, N)
     ys_t = torch.as_tensor(np.ascontiguousarray(ys.T), dtype=torch.float32)  # (cy, N)
-    x_tr, y_tr = xs_t[:, train].contiguous(), ys_t[:, train].contiguous()
-    x_ho, y_ho = xs_t[:, hold].contiguous(), ys_t[:, hold].contiguous()
+    x_tr, y_tr = xs_t[:, train].contiguous().to(dev), ys_t[:, train].contiguous().to(dev)
+    x_ho, y_ho = xs_t[:, hold].contiguous().to(dev), ys_t[:, hold].contiguous().to(dev)
     n_tr = x_tr.shape[1]
-    ex_t = torch.as_tensor(ex, dtype=torch.long)  # (E, dx)
-    ey_t = torch.as_tensor(ey, dtype=torch.long)  # (E,)
+    x_flat, y_flat = x_tr.view(-1), y_tr.view(-1)  # row c of the table starts at c * n_tr
+    ex_t = torch.as_tensor(ex, dtype=torch.long).to(dev)  # (E, dx)
+    ey_t = torch.as_tensor(ey, dtype=torch.long).to(dev)  # (E,)
     dx = ex_t.shape[1]
     critics = _Critics(dx + 1, int(opts["hidden"]))
-    batch = min(int(opts["batch_size"]), n_tr)
-    shuffles = torch.stack(
-        [torch.randperm(n_hold, generator=gen) for _ in range(int(opts["eval_shuffles"]))]
-    )  # (K, n_hold)
-    final_shuffles = torch.stack(
-        [torch.randperm(n_hold, generator=gen) for _ in range(int(opts["final_shuffles"]))]
-    )  # (K', n_hold)
     lr, rate = float(opts["lr"]), float(opts["ma_rate"])
     tau = float(opts.get("tau", 0.0))
-    eval_every, chunk = int(opts["eval_every"]), int(opts["chunk_size"])
-    patience, min_steps, max_steps = (
-        int(opts["patience"]),
-        int(opts["min_steps"]),
-        int(opts["steps"]),
-    )
+    patience, min_steps, max_steps = int(opts["patience"]), int(opts["min_steps"]), int(opts["steps"])
     tol = float(opts["tol"])
 
-    pool = _Pool(critics.n_param)
+    fused = bool(opts.get("compile", False)) if fused is None else fused
+    stepper = (compiled_step() if dev.type == "cuda" else fused_step) if fused else None
+    pool = _Pool(critics.n_param, dev)
     # Work buffers sized for a full pool, reused every step (views [:A] when the pool is
     # smaller): ops writing a fresh (A, H, 2B) tensor every step cost 3-5x the same ops
     # writing into a reused buffer (see docs).
+    chunk = min(pool_width(opts, dev), n_edges)  # the pool never holds more edges than there are
     m2, d_in, h = 2 * batch, dx + 2, critics.h
-    chunk = min(chunk, n_edges)  # the pool never holds more edges than there are
-    hid_buf = torch.empty(chunk, h, m2)
-    t_buf = torch.empty(chunk, 1, m2)
-    dt_buf = torch.full((chunk, m2), -1.0 / batch)  # mine: the joint half is constant
-    grad_buf = torch.empty(chunk, critics.n_param)
-    adam_buf = (torch.empty(chunk, critics.n_param), torch.empty(chunk, critics.n_param))
-    work_buf = (torch.empty(chunk, d_in, m2), torch.empty(chunk, d_in, h), torch.empty(chunk, 1, h))
-    steps_taken = np.zeros(n_edges)
+    z = dict(device=dev)
+    hid_buf = torch.empty(chunk, h, m2, **z)
+    t_buf = torch.empty(chunk, 1, m2, **z)
+    dt_buf = torch.full((chunk, m2), -1.0 / batch, **z)  # mine: the joint half is constant
+    grad_buf = torch.empty(chunk, critics.n_param, **z)
+    adam_buf = (torch.empty(chunk, critics.n_param, **z), torch.empty(chunk, critics.n_param, **z))
+    work_buf = (torch.empty(chunk, d_in, m2, **z), torch.empty(chunk, d_in, h, **z), torch.empty(chunk, 1, h, **z))
+    rows_buf = (torch.empty(chunk, m2, dtype=torch.long, **z), torch.empty(chunk, m2, dtype=torch.long, **z))
     nxt, done = 0, 0
     while nxt < n_edges or len(pool) > 0:
         if len(pool) < chunk and nxt < n_edges:  # refill the pool from the queue
             k = min(chunk - len(pool), n_edges - nxt)
-            pool.add(torch.arange(nxt, nxt + k), critics.init(k, gen))
+            pool.add(torch.arange(nxt, nxt + k, **z), critics.init(keys[nxt : nxt + k], seed, dev))
             nxt += k
         ex_p, ey_p = ex_t[pool.eid], ey_t[pool.eid]  # (A, dx), (A,)
         a = len(pool)
         # inputs (A, dx+2, 2B) as a view of a (dx+2, A, 2B) block: rows x columns, q, ones
-        # (the last row stays 1); each row block is filled by one contiguous index_select
-        inp_rows = torch.ones(d_in, a, m2)
+        # (the last row stays 1); each row block is filled by one gather from the tables
+        inp_rows = torch.ones(d_in, a, m2, **z)
         inp = inp_rows.permute(1, 0, 2)
-        ex_rows = ex_p.T.reshape(-1)  # (dx * A,)
+        x_off = (ex_p.T * n_tr).unsqueeze(2)  # (dx, A, 1) start of each edge's x row
+        q_off = (ey_p * n_tr).unsqueeze(1)  # (A, 1)
+        t0 = pool.t.long()  # (A,) each edge's own step count: row t of the tables
         hid, tt = hid_buf[:a], t_buf[:a]
         dt, grad, work = dt_buf[:a], grad_buf[:a], tuple(w[:a] for w in work_buf)
         adam_work = (adam_buf[0][:a], adam_buf[1][:a])
+        xr, qr = rows_buf[0][:a], rows_buf[1][:a]
+        fx, fq = torch.empty(dx, a, m2, dtype=torch.long, **z), torch.empty(a, m2, dtype=torch.long, **z)
         dtj, dtm = dt[:, :batch], dt[:, batch:]
-        n_steps = min(eval_every, max_steps)
-        for _ in range(n_steps):
-            idx = torch.randint(n_tr, (batch,), generator=gen)
-            shuf = torch.randperm(batch, generator=gen)
-            _gather_inputs(x_tr, y_tr, ex_rows, ey_p, idx, shuf, inp_rows)
+        for _ in range(eval_every if stepper is not None else 0):
+            pool.theta, pool.m, pool.v, pool.t, pool.log_ma = stepper(
+                pool.theta, pool.m, pool.v, pool.t, pool.log_ma, x_flat, y_flat, x_off.permute(1, 0, 2),
+                q_off, x_rows, q_rows, batch=batch, lr=lr, rate=rate, bound=bound,
+            )
+        for s in range(eval_every if stepper is None else 0):
+            step = t0 + s
+            torch.index_select(x_rows, 0, step, out=xr)  # (A, 2B)
+            torch.index_select(q_rows, 0, step, out=qr)
+            torch.add(x_off, xr.unsqueeze(0), out=fx)
+            torch.add(q_off, qr, out=fq)
+            torch.index_select(x_flat, 0, fx.view(-1), out=inp_rows[:dx].view(-1))
+            torch.index_select(y_flat, 0, fq.view(-1), out=inp_rows[dx].view(-1))
             t, _ = critics.forward(pool.theta, inp, hid, tt)  # (A, 2B)
             tj, tm = t[:, :batch], t[:, batch:]
             if bound == "mine":
@@ -301,28 +387,74 @@ def train_bounds(
                 critics, pool.best_theta[finished], x_ho, y_ho, ex_p[finished],
                 ey_p[finished], final_shuffles, bound, tau,
             )
-            out[pool.eid[finished].numpy()] = final.double().numpy()
-            steps_taken[pool.eid[finished].numpy()] = pool.t[finished].numpy()
-            done += int(finished.sum())
+            eid = pool.eid[finished].cpu().numpy()
+            out[eid] = final.double().cpu().numpy()
+            steps_taken[eid] = pool.t[finished].cpu().numpy()
+            done += eid.size
             pool.keep(~finished)
             if progress is not None:
                 progress(done_offset + done, total)
-    LAST_RUN["steps"] = steps_taken  # diagnostics for the benchmarks
     return out
 
 
-def _gather_inputs(x_tr, y_tr, ex_rows, ey_p, idx, shuf, inp_rows) -> None:
-    """Write the batch's critic inputs into ``inp_rows (dx+2, A, 2B)`` (last row stays 1).
+def fused_step(theta, m, v, t, log_ma, x_flat, y_flat, x_off, q_off, x_rows, q_rows, *, batch, lr, rate, bound):
+    """One training step of every critic in the pool, written element-wise (gathers, both
+    layers, the loss gradient, the hand-written backward pass and Adam) so that
+    ``torch.compile`` fuses it into a few kernels without materialising the inputs; the
+    GPU path. Same mathematics as the ``bmm`` path; returns the new
+    ``theta, m, v, t, log_ma``.
 
-    Columns ``:B`` are joint samples ``(x_b, q_b)``, columns ``B:`` the product of marginals
-    ``(x_b, q_shuf(b))``. The batch columns are first taken from the small ``(cx, n)`` and
-    ``(cy, n)`` tables (cache-resident), then each edge's rows are copied contiguously.
+    ``x_off (A, dx, 1)`` / ``q_off (A, 1)``: where each edge's x / q row starts in the flat
+    tables; ``x_rows`` / ``q_rows (T, 2B)``: the batch rows of every step.
     """
-    dx, a = inp_rows.shape[0] - 2, inp_rows.shape[1]
-    xb = x_tr.index_select(1, torch.cat([idx, idx]))  # (cx, 2B)
-    yb = y_tr.index_select(1, torch.cat([idx, idx[shuf]]))  # (cy, 2B)
-    torch.index_select(xb, 0, ex_rows, out=inp_rows[:dx].view(dx * a, -1))
-    torch.index_select(yb, 0, ey_p, out=inp_rows[dx])
+    a, p = theta.shape
+    dx = x_off.shape[1]
+    h = (p - 1) // (dx + 3)  # P = (dx + 2) H + H + 1
+    n_w1 = (dx + 2) * h
+    w1 = theta[:, :n_w1].view(a, dx + 2, h)
+    wx, wq, wb = w1[:, :dx], w1[:, dx], w1[:, dx + 1]  # (A, dx, H), (A, H), (A, H)
+    w2, b2 = theta[:, n_w1 : n_w1 + h], theta[:, -1]
+    step = t.long()  # (A,) each edge's own step: row of the tables
+    xv = x_flat[x_off + x_rows[step].unsqueeze(1)]  # (A, dx, 2B)
+    qv = y_flat[q_off + q_rows[step]]  # (A, 2B)
+    pre = (wx.unsqueeze(3) * xv.unsqueeze(2)).sum(1) + wq.unsqueeze(2) * qv.unsqueeze(1) + wb.unsqueeze(2)  # (A, H, 2B)
+    hid = pre.clamp_min(0.0)
+    crit = (w2.unsqueeze(2) * hid).sum(1) + b2.unsqueeze(1)  # (A, 2B)
+    tj, tm = crit[:, :batch], crit[:, batch:]
+    if bound == "mine":
+        lme = torch.logsumexp(tm, 1) - math.log(batch)
+        upd = torch.logaddexp(log_ma + math.log(1.0 - rate), lme + math.log(rate))
+        log_ma = torch.where(torch.isnan(log_ma), lme, upd)
+        dt = torch.cat([torch.full_like(tj, -1.0 / batch), torch.exp(tm - log_ma.unsqueeze(1)) / batch], 1)
+    else:
+        dt = torch.cat([-torch.sigmoid(-tj) / batch, torch.sigmoid(tm) / batch], 1)
+    g_w2 = (dt.unsqueeze(1) * hid).sum(2)  # (A, H)
+    g_pre = dt.unsqueeze(1) * (pre > 0).to(pre.dtype) * w2.unsqueeze(2)  # (A, H, 2B)
+    g_wx = (xv.unsqueeze(2) * g_pre.unsqueeze(1)).sum(3)  # (A, dx, H)
+    g_wq = (qv.unsqueeze(1) * g_pre).sum(2)  # (A, H)
+    g_wb = g_pre.sum(2)
+    grad = torch.cat([torch.cat([g_wx, g_wq.unsqueeze(1), g_wb.unsqueeze(1)], 1).reshape(a, -1), g_w2, dt.sum(1, keepdim=True)], 1)
+    t = t + 1.0
+    m = m * _ADAM_B1 + grad * (1.0 - _ADAM_B1)
+    v = v * _ADAM_B2 + grad * grad * (1.0 - _ADAM_B2)
+    c1 = 1.0 - torch.pow(_ADAM_B1, t)
+    c2 = 1.0 - torch.pow(_ADAM_B2, t)
+    theta = theta - (lr / c1).unsqueeze(1) * m / ((v / c2.unsqueeze(1)).sqrt() + _ADAM_EPS)
+    return theta, m, v, t, log_ma
+
+
+_COMPILED: dict[str, Callable] = {}
+
+
+def compiled_step() -> Callable:
+    """:func:`fused_step` through ``torch.compile`` (dynamic pool width), compiled once per
+    process; the plain function where compilation is unavailable."""
+    if "step" not in _COMPILED:
+        try:
+            _COMPILED["step"] = torch.compile(fused_step, dynamic=True)
+        except Exception:  # pragma: no cover - no compiler backend
+            _COMPILED["step"] = fused_step
+    return _COMPILED["step"]
 
 
 def _adam(pool: _Pool, grad: torch.Tensor, lr: float, work) -> None:
@@ -343,8 +475,8 @@ def _heldout(critics, theta, x_ho, y_ho, ex_p, ey_p, shuffles, bound, tau) -> to
     a, dx = ex_p.shape
     n = x_ho.shape[1]
     ye = y_ho[ey_p]  # (A, n)
-    inp = torch.cat([x_ho[ex_p], ye.unsqueeze(1), torch.ones(a, 1, n)], 1)  # (A, dx+2, n)
-    hid = torch.empty(a, critics.h, n)
+    inp = torch.cat([x_ho[ex_p], ye.unsqueeze(1), ye.new_ones(a, 1, n)], 1)  # (A, dx+2, n)
+    hid = ye.new_empty(a, critics.h, n)
     tj = critics.forward(theta, inp, hid)[0].mean(1)
     lse = []
     for s in shuffles:

@@ -2,18 +2,35 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from . import _gcmi, _ksg, _mine
+from . import _gcmi, _ksg, _mine, _parallel
 from ._validate import constant_columns, normal_scores, standardize
 
 Progress = Callable[[int, int], None] | None
+
+
+@dataclass(frozen=True)
+class Where:
+    """Where a call runs: ``workers`` processes (validated int) and ``device`` (validated)."""
+
+    workers: int = 1
+    device: str = "cpu"
+
+
+def _cpu_only(fn: Callable[..., np.ndarray], threads_option: str | None = None):
+    """A CPU estimator; ``threads_option`` receives the worker count (e.g. KSG's kd-tree threads)."""
+
+    def run(x, y, opts, seed, progress, where):
+        if threads_option is not None:
+            opts = {**opts, threads_option: where.workers}
+        return fn(x, y, opts, seed, progress)
+
+    return run
 
 
 @dataclass(frozen=True)
@@ -29,35 +46,23 @@ class Method:
     check: Callable[[dict, str], None] = lambda opts, owner: None
 
 
-@contextmanager
-def _torch_threads(threads: int | None):
-    import torch
-
-    before = torch.get_num_threads()
-    want = threads if threads is not None else min(before, os.cpu_count() or 1)
-    torch.set_num_threads(want)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def _neural_scores(a: np.ndarray, copula: bool) -> tuple[np.ndarray, np.ndarray]:
     const = constant_columns(a)
     z = standardize(normal_scores(a) if copula else a)
     return z, const
 
 
-def _train(zx, zy, ex, jj, bound, opts, seed, progress, skipped, total) -> np.ndarray:
-    """One batched training of critics for the edges ``(ex[e], jj[e])`` (see :mod:`._mine`)."""
-    with _torch_threads(opts["threads"]):
-        return _mine.train_bounds(
-            zx, zy, ex, jj, bound=bound, opts=opts, seed=seed, progress=progress, done_offset=skipped, total=total
-        )
+def _train(zx, zy, ex, jj, keys, bound, opts, seed, where, progress, skipped, total) -> np.ndarray:
+    """One batched training of critics for the edges ``(ex[e], jj[e])`` (see :mod:`._mine`),
+    on ``where``'s device or worker processes (:mod:`._parallel`)."""
+    return _parallel.train(
+        zx, zy, ex, jj, keys, bound=bound, opts=opts, seed=seed, workers=where.workers, device=where.device,
+        progress=progress, done_offset=skipped, total=total,
+    )
 
 
 def _neural_pairwise(bound: str):
-    def run(x, y, opts, seed, progress):
+    def run(x, y, opts, seed, progress, where):
         zx, cx = _neural_scores(x, opts["copula"])
         zy, cy = _neural_scores(y, opts["copula"])
         a, b = zx.shape[1], zy.shape[1]
@@ -65,7 +70,8 @@ def _neural_pairwise(bound: str):
         total, skipped = a * b, a * b - ii.size
         if progress is not None and skipped:
             progress(skipped, total)
-        est = _train(zx, zy, ii[:, None], jj, bound, opts, seed, progress, skipped, total)
+        keys = ii * b + jj  # the edge's cell: its identity, whatever the sharding
+        est = _train(zx, zy, ii[:, None], jj, keys, bound, opts, seed, where, progress, skipped, total)
         out = np.zeros((a, b))
         out[ii, jj] = est
         return np.maximum(out, 0.0)
@@ -74,7 +80,7 @@ def _neural_pairwise(bound: str):
 
 
 def _neural_joint(bound: str):
-    def run(x, y, opts, seed, progress):
+    def run(x, y, opts, seed, progress, where):
         zx, cx = _neural_scores(x, opts["copula"])
         zy, cy = _neural_scores(y, opts["copula"])
         zx = zx[:, ~cx]
@@ -85,7 +91,7 @@ def _neural_joint(bound: str):
         if progress is not None and skipped:
             progress(skipped, b)
         ex = np.tile(np.arange(zx.shape[1]), (jj.size, 1))  # (E, a') every x column
-        est = _train(zx, zy, ex, jj, bound, opts, seed, progress, skipped, b)
+        est = _train(zx, zy, ex, jj, jj, bound, opts, seed, where, progress, skipped, b)
         out[jj] = est
         return np.maximum(out, 0.0)
 
@@ -118,16 +124,16 @@ REGISTRY: dict[str, Method] = {
             "Kraskov-Stoegbauer-Grassberger estimator 1 (k nearest neighbours, max-norm)",
             dict(_ksg.DEFAULTS),
             _ksg.min_samples,
-            _ksg.ksg_pairwise,
-            _ksg.ksg_joint,
+            _cpu_only(_ksg.ksg_pairwise, "workers"),
+            _cpu_only(_ksg.ksg_joint, "workers"),
         ),
         Method(
             "gcmi",
             "Gaussian-copula MI (a lower bound: monotone dependence only)",
             dict(_gcmi.DEFAULTS),
             lambda opts: _gcmi.MIN_SAMPLES,
-            _gcmi.gcmi_pairwise,
-            _gcmi.gcmi_joint,
+            _cpu_only(_gcmi.gcmi_pairwise),
+            _cpu_only(_gcmi.gcmi_joint),
         ),
     )
 }

@@ -1,0 +1,189 @@
+"""Where the neural estimators run: the device, and worker processes for the CPU.
+
+The edges of one call are cut into contiguous pieces and trained in worker processes (one
+torch thread each), or all in this process on a GPU. Each edge's randomness depends only on
+the seed and the edge's key (:mod:`._mine`), so the values do not depend on the number of
+workers or on how the edges were cut: the same seed gives the same values for any ``workers``.
+
+Workers are forked once per process (as torch's DataLoader does on Linux: no re-import of the
+caller's ``__main__``, so a script needs no ``if __name__ == "__main__"`` guard; ``spawn`` where
+there is no fork) and kept for later calls; a call with fewer than :data:`MIN_PARALLEL_EDGES`
+edges runs in this process.
+"""
+
+from __future__ import annotations
+
+import atexit
+import math
+import multiprocessing as mp
+import os
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+
+from ..errors import ValidationError, param_error
+
+__all__ = ["DEVICES", "resolve_device", "check_device", "check_workers", "cpu_count", "train"]
+
+DEVICES = ("auto", "cpu", "cuda")
+#: Calls with fewer edges than this run in this process (starting workers costs ~1 s).
+MIN_PARALLEL_EDGES = 1024
+#: A piece holds at most this many pool widths of edges (progress is reported per piece).
+PIECE_POOLS = 16
+_EXECUTORS: dict[int, ProcessPoolExecutor] = {}
+
+
+def cpu_count() -> int:
+    """Cores this process may use (the affinity mask where the platform has one)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - macOS, Windows
+        return max(1, os.cpu_count() or 1)
+
+
+def check_device(device: Any, owner: str) -> str:
+    """Validate the spelling of ``device``: ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``;
+    a GPU that torch cannot see is refused with the fix."""
+    ok = isinstance(device, str) and (device in DEVICES or (device.startswith("cuda:") and device[5:].isdigit()))
+    if not ok:
+        raise param_error("device", owner, "'auto', 'cpu', 'cuda' or 'cuda:N'", device)
+    if device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ValidationError(
+                f"{owner}: device {device!r} asked for, but torch {torch.__version__} sees no CUDA GPU; "
+                "use --device cpu (or auto), or install a CUDA build of torch on a GPU machine."
+            )
+        index = int(device[5:]) if ":" in device else 0
+        if index >= torch.cuda.device_count():
+            raise ValidationError(
+                f"{owner}: device {device!r} asked for, but torch sees {torch.cuda.device_count()} GPU(s); "
+                "use --device cuda (the first) or a smaller index."
+            )
+    return device
+
+
+def resolve_device(device: str) -> str:
+    """``"auto"`` -> ``"cuda"`` when torch sees a GPU, else ``"cpu"``; others as given."""
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def check_workers(workers: Any, owner: str) -> int:
+    """``None`` -> every core; else a positive int."""
+    if workers is None:
+        return cpu_count()
+    if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
+        raise param_error("workers", owner, "an int ≥ 1 (omit it, or None, for every core; 1 for this process only)", workers)
+    return int(workers)
+
+
+@contextmanager
+def torch_threads(threads: int | None):
+    import torch
+
+    before = torch.get_num_threads()
+    want = threads if threads is not None else min(before, cpu_count())
+    torch.set_num_threads(want)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _piece(zx, zy, ex, ey, keys, bound, opts, seed) -> tuple[np.ndarray, np.ndarray]:
+    """One piece of edges in a worker process (CPU)."""
+    from . import _mine
+
+    with torch_threads(opts["threads"] if opts["threads"] is not None else 1):
+        est = _mine.train_bounds(zx, zy, ex, ey, keys=keys, bound=bound, opts=opts, seed=seed, device="cpu")
+    return est, _mine.LAST_RUN["steps"]
+
+
+def _executor(workers: int) -> ProcessPoolExecutor:
+    ex = _EXECUTORS.get(workers)
+    if ex is None:
+        ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+        ex = _EXECUTORS[workers] = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+    return ex
+
+
+@atexit.register
+def shutdown() -> None:
+    """Stop the worker processes (at exit, or to free them early)."""
+    while _EXECUTORS:
+        _, ex = _EXECUTORS.popitem()
+        ex.shutdown(wait=False, cancel_futures=True)
+
+
+def pieces(n_edges: int, workers: int, width: int) -> list[slice]:
+    """Contiguous slices of the edge list: a multiple of ``workers``, each at most
+    :data:`PIECE_POOLS` pool widths (finer progress), none empty."""
+    n = max(workers, math.ceil(n_edges / (PIECE_POOLS * width)))
+    n = min(n_edges, math.ceil(n / workers) * workers)
+    cuts = np.linspace(0, n_edges, n + 1).round().astype(int)
+    return [slice(int(a), int(b)) for a, b in zip(cuts[:-1], cuts[1:], strict=True) if b > a]
+
+
+def train(
+    zx: np.ndarray,
+    zy: np.ndarray,
+    ex: np.ndarray,
+    ey: np.ndarray,
+    keys: np.ndarray,
+    *,
+    bound: str,
+    opts: dict,
+    seed: int,
+    workers: int,
+    device: str,
+    progress: Callable[[int, int], None] | None,
+    done_offset: int,
+    total: int,
+) -> np.ndarray:
+    """Held-out bounds ``(E,)`` of the edges ``(ex[e], ey[e])``: in this process on a GPU or
+    for small calls, else in ``workers`` processes. Same values either way."""
+    from . import _mine
+
+    dev = resolve_device(device)
+    n_edges = int(ey.shape[0])
+    zx32, zy32 = np.asarray(zx, dtype=np.float32), np.asarray(zy, dtype=np.float32)
+    if dev != "cpu" or workers <= 1 or n_edges < MIN_PARALLEL_EDGES:
+        with torch_threads(opts["threads"]):
+            return _mine.train_bounds(
+                zx32, zy32, ex, ey, keys=keys, bound=bound, opts=opts, seed=seed, device=dev,
+                progress=progress, done_offset=done_offset, total=total,
+            )
+    import torch
+
+    out, steps = np.zeros(n_edges), np.zeros(n_edges)
+    pool = _executor(workers)
+    width = _mine.pool_width(opts, torch.device("cpu"))
+    futures = {
+        pool.submit(_piece, zx32, zy32, ex[s], ey[s], keys[s], bound, opts, seed): s
+        for s in pieces(n_edges, workers, width)
+    }
+    done = 0
+    try:
+        pending = set(futures)
+        while pending:
+            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for f in finished:
+                s = futures[f]
+                out[s], steps[s] = f.result()
+                done += s.stop - s.start
+                if progress is not None:
+                    progress(done_offset + done, total)
+    except BaseException:  # a failed or interrupted call: drop these workers, start fresh next time
+        _EXECUTORS.pop(workers, None)
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    _mine.LAST_RUN["steps"] = steps
+    return out

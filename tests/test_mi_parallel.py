@@ -1,0 +1,166 @@
+"""Workers and devices (issue #14): the values do not depend on how the edges are sharded
+(worker count, pool width, pieces), the device code path runs on the CPU, user mistakes get
+one line naming the fix."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+import nifgraph.mi as mi
+from nifgraph.cli import app
+from nifgraph.errors import ValidationError
+from nifgraph.mi import _mine, _parallel
+from nifgraph.nif import estimate_nif
+from nifgraph.settings import EstimationSettings
+
+FAST = {"steps": 100, "min_steps": 50, "eval_every": 25, "batch_size": 32, "final_shuffles": 4}
+
+
+@pytest.fixture
+def data():
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((200, 6))
+    y = np.column_stack([np.tanh(x[:, :3] + 0.5 * rng.standard_normal((200, 3))), rng.standard_normal((200, 2))])
+    return x, y
+
+
+@pytest.fixture
+def parallel_always(monkeypatch):
+    monkeypatch.setattr(_parallel, "MIN_PARALLEL_EDGES", 0)
+    monkeypatch.setattr(_parallel, "PIECE_POOLS", 1)  # many small pieces
+
+
+@pytest.mark.parametrize("method", ["mine", "smile"])
+def test_values_do_not_depend_on_workers_or_pool_width(method, data, parallel_always):
+    x, y = data
+    one = mi.pairwise(x, y, method, seed=5, workers=1, device="cpu", **FAST)
+    two = mi.pairwise(x, y, method, seed=5, workers=2, device="cpu", chunk_size=4, **FAST)
+    narrow = mi.pairwise(x, y, method, seed=5, workers=1, device="cpu", chunk_size=7, **FAST)
+    np.testing.assert_allclose(two, one, atol=1e-6, rtol=0)
+    np.testing.assert_allclose(narrow, one, atol=1e-6, rtol=0)
+    assert one[0, 0] > 0.2 and one[:, 3:].max() < 0.15
+    other_seed = mi.pairwise(x, y, method, seed=6, workers=1, device="cpu", **FAST)
+    assert not np.allclose(other_seed, one)
+
+
+def test_an_edge_does_not_depend_on_its_neighbours(data):
+    """The same edge estimated alone or among others: same value (randomness from its key)."""
+    x, y = data
+    full = mi.pairwise(x, y, seed=2, workers=1, **FAST)
+    alone = _mine.train_bounds(
+        _mine_inputs(x), _mine_inputs(y), np.array([[1]]), np.array([1]), keys=np.array([1 * 5 + 1]),
+        bound="mine", opts=mi.check_options("mine", FAST), seed=2,
+    )
+    assert full[1, 1] > 0.1
+    assert alone[0] == pytest.approx(full[1, 1], abs=1e-6)
+
+
+def _mine_inputs(a):
+    from nifgraph.mi._registry import _neural_scores
+
+    return _neural_scores(a, True)[0].astype(np.float32)
+
+
+def test_joint_and_nif_with_null_do_not_depend_on_workers(data, parallel_always):
+    x, y = data
+    j1 = mi.joint(x, y, seed=1, workers=1, chunk_size=2, **FAST)
+    j2 = mi.joint(x, y, seed=1, workers=2, chunk_size=2, **FAST)
+    np.testing.assert_allclose(j2, j1, atol=1e-6, rtol=0)
+    acts = [x, y, y[:, :2] ** 2]
+    kw = dict(null=True, null_draws=100, seed=3, device="cpu", **FAST)
+    a = estimate_nif(acts, workers=1, **kw)
+    b = estimate_nif(acts, workers=2, chunk_size=5, **kw)
+    for va, vb in zip(a.values, b.values, strict=True):
+        np.testing.assert_allclose(vb, va, atol=1e-6, rtol=0)
+    np.testing.assert_allclose(b.extras["p_value"][0], a.extras["p_value"][0], atol=1e-9)
+    assert a.device == "cpu" and "workers" not in a.options and "device" not in a.options
+
+
+def test_progress_reaches_the_total_across_workers(data, parallel_always):
+    x, y = data
+    seen = []
+    mi.pairwise(x, y, workers=2, chunk_size=3, progress=lambda d, t: seen.append((d, t)), **FAST)
+    assert seen[-1] == (30, 30) and [d for d, _ in seen] == sorted(d for d, _ in seen)
+
+
+def test_pieces_cover_every_edge_once():
+    for n, w, width in [(10, 2, 4), (1, 4, 256), (5000, 2, 256), (100_000, 3, 256)]:
+        ps = _parallel.pieces(n, w, width)
+        covered = np.concatenate([np.arange(s.start, s.stop) for s in ps])
+        assert np.array_equal(covered, np.arange(n))
+        assert len(ps) == min(n, len(ps)) and (len(ps) % w == 0 or len(ps) == n)
+
+
+def test_edge_normals_are_a_function_of_seed_and_key():
+    a = _mine.edge_normals(np.arange(2000), 65, seed=0)
+    b = _mine.edge_normals(np.arange(1000, 2000), 65, seed=0)
+    assert np.array_equal(a[1000:], b)
+    assert abs(a.mean()) < 0.01 and abs(a.std() - 1) < 0.01
+    assert not np.array_equal(a, _mine.edge_normals(np.arange(2000), 65, seed=1))
+
+
+def test_device_path_on_cpu_is_the_auto_path(data):
+    x, y = data
+    if not torch.cuda.is_available():
+        auto = mi.pairwise(x, y, seed=0, device="auto", workers=1, **FAST)
+        assert np.array_equal(auto, mi.pairwise(x, y, seed=0, device="cpu", workers=1, **FAST))
+    assert mi.resolve_device("cpu") == "cpu"
+    assert mi.resolve_device("auto") in ("cpu", "cuda")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_matches_cpu(data):  # pragma: no cover - run on the GPU machine
+    x, y = data
+    cpu = mi.pairwise(x, y, seed=0, device="cpu", workers=1, **FAST)
+    gpu = mi.pairwise(x, y, seed=0, device="cuda", **FAST)
+    assert np.abs(gpu - cpu).max() < 0.02
+
+
+@pytest.mark.parametrize(
+    ("kw", "match"),
+    [
+        ({"workers": 0}, "workers.*≥ 1"),
+        ({"workers": True}, "workers"),
+        ({"workers": 1.5}, "workers"),
+        ({"device": "gpu"}, "'device' parameter"),
+        ({"device": "cuda:x"}, "'device' parameter"),
+    ],
+)
+def test_bad_workers_or_device_are_refused(kw, match, data):
+    x, y = data
+    with pytest.raises(ValidationError, match=match):
+        mi.pairwise(x, y, "gcmi", **kw)
+    with pytest.raises(ValidationError, match=match):
+        EstimationSettings.build(**kw)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is visible")
+def test_cuda_without_a_gpu_names_the_fix(data, tmp_path):
+    with pytest.raises(ValidationError, match="--device cpu"):
+        mi.pairwise(*data, "mine", device="cuda")
+    res = CliRunner().invoke(app, ["estimate", "latest", "--device", "cuda", "--store", str(tmp_path / "s.duckdb")])
+    assert res.exit_code == 1 and "--device cpu" in res.output and "Traceback" not in res.output
+
+
+def test_cli_refuses_zero_workers(tmp_path):
+    res = CliRunner().invoke(app, ["run", "--workers", "0", "--store", str(tmp_path / "s.duckdb")])
+    assert res.exit_code == 1
+    assert "workers" in res.output and "≥ 1" in res.output and "Traceback" not in res.output
+
+
+def test_ksg_gets_the_workers_as_kdtree_threads(data):
+    x, y = data
+    np.testing.assert_array_equal(mi.pairwise(x, y, "ksg", workers=1), mi.pairwise(x, y, "ksg", workers=2))
+
+
+def test_fused_step_is_the_same_mathematics(data):
+    """The element-wise step (compiled on a GPU with ``compile=True``) runs uncompiled on the CPU:
+    SMILE's smooth loss follows the bmm path to float rounding, MINE's within its noise."""
+    x, y = data
+    for method, tol in (("smile", 1e-4), ("mine", 0.03)):
+        plain = mi.pairwise(x, y, method, seed=4, workers=1, **FAST)
+        fused = mi.pairwise(x, y, method, seed=4, workers=1, compile=True, **FAST)
+        assert np.abs(fused - plain).max() < tol
