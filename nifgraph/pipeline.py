@@ -2,8 +2,9 @@
 store → analyse → verify pruning. Each step is a function over a :class:`Store` that takes
 its stage's settings object whole (:mod:`nifgraph.settings`); the CLI builds them, calls these
 and renders. :func:`run_main_job` keeps the trained network and the data in memory from one
-step to the next. Progress is reported through callbacks ``progress(done, total)``; nothing
-here prints.
+step to the next. Progress is reported through callbacks ``progress(done, total)``, with
+``progress(0, total)`` when a step starts (``total`` 0 when its size is not known yet), so that a
+bar's clock times its own step; nothing here prints.
 """
 
 from __future__ import annotations
@@ -126,6 +127,8 @@ def _fit(
     from .network import TrainConfig, train_mlp
 
     config = config or TrainConfig()
+    if progress is not None:
+        progress(0, config.epochs)  # the phase starts: its clock starts here
     res = train_mlp(
         ds.x_train, ds.y_train, ds.x_test, ds.y_test, config, n_classes=ds.n_classes, progress=progress
     )
@@ -278,6 +281,8 @@ def _estimate(
 
     x, _ = ds.split(settings.split)
     acts = net.forward_layers(x)
+    if progress is not None:
+        progress(0, 0)  # the phase starts (its size is not known yet): its clock starts here
     t0 = time.perf_counter()
     nif = estimate_nif(
         acts, estimator=settings.estimator, beta=settings.beta, variant=settings.variant, seed=settings.seed,

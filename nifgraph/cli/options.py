@@ -261,12 +261,24 @@ def open_store_cli(uri: str | None, *, read_only: bool = False):
     return open_store(uri, read_only=read_only)
 
 
+#: Seconds between two progress lines when stderr is not a terminal (a log, a pipe, CI).
+PLAIN_EVERY_S = 10.0
+
+
 @contextmanager
 def bars(*descriptions: str, enabled: bool = True):
-    """Rich progress bars on stderr (one display, one row per step, in order); yields one
-    ``progress(done, total)`` callback per description (``None`` when disabled)."""
+    """Progress on stderr, one ``progress(done, total)`` callback per step (``None`` when disabled).
+
+    On a terminal: rich bars (one display, one row per step, in order), each clock started by its
+    step's first call (``progress(0, total)`` when the step starts), so it times that step only.
+    Elsewhere (a log, a pipe): plain lines, ``step: done/total (p %) t s`` at most every
+    :data:`PLAIN_EVERY_S` seconds and one line when the step finishes — never a burst of bars at
+    the end."""
     if not enabled:
         yield [None] * len(descriptions)
+        return
+    if not err_console.is_terminal:
+        yield [_plain_progress(d) for d in descriptions]
         return
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -276,10 +288,33 @@ def bars(*descriptions: str, enabled: bool = True):
     ) as prog:
         callbacks = []
         for description in descriptions:
-            task = prog.add_task(description, total=None)
+            task = prog.add_task(description, total=None, start=False)
 
             def cb(done: int, total: int, _task=task) -> None:
-                prog.update(_task, completed=done, total=total)
+                if prog.tasks[_task].start_time is None:
+                    prog.start_task(_task)
+                prog.update(_task, completed=done, total=total or None)
 
             callbacks.append(cb)
         yield callbacks
+
+
+def _plain_progress(description: str) -> Callable[[int, int], None]:
+    """A ``progress(done, total)`` that prints plain lines on stderr (see :func:`bars`)."""
+    import time
+
+    state: dict[str, float] = {}
+
+    def cb(done: int, total: int) -> None:
+        now = time.perf_counter()
+        t0 = state.setdefault("t0", now)
+        if total and done >= total:
+            if not state.get("finished"):
+                state["finished"] = 1
+                err_console.print(f"{description}: {done}/{total} done in {now - t0:.1f} s", highlight=False, markup=False)
+        elif done and now - state.get("last", t0) >= PLAIN_EVERY_S:
+            state["last"] = now
+            share = f" ({done / total:.0%})" if total else ""
+            err_console.print(f"{description}: {done}/{total or '?'}{share} {now - t0:.1f} s", highlight=False, markup=False)
+
+    return cb
