@@ -4,6 +4,7 @@ that read results pick the newest *analysed* run of a model (or of the store, fo
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from .conftest import invoke, train_iris
 
@@ -46,3 +47,19 @@ def test_a_model_with_no_analysed_run_names_the_command_that_analyses_it():
     assert res.exit_code == 1 and f"nifgraph analyze {run}" in res.stderr
     res = invoke("export", mid, "--json")  # export works on an unanalysed run (edges only)
     assert res.exit_code == 0 and f"run {run} (model {mid}, newest run)" in res.stderr
+
+
+def test_plot_html_is_small_centred_and_labelled(tmp_path):
+    """`plot --html` on Iris: a page of a few KB (no inlined JavaScript library), inputs named
+    by feature and outputs by class."""
+    mid = train_iris()
+    _estimate(mid)
+    res = invoke("plot", mid, "--html", "--out", str(tmp_path), "--json")
+    assert res.exit_code == 0, res.output
+    page = next(p for p in map(Path, json.loads(res.stdout)) if p.suffix == ".html")
+    assert page.stat().st_size < 200_000
+    text = page.read_text(encoding="utf-8")
+    for feature in ("sepal length (cm)", "petal width (cm)"):
+        assert f'text-anchor="end">{feature}</text>' in text
+    for cls in ("setosa", "versicolor", "virginica"):
+        assert f'text-anchor="start">{cls}</text>' in text

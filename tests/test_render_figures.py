@@ -138,7 +138,7 @@ def test_write_html_neo4j_viz(small, tmp_path):
     pytest.importorskip("neo4j_viz")
     sizes, edges, metrics, names, _ = small
     path = P.write_html(
-        sizes, edges, metrics, names=names, path=tmp_path / "v" / "g.html", title="NIF graph"
+        sizes, edges, metrics, names=names, path=tmp_path / "v" / "g.html", title="NIF graph", engine="neo4j-viz"
     )
     page = path.read_text(encoding="utf-8")
     assert "<title>NIF graph</title>" in page
@@ -156,16 +156,20 @@ def test_write_html_neo4j_viz(small, tmp_path):
     assert all("p_value" not in r for r in rels)  # all NaN in this run
 
 
-def test_write_html_svg_fallback(small, tmp_path, monkeypatch):
+def test_write_html_is_a_small_self_contained_svg_page(small, tmp_path, monkeypatch):
     sizes, edges, metrics, names, _ = small
-    monkeypatch.setitem(sys.modules, "neo4j_viz", None)  # import fails as if not installed
+    monkeypatch.setitem(sys.modules, "neo4j_viz", None)  # the default needs no optional package
     path = P.write_html(sizes, edges, metrics, names=names, path=tmp_path / "g.html", title="T")
     page = path.read_text(encoding="utf-8")
-    assert page.startswith("<!DOCTYPE html>") and "<svg" in page
+    assert page.startswith("<!DOCTYPE html>") and "<svg" in page and "viewBox" in page
     assert "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
-    assert "https://" not in page and "<script" not in page
-    for name in FEATURES + CLASSES:
-        assert f">{name}</text>" in page
+    assert "https://" not in page and "<script src" not in page  # works offline
+    assert path.stat().st_size < 50_000
+    assert "margin:1em auto" in page and "margin:0 auto" in page  # centred
+    for name in FEATURES:  # inputs: feature names on their left
+        assert re.search(rf'text-anchor="end">{re.escape(name)}</text>', page), name
+    for name in CLASSES:  # outputs: class names on their right
+        assert re.search(rf'text-anchor="start">{re.escape(name)}</text>', page), name
     assert page.count("<circle") == sum(sizes) and page.count("<line") == len(edges)
     assert "betweenness:" in page and "community:" in page and "ci_low:" in page
     with pytest.raises(ValidationError, match="neo4j-viz"):

@@ -1,7 +1,8 @@
-"""The interactive HTML view of a NIF network: one self-contained page with Neo4j's graph view
-(``neo4j-viz``, which inlines its JavaScript, so the page works offline) and the neuron
-metrics and edge statistics in the hover tooltips; without ``neo4j-viz``, a plain SVG page
-whose tooltips are SVG ``<title>`` elements."""
+"""The interactive HTML view of a NIF network: one small self-contained page (inline SVG, a few
+lines of script, works offline), centred, inputs labelled with feature names and outputs with
+class names, the neuron metrics and edge statistics in hover tooltips. On request
+(``engine="neo4j-viz"``), Neo4j's graph view instead: it inlines its JavaScript library, so
+that page weighs several MB."""
 
 from __future__ import annotations
 
@@ -100,50 +101,89 @@ def _write_neo4j_viz(g: FlowGraph, title: str, path: Path) -> None:
     write_file(path, lambda tmp: tmp.write_text(page, encoding="utf-8"))
 
 
+#: Input and output layers up to this size get a label per neuron (feature / class names).
+MAX_SIDE_LABELS = 200
+_CHAR_PX = 6.6  # width of one character of the 11 px labels, for the margins
+
+_SCRIPT = """<script>
+// hover a neuron: its edges stand out, the others fade
+document.querySelectorAll('circle[data-n]').forEach(c => {
+  const n = c.dataset.n, edges = document.querySelectorAll('line[data-s="' + n + '"],line[data-d="' + n + '"]');
+  c.addEventListener('mouseenter', () => { document.body.classList.add('focus'); edges.forEach(e => e.classList.add('on')); });
+  c.addEventListener('mouseleave', () => { document.body.classList.remove('focus'); edges.forEach(e => e.classList.remove('on')); });
+});
+</script>"""
+
+
 def _write_svg_page(g: FlowGraph, title: str, path: Path) -> None:
-    """A self-contained page: inline SVG, hover tooltips from <title> elements, no script."""
+    """One small self-contained page: inline SVG, centred and scaled to the window, tooltips
+    from ``<title>`` elements, a few lines of script (hover highlights a neuron's edges); input
+    neurons labelled with feature names on their left, output neurons with class names on
+    their right, hidden neurons above (layers up to ``MAX_LABELS``)."""
     colors = community_colors(g.community)
     radius = np.sqrt(node_area(g.betweenness, g.layer.size) / np.pi)
-    w_step, h = 260.0, max(500.0, 22.0 * max(g.sizes))
-    px = 80.0 + g.x * w_step
-    py = h / 2 - g.y * (h - 80.0)
-    width = 160.0 + (len(g.sizes) - 1) * w_step
+    last = len(g.sizes) - 1
+    side = [g.sizes[0] <= MAX_SIDE_LABELS, g.sizes[last] <= MAX_SIDE_LABELS]
+    first_names = [g.names[i] for i in range(g.layer.size) if g.layer[i] == 0]
+    last_names = [g.names[i] for i in range(g.layer.size) if g.layer[i] == last]
+    r_max = float(radius.max()) if radius.size else 0.0
+    left = 30.0 + r_max + (_CHAR_PX * max(map(len, first_names), default=0) if side[0] else 0.0)
+    right = 30.0 + r_max + (_CHAR_PX * max(map(len, last_names), default=0) if side[1] else 0.0)
+    w_step, h = 260.0, max(420.0, 22.0 * max(g.sizes))
+    top = 40.0  # room for the layer captions
+    px = left + g.x * w_step
+    py = top + h / 2 - g.y * (h - 80.0)
+    width = left + last * w_step + right
+    height = top + h
     esc = html.escape
     parts = [
         "<!DOCTYPE html>",
-        '<html><head><meta charset="utf-8">',
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>{esc(title or 'NIF network')}</title>",
-        "<style>body{font-family:sans-serif;margin:1em} line:hover{stroke:#c0392b}"
-        " circle:hover{stroke-width:3}</style></head><body>",
+        "<style>body{font-family:system-ui,sans-serif;margin:1em auto;max-width:"
+        f"{max(width, 640):.0f}px;text-align:center}}"
+        "svg{display:block;margin:0 auto;width:100%;height:auto}"
+        "line{stroke:#2b6cb0}line.on{stroke:#c0392b;stroke-opacity:1}"
+        "body.focus line:not(.on){stroke-opacity:.06}circle:hover{stroke-width:3}"
+        "text{font-size:11px;fill:#222}text.layer{font-weight:bold;fill:#555}</style></head><body>",
         f"<h2>{esc(title or 'NIF network')}</h2>",
         "<p>Hover a neuron or an edge for its values. Node size: betweenness; colour: "
-        "community; hollow: prunable; edge width: NIF / layer max.</p>",
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{h:.0f}">',
+        "community; hollow: prunable; edge width: NIF / layer max."
+        + (f" The {len(g.edges)} strongest of {g.n_edges_total} edges are drawn." if len(g.edges) < g.n_edges_total else "")
+        + "</p>",
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width:.0f} {height:.0f}" '
+        f'width="{width:.0f}" height="{height:.0f}" role="img" aria-label="{esc(title or "NIF network")}">',
     ]
+    for li, n in enumerate(g.sizes):
+        caption = "inputs" if li == 0 else "classes" if li == last else f"hidden {li}"
+        parts.append(f'<text class="layer" x="{left + li * w_step:.1f}" y="18" text-anchor="middle">{caption} ({n})</text>')
     for _, row in g.edges.iterrows():
         s, d = int(row["src"]), int(row["dst"])
         tip = f"{g.names[s]} → {g.names[d]}\n" + "\n".join(
             f"{k}: {v}" for k, v in _edge_props(row).items()
         )
         parts.append(
-            f'<line x1="{px[s]:.1f}" y1="{py[s]:.1f}" x2="{px[d]:.1f}" y2="{py[d]:.1f}" '
-            f'stroke="#2b6cb0" stroke-opacity="{0.25 + 0.75 * row["value_norm"]:.2f}" '
+            f'<line data-s="{s}" data-d="{d}" x1="{px[s]:.1f}" y1="{py[s]:.1f}" x2="{px[d]:.1f}" y2="{py[d]:.1f}" '
+            f'stroke-opacity="{0.25 + 0.75 * row["value_norm"]:.2f}" '
             f'stroke-width="{0.5 + 4 * row["value_norm"]:.2f}"><title>{esc(tip)}</title></line>'
         )
     for i in range(g.layer.size):
         tip = "\n".join(f"{k}: {v}" for k, v in _node_props(g, i).items())
         fill = "white" if g.prunable[i] else hex_color(colors[i])
         parts.append(
-            f'<circle cx="{px[i]:.1f}" cy="{py[i]:.1f}" r="{radius[i]:.1f}" fill="{fill}" '
+            f'<circle data-n="{i}" cx="{px[i]:.1f}" cy="{py[i]:.1f}" r="{radius[i]:.1f}" fill="{fill}" '
             f'stroke="{hex_color(colors[i]) if g.prunable[i] else "#000"}" stroke-width="1">'
             f"<title>{esc(tip)}</title></circle>"
         )
-        if g.sizes[g.layer[i]] <= MAX_LABELS:
-            parts.append(
-                f'<text x="{px[i]:.1f}" y="{py[i] - radius[i] - 3:.1f}" font-size="10" '
-                f'text-anchor="middle">{esc(g.names[i])}</text>'
-            )
-    parts += ["</svg></body></html>"]
+        li = int(g.layer[i])
+        if li == 0 and side[0]:
+            parts.append(f'<text x="{px[i] - radius[i] - 6:.1f}" y="{py[i] + 4:.1f}" text-anchor="end">{esc(g.names[i])}</text>')
+        elif li == last and side[1]:
+            parts.append(f'<text x="{px[i] + radius[i] + 6:.1f}" y="{py[i] + 4:.1f}" text-anchor="start">{esc(g.names[i])}</text>')
+        elif 0 < li < last and g.sizes[li] <= MAX_LABELS:
+            parts.append(f'<text x="{px[i]:.1f}" y="{py[i] - radius[i] - 3:.1f}" text-anchor="middle">{esc(g.names[i])}</text>')
+    parts += ["</svg>", _SCRIPT, "</body></html>"]
     text = "\n".join(parts)
     write_file(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
@@ -167,8 +207,10 @@ def write_html(
 
     Parameters
     ----------
-    engine : {"auto", "neo4j-viz", "svg"}
-        ``"auto"`` uses neo4j-viz when it is installed and the plain SVG page otherwise.
+    engine : {"auto", "svg", "neo4j-viz"}
+        ``"auto"`` and ``"svg"``: a small self-contained SVG page (tens of KB, works offline).
+        ``"neo4j-viz"``: Neo4j's graph view (needs ``nifgraph[viz]``); it inlines its
+        JavaScript library, so the page weighs several MB.
     max_edges : int
         Keep only the strongest ``max_edges`` edges (a browser chokes on 50 000).
 
@@ -183,16 +225,14 @@ def write_html(
         )
     g = prepare(sizes, edges, metrics, names, max_edges)
     path = Path(path)
-    if engine != "svg":
+    if engine == "neo4j-viz":
         try:
             import neo4j_viz  # noqa: F401
         except ImportError as e:
-            if engine == "neo4j-viz":
-                raise ValidationError(
-                    "write_html(engine='neo4j-viz') needs the neo4j-viz package: pip install "
-                    "'nifgraph[viz]', or use engine='svg'."
-                ) from e
-            engine = "svg"
+            raise ValidationError(
+                "write_html(engine='neo4j-viz') needs the neo4j-viz package: pip install "
+                "'nifgraph[viz]', or use engine='svg'."
+            ) from e
         else:
             _write_neo4j_viz(g, title, path)
             return path
