@@ -82,6 +82,8 @@ DEFAULT_NULL_DRAWS = 1000
 #: Upper bound on the pooled null: p-values finer than 1e-5 change no decision, and each draw
 #: costs one estimate per column of the larger layer (10^9 draws would need hundreds of GiB).
 MAX_NULL_DRAWS = 100_000
+#: Upper bound on half-samples for the interval: every one re-estimates every edge.
+MAX_BOOTSTRAP = 10_000
 #: The edge-table columns this module fills.
 SIGNIFICANCE_COLUMNS = ("p_value", "q_value", "ci_low", "ci_high")
 _SEED_NULL = 7919  # seed offsets keep the null, the tie keys and the half-samples apart
@@ -116,8 +118,8 @@ class SignificanceSpec:
         if isinstance(d, bool) or not isinstance(d, (int, np.integer)) or not 100 <= d <= MAX_NULL_DRAWS:
             raise param_error("null_draws", owner, f"an int in [100, {MAX_NULL_DRAWS:,}]", d)
         b = self.bootstrap
-        if isinstance(b, bool) or not isinstance(b, (int, np.integer)) or b < 0 or b == 1:
-            raise param_error("bootstrap", owner, "0 (no interval) or an int ≥ 2", b)
+        if isinstance(b, bool) or not isinstance(b, (int, np.integer)) or b < 0 or b == 1 or b > MAX_BOOTSTRAP:
+            raise param_error("bootstrap", owner, f"0 (no interval) or an int in [2, {MAX_BOOTSTRAP:,}]", b)
         if self.bias_correct and not self.null:
             raise ValidationError(
                 f"{owner}: bias correction subtracts the permutation-null mean; turn the null on "
