@@ -56,14 +56,14 @@ def run(
     json_: JsonOpt = False,
 ) -> None:
     """The main job: train an MLP, estimate NIF on every edge, analyse, verify pruning, report."""
+    t0 = time.perf_counter()
+    ds = data.load(seed)  # first: a mistyped data set fails in a second, before torch is imported
     from ..config import default_out
     from ..pipeline import run_main_job
     from ..render import tables
     from ..render.figures import run_figures
 
-    t0 = time.perf_counter()
     cfg, est, ana = training.config(seed), estimation.settings(seed), analysis.settings(seed)
-    ds = data.load(seed)
     with open_store_cli(store) as st:
         with bars("train", f"NIF ({est.estimator})", enabled=not json_) as (on_train, on_est):
             res = run_main_job(
@@ -97,9 +97,9 @@ def train(
     json_: JsonOpt = False,
 ) -> None:
     """Train an MLP (Adam) or import a trained one; store it with its checkpoint."""
+    ds = data.load(seed)  # first: a mistyped data set fails in a second, before torch is imported
     from ..pipeline import import_model, train_model
 
-    ds = data.load(seed)
     with open_store_cli(store) as st:
         if model_file is not None:
             model = import_model(

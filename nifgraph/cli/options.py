@@ -35,6 +35,35 @@ if TYPE_CHECKING:  # pragma: no cover
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
 
+
+def _plain_help_types() -> None:
+    """Help without ``<bool>`` / ``<str>`` placeholders (typer ≥ 0.25 shows the Python type in
+    angle brackets): a flag shows no type, a value an upper-case word (TEXT, INTEGER, PATH, a
+    choice ``a|b``). Does nothing on a typer without ``display_type_rich``."""
+    import re
+
+    from typer import core
+
+    _words = {"str": "TEXT", "int": "INTEGER", "float": "FLOAT", "bool": "BOOLEAN", "Path": "PATH"}
+
+    def display_type_rich(self: Any, ctx: Any) -> str | None:
+        if self.metavar is not None:
+            return self.metavar
+        if getattr(self, "is_flag", False):
+            return None
+        label = str(self.display_type(ctx) or "")
+        label = re.sub(r"\b(str|int|float|bool|Path)\b", lambda m: _words[m.group(1)], label.strip("<>"))
+        if "|" not in label:  # a choice keeps its values' case
+            label = label.upper()
+        return label + ("..." if self.nargs != 1 else "")
+
+    for cls in (getattr(core, "TyperOption", None), getattr(core, "TyperArgument", None)):
+        if cls is not None and hasattr(cls, "display_type_rich") and hasattr(cls, "display_type"):
+            cls.display_type_rich = display_type_rich
+
+
+_plain_help_types()
+
 # -- single options ------------------------------------------------------------------------
 StoreOpt = Annotated[
     str | None,
