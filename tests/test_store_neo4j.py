@@ -223,3 +223,74 @@ def test_push_and_pull_with_duckdb(neo, tmp_path):
         copy_models(neo, back, [model.model_id])
         assert back.get_analysis(run.run_id) == neo.get_analysis(run.run_id)
         assert len(back.get_edges(run.run_id)) == len(edges)
+
+
+def _model_nodes(neo, model_id: str) -> dict[str, int]:
+    """What the database still holds of a model, hidden or not."""
+    got = neo.run_cypher(
+        "OPTIONAL MATCH (m:Model {model_id: $m}) WITH count(m) AS models "
+        "OPTIONAL MATCH (n:Neuron {model_id: $m}) WITH models, count(n) AS neurons "
+        "OPTIONAL MATCH (r:Run {model_id: $m}) WITH models, neurons, count(r) AS runs "
+        "OPTIONAL MATCH (c:Checkpoint {model_id: $m}) RETURN models, neurons, runs, count(c) AS checkpoints",
+        {"m": model_id},
+    )
+    return {k: int(got[k][0]) for k in got.columns}
+
+
+@pytest.mark.neo4j
+def test_a_pending_model_is_invisible_and_repair_removes_it(neo):
+    """A main job killed after writing its model (hidden, pending on its run) and one batch of
+    the run: no read shows the model; `nifgraph db repair` deletes model, neurons, checkpoint
+    and run; the same job then writes cleanly."""
+    from nifgraph.errors import NotFoundError
+    from nifgraph.store.neo4j_records import now_ms as _now_ms
+    from nifgraph.store.neo4j_records import run_props as _run_props
+
+    model, neurons = make_model(name="killed")
+    mid = model.model_id
+    neo._test_created.append(mid)
+    run, edges = make_run(model)
+    neo._put_model(model, neurons, b"ckpt", pending=run.run_id)  # the kill: model + begun run, then stop
+    neo._write("store/begin_run", run=_run_props(run), seq=1, now_ms=_now_ms())
+    ids = [f"{mid}:0:0", f"{mid}:1:0"]
+    cols = {c: [None] for c in ("relevance", "redundancy", "value_norm", "cost", "p_value", "q_value", "ci_low", "ci_high")}
+    neo._write("store/put_edges", run_id=run.run_id, ids=ids, src=[0], dst=[1], cols={"value": [0.5], **cols})
+
+    with pytest.raises(NotFoundError):
+        neo.get_model(mid)
+    with pytest.raises(NotFoundError):
+        neo.get_checkpoint(mid)
+    assert mid not in {m.model_id for m in neo.list_models()}
+    with pytest.raises(NotFoundError, match=mid):
+        neo.summary_inputs([mid])
+    assert mid not in set(neo.run_named("models_by_accuracy", {"limit": 100000}).get("model_id", []))
+    assert neo.run_named("model_summary", {"model_ids": [mid]}).empty
+    assert neo.run_named("flow_concentration", {"model_ids": [mid], "top": 0.1}).empty
+    assert neo.run_named("strongest_paths", {"model_id": mid, "feature_idx": 0}).empty
+    assert mid not in {r["m"]["model_id"] for r in neo.query("bloom/models_by_accuracy")}
+    info = neo.status()
+    assert info["pending_models"] >= 1 and info["incomplete_runs"] >= 1
+
+    from .conftest import invoke
+
+    res = invoke("db", "repair", "--store", neo.uri)
+    assert res.exit_code == 0 and "Removed" in res.output, res.output
+    assert _model_nodes(neo, mid) == {"models": 0, "neurons": 0, "runs": 0, "checkpoints": 0}
+    assert neo.run_cypher("MATCH ()-[e:NIF {run_id: $r}]->() RETURN count(e) AS n", {"r": run.run_id})["n"][0] == 0
+
+    neo.put_model_with_run(model, neurons, b"ckpt", run, edges)  # the job again, whole
+    assert neo.get_model(mid) == model and neo.get_checkpoint(mid) == b"ckpt"
+    assert len(neo.get_edges(run.run_id)) == len(edges)
+    assert neo.repair() == 0 or _model_nodes(neo, mid)["models"] == 1  # a published model is never repaired away
+
+
+@pytest.mark.neo4j
+def test_put_model_with_run_keeps_an_existing_model_visible(neo):
+    """A second run written with put_model_with_run for a model already stored never hides it."""
+    model, neurons = make_model(name="kept")
+    neo._test_created.append(model.model_id)
+    neo.put_model(model, neurons)
+    run, edges = make_run(model)
+    neo.put_model_with_run(model, neurons, None, run, edges)
+    assert [r.run_id for r in neo.list_runs(model.model_id)] == [run.run_id]
+    assert neo.run_cypher("MATCH (m:Model {model_id: $m}) RETURN m.pending AS p", {"m": model.model_id})["p"][0] is None

@@ -6,5 +6,5 @@ MATCH (r:Run {model_id: $model_id})
 WHERE r.status = 'complete' AND r.analysis_id IS NOT NULL
 WITH r ORDER BY r.created_at DESC, r.seq DESC LIMIT 1
 MATCH (m:Model {model_id: $model_id})-[h:HAS_NEURON]->(n:Neuron)<-[:OF_NEURON]-(x:NeuronResult {analysis_id: r.analysis_id})
-WHERE x.prunable
+WHERE x.prunable AND m.pending IS NULL
 RETURN m, h, n

@@ -3,6 +3,7 @@
 //          flow path to every class (max-product, layer by layer, latest complete run), drawn.
 // params: model_id, feature_idx:int
 MATCH (m:Model {model_id: $model_id})
+WHERE m.pending IS NULL
 MATCH (r:Run {model_id: $model_id})
 WHERE r.status = 'complete'
 WITH m, r ORDER BY r.created_at DESC, r.seq DESC LIMIT 1

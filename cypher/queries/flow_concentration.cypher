@@ -5,6 +5,7 @@
 // params: model_ids:list, top:float
 UNWIND $model_ids AS mid
 MATCH (m:Model {model_id: mid})
+WHERE m.pending IS NULL
 MATCH (r:Run {model_id: mid})
 WHERE r.status = 'complete'
 WITH m, r ORDER BY r.created_at DESC, r.seq DESC, r.run_id DESC

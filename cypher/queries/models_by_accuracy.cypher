@@ -2,6 +2,7 @@
 // answers: Models ranked by held-out test accuracy, with their number of complete runs.
 // params: limit:int
 MATCH (m:Model)
+WHERE m.pending IS NULL
 OPTIONAL MATCH (r:Run {model_id: m.model_id})
 WHERE r.status = 'complete'
 RETURN m.model_id AS model_id, m.name AS name, m.dataset AS dataset,

@@ -7,6 +7,7 @@ WHERE r.status = 'complete' AND r.analysis_id IS NOT NULL
 WITH r ORDER BY r.created_at DESC, r.seq DESC
 WITH r.model_id AS model_id, head(collect(r)) AS r
 MATCH (m:Model {model_id: model_id})
+WHERE m.pending IS NULL
 MATCH (a:Analysis {analysis_id: r.analysis_id})
 MATCH (a)-[:HAS_RESULT]->(x:NeuronResult)-[:OF_NEURON]->(:Hidden)
 WITH m, r, a, count(x) AS hidden, sum(CASE WHEN x.prunable THEN 1 ELSE 0 END) AS prunable

@@ -1,6 +1,11 @@
 // name: store/complete_run
-// answers: Make a fully written run visible (the last step of a run write).
+// answers: Make a fully written run visible (the last step of a run write), and in the same
+//          transaction publish the model that waits for this run (store/put_model with pending).
 // params: run_id, n_edges:int, now_ms:int
 MATCH (r:Run {run_id: $run_id})
 SET r.status = 'complete', r.n_edges = $n_edges, r.updated_ms = $now_ms
-RETURN r.run_id AS run_id
+WITH r
+OPTIONAL MATCH (m:Model {model_id: r.model_id})
+WHERE m.pending = r.run_id
+SET m.pending = null, m.updated_ms = $now_ms
+RETURN r.run_id AS run_id, m IS NOT NULL AS published

@@ -87,8 +87,10 @@ def status(store: StoreOpt = None, json_: JsonOpt = False) -> None:
             f"Schema: not ready (missing {', '.join(schema['missing']) or 'none'}; "
             f"not online {', '.join(schema['not_online']) or 'none'}): run `nifgraph db init`"
         )
+    hidden = info.get("pending_models", 0)
     console.print(f"{info['models']} models, {info['runs']} runs, {info['incomplete_runs']} incomplete runs"
-                  + (" (clean them with `nifgraph db repair`)" if info["incomplete_runs"] else ""))
+                  + (f", {hidden} models waiting for an unfinished first run" if hidden else "")
+                  + (" (clean them with `nifgraph db repair`)" if info["incomplete_runs"] or hidden else ""))
 
 def init(store: StoreOpt = None) -> None:
     """Create constraints and indexes (idempotent) and wait until they are online."""
@@ -101,11 +103,12 @@ def repair(
     store: StoreOpt = None,
     min_age: Annotated[float, typer.Option("--min-age", help="Only leftovers older than this many seconds.")] = 0.0,
 ) -> None:
-    """Delete leftovers of interrupted writes (incomplete runs, stale analyses)."""
+    """Delete leftovers of interrupted writes (models left without their first run, incomplete
+    runs, stale analyses)."""
     with open_store_cli(store) as st:
         _need_neo4j(st)
         n = st.repair(min_age_s=min_age)
-    console.print(f"Removed {n} incomplete runs or stale analyses.")
+    console.print(f"Removed {n} hidden models, incomplete runs or stale analyses.")
 
 def gds_estimate(
     nodes: Annotated[int, typer.Option("--nodes", help="Neurons in the run (sum of layer sizes).")],

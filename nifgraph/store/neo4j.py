@@ -16,6 +16,11 @@ Property names are the snake_case column names of :mod:`nifgraph.records`; dicts
 How writes stay all-or-nothing
 ------------------------------
 * ``put_model`` is one transaction.
+* ``put_model_with_run`` writes the model *pending* (``Model.pending`` = the run id it waits
+  for; every model read skips pending models), then the run as below; ``store/complete_run``
+  publishes the model in the transaction that completes the run. A process killed at any point
+  leaves no visible model without its run; ``repair()`` deletes the pending model with the
+  incomplete run.
 * ``put_run`` creates the ``Run`` with ``status = 'writing'``, deletes the edges an earlier
   write of that run left, writes the edges in columnar batches of ``batch_size`` (one managed
   transaction each: the batch's neurons matched once by ``neuron_id``, then ``CREATE`` — the
@@ -156,6 +161,13 @@ class Neo4jStore(Neo4jAdmin, Store):
 
     # -- models ----------------------------------------------------------------------
     def put_model(self, model: ModelRecord, neurons: pd.DataFrame, checkpoint: bytes | None = None) -> None:
+        self._put_model(model, neurons, checkpoint, pending=None)
+
+    def _put_model(
+        self, model: ModelRecord, neurons: pd.DataFrame, checkpoint: bytes | None, *, pending: str | None
+    ) -> None:
+        """One transaction; ``pending``: the run id a new model stays hidden until (see
+        :meth:`put_model_with_run`), ``None`` to make it visible now."""
         mid = model.model_id
         frame = conform(neurons.assign(model_id=mid), NEURON_COLUMNS)
         rows = [
@@ -166,7 +178,7 @@ class Neo4jStore(Neo4jAdmin, Store):
         seq = time.time_ns()
 
         def work(run: Callable[..., Any]) -> None:
-            run_in_tx(run, "store/put_model", model=props, seq=seq)
+            run_in_tx(run, "store/put_model", model=props, seq=seq, pending=pending, now_ms=now_ms())
             run_in_tx(run, "store/delete_checkpoint", model_id=mid)
             if checkpoint is not None:
                 run_in_tx(run, "store/put_checkpoint", model_id=mid, data=bytes(checkpoint))
@@ -179,6 +191,28 @@ class Neo4jStore(Neo4jAdmin, Store):
                 self._after_batch("neurons", done)
 
         self.runner.write_tx(work)
+
+    def put_model_with_run(
+        self, model: ModelRecord, neurons: pd.DataFrame, checkpoint: bytes | None, run: RunRecord, edges: pd.DataFrame
+    ) -> None:
+        """The model and its first run as one unit: the model is written hidden (pending on
+        ``run.run_id``) and published by the transaction that completes the run. A failure
+        removes both; a killed process leaves both hidden until ``nifgraph db repair``."""
+        if run.model_id != model.model_id:
+            raise ValidationError(
+                f"Run {run.run_id} belongs to model {run.model_id}, not {model.model_id}; pass the run of this model."
+            )
+        self._put_model(model, neurons, checkpoint, pending=run.run_id)
+        try:
+            self._put_run(run, edges, model_from_flat(self._one(
+                "store/get_pending_model", f"model {model.model_id!r}", model_id=model.model_id)["model"]))
+        except BaseException:
+            try:
+                if not self.query("store/get_model", model_id=model.model_id):  # still hidden: ours
+                    self._purge_model(model.model_id)
+            except Exception:  # pragma: no cover - server gone: `nifgraph db repair` cleans up
+                pass
+            raise
 
     def _one(self, name: str, missing: str, **params: Any) -> dict[str, Any]:
         """The single row of the read query ``name``, or :class:`NotFoundError` saying ``missing``."""
@@ -201,6 +235,10 @@ class Neo4jStore(Neo4jAdmin, Store):
 
     def delete_model(self, model_id: str) -> None:
         self.get_model(model_id)
+        self._purge_model(model_id)
+
+    def _purge_model(self, model_id: str) -> None:
+        """Delete a model (visible or pending) with its runs, neurons and checkpoint."""
         runs = [r["run_id"] for r in self._write("store/hide_runs_of_model", model_id=model_id)]
         for run_id in runs:
             self._purge_run(run_id)
@@ -215,7 +253,9 @@ class Neo4jStore(Neo4jAdmin, Store):
 
     # -- runs ------------------------------------------------------------------------
     def put_run(self, run: RunRecord, edges: pd.DataFrame) -> None:
-        model = self.get_model(run.model_id)
+        self._put_run(run, edges, self.get_model(run.model_id))
+
+    def _put_run(self, run: RunRecord, edges: pd.DataFrame, model: ModelRecord) -> None:
         frame = conform(edges.assign(run_id=run.run_id), EDGE_COLUMNS)
         bad = frame["dst_layer"] != frame["src_layer"] + 1
         if bad.any():

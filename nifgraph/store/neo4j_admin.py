@@ -19,7 +19,8 @@ __all__ = ["Neo4jAdmin", "expected_schema", "min_server_version", "unsupported_s
 
 class Neo4jAdmin:
     """Schema, status and query methods of the Neo4j store (needs ``runner``, ``uri``,
-    ``database``, ``query``, ``_write``, ``_purge_run`` and ``_purge_analysis`` of the store)."""
+    ``database``, ``query``, ``_write``, ``_purge_run``, ``_purge_analysis`` and ``_purge_model``
+    of the store)."""
 
     runner: Any
     uri: str
@@ -74,6 +75,7 @@ class Neo4jAdmin:
             "models": int(counts["models"]),
             "runs": int(counts["runs"]),
             "incomplete_runs": int(counts["incomplete_runs"]),
+            "pending_models": int(counts.get("pending_models") or 0),
             "settings": self.server_settings(),
         }
 
@@ -98,17 +100,22 @@ class Neo4jAdmin:
         return (str(rows[0]["version"]) if rows else None), None
 
     def repair(self, min_age_s: float = 0.0) -> int:
-        """Delete leftovers of interrupted writes: runs not complete and analyses that are not
-        the current one of their run, older than ``min_age_s`` seconds. Returns how many
-        runs and analyses were removed. Run it when no other process is writing."""
+        """Delete leftovers of interrupted writes older than ``min_age_s`` seconds: models still
+        hidden because the first run they wait for never completed (a main job killed half-way,
+        see ``put_model_with_run``), runs not complete, and analyses that are not the current one
+        of their run. Returns how many models, runs and analyses were removed. Run it when no
+        other process is writing."""
         before = now_ms() - int(min_age_s * 1000)
+        models = [r["model_id"] for r in self.query("admin/pending_models", before_ms=before)]
+        for model_id in models:
+            self._purge_model(model_id)
         runs = [r["run_id"] for r in self.query("admin/incomplete_runs", before_ms=before)]
         for run_id in runs:
             self._purge_run(run_id)
         analyses = [r["analysis_id"] for r in self.query("admin/stale_analyses", before_ms=before)]
         for aid in analyses:
             self._purge_analysis(aid)
-        return len(runs) + len(analyses)
+        return len(models) + len(runs) + len(analyses)
 
     def run_cypher(self, query: str, params: dict[str, Any] | None = None, write: bool = False) -> pd.DataFrame:
         """Run ad-hoc Cypher and return the rows as a DataFrame.
