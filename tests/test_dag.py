@@ -150,3 +150,71 @@ def test_dag_path_sums_equal_the_enumeration_of_every_path():
     np.testing.assert_allclose(dag_path_sums(sizes, flow), want, rtol=1e-12)
     chain = {(0, 1): flow[(0, 1)], (1, 2): flow[(1, 2)], (2, 3): flow[(2, 3)]}
     np.testing.assert_allclose(dag_path_sums(sizes, chain), flow[(0, 1)] @ flow[(1, 2)] @ flow[(2, 3)], rtol=1e-12)
+
+
+def _chain_blocks(rng, sizes):
+    return [rng.uniform(0, 1, (a, b)) * (rng.uniform(size=(a, b)) > 0.2) for a, b in zip(sizes[:-1], sizes[1:])]
+
+
+def test_dag_analysis_of_a_chain_equals_the_chain_engine():
+    from nifgraph.analysis import local
+    from nifgraph.analysis.dag_flow import DagNif, analyze_dag
+
+    rng = np.random.default_rng(4)
+    sizes = (4, 6, 5, 3)
+    mats = _chain_blocks(rng, sizes)
+    mats[1][2, :] = 0.001  # a hidden unit that passes (almost) nothing on
+    got = analyze_dag(DagNif(sizes, {(i, i + 1): m for i, m in enumerate(mats)}), gamma=1.0, seed=3)
+    np.testing.assert_allclose(got.betweenness, local.betweenness(mats), atol=1e-9)
+    membership, q = local.louvain(mats, resolution=1.0, seed=3)
+    assert (got.community == membership).all() and got.modularity == pytest.approx(q)
+    np.testing.assert_allclose(got.attribution, local.attribution(mats), rtol=1e-12)
+    assert (got.prunable == local.prunable(mats)).all() and got.prunable.sum() == 1
+
+
+def test_dag_betweenness_with_a_skip_matches_networkx():
+    import networkx as nx
+
+    from nifgraph.analysis.dag_flow import DagNif, analyze_dag, dag_edge_list
+
+    rng = np.random.default_rng(5)
+    sizes = (3, 4, 4, 2)
+    blocks = {(a, b): rng.uniform(0.05, 1, (sizes[a], sizes[b])) for a, b in [(0, 1), (1, 2), (2, 3), (1, 3)]}
+    nif = DagNif(sizes, blocks)
+    src, dst, _, cost = dag_edge_list(nif)
+    g = nx.DiGraph()
+    g.add_nodes_from(range(sum(sizes)))
+    g.add_weighted_edges_from(zip(src.tolist(), dst.tolist(), cost.tolist()), weight="cost")
+    want = nx.betweenness_centrality(g, weight="cost", normalized=False)
+    np.testing.assert_allclose(analyze_dag(nif).betweenness, [want[i] for i in range(sum(sizes))], atol=1e-9)
+
+
+class _DeadBlock(nn.Module):
+    """h = relu(A x); z = B h with B = 0 (a residual branch that outputs a constant);
+    out = C (z + h): everything reaches the classes through the skip."""
+
+    def __init__(self):
+        super().__init__()
+        self.a, self.b, self.c = nn.Linear(3, 4), nn.Linear(4, 4), nn.Linear(4, 2)
+        with torch.no_grad():
+            self.b.weight.zero_()
+
+    def forward(self, x):
+        h = torch.relu(self.a(x))
+        return self.c(self.b(h) + h)
+
+
+def test_a_residual_branch_that_outputs_a_constant_carries_nothing_and_is_prunable():
+    from nifgraph.analysis.dag_flow import analyze_dag, estimate_dag
+
+    torch.manual_seed(0)
+    model = _DeadBlock().eval()
+    x = _x(1500, 3)
+    dag = read_module(model, x[:2])
+    assert dag.pairs == [(0, 1), (1, 2), (1, 3), (2, 3)]
+    nif = estimate_dag(dag, x.numpy(), estimator="gcmi")
+    assert nif.blocks[(1, 2)].max() == 0 and nif.blocks[(2, 3)].max() == 0  # a constant has no information
+    assert nif.blocks[(1, 3)].max() > 0.1  # the skip carries it
+    a = analyze_dag(nif)
+    assert a.prunable[7:11].all() and not a.prunable[:7].any() and not a.prunable[11:].any()
+    assert (a.attribution > 0).all()  # every input reaches every class, through the skip

@@ -1,0 +1,172 @@
+"""NIF on a DAG of layers (issue #11, second part): estimate, centrality, communities,
+attribution and the prunable rule for models read by :mod:`nifgraph.dag` (CNN channels,
+residual and concatenated paths), in process.
+
+The flow graph has one node per unit and one edge per (unit of layer ``a``, unit of layer
+``b``) for every pair of layers ``a → b`` that the model joins directly
+(:attr:`nifgraph.dag.FlowDag.pairs`); a skip path is such a pair. ``blocks[(a, b)]`` is the
+``(n_a, n_b)`` NIF matrix of that pair. On a chain the results equal the chain engine's
+(:mod:`nifgraph.analysis.local`), which the tests check.
+
+Costs: as in the chain engine, each block is divided by its own maximum and an edge costs
+``1 − ln(value/top)``. On a chain every path between two units has the same number of edges,
+so the 1 changes nothing; on a DAG with skips it is one unit of cost per hop, so a path
+through a skip that carries as much as the block's path (per hop) is preferred as the
+shorter one -- the information travels fewer steps. Zero edges are dropped.
+
+Not wired into the stores or the CLI yet: this is the Python API
+(:func:`estimate_dag`, :func:`analyze_dag`); ``scripts/residual_flow.py`` uses it.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..errors import ValidationError
+from ..flowgraph import dag_path_sums
+from ..settings import DEFAULT_THRESHOLD
+
+__all__ = ["DagNif", "DagAnalysis", "estimate_dag", "analyze_dag", "dag_edge_list"]
+
+Blocks = dict[tuple[int, int], np.ndarray]
+
+
+@dataclass(frozen=True)
+class DagNif:
+    """NIF of every edge of a DAG model: ``blocks[(a, b)]`` in nats, ``(n_a, n_b)``."""
+
+    sizes: tuple[int, ...]
+    blocks: Blocks
+    names: tuple[str, ...] = ()
+
+    @property
+    def n_edges(self) -> int:
+        return int(sum(m.size for m in self.blocks.values()))
+
+
+@dataclass(frozen=True)
+class DagAnalysis:
+    """Per-unit metrics (flat order: layer by layer) and the input-to-class attribution."""
+
+    betweenness: np.ndarray
+    community: np.ndarray
+    modularity: float
+    in_flow: np.ndarray
+    out_flow: np.ndarray
+    prunable: np.ndarray
+    attribution: np.ndarray  # (n_inputs, n_outputs)
+
+
+def _offsets(sizes: tuple[int, ...]) -> np.ndarray:
+    return np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+
+
+def _check(nif: DagNif) -> None:
+    for (a, b), m in nif.blocks.items():
+        if not 0 <= a < b < len(nif.sizes) or np.shape(m) != (nif.sizes[a], nif.sizes[b]):
+            raise ValidationError(f"Block ({a}, {b}) of shape {np.shape(m)} does not fit layer sizes {nif.sizes}.")
+        if not np.isfinite(m).all() or (np.asarray(m) < 0).any():
+            raise ValidationError(f"Block ({a}, {b}) has negative or non-finite NIF values; clip estimates at 0.")
+
+
+def estimate_dag(
+    dag: Any,
+    x: np.ndarray,
+    *,
+    estimator: str = "gcmi",
+    seed: int = 0,
+    progress: Callable[[int, int], None] | None = None,
+    **options: Any,
+) -> DagNif:
+    """NIF of every edge of ``dag`` (a :class:`nifgraph.dag.FlowDag`) on the samples ``x``:
+    one :func:`nifgraph.mi.pairwise` call per joined pair of layers."""
+    from .. import mi
+
+    acts = dag.forward_layers(x)
+    pairs = dag.pairs
+    total = sum(acts[a].shape[1] * acts[b].shape[1] for a, b in pairs)
+    done = 0
+    blocks: Blocks = {}
+    for a, b in pairs:
+        blocks[(a, b)] = np.maximum(mi.pairwise(acts[a], acts[b], estimator, seed=seed, **options), 0.0)
+        done += blocks[(a, b)].size
+        if progress is not None:
+            progress(done, total)
+    return DagNif(tuple(int(s) for s in dag.layer_sizes), blocks, tuple(la.name for la in dag.layers))
+
+
+def dag_edge_list(nif: DagNif) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Non-zero edges as flat arrays ``src, dst, value, cost`` (cost ``1 − ln(value/top)`` of
+    the edge's block), in pair then row-major order."""
+    _check(nif)
+    off = _offsets(nif.sizes)
+    parts = []
+    for (a, b), m in nif.blocks.items():
+        m = np.asarray(m, dtype=np.float64)
+        top = m.max()
+        rows, cols = np.nonzero(m > 0)
+        v = m[rows, cols]
+        parts.append((off[a] + rows, off[b] + cols, v, 1.0 - np.log(v / top) if top > 0 else v))
+    if not parts:
+        empty = np.zeros(0)
+        return empty.astype(np.int64), empty.astype(np.int64), empty, empty
+    src, dst, value, cost = (np.concatenate(p) for p in zip(*parts, strict=True))
+    return src.astype(np.int64), dst.astype(np.int64), value, cost + 0.0
+
+
+def analyze_dag(
+    nif: DagNif,
+    *,
+    gamma: float = 1.0,
+    threshold: float = DEFAULT_THRESHOLD,
+    seed: int = 0,
+    dead: np.ndarray | None = None,
+) -> DagAnalysis:
+    """Betweenness (directed, costs above), Louvain (undirected, raw nats, resolution
+    ``gamma``), in/out flow, the prunable rule of the chain engine (a hidden unit that is dead
+    or whose strongest incoming or outgoing edge carries ≤ ``threshold`` nats) and the
+    attribution (sum over all unit paths of the product of NIF, :func:`dag_path_sums`)."""
+    import igraph
+
+    off = _offsets(nif.sizes)
+    n = int(off[-1])
+    src, dst, value, cost = dag_edge_list(nif)
+    edges = np.column_stack([src, dst]).tolist()
+    if src.size:
+        btw = np.asarray(igraph.Graph(n=n, edges=edges, directed=True).betweenness(directed=True, weights=cost.tolist()))
+        g = igraph.Graph(n=n, edges=edges, directed=False)
+        state = random.getstate()
+        try:
+            random.seed(seed)
+            membership = g.community_multilevel(weights=value.tolist(), resolution=float(gamma)).membership
+        finally:
+            random.setstate(state)
+        q = float(g.modularity(membership, weights=value.tolist(), resolution=float(gamma), directed=False))
+    else:
+        btw, membership, q = np.zeros(n), list(range(n)), float("nan")
+    in_flow, out_flow = np.zeros(n), np.zeros(n)
+    max_in, max_out = np.zeros(n), np.zeros(n)
+    np.add.at(in_flow, dst, value)
+    np.add.at(out_flow, src, value)
+    np.maximum.at(max_in, dst, value)
+    np.maximum.at(max_out, src, value)
+    hidden = np.zeros(n, dtype=bool)
+    hidden[off[1] : off[-2]] = True
+    dead_mask = np.zeros(n, dtype=bool) if dead is None else np.asarray(dead, dtype=bool)
+    prunable = hidden & (dead_mask | (max_in <= threshold) | (max_out <= threshold))
+    from .local import relabel
+
+    return DagAnalysis(
+        betweenness=btw,
+        community=relabel(membership),
+        modularity=q,
+        in_flow=in_flow,
+        out_flow=out_flow,
+        prunable=prunable,
+        attribution=dag_path_sums(nif.sizes, nif.blocks),
+    )
