@@ -294,3 +294,46 @@ def test_put_model_with_run_keeps_an_existing_model_visible(neo):
     neo.put_model_with_run(model, neurons, None, run, edges)
     assert [r.run_id for r in neo.list_runs(model.model_id)] == [run.run_id]
     assert neo.run_cypher("MATCH (m:Model {model_id: $m}) RETURN m.pending AS p", {"m": model.model_id})["p"][0] is None
+
+
+def _top_k(edges, k, alpha=None):
+    """Brute force of queries/top_edges: the k strongest outgoing edges of every source neuron."""
+    e = edges[edges["value"].notna()]
+    if alpha is not None:
+        e = e[e["q_value"] <= alpha]
+    e = e.sort_values(["src_layer", "src_idx", "value", "dst_idx"], ascending=[True, True, False, True])
+    return e.groupby(["src_layer", "src_idx"]).head(k)
+
+
+@pytest.mark.neo4j
+@pytest.mark.parametrize("significance", [False, True])
+def test_browsing_queries_are_top_k_filtered_and_bounded(neo, significance):
+    """top_edges and the Bloom flow network / community phrases return each neuron's k strongest
+    edges, only q <= alpha ones when the run has a null (alpha ignored otherwise), never more
+    rows than their limit."""
+    model, neurons = make_model(sizes=(4, 5, 3), name="browse")
+    neo._test_created.append(model.model_id)
+    run, edges = make_run(model, seed=3)
+    if significance:
+        edges = edges.assign(q_value=np.linspace(0.0, 1.0, len(edges)), p_value=np.linspace(0.0, 1.0, len(edges)))
+    neo.put_model_with_run(model, neurons, None, run, edges)
+    neo.put_analysis(make_analysis(model, run))
+    mid = model.model_id
+
+    def key(frame):
+        return sorted(zip(frame["src_layer"], frame["src_idx"], frame["dst_idx"], strict=True))
+
+    top = neo.run_named("top_edges", {"model_id": mid, "k": 2, "alpha": 1.0, "limit": 1000})
+    assert key(top) == key(_top_k(edges, 2))
+    assert top["value"].is_monotonic_decreasing and set(top["rank"]) == {1, 2}
+    strict = neo.run_named("top_edges", {"model_id": mid, "k": 2, "alpha": 0.3, "limit": 1000})
+    assert key(strict) == key(_top_k(edges, 2, 0.3 if significance else None))
+    three = neo.run_named("top_edges", {"model_id": mid, "k": 2, "alpha": 1.0, "limit": 3})
+    assert len(three) == 3 and list(three["value"]) == sorted(top["value"], reverse=True)[:3]
+
+    flow = neo.query("bloom/flow_network", model_id=mid, k=1, min_norm=0.0, alpha=1.0)
+    assert len(flow) == 4 + 5  # one edge from every neuron that has outgoing edges
+    assert len(neo.query("bloom/flow_network", model_id=mid, k=3, min_norm=2.0, alpha=1.0)) == 0
+    comm = neo.query("bloom/community", model_id=mid, community=0, k=1)
+    members = sum((n + 1) // 2 for n in model.layer_sizes)  # make_analysis: community = idx % 2
+    assert len(comm) == members and all(r["e"] is None or r["t"] is not None for r in comm)

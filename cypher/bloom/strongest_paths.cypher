@@ -9,10 +9,12 @@ WHERE r.status = 'complete'
 WITH m, r ORDER BY r.created_at DESC, r.seq DESC LIMIT 1
 MATCH (t:Neuron {model_id: $model_id})
 WHERE t.layer > 0
-OPTIONAL MATCH (s:Neuron)-[e:NIF {run_id: r.run_id}]->(t)
-WITH m, r, t.layer AS layer, t.idx AS j, s.idx AS i, e.value AS w
-ORDER BY layer, j, i
-WITH m, r, layer, j, collect([i, w]) AS incoming
+// incoming edges per target, unsorted (each carries its source index; no sort of all edges)
+CALL (t, r) {
+  OPTIONAL MATCH (s:Neuron)-[e:NIF {run_id: r.run_id}]->(t)
+  RETURN collect([s.idx, e.value]) AS incoming
+}
+WITH m, r, t.layer AS layer, t.idx AS j, incoming
 ORDER BY layer, j
 WITH m, r, layer, collect(incoming) AS by_target
 ORDER BY layer
@@ -21,9 +23,10 @@ WITH r, reduce(best = [i IN range(0, m.layer_sizes[0] - 1) |
                          CASE WHEN i = $feature_idx THEN [1.0, [i]] ELSE [0.0, [i]] END],
                by_target IN layers |
        [j IN range(0, size(by_target) - 1) |
-         reduce(top = [0.0, []], x IN by_target[j] |
-           CASE WHEN x[0] IS NOT NULL AND best[x[0]][0] * coalesce(x[1], 0.0) > top[0]
-                THEN [best[x[0]][0] * x[1], best[x[0]][1] + j]
+         reduce(top = [0.0, [], null], x IN by_target[j] |
+           CASE WHEN x[0] IS NOT NULL AND (best[x[0]][0] * coalesce(x[1], 0.0) > top[0]
+                     OR (best[x[0]][0] * coalesce(x[1], 0.0) = top[0] AND top[0] > 0 AND x[0] < top[2]))
+                THEN [best[x[0]][0] * x[1], best[x[0]][1] + j, x[0]]
                 ELSE top END)]) AS final
 UNWIND final AS best_path
 WITH r, best_path

@@ -10,23 +10,25 @@ MATCH (r:Run {model_id: mid})
 WHERE r.status = 'complete'
 WITH m, r ORDER BY r.created_at DESC, r.seq DESC, r.run_id DESC
 WITH m, head(collect(r)) AS r
-OPTIONAL MATCH (:Neuron)-[e:NIF {run_id: r.run_id}]->(:Neuron)
+OPTIONAL MATCH ()-[e:NIF {run_id: r.run_id}]->()
 WITH m, r, e, e.value AS v
 ORDER BY v DESC
-WITH m, r, collect(v) AS vs, count(e) AS n_stored, count(v) AS n_valued
+// one pass: the sorted values (nulls dropped) and their counts and total by aggregation
+WITH m, r, collect(v) AS vs, count(e) AS n_stored, count(v) AS n_valued, sum(v) AS total,
+     count(CASE WHEN v >= 0.0 THEN 1 END) AS n_pos
 // every possible edge of the architecture: sum over layer pairs of n_l * n_(l+1)
-WITH m, r, vs, n_stored, n_valued,
+WITH m, r, vs, n_stored, n_valued, total, n_pos,
      reduce(s = 0, i IN range(0, size(m.layer_sizes) - 2) | s + m.layer_sizes[i] * m.layer_sizes[i + 1]) AS n_edges
-WITH m, r, vs, n_stored, n_valued, n_edges, toInteger(ceil($top * n_edges)) AS k
-WITH m, r, vs, n_stored, n_valued, n_edges, CASE WHEN k < 1 THEN 1 ELSE k END AS k,
-     [x IN vs WHERE x >= 0.0] AS pos, [x IN vs WHERE x < 0.0] AS neg, n_edges - n_stored AS zeros
-// the k largest of (stored values + one 0 per missing edge): non-negative values, then the zeros,
-// then the negative ones, each list already in descending order
-WITH m, r, n_stored, n_valued, n_edges, k,
-     reduce(s = 0.0, x IN pos[0..k] | s + x)
-       + CASE WHEN k > size(pos) + zeros
-              THEN reduce(s = 0.0, x IN neg[0..(k - size(pos) - zeros)] | s + x) ELSE 0.0 END AS top_sum,
-     reduce(s = 0.0, x IN vs | s + x) AS total
+WITH m, r, vs, n_stored, n_valued, total, n_pos, n_edges, toInteger(ceil($top * n_edges)) AS k
+WITH m, r, vs, n_stored, n_valued, total, n_pos, n_edges, CASE WHEN k < 1 THEN 1 ELSE k END AS k,
+     n_edges - n_stored AS zeros
+// the k largest of (stored values + one 0 per missing edge): vs holds the n_pos non-negative values,
+// then the negative ones, in descending order; the zeros sit between them
+WITH m, r, n_stored, n_valued, n_edges, k, total,
+     CASE WHEN k <= n_pos THEN reduce(s = 0.0, x IN vs[0..k] | s + x)
+          ELSE reduce(s = 0.0, x IN vs[0..n_pos] | s + x)
+               + CASE WHEN k > n_pos + zeros THEN reduce(s = 0.0, x IN vs[n_pos..(k - zeros)] | s + x) ELSE 0.0 END
+     END AS top_sum
 RETURN m.model_id AS model_id, r.run_id AS run_id, n_edges, n_stored, k AS n_top, top_sum, total,
        CASE WHEN n_edges = 0 OR n_valued < n_stored OR total <= 0.0 THEN null
             ELSE top_sum / total END AS flow_concentration

@@ -55,6 +55,7 @@ from ..records import (
     AnalysisRecord,
     ModelRecord,
     RunRecord,
+    bad_edges,
     conform,
     model_from_flat,
     nan_of,
@@ -257,11 +258,11 @@ class Neo4jStore(Neo4jAdmin, Store):
 
     def _put_run(self, run: RunRecord, edges: pd.DataFrame, model: ModelRecord) -> None:
         frame = conform(edges.assign(run_id=run.run_id), EDGE_COLUMNS)
-        bad = frame["dst_layer"] != frame["src_layer"] + 1
+        bad = bad_edges(frame, model)
         if bad.any():
             raise ValidationError(
-                f"Run {run.run_id}: {int(bad.sum())} edges do not go from layer l to layer l + 1; "
-                "NIF edges join consecutive layers only."
+                f"Run {run.run_id}: {int(bad.sum())} edges do not go from layer l to layer l + 1 (for a DAG "
+                "model: from a layer to one it feeds); pass the edges of one run of this model."
             )
         mid = model.model_id
         self._write("store/begin_run", run=run_props(run), seq=time.time_ns(), now_ms=now_ms())
@@ -282,7 +283,10 @@ class Neo4jStore(Neo4jAdmin, Store):
                     )
                 done += written
                 self._after_batch("edges", done)
-            self._write("store/complete_run", run_id=run.run_id, n_edges=len(frame), now_ms=now_ms())
+            self._write(
+                "store/complete_run", run_id=run.run_id, n_edges=len(frame),
+                significance=bool(frame["q_value"].notna().any()), now_ms=now_ms(),
+            )
         except BaseException:
             try:
                 self._purge_run(run.run_id)
