@@ -34,7 +34,7 @@ from torch import nn
 
 from .errors import UnsupportedModelError
 
-__all__ = ["DagLayer", "FlowDag", "read_module"]
+__all__ = ["DagLayer", "FlowDag", "read_module", "read_program_bytes", "dag_meta"]
 
 _UNIT_OPS = {
     "aten.linear.default": "linear",
@@ -101,6 +101,39 @@ class FlowDag:
     module: Any = field(repr=False)
     outputs: list[str] = field(repr=False)  # per layer: the graph node whose value are its units
     batch: int | None = None  # a program exported for one batch size runs in chunks of it
+    program: Any = field(default=None, repr=False)  # the torch.export program it was read from
+    input_shape: tuple[int, ...] = ()  # one sample's shape; flat rows are reshaped to it
+
+    @property
+    def activations(self) -> tuple[str, ...]:
+        return tuple(layer.activation for layer in self.layers[1:])
+
+    @property
+    def n_inputs(self) -> int:
+        return self.layers[0].n_units
+
+    @property
+    def n_outputs(self) -> int:
+        return self.layers[-1].n_units
+
+    def _shaped(self, x: np.ndarray | torch.Tensor) -> torch.Tensor:
+        xt = torch.as_tensor(np.asarray(x), dtype=torch.float32)
+        if self.input_shape and tuple(xt.shape[1:]) != self.input_shape:
+            xt = xt.reshape(len(xt), *self.input_shape)
+        return xt
+
+    @torch.no_grad()
+    def predict(self, x: np.ndarray | torch.Tensor) -> np.ndarray:
+        """Class predictions (argmax of the output layer) on ``x``."""
+        return self.forward_layers(x)[-1].argmax(axis=1)
+
+    def program_bytes(self) -> bytes:
+        """The torch.export program, as the stores keep it (``torch.export.save``)."""
+        import io
+
+        buf = io.BytesIO()
+        torch.export.save(self.program, buf)
+        return buf.getvalue()
 
     @property
     def pairs(self) -> list[tuple[int, int]]:
@@ -118,7 +151,7 @@ class FlowDag:
     def forward_layers(self, x: np.ndarray | torch.Tensor) -> list[np.ndarray]:
         """Unit activations of every layer on the samples ``x`` (first axis: samples): float64
         arrays ``(N, n_units)``; a conv channel is averaged over its positions."""
-        xt = torch.as_tensor(np.asarray(x), dtype=torch.float32)
+        xt = self._shaped(x)
         wanted = {name: k for k, name in enumerate(self.outputs) if k}
         got: dict[int, torch.Tensor] = {}
 
@@ -255,4 +288,28 @@ def read_module(module: nn.Module | Any, example: torch.Tensor | np.ndarray) -> 
         raise UnsupportedModelError("The model has no Linear or Conv layer; nothing to analyse.")
     val = next((n.meta.get("val") for n in ep.graph.nodes if n.name in user_inputs), None)
     fixed = val is not None and isinstance(val.shape[0], int) and module is ep
-    return FlowDag(layers=layers, module=ep.module(), outputs=outputs, batch=int(val.shape[0]) if fixed else None)
+    return FlowDag(layers=layers, module=ep.module(), outputs=outputs, batch=int(val.shape[0]) if fixed else None,
+                   program=ep, input_shape=tuple(int(d) for d in example.shape[1:]))
+
+
+def read_program_bytes(data: bytes, input_shape: tuple[int, ...]) -> FlowDag:
+    """A stored model's DAG from its ``torch.export`` bytes (see :meth:`FlowDag.program_bytes`)."""
+    import io
+
+    try:
+        ep = torch.export.load(io.BytesIO(data))
+    except Exception as exc:
+        raise UnsupportedModelError(f"A stored torch.export program could not be read ({type(exc).__name__}).") from exc
+    return read_module(ep, torch.zeros(1, *input_shape))
+
+
+def dag_meta(dag: FlowDag) -> dict[str, Any]:
+    """What a model record keeps of its DAG: layer names, kinds, inputs, activations, and one
+    sample's shape."""
+    return {
+        "input_shape": list(dag.input_shape),
+        "layers": [
+            {"name": la.name, "kind": la.kind, "n_units": la.n_units, "inputs": list(la.inputs), "activation": la.activation}
+            for la in dag.layers
+        ],
+    }

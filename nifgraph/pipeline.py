@@ -182,12 +182,31 @@ def import_model(
     csv: str | None = None,
     target: str | None = None,
     trust_pickle: bool = False,
+    input_shape: tuple[int, ...] | None = None,
 ) -> ModelRecord:
     """Store a user's trained ``nn.Sequential`` (TorchScript, or ``torch.save`` with
-    ``trust_pickle``: see :func:`nifgraph.checkpoint.load_network`) evaluated on ``ds``."""
-    from .checkpoint import load_network
+    ``trust_pickle``: see :func:`nifgraph.checkpoint.load_network`) evaluated on ``ds``.
+
+    A ``torch.export`` program (``.pt2``) that is not a chain of Linear layers -- a CNN, a
+    residual network -- or any ``.pt2`` given ``input_shape`` (one sample's shape, e.g.
+    ``(1, 8, 8)``) is stored as a DAG of layers (:mod:`nifgraph.dag`)."""
+    from .checkpoint import _is_exported, load_network
+    from .errors import UnsupportedModelError
     from .network import accuracy
 
+    if input_shape is not None or _is_exported(Path(path)):
+        if input_shape is not None and not _is_exported(Path(path)):
+            raise ValidationError(
+                f"--input-shape needs a torch.export program (.pt2); save the model with "
+                f"torch.export.save(torch.export.export(model, (x,)), 'model.pt2') (got {Path(path).name})."
+            )
+        if input_shape is None:
+            try:
+                net, _ = load_network(path)
+            except UnsupportedModelError:
+                return _import_dag(store, path, ds, name=name, csv=csv, target=target, input_shape=None)
+        else:
+            return _import_dag(store, path, ds, name=name, csv=csv, target=target, input_shape=input_shape)
     net, _ = load_network(path, trust_pickle=trust_pickle)
     if net.n_inputs != ds.n_features:
         raise ValidationError(
@@ -207,6 +226,109 @@ def import_model(
         store, net, ds, name=name or Path(path).stem, meta=meta,
         train_acc=accuracy(net, ds.x_train, ds.y_train), test_acc=test_acc,
     )
+
+
+def _import_dag(
+    store: Store, path: str, ds: Dataset, *, name: str | None, csv: str | None, target: str | None,
+    input_shape: tuple[int, ...] | None,
+) -> ModelRecord:
+    """Store a torch.export program as a DAG model (its program bytes are its checkpoint)."""
+    import torch
+
+    from .dag import dag_meta, read_module
+
+    try:
+        ep = torch.export.load(str(path))
+    except Exception as exc:
+        raise ValidationError(f"{Path(path).name} could not be read as a torch.export program ({type(exc).__name__}).") from exc
+    if input_shape is None:
+        val = next((n.meta.get("val") for n in ep.graph.nodes if n.name in set(ep.graph_signature.user_inputs)), None)
+        input_shape = tuple(int(d) for d in val.shape[1:]) if val is not None else (ds.n_features,)
+    if int(np.prod(input_shape)) != ds.n_features:
+        raise ValidationError(
+            f"The model reads samples of shape {tuple(input_shape)} ({int(np.prod(input_shape))} values) but data set "
+            f"{ds.name!r} has {ds.n_features} features; pass --input-shape with the shape of one sample (e.g. 1,8,8 for digits)."
+        )
+    dag = read_module(ep, torch.zeros(1, *input_shape))
+    if dag.n_outputs != ds.n_classes:
+        raise ValidationError(f"The model has {dag.n_outputs} outputs but data set {ds.name!r} has {ds.n_classes} classes.")
+    model_id = new_id("m")
+    meta = {
+        "source": "import", "original_path": str(Path(path).resolve()), "dataset": _dataset_spec(ds, csv, target),
+        "notes": [], "checkpoint": "in store", "checkpoint_format": "torch.export", "dag": dag_meta(dag),
+    }
+    acts = dag.forward_layers(ds.split("all")[0])
+    model = ModelRecord(
+        model_id=model_id, name=name or Path(path).stem, dataset=ds.name, layer_sizes=dag.layer_sizes,
+        activations=dag.activations, feature_names=ds.feature_names, class_names=ds.class_names,
+        test_accuracy=float((dag.predict(ds.x_test) == ds.y_test).mean()),
+        train_accuracy=float((dag.predict(ds.x_train) == ds.y_train).mean()), meta=meta,
+    )
+    names = [f"{la.name}_{i}" for la in dag.layers for i in range(la.n_units)]
+    neurons = _neuron_frame(model_id, dag, ds, acts)
+    hidden = neurons["role"] == "hidden"
+    neurons.loc[hidden, "name"] = [nm for nm, h in zip(names, hidden, strict=True) if h]
+    store.put_model(model, neurons, dag.program_bytes())
+    return model
+
+
+def _estimate_dag(
+    model: ModelRecord, dag: Any, x: np.ndarray, settings: EstimationSettings, progress: ProgressFn | None, run_id: str
+) -> pd.DataFrame:
+    """The edge table of a DAG model: NIF on every edge of every joined layer pair."""
+    from .analysis.dag_flow import estimate_dag
+    from .flowgraph import cost_transform
+
+    if settings.significance.active or settings.variant != "pairwise" or settings.beta:
+        raise ValidationError(
+            f"Model {model.model_id} is a DAG model (CNN or residual): the significance null, the bootstrap, "
+            "the redundancy term and the joint variant are not available for it yet; drop --null/--bootstrap/"
+            "--beta/--variant."
+        )
+    nif = estimate_dag(dag, x, estimator=settings.estimator, seed=settings.seed, progress=progress,
+                       workers=settings.workers, device=settings.device, **settings.options)
+    parts = []
+    for (a, b), v in nif.blocks.items():
+        top = v.max()
+        norm = v / top if top > 0 else np.zeros_like(v)
+        ii, kk = np.meshgrid(np.arange(v.shape[0]), np.arange(v.shape[1]), indexing="ij")
+        parts.append(pd.DataFrame({
+            "run_id": run_id, "src_layer": a, "src_idx": ii.ravel(), "dst_layer": b, "dst_idx": kk.ravel(),
+            "value": v.ravel(), "relevance": v.ravel(), "redundancy": 0.0, "value_norm": norm.ravel(),
+            "cost": cost_transform(norm).ravel(),
+        }))
+    from .records import EDGE_COLUMNS
+
+    frame = pd.concat(parts, ignore_index=True)
+    for col, dtype in EDGE_COLUMNS.items():
+        if col not in frame:
+            frame[col] = np.nan
+        elif dtype != "string":
+            frame[col] = frame[col].astype(dtype)
+    return frame[list(EDGE_COLUMNS)]
+
+
+def _estimate_dag_run(
+    model: ModelRecord, dag: Any, ds: Dataset, settings: EstimationSettings, progress: ProgressFn | None
+) -> tuple[RunRecord, Any, pd.DataFrame]:
+    from . import mi
+
+    x, _ = ds.split(settings.split)
+    if progress is not None:
+        progress(0, 0)
+    run_id = new_id("r")
+    t0 = time.perf_counter()
+    edges = _estimate_dag(model, dag, x, settings, progress, run_id)
+    run_settings: dict[str, Any] = {**mi.describe(settings.estimator), **settings.options, "dag": True}
+    warning = sample_size_warning(int(x.shape[0]), tuple(model.layer_sizes))
+    if warning:
+        run_settings["warnings"] = [warning]
+    run = RunRecord(
+        run_id=run_id, model_id=model.model_id, estimator=settings.estimator, seed=settings.seed,
+        split=settings.split, n_samples=int(x.shape[0]), beta=settings.beta, variant=settings.variant,
+        settings=run_settings, elapsed_s=time.perf_counter() - t0,
+    )
+    return run, None, edges
 
 
 def _preprocessing_notes(net: Network, ds: Dataset, test_acc: float, margin: float = 0.05) -> list[str]:
@@ -279,6 +401,9 @@ def _estimate(
     from . import mi
     from .nif import edges_frame, estimate_nif
 
+    if model.meta.get("dag"):  # a CNN / residual model: NIF per joined layer pair
+        return _estimate_dag_run(model, net, ds, settings, progress)
+
     x, _ = ds.split(settings.split)
     acts = net.forward_layers(x)
     if progress is not None:
@@ -287,12 +412,15 @@ def _estimate(
     nif = estimate_nif(
         acts, estimator=settings.estimator, beta=settings.beta, variant=settings.variant, seed=settings.seed,
         progress=progress, significance=settings.significance, workers=settings.workers,
-        device=settings.device, **settings.options,
+        device=settings.device, ray=settings.ray, screen=settings.screen, screen_alpha=settings.screen_alpha,
+        **settings.options,
     )
     elapsed = time.perf_counter() - t0
     run_settings = {**mi.describe(settings.estimator), **settings.options, "device": nif.device}
     if nif.significance:
         run_settings["significance"] = nif.significance
+    if nif.screen:
+        run_settings["screen"] = nif.screen
     warning = sample_size_warning(int(x.shape[0]), net.layer_sizes)
     if warning:
         run_settings["warnings"] = [warning]

@@ -279,3 +279,16 @@ def run_from_flat(p: dict[str, Any]) -> RunRecord:
         elapsed_s=nan_of(p.get("elapsed_s")),
         created_at=p.get("created_at", ""),
     )
+
+
+def bad_edges(frame: Any, model: ModelRecord) -> Any:
+    """Rows of an edge table that do not fit ``model``: a chain's edges join layer ``l`` to
+    ``l + 1``; a DAG model's (``meta["dag"]``) join a layer to one it directly feeds."""
+    import numpy as np
+
+    src, dst = frame["src_layer"].to_numpy(), frame["dst_layer"].to_numpy()
+    dag = model.meta.get("dag")
+    if not dag:
+        return (dst != src + 1) | (src < 0) | (dst >= model.n_layers)
+    allowed = {(int(a), b) for b, layer in enumerate(dag["layers"]) for a in layer["inputs"]}
+    return ~np.array([(int(a), int(b)) in allowed for a, b in zip(src, dst, strict=True)], dtype=bool)

@@ -252,7 +252,19 @@ def test_a_torch_export_program_is_read_from_its_graph(tmp_path):
             return self.b(torch.relu(self.a(v)) + v)
 
     torch.export.save(torch.export.export(Skip().eval(), (x,)), tmp_path / "skip.pt2")
-    _assert_clean_error(invoke("train", "--model-file", str(tmp_path / "skip.pt2")), "aten.add.Tensor", "node")
+    res = invoke("train", "--model-file", str(tmp_path / "skip.pt2"), "--json")  # a skip: read as a DAG model
+    assert res.exit_code == 0 and json.loads(res.stdout)["architecture"] == "4-4-3"
+
+    class Gate(nn.Module):  # attention-style product of two layers: refused, naming the node
+        def __init__(self):
+            super().__init__()
+            self.q, self.k = nn.Linear(4, 4), nn.Linear(4, 3)
+
+        def forward(self, v):
+            return self.q(v) @ self.k.weight.T @ torch.eye(3) + self.k(v).sum(1, keepdim=True) * 0
+
+    torch.export.save(torch.export.export(Gate().eval(), (x,)), tmp_path / "gate.pt2")
+    _assert_clean_error(invoke("train", "--model-file", str(tmp_path / "gate.pt2")), "node")
 
 
 def test_feature_count_mismatch(tmp_path):

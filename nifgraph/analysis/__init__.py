@@ -56,6 +56,29 @@ def _local(store: Store, run: RunRecord, model: ModelRecord, settings: AnalysisS
     return analyze(mats, dead, gamma=settings.gamma, threshold=float(settings.threshold or 0.0), seed=settings.seed)
 
 
+def _local_dag(store: Store, run: RunRecord, model: ModelRecord, settings: AnalysisSettings) -> Analysis:
+    """The chain engine's :class:`~.local.Analysis`, computed on a DAG model's layer pairs."""
+    from .dag_flow import DagNif, analyze_dag
+    from .local import Analysis, frozen
+
+    edges = store.get_edges(run.run_id)
+    sizes = tuple(int(s) for s in model.layer_sizes)
+    blocks = {}
+    for (a, b), part in edges.groupby(["src_layer", "dst_layer"], sort=True):
+        m = np.zeros((sizes[int(a)], sizes[int(b)]))
+        m[part["src_idx"].to_numpy(dtype=int), part["dst_idx"].to_numpy(dtype=int)] = part["value"].to_numpy(dtype=float)
+        blocks[(int(a), int(b))] = m
+    dead = store.get_neurons(model.model_id).sort_values(["layer", "idx"])["dead"].to_numpy(dtype=bool)
+    threshold = float(settings.threshold or 0.0)
+    r = analyze_dag(DagNif(sizes, blocks), gamma=settings.gamma, threshold=threshold, seed=settings.seed, dead=dead)
+    return Analysis(
+        betweenness=frozen(r.betweenness), membership=frozen(r.community), modularity=r.modularity,
+        n_communities=int(len(np.unique(r.community))), attribution=frozen(r.attribution), in_flow=frozen(r.in_flow),
+        out_flow=frozen(r.out_flow), prunable=frozen(r.prunable), gamma=settings.gamma, threshold=threshold,
+        seed=settings.seed, sizes=sizes,
+    )
+
+
 class EngineResult(NamedTuple):
     """What :func:`compute` returns: the metrics, the engine that ran, notes, the resolved
     settings, and the run and model it read (so callers need not read them again)."""
@@ -81,6 +104,13 @@ def compute(
     model = store.get_model(run.model_id)
     has_null = bool((run.settings.get("significance") or {}).get("null"))
     settings = (settings or AnalysisSettings()).resolved(has_null)
+    if model.meta.get("dag"):  # a CNN / residual model: the DAG engine, in process
+        if settings.engine == "gds":
+            raise ValidationError(
+                f"Model {model.model_id} is a DAG model (CNN or residual); --engine gds does not take DAG models "
+                "yet: use --engine local."
+            )
+        return EngineResult(_local_dag(store, run, model, settings), "local", [], settings, run, model)
     if settings.engine == "local":
         return EngineResult(_local(store, run, model, settings), "local", [], settings, run, model)
     if gds is None:
@@ -138,10 +168,12 @@ def analyze_run(
     from .recommend import prune_decision
 
     result, engine_used, notes, settings, run, model = compute(store, run_id, settings, gds=gds)
-    net = network if network is not None else load_model_network(model, store)
-    ds = dataset if dataset is not None else model_dataset(model)
     metrics = result.metrics_frame(model.layer_sizes)
     flagged = [(int(r.layer), int(r.idx)) for r in metrics[metrics["prunable"]].itertuples()]
+    if model.meta.get("dag"):
+        return _store_dag_analysis(store, run, model, result, metrics, flagged, settings, engine_used, notes)
+    net = network if network is not None else load_model_network(model, store)
+    ds = dataset if dataset is not None else model_dataset(model)
     rec, uninformative = prune_decision(
         net, net.forward_layers(ds.split(run.split)[0]), flagged, ds.x_train, ds.x_test, ds.y_test,
         tolerance=settings.tolerance, alpha=settings.alpha or DEFAULT_ALPHA, seed=settings.seed,
@@ -174,6 +206,37 @@ def analyze_run(
         settings={
             "seed": settings.seed, "alpha": settings.alpha, "notes": notes, "cost": "-ln(value_norm)",
             "pruning": pruning,
+        },
+    )
+    store.put_analysis(record)
+    return record
+
+
+#: Why a DAG model's flagged units are not recommended (yet).
+DAG_PRUNING_NOTE = (
+    "Removing units of a DAG model (conv channels, residual paths) is not implemented yet: the flow rule's "
+    "flags are reported, unverified, and no unit is recommended for removal."
+)
+
+
+def _store_dag_analysis(
+    store: Store, run: RunRecord, model: ModelRecord, result: Any, metrics: Any, flagged: list[tuple[int, int]],
+    settings: AnalysisSettings, engine_used: str, notes: list[str],
+) -> AnalysisRecord:
+    """A DAG model's analysis: flagged units are reported but nothing is recommended, since
+    their removal cannot be verified yet (never a decision that was not checked)."""
+    metrics = metrics.assign(prunable=False, candidate=False, accuracy_drop=float("nan"))
+    record = AnalysisRecord(
+        run_id=run.run_id, engine=engine_used, gamma=settings.gamma, threshold=float(settings.threshold or 0.0),
+        modularity=float(result.modularity), n_communities=int(result.n_communities),
+        accuracy_before=model.test_accuracy, accuracy_after=model.test_accuracy, neuron_metrics=metrics,
+        attribution=result.attribution_frame(),
+        settings={
+            "seed": settings.seed, "alpha": settings.alpha, "notes": [*notes, DAG_PRUNING_NOTE],
+            "cost": "1 - ln(value_norm) per layer pair", "dag": True,
+            "pruning": {"tolerance": settings.tolerance, "removal": "not available for DAG models",
+                        "flagged_by_flow": [list(u) for u in flagged], "uninformative_units": [], "candidates": [],
+                        "recommended": [], "rejected": []},
         },
     )
     store.put_analysis(record)

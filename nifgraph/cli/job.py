@@ -13,6 +13,7 @@ from .options import (
     DataOptions,
     EstimateOptions,
     HtmlOpt,
+    InputShapeOpt,
     JsonOpt,
     ModelFileOpt,
     NameOpt,
@@ -26,6 +27,7 @@ from .options import (
     console,
     err_console,
     open_store_cli,
+    parse_shape,
     print_json,
 )
 
@@ -92,18 +94,22 @@ def train(
     seed: SeedOpt = 0,
     model_file: ModelFileOpt = None,
     trust_pickle: TrustPickleOpt = False,
+    input_shape: InputShapeOpt = None,
     name: NameOpt = None,
     store: StoreOpt = None,
     json_: JsonOpt = False,
 ) -> None:
-    """Train an MLP (Adam) or import a trained one; store it with its checkpoint."""
+    """Train an MLP (Adam) or import a trained one (a CNN or residual network too, as a
+    torch.export program); store it with its checkpoint."""
+    shape = parse_shape(input_shape)
     ds = data.load(seed)  # first: a mistyped data set fails in a second, before torch is imported
     from ..pipeline import import_model, train_model
 
     with open_store_cli(store) as st:
         if model_file is not None:
             model = import_model(
-                st, str(model_file), ds, name=name, csv=data.csv, target=data.target, trust_pickle=trust_pickle
+                st, str(model_file), ds, name=name, csv=data.csv, target=data.target, trust_pickle=trust_pickle,
+                input_shape=shape,
             )
         else:
             cfg = training.config(seed)

@@ -93,6 +93,24 @@ ModelFileOpt = Annotated[
     Path | None,
     typer.Option("--model-file", help="Import your own trained nn.Sequential instead of training: a torch.export program (.pt2, preferred), TorchScript, or torch.save with --trust-model-file."),
 ]
+InputShapeOpt = Annotated[
+    str | None,
+    typer.Option("--input-shape", help="One sample's shape for a --model-file torch.export program, e.g. 1,8,8 for digits as images (default: the shape it was exported with)."),
+]
+
+
+def parse_shape(text: str | None) -> tuple[int, ...] | None:
+    """``"1,8,8"`` → ``(1, 8, 8)``; a one-line error for anything else."""
+    if text is None:
+        return None
+    from ..errors import ValidationError
+
+    parts = [p.strip() for p in text.split(",")]
+    if not parts or not all(p.isdigit() and int(p) > 0 for p in parts):
+        raise ValidationError(f"--input-shape takes positive sizes separated by commas, such as 1,8,8 (got {text!r}).")
+    return tuple(int(p) for p in parts)
+
+
 TrustPickleOpt = Annotated[
     bool,
     typer.Option("--trust-model-file", "--trust-pickle", help="Load a model saved with torch.save(model): a pickle that can run code when loaded. Only for files you trust."),
@@ -164,6 +182,9 @@ class EstimateOptions:
     bias_correct: Annotated[bool, typer.Option("--bias-correct", help="Subtract the null mean from every edge (needs --null).")] = False
     workers: Annotated[int | None, typer.Option("--workers", help="Worker processes (default: every core; 1 = this process only). The values do not depend on it.")] = None
     device: Annotated[str, typer.Option("--device", help="Where MINE/SMILE, the null and the bootstrap run: auto (a GPU when torch sees one), cpu or cuda.")] = "auto"
+    ray: Annotated[str | None, typer.Option("--ray", help="Train MINE/SMILE edges as tasks on a Ray cluster: local (start one here), auto (the cluster this machine joined) or HOST:PORT. Same values as without. Needs pip install 'nifgraph[ray]'.")] = None
+    screen: Annotated[str | None, typer.Option("--screen", help="Two-stage mode: gcmi screens every edge first and only edges it finds dependent (p ≤ --screen-alpha) go to MINE/SMILE; the rest keep the GCMI value (docs/estimators.md).")] = None
+    screen_alpha: Annotated[float, typer.Option("--screen-alpha", help="The screen's p-value cut (default 0.05).")] = 0.05
 
     def settings(self, seed: int) -> EstimationSettings:
         from ..settings import EstimationSettings
@@ -172,7 +193,8 @@ class EstimateOptions:
             self.estimator, split=self.split, seed=seed, beta=self.beta, variant=self.variant,
             options=parse_estimator_options(self.option, self.steps), null=self.null,
             null_draws=self.null_draws, bootstrap=self.bootstrap, bias_correct=self.bias_correct,
-            workers=self.workers, device=self.device,
+            workers=self.workers, device=self.device, ray=self.ray, screen=self.screen,
+            screen_alpha=self.screen_alpha,
         )
 
 
@@ -298,22 +320,25 @@ PLAIN_EVERY_S = 10.0
 def bars(*descriptions: str, enabled: bool = True):
     """Progress on stderr, one ``progress(done, total)`` callback per step (``None`` when disabled).
 
-    On a terminal: rich bars (one display, one row per step, in order), each clock started by its
-    step's first call (``progress(0, total)`` when the step starts), so it times that step only.
-    Elsewhere (a log, a pipe): plain lines, ``step: done/total (p %) t s`` at most every
-    :data:`PLAIN_EVERY_S` seconds and one line when the step finishes — never a burst of bars at
-    the end."""
+    On a terminal: rich bars (one display, one row per step, in order) with the elapsed time and
+    the time remaining (``eta``, from the step's rate so far), each clock started by its step's
+    first call (``progress(0, total)`` when the step starts), so it times that step only.
+    Elsewhere (a log, a pipe): plain lines, ``step: done/total (p %) t s`` (plus ``, ~r s left``
+    once the step has run a second) at most every :data:`PLAIN_EVERY_S` seconds and one line
+    when the step finishes — never a burst of bars at the end."""
     if not enabled:
         yield [None] * len(descriptions)
         return
     if not err_console.is_terminal:
         yield [_plain_progress(d) for d in descriptions]
         return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn,
+    )
 
     with Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=err_console, transient=False,
+        TextColumn("eta"), TimeRemainingColumn(), console=err_console, transient=False,
     ) as prog:
         callbacks = []
         for description in descriptions:
@@ -344,6 +369,8 @@ def _plain_progress(description: str) -> Callable[[int, int], None]:
         elif done and now - state.get("last", t0) >= PLAIN_EVERY_S:
             state["last"] = now
             share = f" ({done / total:.0%})" if total else ""
-            err_console.print(f"{description}: {done}/{total or '?'}{share} {now - t0:.1f} s", highlight=False, markup=False)
+            spent = now - t0
+            left = f", ~{spent * (total - done) / done:.0f} s left" if total and spent >= 1.0 else ""
+            err_console.print(f"{description}: {done}/{total or '?'}{share} {spent:.1f} s{left}", highlight=False, markup=False)
 
     return cb

@@ -117,9 +117,9 @@ def prepare(
     e = edges[edges["value_norm"].to_numpy(dtype=np.float64) > 0]
     sl = e["src_layer"].to_numpy(dtype=np.int64)
     dl = e["dst_layer"].to_numpy(dtype=np.int64)
-    if ((dl != sl + 1) | (sl < 0) | (dl >= len(sizes))).any():
+    if ((dl <= sl) | (sl < 0) | (dl >= len(sizes))).any():  # forward: consecutive, or a skip of a DAG model
         raise ValidationError(
-            f"The edge table has edges that do not join consecutive layers of {list(sizes)}: "
+            f"The edge table has edges that do not go forward between layers of {list(sizes)}: "
             "pass the edges of one run of this model."
         )
     src = off[sl] + e["src_idx"].to_numpy(dtype=np.int64)

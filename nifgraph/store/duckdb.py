@@ -341,11 +341,11 @@ class DuckDBStore(Store):
     def put_run(self, run: RunRecord, edges: pd.DataFrame) -> None:
         model = self.get_model(run.model_id)
         frame = rec.conform(edges.assign(run_id=run.run_id), rec.EDGE_COLUMNS)
-        bad = (frame["dst_layer"] != frame["src_layer"] + 1) | (frame["src_layer"] < 0) | (
-            frame["dst_layer"] >= model.n_layers
-        )
+        bad = rec.bad_edges(frame, model)
         if bad.any():
-            raise ValidationError("Edges must join layer l to layer l+1 of the model.")
+            raise ValidationError(
+                "Edges must join layer l to layer l+1 of the model (for a DAG model: a layer to one it feeds)."
+            )
         with self._tx() as con:
             old = con.execute("SELECT seq FROM runs WHERE run_id = ?", [run.run_id]).fetchone()
             seq = old[0] if old else con.execute("SELECT nextval('run_seq')").fetchone()[0]
