@@ -170,7 +170,16 @@ def attribution(
     console.print(tables.class_attribution_table(res))
 
 
-def plot(ref: ModelArg, out: OutOpt = None, html: HtmlOpt = False, store: StoreOpt = None, json_: JsonOpt = False) -> None:
+def plot(
+    ref: ModelArg,
+    out: OutOpt = None,
+    html: HtmlOpt = False,
+    neo4j: Annotated[bool, typer.Option(
+        "--neo4j", help="Also write Neo4j's graph view of the run (neo4j-viz, layers left to right, the "
+        "strongest 2,000 edges) as <model>_<run>.neo4j.html; needs nifgraph[viz].")] = False,
+    store: StoreOpt = None,
+    json_: JsonOpt = False,
+) -> None:
     """Figure of the NIF graph (size = betweenness, colour = community, width = NIF) and activations, PNG + SVG."""
     from ..config import default_out
     from ..render.figures import run_figures
@@ -178,7 +187,7 @@ def plot(ref: ModelArg, out: OutOpt = None, html: HtmlOpt = False, store: StoreO
     with open_store_cli(store, read_only=True) as st:
         m, r, a = st.need_analysis(ref)
         note = run_note(st, ref, m, r)
-        paths = run_figures(st, m, r, a, out or default_out(), html=html)
+        paths = run_figures(st, m, r, a, out or default_out(), html=html, neo4j_view=neo4j)
     say(note)
     if json_:
         print_json([str(p) for p in paths])

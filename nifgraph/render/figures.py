@@ -302,9 +302,13 @@ def _metadata(fmt: str) -> dict[str, str | None]:
     return {}
 
 
-def run_figures(store: Store, model: ModelRecord, run: RunRecord, analysis: AnalysisRecord, out: Path, html: bool = False) -> list[Path]:
-    """The figure of a stored, analysed run (PNG + SVG, and the HTML page with ``html``),
-    with the activations of its hidden neurons on the run's samples."""
+def run_figures(
+    store: Store, model: ModelRecord, run: RunRecord, analysis: AnalysisRecord, out: Path, html: bool = False,
+    neo4j_view: bool = False,
+) -> list[Path]:
+    """The figure of a stored, analysed run (PNG + SVG, the HTML page with ``html``, Neo4j's
+    graph view (neo4j-viz, layers left to right) with ``neo4j_view``), with the activations of
+    its hidden neurons on the run's samples."""
     from ..stored import load_model_network, model_dataset
 
     edges = store.get_edges(run.run_id)
@@ -324,4 +328,9 @@ def run_figures(store: Store, model: ModelRecord, run: RunRecord, analysis: Anal
         paths.append(
             write_html(model.layer_sizes, edges, analysis.neuron_metrics, names=names, path=stem.with_suffix(".html"), title=title)
         )
+    if neo4j_view:
+        paths.append(write_html(
+            model.layer_sizes, edges, analysis.neuron_metrics, names=names, path=stem.with_suffix(".neo4j.html"),
+            title=title, engine="neo4j-viz",
+        ))
     return list(paths)
