@@ -39,9 +39,13 @@ from .records import EDGE_COLUMNS
 if TYPE_CHECKING:  # pragma: no cover
     from .significance import SignificanceSpec
 
-__all__ = ["NifResult", "estimate_nif", "edges_frame", "matrices_from_edges", "VARIANTS"]
+__all__ = ["NifResult", "estimate_nif", "edges_frame", "matrices_from_edges", "screen_candidates", "VARIANTS", "SCREENS"]
 
 VARIANTS = ("pairwise", "layer")
+#: Fast screens of the two-stage mode (``screen=``): only their candidate edges go to MINE/SMILE.
+SCREENS = ("gcmi",)
+#: Default p-value at or under which the screen sends an edge on (docs/estimators.md, "Screening").
+DEFAULT_SCREEN_ALPHA = 0.05
 ProgressFn = Callable[[int, int], None]
 
 
@@ -66,6 +70,8 @@ class NifResult:
     significance: dict[str, Any] = field(default_factory=dict)
     #: where the estimates were computed ("cpu", "cuda", ...; "auto" resolved)
     device: str = "cpu"
+    #: the two-stage screen's settings and counts (method, alpha, candidates, edges); empty when off
+    screen: dict[str, Any] = field(default_factory=dict)
 
     @property
     def normalized(self) -> list[np.ndarray]:
@@ -101,6 +107,23 @@ def _check_acts(acts: Sequence[np.ndarray]) -> list[np.ndarray]:
     return out
 
 
+def screen_candidates(x: np.ndarray, q: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+    """The GCMI screen of one layer pair: ``(values (a, b), candidates (a, b) bool)``.
+
+    ``values`` is the Gaussian-copula MI (nats, a lower bound); an edge is a candidate when
+    its likelihood-ratio p-value ``P(chi2_1 >= 2 N I)`` (the exact large-N test of zero
+    correlation of the normal scores) is at most ``alpha``. Constant columns are never candidates.
+    """
+    from scipy.stats import chi2
+
+    from . import mi
+
+    g = mi.pairwise(x, q, "gcmi")
+    p = chi2.sf(2.0 * x.shape[0] * g, 1)
+    live = ~np.all(x == x[:1], axis=0)[:, None] & ~np.all(q == q[:1], axis=0)[None, :]
+    return g, live & (p <= alpha)
+
+
 def estimate_nif(
     acts: Sequence[np.ndarray],
     *,
@@ -116,6 +139,9 @@ def estimate_nif(
     significance: SignificanceSpec | None = None,
     workers: int | None = None,
     device: str = "auto",
+    ray: str | None = None,
+    screen: str | None = None,
+    screen_alpha: float = DEFAULT_SCREEN_ALPHA,
     **options: Any,
 ) -> NifResult:
     """Estimate the NIF of every edge of a layered network.
@@ -153,6 +179,19 @@ def estimate_nif(
         do not depend on it.
     device : {"auto", "cpu", "cuda"}
         Where the neural estimators run (the estimate, the null, the half-samples).
+    ray : None, "local", "auto" or a head address "HOST:PORT"
+        Train the neural estimators' edges as tasks on that Ray cluster (``nifgraph[ray]``);
+        the same values as without (see :func:`nifgraph.mi.pairwise`).
+    screen : None or "gcmi"
+        Two-stage mode (MINE/SMILE, ``variant="pairwise"``): a GCMI screen first
+        (:func:`screen_candidates`); only its candidates (p ≤ ``screen_alpha``) are estimated
+        by ``estimator``, with exactly the values a full run gives them; every other edge keeps
+        the GCMI value (a lower bound, below the test's critical value ``chi2_1(1 - alpha) / 2N``
+        nats) and ``extras["screened"] = 1`` (0 for estimated edges). With ``null`` those edges
+        are tested against the same pooled null. The redundancy term (β > 0) and the
+        half-samples are not screened.
+    screen_alpha : float in (0, 1]
+        The screen's p-value cut (default 0.05); 1 sends every live edge on.
     **options
         Passed to the estimator (e.g. ``steps``, ``batch_size`` for MINE).
     """
@@ -165,9 +204,10 @@ def estimate_nif(
         raise param_error("beta", "estimate_nif", "a non-negative number", beta)
     if estimator not in mi.METHODS:
         raise ValidationError(f"Unknown estimator {estimator!r}; choose one of {', '.join(mi.METHODS)}.")
-    mi.check_where(workers, device, "estimate_nif")
-    device = mi.resolve_device(device)
-    where = {"workers": workers, "device": device}  # every estimator call below runs there
+    mi.check_where(workers, device, "estimate_nif", ray=ray)
+    check_screen(screen, screen_alpha, estimator, variant, "estimate_nif")
+    device = mi.ray_device(ray, device)  # on a Ray cluster: the device of its tasks
+    where = {"workers": workers, "device": device, "ray": ray}  # every estimator call below runs there
     from . import significance as sig
 
     spec = (significance or sig.SignificanceSpec(
@@ -188,22 +228,28 @@ def estimate_nif(
         return lambda d, _t: progress(base + d, total)
 
     t0 = time.perf_counter()
-    relevance, redundancy, values, nulls = [], [], [], []
+    relevance, redundancy, values, nulls, screened = [], [], [], [], []
     for l in range(len(acts) - 1):  # noqa: E741 - layer index
         x, q = acts[l], acts[l + 1]
+        screen_values, cand = screen_candidates(x, q, screen_alpha) if screen else (None, None)
         if variant == "pairwise" and spec.null:  # null draws batched into the same call
             rel, null_l, extra = sig.pairwise_with_null(
-                x, q, estimator, spec.null_draws, seed=seed + l, progress=sub_progress(done), **where, **options
+                x, q, estimator, spec.null_draws, seed=seed + l, progress=sub_progress(done), edges=cand,
+                **where, **options,
             )
             nulls.append(null_l)
             done += extra
         elif variant == "pairwise":
-            rel = mi.pairwise(x, q, estimator, seed=seed + l, progress=sub_progress(done), **where, **options)
+            rel = mi.pairwise(x, q, estimator, seed=seed + l, progress=sub_progress(done), edges=cand, **where, **options)
         else:
             col = mi.joint(x, q, estimator, seed=seed + l, progress=sub_progress(done), **where, **options)
             rel = np.repeat(np.asarray(col)[None, :], x.shape[1], axis=0)
         done += x.shape[1] * q.shape[1]
         rel = np.clip(np.asarray(rel, dtype=np.float64), 0.0, None)
+        if cand is not None:  # the screen's value where the edge was not sent on
+            live = ~np.all(x == x[:1], axis=0)[:, None] & ~np.all(q == q[:1], axis=0)[None, :]
+            rel = np.where(cand, rel, screen_values)
+            screened.append((live & ~cand).astype(np.float64))
         if beta > 0:
             within = mi.pairwise(
                 x, x, estimator, seed=seed + 1000 + l, progress=sub_progress(done), **where, **options
@@ -228,6 +274,12 @@ def estimate_nif(
         relevance = res.relevance
         values = [np.clip(r - beta * d, 0.0, None) for r, d in zip(relevance, redundancy, strict=True)]
         extras, sig_settings = res.extras, res.settings
+    screen_info: dict[str, Any] = {}
+    if screen:
+        extras = {**extras, "screened": screened}
+        n_screened = int(sum(m.sum() for m in screened))
+        screen_info = {"method": screen, "alpha": float(screen_alpha), "edges": pairs_total,
+                       "screened_out": n_screened, "candidates": pairs_total - n_screened}
     return NifResult(
         layer_sizes=sizes,
         values=values,
@@ -243,7 +295,23 @@ def estimate_nif(
         extras=extras,
         significance=sig_settings,
         device=device,
+        screen=screen_info,
     )
+
+
+def check_screen(screen: Any, alpha: Any, estimator: str, variant: str, owner: str) -> None:
+    """``screen`` None or one of :data:`SCREENS`, for a neural estimator and the pairwise
+    variant; ``alpha`` in (0, 1]."""
+    if screen is None:
+        return
+    if screen not in SCREENS:
+        raise param_error("screen", owner, f"None or one of {', '.join(SCREENS)}", screen)
+    if estimator not in ("mine", "smile"):
+        raise ValidationError(f"{owner}: --screen {screen} screens for MINE or SMILE; {estimator} needs no screen (drop --screen).")
+    if variant != "pairwise":
+        raise ValidationError(f"{owner}: --screen works on the pairwise variant only; drop --screen or use --variant pairwise.")
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.floating)) or not 0 < alpha <= 1:
+        raise param_error("screen_alpha", owner, "a p-value in (0, 1]", alpha)
 
 
 def edges_frame(nif: NifResult, run_id: str) -> pd.DataFrame:

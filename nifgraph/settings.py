@@ -2,7 +2,7 @@
 
 * :class:`EstimationSettings` -- which estimator, on which samples, with which seed, β,
   variant, estimator options and significance (:class:`~nifgraph.significance.SignificanceSpec`),
-  on how many worker processes and which device.
+  on how many worker processes and which device (or which Ray cluster).
 * :class:`AnalysisSettings` -- resolution γ, the prunable threshold, the significance filter
   α, the Louvain seed and the engine; :meth:`AnalysisSettings.resolved` fills the defaults
   that depend on the run (α = 0.05 and threshold 0 when the run has q-values).
@@ -63,6 +63,12 @@ class EstimationSettings:
     workers: int | None = None
     #: where the neural estimators run: "auto" (a GPU when torch sees one), "cpu", "cuda"
     device: str = "auto"
+    #: a Ray cluster for the neural estimators ("local", "auto", "HOST:PORT"), or None
+    ray: str | None = None
+    #: two-stage mode: a fast screen ("gcmi") sends only its candidate edges to MINE/SMILE
+    screen: str | None = None
+    #: the screen's p-value cut
+    screen_alpha: float = 0.05
 
     @classmethod
     def build(
@@ -80,17 +86,20 @@ class EstimationSettings:
         bias_correct: bool = False,
         workers: int | None = None,
         device: str = "auto",
+        ray: str | None = None,
+        screen: str | None = None,
+        screen_alpha: float = 0.05,
     ) -> EstimationSettings:
         """Settings from flat values (as the CLI has them), validated."""
         sig = SignificanceSpec(
             null=null, null_draws=DEFAULT_NULL_DRAWS if null_draws is None else null_draws,
             bootstrap=bootstrap, bias_correct=bias_correct,
         )
-        return cls(estimator, split, seed, beta, variant, dict(options or {}), sig, workers, device).validate()
+        return cls(estimator, split, seed, beta, variant, dict(options or {}), sig, workers, device, ray, screen, screen_alpha).validate()
 
     def validate(self) -> EstimationSettings:
         from . import mi
-        from .nif import VARIANTS
+        from .nif import VARIANTS, check_screen
 
         owner = "the estimation"
         if self.estimator not in mi.METHODS:
@@ -104,7 +113,8 @@ class EstimationSettings:
         if isinstance(self.seed, bool) or not isinstance(self.seed, numbers.Integral):
             raise param_error("seed", owner, "an integer", self.seed)
         self.significance.validate(owner, self.variant)
-        mi.check_where(self.workers, self.device, owner)
+        mi.check_where(self.workers, self.device, owner, ray=self.ray)
+        check_screen(self.screen, self.screen_alpha, self.estimator, self.variant, owner)
         mi.check_options(self.estimator, dict(self.options), f"the {self.estimator} estimator")
         return self
 

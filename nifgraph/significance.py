@@ -204,6 +204,7 @@ def pairwise_with_null(
     *,
     seed: int = 0,
     progress: ProgressFn | None = None,
+    edges: np.ndarray | None = None,
     **options: Any,
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """:func:`nifgraph.mi.pairwise` of ``x (N, a)`` and ``q (N, b)`` with null draws batched in.
@@ -212,7 +213,8 @@ def pairwise_with_null(
     -- are appended to one side, so one call estimates the ``a × b`` edges and ``≥ draws``
     null pairs (a live column against a shuffled one) under the same held-out split,
     minibatches and shuffles. Valid as a null for *every* edge only when all live columns
-    share one marginal, i.e. after :func:`tie_broken_scores`.
+    share one marginal, i.e. after :func:`tie_broken_scores`. ``edges (a, b)``: estimate only
+    these edges (others 0); the null pairs are always estimated, with the same values.
 
     Returns
     -------
@@ -224,17 +226,19 @@ def pairwise_with_null(
     lx, lq = ~_constant(x), ~_constant(q)
     side, k = _null_plan(int(lx.sum()), int(lq.sum()), draws)
     if k == 0:
-        return mi.pairwise(x, q, estimator, seed=seed, progress=progress, **options), np.zeros(0), 0
+        return mi.pairwise(x, q, estimator, seed=seed, progress=progress, edges=edges, **options), np.zeros(0), 0
     rng = np.random.default_rng([int(seed), _SEED_NULL])
     own = (q[:, lq] if side == "q" else x[:, lx]).T  # (live, N)
     src = np.resize(rng.permutation(own.shape[0]), k)  # cycle through the live columns
     shuffled = rng.permuted(own[src], axis=1).T  # (N, k) rows shuffled per column
     a, b = x.shape[1], q.shape[1]
     if side == "q":
-        est = mi.pairwise(x, np.hstack([q, shuffled]), estimator, seed=seed, progress=progress, **options)
+        mask = None if edges is None else np.hstack([edges, np.ones((a, k), dtype=bool)])
+        est = mi.pairwise(x, np.hstack([q, shuffled]), estimator, seed=seed, progress=progress, edges=mask, **options)
         rel, null, extra = est[:, :b], est[lx, b:], a * k
     else:
-        est = mi.pairwise(np.hstack([x, shuffled]), q, estimator, seed=seed, progress=progress, **options)
+        mask = None if edges is None else np.vstack([edges, np.ones((k, b), dtype=bool)])
+        est = mi.pairwise(np.hstack([x, shuffled]), q, estimator, seed=seed, progress=progress, edges=mask, **options)
         rel, null, extra = est[:a], est[a:][:, lq], k * b
     return np.asarray(rel, dtype=np.float64), np.sort(np.asarray(null, dtype=np.float64).ravel()), extra
 

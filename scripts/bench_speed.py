@@ -3,7 +3,7 @@
 Usage::
 
     python scripts/bench_speed.py [--quick] [--naive-edges 16] [--mine '{"chunk_size": 256}']
-                                  [--workers N] [--device cuda]
+                                  [--workers N] [--device cuda] [--ray local|auto|HOST:PORT|none]
 
 (a) naive: one ``torch.nn`` critic (2 -> hidden -> 1) and one Adam optimiser per edge, trained
     one edge after another for the same number of steps and batch size as the batched
@@ -16,7 +16,10 @@ Usage::
     edge of every layer pair (~50k) estimated with MINE, wall time and peak memory;
 (e) scale (issue #14), side by side in one run: ``workers=1`` against every core (or
     ``--workers``), the default schedule against the cheaper candidate (``CHEAP``), edges/s
-    and mean |error| on the ground-truth edges; with ``--device cuda`` also the GPU.
+    and mean |error| on the ground-truth edges; with ``--device cuda`` also the GPU;
+(f) Ray (issue #14, when ``ray`` is installed; also in ``--quick``): the same edges as Ray tasks
+    on ``--ray`` (default ``local``: a Ray instance on this machine, every core), edges/s and
+    speed-up over (e)'s ``workers=1``, and the largest difference from the local values.
 """
 
 from __future__ import annotations
@@ -235,6 +238,37 @@ def bench_scale(args, mine_opts) -> None:
           f"speed-up {rows[1][3] / rows[0][3]:.2f}x (default), {rows[3][3] / rows[2][3]:.2f}x (cheap); "
           f"cheap on {workers} workers vs default on 1: "
           f"{rows[3][3] / rows[0][3]:.2f}x")
+    return x, y, rows
+
+
+def bench_ray(args, mine_opts, x, y, one_worker) -> None:
+    """(f) the (e) layer pair as Ray tasks, against (e)'s workers=1 row."""
+    import importlib.util
+    import os
+
+    if importlib.util.find_spec("ray") is None:
+        print("\n# (f) Ray: skipped, ray is not installed (pip install 'nifgraph[ray]')")
+        return
+    import ray
+
+    from nifgraph.mi import _ray
+
+    n_edges = x.shape[1] * y.shape[1]
+    t0 = time.perf_counter()
+    _ray.connect(args.ray)
+    started = time.perf_counter() - t0
+    res = ray.cluster_resources()
+    dev = mi.ray_device(args.ray, args.device)
+    print(f"\n# (f) Ray {args.ray!r}: {int(res.get('CPU', 0))} CPUs, {int(res.get('GPU', 0))} GPUs in the cluster "
+          f"(joined in {started:.1f} s), tasks on {dev}; load average {os.getloadavg()[0]:.1f}")
+    mi.pairwise(x[:, :2], y[:, :2], "mine", seed=0, ray=args.ray, device=args.device, **mine_opts)  # workers start
+    t0 = time.perf_counter()
+    est = mi.pairwise(x, y, "mine", seed=0, ray=args.ray, device=args.device, **mine_opts)
+    wall = time.perf_counter() - t0
+    _, _, _, eps1, _, est1 = one_worker
+    print(f"(f) Ray: {n_edges} edges in {wall:.1f} s = {n_edges / wall:.0f} edges/s; workers=1 (e): {eps1:.0f} edges/s; "
+          f"speed-up {n_edges / wall / eps1:.2f}x; max |difference| from the local values {np.abs(est - est1).max():.1e}")
+    ray.shutdown()
 
 
 def main(argv=None) -> int:
@@ -247,7 +281,8 @@ def main(argv=None) -> int:
     p.add_argument("--no-digits", action="store_true")
     p.add_argument("--workers", type=int, default=None, help="(e): workers to compare with 1 (default: every core)")
     p.add_argument("--device", default="cpu", help="(e): also time this device (e.g. cuda)")
-    p.add_argument("--only-scale", action="store_true", help="run (e) only")
+    p.add_argument("--only-scale", action="store_true", help="run (e) and (f) only")
+    p.add_argument("--ray", default="local", help="(f): Ray cluster (local, auto, HOST:PORT) or none")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     if args.naive_edges is None:
@@ -257,7 +292,9 @@ def main(argv=None) -> int:
         bench_layer_pair(args, {"workers": 1, **mine_opts})
         if not (args.quick or args.no_digits):
             bench_digits(mine_opts)
-    bench_scale(args, mine_opts)
+    x, y, rows = bench_scale(args, mine_opts)
+    if args.ray != "none":
+        bench_ray(args, mine_opts, x, y, rows[0])
     return 0
 
 

@@ -2,10 +2,10 @@
 
 ::
 
-    pairwise(x, y, method="mine", *, seed=0, progress=None, workers=None, device="auto", **options)
-        -> (a, b) array
-    joint(x, y, method="mine", *, seed=0, progress=None, workers=None, device="auto", **options)
-        -> (b,) array
+    pairwise(x, y, method="mine", *, seed=0, progress=None, workers=None, device="auto", ray=None,
+             **options) -> (a, b) array
+    joint(x, y, method="mine", *, seed=0, progress=None, workers=None, device="auto", ray=None,
+          **options) -> (b,) array
     METHODS                                                            -> registered names
     describe(method)                                                   -> default options
 
@@ -21,8 +21,10 @@ Common behaviour: inputs are numpy arrays or torch tensors of shape ``(n_samples
 estimates clip to 0; the same seed gives bit-identical results on the same machine and device,
 and the same values (to float rounding) for any number of ``workers`` (worker processes for the
 neural estimators, kd-tree threads for KSG; None = every core); ``device`` ("auto", "cpu",
-"cuda") is where the neural estimators' tensors live; ``progress(done, total)`` is called as
-edges finish; bad input raises :class:`nifgraph.errors.ValidationError`.
+"cuda") is where the neural estimators' tensors live; ``ray`` ("local", "auto", "HOST:PORT"; the
+``nifgraph[ray]`` extra) trains them as tasks on a Ray cluster instead, with the same values;
+``progress(done, total)`` is called as edges finish; bad input raises
+:class:`nifgraph.errors.ValidationError`.
 """
 
 from __future__ import annotations
@@ -34,10 +36,14 @@ import numpy as np
 
 from ..errors import ValidationError, param_error
 from ._parallel import DEVICES, check_device, check_workers, resolve_device
+from ._ray import check_ray
 from ._registry import REGISTRY, Where
 from ._validate import check_pair, merge_options
 
-__all__ = ["METHODS", "DEVICES", "pairwise", "joint", "describe", "check_options", "check_where", "resolve_device"]
+__all__ = [
+    "METHODS", "DEVICES", "pairwise", "joint", "describe", "check_options", "check_where", "resolve_device",
+    "ray_device",
+]
 
 #: Names of the registered estimators.
 METHODS: tuple[str, ...] = tuple(REGISTRY)
@@ -58,10 +64,22 @@ def _check_common(seed: Any, progress: Any, owner: str) -> None:
         raise param_error("progress", owner, "None or a callable progress(done, total)", progress)
 
 
-def check_where(workers: Any = None, device: Any = "auto", owner: str = "the estimation") -> None:
-    """Validate ``workers`` (None or ≥ 1) and ``device`` (a GPU torch cannot see is refused)."""
+def check_where(workers: Any = None, device: Any = "auto", owner: str = "the estimation", ray: Any = None) -> None:
+    """Validate ``workers`` (None or ≥ 1), ``device`` (a GPU torch cannot see is refused, unless
+    the work goes to a Ray cluster) and ``ray`` (None, "auto", "local", an address; Ray installed)."""
     check_workers(workers, owner)
-    check_device(device, owner)
+    check_device(device, owner, local=check_ray(ray, owner) is None)
+
+
+def ray_device(ray: str | None, device: str) -> str:
+    """Where the neural estimators will run: :func:`resolve_device` locally; on a Ray cluster
+    (joined here) ``"cuda"`` when its workers have GPUs and ``device`` allows, else ``"cpu"``."""
+    if ray is None:
+        return resolve_device(device)
+    from . import _ray
+
+    _ray.connect(ray)
+    return _ray.task_device(device)[0]
 
 
 def check_options(method: str, options: dict[str, Any], owner: str = "the estimator") -> dict[str, Any]:
@@ -81,17 +99,23 @@ def describe(method: str) -> dict[str, Any]:
 
 def _estimate(
     kind: str, x: Any, y: Any, method: str, seed: int, progress: Callable[[int, int], None] | None,
-    workers: Any, device: Any, options: dict[str, Any],
+    workers: Any, device: Any, ray: Any, options: dict[str, Any], edges: Any = None,
 ) -> np.ndarray:
     """Validate everything once, then run ``method``'s ``kind`` (``pairwise`` or ``joint``)."""
     owner = f"{kind}(method={method!r})"
     m = _method(method, kind)
     _check_common(seed, progress, owner)
-    where = Where(check_workers(workers, owner), check_device(device, owner))
+    ray = check_ray(ray, owner)
+    where = Where(check_workers(workers, owner), check_device(device, owner, local=ray is None), ray)
     opts = merge_options(m.defaults, options, owner)
     m.check(opts, owner)
     xa, ya = check_pair(x, y, owner, m.min_samples(opts))
-    return getattr(m, kind)(xa, ya, opts, int(seed), progress, where)
+    if edges is not None:
+        shape = (xa.shape[1], ya.shape[1]) if kind == "pairwise" else (ya.shape[1],)
+        edges = np.asarray(edges)
+        if edges.dtype != bool or edges.shape != shape:
+            raise param_error("edges", owner, f"None or a bool array of shape {shape}", f"{edges.dtype} {edges.shape}")
+    return getattr(m, kind)(xa, ya, opts, int(seed), progress, where, edges)
 
 
 def pairwise(
@@ -103,6 +127,8 @@ def pairwise(
     progress: Callable[[int, int], None] | None = None,
     workers: int | None = None,
     device: str = "auto",
+    ray: str | None = None,
+    edges: np.ndarray | None = None,
     **options: Any,
 ) -> np.ndarray:
     """MI in nats between every column of ``x`` and every column of ``y``.
@@ -118,13 +144,20 @@ def pairwise(
         CPU (kd-tree threads for KSG). The values do not depend on it.
     device : "auto" (a GPU when torch sees one), "cpu", "cuda" or "cuda:N": where the neural
         estimators run. Reproducible per device; a GPU gives the same values to float rounding.
+    ray : None, "local" (start Ray on this machine), "auto" (the cluster this machine joined)
+        or a head address "HOST:PORT": train MINE/SMILE edges as Ray tasks (GPU tasks where the
+        cluster has GPUs and ``device`` allows); the same values as without. Needs the
+        ``nifgraph[ray]`` extra. KSG and GCMI run in this process.
+    edges : None or bool array (a, b): estimate only these edges (the others are 0). An edge's
+        value does not depend on which others are estimated (the screen of
+        :func:`nifgraph.nif.estimate_nif` relies on it).
     **options : method options; :func:`describe` lists them with their defaults.
 
     Returns
     -------
     numpy.ndarray, shape (a, b), float64, non-negative.
     """
-    return _estimate("pairwise", x, y, method, seed, progress, workers, device, options)
+    return _estimate("pairwise", x, y, method, seed, progress, workers, device, ray, options, edges)
 
 
 def joint(
@@ -136,6 +169,7 @@ def joint(
     progress: Callable[[int, int], None] | None = None,
     workers: int | None = None,
     device: str = "auto",
+    ray: str | None = None,
     **options: Any,
 ) -> np.ndarray:
     """MI in nats between the whole multivariate ``x`` and each column of ``y``.
@@ -147,4 +181,4 @@ def joint(
     -------
     numpy.ndarray, shape (b,), float64, non-negative.
     """
-    return _estimate("joint", x, y, method, seed, progress, workers, device, options)
+    return _estimate("joint", x, y, method, seed, progress, workers, device, ray, options)

@@ -44,13 +44,14 @@ def cpu_count() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def check_device(device: Any, owner: str) -> str:
+def check_device(device: Any, owner: str, local: bool = True) -> str:
     """Validate the spelling of ``device``: ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``;
-    a GPU that torch cannot see is refused with the fix."""
+    a GPU that torch cannot see is refused with the fix (``local``: the GPU must be in this
+    process; on a Ray cluster the cluster's GPUs are checked when it is joined)."""
     ok = isinstance(device, str) and (device in DEVICES or (device.startswith("cuda:") and device[5:].isdigit()))
     if not ok:
         raise param_error("device", owner, "'auto', 'cpu', 'cuda' or 'cuda:N'", device)
-    if device.startswith("cuda"):
+    if device.startswith("cuda") and local:
         import torch
 
         if not torch.cuda.is_available():
@@ -147,14 +148,23 @@ def train(
     progress: Callable[[int, int], None] | None,
     done_offset: int,
     total: int,
+    ray: str | None = None,
 ) -> np.ndarray:
-    """Held-out bounds ``(E,)`` of the edges ``(ex[e], ey[e])``: in this process on a GPU or
-    for small calls, else in ``workers`` processes. Same values either way."""
+    """Held-out bounds ``(E,)`` of the edges ``(ex[e], ey[e])``: as tasks on the Ray cluster
+    ``ray`` (:mod:`._ray`, any size of call), in this process on a GPU or for small calls, else
+    in ``workers`` processes. Same values every way."""
     from . import _mine
 
-    dev = resolve_device(device)
     n_edges = int(ey.shape[0])
     zx32, zy32 = np.asarray(zx, dtype=np.float32), np.asarray(zy, dtype=np.float32)
+    if ray is not None:
+        from . import _ray
+
+        return _ray.train(
+            zx32, zy32, ex, ey, keys, bound=bound, opts=opts, seed=seed, ray=ray, device=device,
+            progress=progress, done_offset=done_offset, total=total,
+        )
+    dev = resolve_device(device)
     if dev != "cpu" or workers <= 1 or n_edges < MIN_PARALLEL_EDGES:
         with torch_threads(opts["threads"]):
             return _mine.train_bounds(

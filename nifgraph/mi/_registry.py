@@ -16,19 +16,23 @@ Progress = Callable[[int, int], None] | None
 
 @dataclass(frozen=True)
 class Where:
-    """Where a call runs: ``workers`` processes (validated int) and ``device`` (validated)."""
+    """Where a call runs: ``workers`` processes (validated int), ``device`` (validated) and
+    optionally a Ray cluster (the CPU estimators ignore it and run here)."""
 
     workers: int = 1
     device: str = "cpu"
+    #: a Ray cluster (``"local"``, ``"auto"``, an address) for the neural estimators, or None
+    ray: str | None = None
 
 
 def _cpu_only(fn: Callable[..., np.ndarray], threads_option: str | None = None):
     """A CPU estimator; ``threads_option`` receives the worker count (e.g. KSG's kd-tree threads)."""
 
-    def run(x, y, opts, seed, progress, where):
+    def run(x, y, opts, seed, progress, where, edges=None):
         if threads_option is not None:
             opts = {**opts, threads_option: where.workers}
-        return fn(x, y, opts, seed, progress)
+        out = fn(x, y, opts, seed, progress)
+        return out if edges is None else np.where(edges, out, 0.0)
 
     return run
 
@@ -57,16 +61,17 @@ def _train(zx, zy, ex, jj, keys, bound, opts, seed, where, progress, skipped, to
     on ``where``'s device or worker processes (:mod:`._parallel`)."""
     return _parallel.train(
         zx, zy, ex, jj, keys, bound=bound, opts=opts, seed=seed, workers=where.workers, device=where.device,
-        progress=progress, done_offset=skipped, total=total,
+        progress=progress, done_offset=skipped, total=total, ray=where.ray,
     )
 
 
 def _neural_pairwise(bound: str):
-    def run(x, y, opts, seed, progress, where):
+    def run(x, y, opts, seed, progress, where, edges=None):
         zx, cx = _neural_scores(x, opts["copula"])
         zy, cy = _neural_scores(y, opts["copula"])
         a, b = zx.shape[1], zy.shape[1]
-        ii, jj = np.nonzero(~cx[:, None] & ~cy[None, :])  # edges that need training
+        live = ~cx[:, None] & ~cy[None, :]
+        ii, jj = np.nonzero(live if edges is None else live & edges)  # edges that need training
         total, skipped = a * b, a * b - ii.size
         if progress is not None and skipped:
             progress(skipped, total)
@@ -80,9 +85,11 @@ def _neural_pairwise(bound: str):
 
 
 def _neural_joint(bound: str):
-    def run(x, y, opts, seed, progress, where):
+    def run(x, y, opts, seed, progress, where, edges=None):
         zx, cx = _neural_scores(x, opts["copula"])
         zy, cy = _neural_scores(y, opts["copula"])
+        if edges is not None:  # (b,): the q columns to estimate
+            cy = cy | ~edges
         zx = zx[:, ~cx]
         b = zy.shape[1]
         out = np.zeros(b)

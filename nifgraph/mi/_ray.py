@@ -1,0 +1,171 @@
+"""Neural estimators on a Ray cluster (the optional ``nifgraph[ray]`` extra).
+
+The edges of one call are cut into contiguous chunks (as for local worker processes,
+:func:`._parallel.pieces`) and each chunk is one Ray task: the task receives the chunk's edge
+list and keys plus the call's data (put in the object store once per call) and trains the
+chunk's critics with :func:`._mine.train_bounds`. An edge's randomness depends only on the seed,
+the data and its key, so the values are the same as on the local path (to float rounding)
+whatever the cluster's size. Tasks ask for one CPU each, or one GPU each where the cluster has
+GPUs (``device="auto"`` or ``"cuda"``); finished chunks come back in edge order, with progress
+as each one lands.
+
+``ray`` names the cluster: ``"local"`` starts a Ray instance on this machine (loopback only,
+no dashboard), ``"auto"`` joins the cluster this machine belongs to (``ray start``),
+``"HOST:PORT"`` / ``"ray://HOST:PORT"`` a given head node. If Ray is already initialised in
+this process (``ray.init`` called by the caller) that connection is used whatever the spelling.
+The cluster's workers need nifgraph installed (the same version), as for any Ray task.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+
+from ..errors import ValidationError, param_error
+
+__all__ = ["INSTALL_HINT", "check_ray", "connect", "task_device", "train", "iter_chunks"]
+
+INSTALL_HINT = "pip install 'nifgraph[ray]'"
+_ADDRESS = re.compile(r"^(ray://)?[A-Za-z0-9_.\-\[\]:]+:\d+$")
+
+
+def check_ray(ray: Any, owner: str) -> str | None:
+    """``None`` (no Ray), ``"auto"``, ``"local"`` or an address ``HOST:PORT`` / ``ray://HOST:PORT``;
+    refused in one line when Ray is not installed (naming the extra to install)."""
+    if ray is None:
+        return None
+    if not isinstance(ray, str) or not (ray in ("auto", "local") or _ADDRESS.match(ray)):
+        raise param_error("ray", owner, "'auto', 'local' or a head address HOST:PORT (or ray://HOST:PORT)", ray)
+    if importlib.util.find_spec("ray") is None:
+        raise ValidationError(f"{owner}: --ray {ray} needs Ray, which is not installed; run {INSTALL_HINT}.")
+    return ray
+
+
+def connect(ray: str) -> None:
+    """Join (or start, for ``"local"``) the cluster ``ray`` unless this process already has one."""
+    import ray as ray_mod
+
+    if ray_mod.is_initialized():
+        return
+    try:
+        if ray == "local":
+            # a machine-local instance: node address on the loopback interface, so every Ray
+            # server listens on 127.0.0.1 only; no dashboard
+            os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+            ray_mod.init(include_dashboard=False, log_to_driver=False, configure_logging=False)
+        else:
+            ray_mod.init(address=ray, log_to_driver=False, configure_logging=False)
+    except (ConnectionError, RuntimeError, ValueError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ValidationError(
+            f"Cannot join the Ray cluster {ray!r} ({first}); start one with `ray start --head`, "
+            "give its address (HOST:PORT), or use --ray local."
+        ) from e
+
+
+def task_device(device: str) -> tuple[str, int, float]:
+    """The device each task uses (``"cpu"`` / ``"cuda"``), the number of task slots and the GPUs
+    each task asks for, from the cluster's resources and the asked ``device``."""
+    import ray as ray_mod
+
+    res = ray_mod.cluster_resources()
+    gpus, cpus = int(res.get("GPU", 0)), max(1, int(res.get("CPU", 1)))
+    if device.startswith("cuda") and gpus < 1:
+        raise ValidationError(
+            f"device {device!r} asked for, but the Ray cluster has no GPU; use --device auto or cpu."
+        )
+    if device != "cpu" and gpus >= 1:
+        return "cuda", gpus, 1.0
+    return "cpu", cpus, 0.0
+
+
+def _task(zx, zy, ex, ey, keys, bound, opts, seed, device):
+    """One chunk of edges in a Ray worker: ``(bounds (E,), steps (E,))``."""
+    from . import _mine
+    from ._parallel import torch_threads
+
+    threads = 1 if device == "cpu" else opts["threads"]
+    with torch_threads(threads):
+        est = _mine.train_bounds(zx, zy, ex, ey, keys=keys, bound=bound, opts=opts, seed=seed, device=device)
+    return est, _mine.LAST_RUN["steps"]
+
+
+_REMOTE: dict[str, Any] = {}
+
+
+def _remote():
+    if "task" not in _REMOTE:
+        import ray as ray_mod
+
+        _REMOTE["task"] = ray_mod.remote(_task)
+    return _REMOTE["task"]
+
+
+def iter_chunks(
+    zx: np.ndarray, zy: np.ndarray, ex: np.ndarray, ey: np.ndarray, keys: np.ndarray, *,
+    bound: str, opts: dict, seed: int, ray: str, device: str,
+    progress: Callable[[int, int], None] | None = None, done_offset: int = 0, total: int | None = None,
+) -> Iterator[tuple[slice, np.ndarray, np.ndarray]]:
+    """``(slice, bounds, steps)`` per chunk of the edges, in edge order, as the tasks finish
+    (a chunk that finishes early waits for the ones before it); ``progress(done, total)`` is
+    called as each chunk lands, whatever its place."""
+    import ray as ray_mod
+    import torch
+
+    from . import _mine
+    from ._parallel import pieces
+
+    connect(ray)
+    dev, slots, gpus = task_device(device)
+    n_edges = int(ey.shape[0])
+    if n_edges == 0:
+        return
+    width = _mine.pool_width(opts, torch.device(dev))
+    zx_ref, zy_ref = ray_mod.put(np.asarray(zx, dtype=np.float32)), ray_mod.put(np.asarray(zy, dtype=np.float32))
+    task = _remote().options(num_cpus=1, num_gpus=gpus)
+    chunks = pieces(n_edges, slots, width)
+    refs = [task.remote(zx_ref, zy_ref, ex[s], ey[s], keys[s], bound, opts, seed, dev) for s in chunks]
+    index = {ref: i for i, ref in enumerate(refs)}
+    ready: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    pending, nxt, landed = list(refs), 0, 0
+    total = n_edges if total is None else total
+    try:
+        while nxt < len(chunks):
+            done, pending = ray_mod.wait(pending, num_returns=1)
+            for ref in done:
+                i = index[ref]
+                ready[i] = ray_mod.get(ref)
+                landed += chunks[i].stop - chunks[i].start
+                if progress is not None:
+                    progress(done_offset + landed, total)
+            while nxt in ready:
+                est, steps = ready.pop(nxt)
+                yield chunks[nxt], est, steps
+                nxt += 1
+    finally:
+        for ref in pending:  # an interrupted call: stop what is still queued
+            ray_mod.cancel(ref)
+
+
+def train(
+    zx: np.ndarray, zy: np.ndarray, ex: np.ndarray, ey: np.ndarray, keys: np.ndarray, *,
+    bound: str, opts: dict, seed: int, ray: str, device: str,
+    progress: Callable[[int, int], None] | None, done_offset: int, total: int,
+) -> np.ndarray:
+    """Held-out bounds ``(E,)`` of the edges ``(ex[e], ey[e])`` trained as Ray tasks; the same
+    values as :func:`._parallel.train` for the same seed."""
+    from . import _mine
+
+    out, all_steps = np.zeros(int(ey.shape[0])), np.zeros(int(ey.shape[0]))
+    for s, est, steps in iter_chunks(
+        zx, zy, ex, ey, keys, bound=bound, opts=opts, seed=seed, ray=ray, device=device,
+        progress=progress, done_offset=done_offset, total=total,
+    ):
+        out[s], all_steps[s] = est, steps
+    _mine.LAST_RUN["steps"] = all_steps
+    return out

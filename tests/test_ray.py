@@ -1,0 +1,102 @@
+"""Ray (issue #14): edges trained as tasks on a local two-worker Ray cluster give the same values
+as the local path for the same seed; without Ray installed ``--ray`` is one line naming the extra.
+
+The cluster is started once for the module on the loopback interface (no dashboard) and shut
+down at the end."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+
+import numpy as np
+import pytest
+
+import nifgraph.mi as mi
+from nifgraph.errors import ValidationError
+from nifgraph.mi import _ray
+from nifgraph.nif import estimate_nif
+from nifgraph.settings import EstimationSettings
+
+from .conftest import invoke
+
+FAST = {"steps": 100, "min_steps": 50, "eval_every": 25, "batch_size": 32, "final_shuffles": 4}
+HAVE_RAY = importlib.util.find_spec("ray") is not None
+needs_ray = pytest.mark.skipif(not HAVE_RAY, reason="ray is not installed (pip install 'nifgraph[ray]')")
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    import ray
+
+    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # node address 127.0.0.1: servers on loopback only
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
+
+
+@pytest.fixture
+def data():
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((200, 6))
+    y = np.column_stack([np.tanh(x[:, :3] + 0.5 * rng.standard_normal((200, 3))), rng.standard_normal((200, 2))])
+    return x, y
+
+
+@needs_ray
+@pytest.mark.parametrize("method", ["mine", "smile"])
+def test_ray_gives_the_local_values(method, data, cluster):
+    x, y = data
+    local = mi.pairwise(x, y, method, seed=5, workers=1, device="cpu", **FAST)
+    seen: list[tuple[int, int]] = []
+    on_ray = mi.pairwise(
+        x, y, method, seed=5, device="cpu", ray="auto", chunk_size=4, progress=lambda d, t: seen.append((d, t)), **FAST,
+    )
+    np.testing.assert_allclose(on_ray, local, atol=1e-6, rtol=0)
+    assert local[0, 0] > 0.2
+    assert seen == [(15, 30), (30, 30)]  # progress per finished chunk (two chunks: one per worker)
+    assert int(cluster.cluster_resources()["CPU"]) == 2
+
+
+@needs_ray
+def test_chunks_come_back_in_order_and_joint_matches(data, cluster):
+    x, y = data
+    opts = mi.check_options("mine", {**FAST, "chunk_size": 2})
+    zx, zy = np.asarray(x, dtype=np.float32), np.asarray(y, dtype=np.float32)
+    ex, ey = np.repeat(np.arange(6), 5)[:, None], np.tile(np.arange(5), 6)
+    keys = ex[:, 0] * 5 + ey
+    starts = [s.start for s, _, _ in _ray.iter_chunks(zx, zy, ex, ey, keys, bound="mine", opts=opts, seed=3, ray="auto", device="auto")]
+    assert starts == sorted(starts) and starts[0] == 0 and len(starts) >= 2
+    np.testing.assert_allclose(
+        mi.joint(x, y, seed=4, ray="auto", device="cpu", **FAST), mi.joint(x, y, seed=4, workers=1, device="cpu", **FAST),
+        atol=1e-6, rtol=0,
+    )
+
+
+@needs_ray
+def test_estimate_nif_with_the_null_on_ray(cluster):
+    rng = np.random.default_rng(2)
+    a0 = rng.standard_normal((150, 3))
+    acts = [a0, np.tanh(a0 @ rng.standard_normal((3, 4))), rng.standard_normal((150, 2))]
+    kw = dict(seed=1, null=True, null_draws=100, device="cpu", **FAST)
+    local, on_ray = estimate_nif(acts, workers=1, **kw), estimate_nif(acts, ray="auto", **kw)
+    for a, b in zip(local.values + local.extras["q_value"], on_ray.values + on_ray.extras["q_value"], strict=True):
+        np.testing.assert_allclose(b, a, atol=1e-6, rtol=0)
+    assert on_ray.device == "cpu"
+
+
+def test_bad_ray_spelling_is_one_line():
+    with pytest.raises(ValidationError, match="'ray' parameter"):
+        EstimationSettings.build(ray="lokal")
+
+
+def test_missing_ray_names_the_extra(monkeypatch):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "ray" else real(name, *a))
+    with pytest.raises(ValidationError, match=r"pip install 'nifgraph\[ray\]'"):
+        mi.pairwise(np.zeros((50, 1)), np.zeros((50, 1)), ray="local")
+    res = invoke("estimate", "latest", "--ray", "local")
+    assert res.exit_code == 1
+    assert "pip install 'nifgraph[ray]'" in res.stderr and len(res.stderr.strip().splitlines()) == 1, res.stderr
