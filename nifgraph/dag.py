@@ -147,6 +147,43 @@ class FlowDag:
     def is_chain(self) -> bool:
         return all(layer.inputs == (k - 1,) for k, layer in enumerate(self.layers) if k)
 
+    def unit_means(self, x: np.ndarray | torch.Tensor) -> list[np.ndarray]:
+        """Every unit's mean on ``x`` (a channel's over samples and positions): the value a
+        removed unit is replaced with."""
+        return [a.mean(axis=0) for a in self.forward_layers(x)]
+
+    @torch.no_grad()
+    def accuracy(self, x: np.ndarray | torch.Tensor, y: np.ndarray, removed: Any = (), fill: Any = None) -> float:
+        """Held-out accuracy; with ``removed`` units ``(layer, idx)`` replaced by ``fill[layer][idx]``
+        (a channel by a constant over all its positions) -- the mean fold of the chain's
+        :func:`nifgraph.network.pruned`, done inside the traced graph."""
+        by_node: dict[str, list[tuple[int, float]]] = {}
+        for layer, idx in removed:
+            by_node.setdefault(self.outputs[int(layer)], []).append((int(idx), float(fill[int(layer)][int(idx)])))
+
+        class _Removed(torch.fx.Interpreter):
+            def run_node(self, n: torch.fx.Node) -> Any:
+                out = super().run_node(n)
+                if n.name in by_node:
+                    out = out.clone()
+                    for idx, value in by_node[n.name]:
+                        out[:, idx] = value
+                return out
+
+        xt = self._shaped(x)
+        step = self.batch or max(len(xt), 1)
+        preds = []
+        for start in range(0, len(xt), step):
+            chunk = xt[start : start + step]
+            n = len(chunk)
+            if n < step:
+                chunk = torch.cat([chunk, chunk[:1].expand(step - n, *chunk.shape[1:])])
+            out = _Removed(self.module).run(chunk)
+            out = out[0] if isinstance(out, (tuple, list)) else out
+            preds.append(out[:n].argmax(dim=1).numpy())
+        pred = np.concatenate(preds) if preds else np.zeros(0, dtype=int)
+        return float((pred == np.asarray(y)).mean()) if len(pred) else float("nan")
+
     @torch.no_grad()
     def forward_layers(self, x: np.ndarray | torch.Tensor) -> list[np.ndarray]:
         """Unit activations of every layer on the samples ``x`` (first axis: samples): float64

@@ -218,3 +218,38 @@ def test_a_residual_branch_that_outputs_a_constant_carries_nothing_and_is_prunab
     a = analyze_dag(nif)
     assert a.prunable[7:11].all() and not a.prunable[:7].any() and not a.prunable[11:].any()
     assert (a.attribution > 0).all()  # every input reaches every class, through the skip
+
+
+def test_removing_units_inside_the_graph_equals_the_chain_mean_fold():
+    """On a chain, replacing units by their means inside the traced graph gives exactly the
+    accuracy of nifgraph.network.pruned (mean folded into the next bias)."""
+    from nifgraph.analysis.removal import unit_means
+    from nifgraph.network import accuracy, pruned
+
+    torch.manual_seed(3)
+    m = nn.Sequential(nn.Linear(5, 8), nn.ReLU(), nn.Linear(8, 6), nn.Tanh(), nn.Linear(6, 3)).eval()
+    x = _x(400, 5).numpy()
+    y = np.random.default_rng(0).integers(0, 3, 400)
+    net, dag = from_module(m), read_module(m, x[:2])
+    units = [(1, 0), (1, 5), (2, 3)]
+    means = unit_means(net, x[:200])
+    want = accuracy(pruned(net, units, means=means), x[200:], y[200:])
+    assert dag.accuracy(x[200:], y[200:], units, dag.unit_means(x[:200])) == want
+    assert dag.accuracy(x[200:], y[200:]) == accuracy(net, x[200:], y[200:])
+
+
+def test_a_constant_residual_branch_is_recommended_for_removal_at_no_cost():
+    from nifgraph.analysis.dag_flow import analyze_dag, estimate_dag
+    from nifgraph.analysis.recommend import recommend
+
+    torch.manual_seed(0)
+    model = _DeadBlock().eval()
+    x = _x(1500, 3).numpy()
+    with torch.no_grad():
+        y = model(torch.as_tensor(x)).argmax(1).numpy()  # labels the model gets right: accuracy 1
+    dag = read_module(model, x[:2])
+    a = analyze_dag(estimate_dag(dag, x, estimator="gcmi"))
+    flagged = [(2, i) for i in range(4)]
+    assert np.flatnonzero(a.prunable).tolist() == [7, 8, 9, 10]  # flat ids of layer 2's four units
+    rec = recommend(dag, flagged, x[:1000], x[1000:], y[1000:], tolerance=0.0)
+    assert rec.recommended == tuple(flagged) and rec.accuracy_after == rec.accuracy_before == 1.0

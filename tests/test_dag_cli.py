@@ -1,7 +1,7 @@
 """A CNN with a residual block, imported as a torch.export program and taken through the CLI
 as a user would: train --model-file --input-shape, estimate, show, plot, export; the stored
-edges include the skip, the stored attribution is the DAG path sum, and nothing unverified is
-recommended for pruning."""
+edges include the skip, the stored attribution is the DAG path sum, and the pruning
+recommendation is verified by removal inside the graph."""
 
 from __future__ import annotations
 
@@ -63,8 +63,16 @@ def test_a_residual_cnn_goes_through_the_cli(tmp_path):
         m[part["src_idx"], part["dst_idx"]] = part["value"]
         blocks[(int(a), int(b))] = m
     np.testing.assert_allclose(analysis.attribution_matrix(model), dag_path_sums(model.layer_sizes, blocks), rtol=1e-9)
-    assert not analysis.neuron_metrics["prunable"].any()  # removal is not verified for DAG models: none recommended
-    assert any("not implemented yet" in n for n in analysis.settings["notes"])
+    # the recommendation was verified: removing it again inside the graph gives the stored accuracy
+    pruning = analysis.settings["pruning"]
+    assert analysis.accuracy_before - analysis.accuracy_after <= pruning["tolerance"] + 1e-12
+    from nifgraph.stored import load_model_network, model_dataset
+
+    with open_store() as st:
+        dag, ds = load_model_network(model, st), model_dataset(model)
+    units = [tuple(u) for u in pruning["recommended"]]
+    assert dag.accuracy(ds.x_test, ds.y_test, units, dag.unit_means(ds.x_train)) == analysis.accuracy_after
+    assert any("DAG model" in n for n in analysis.settings["notes"])
     one_line_error(invoke("analyze", run.run_id, "--engine", "gds"), "DAG model", "--engine local")
     assert invoke("show", mid).exit_code == 0
     res = invoke("plot", mid, "--out", str(tmp_path / "fig"))

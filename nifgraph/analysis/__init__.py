@@ -170,10 +170,10 @@ def analyze_run(
     result, engine_used, notes, settings, run, model = compute(store, run_id, settings, gds=gds)
     metrics = result.metrics_frame(model.layer_sizes)
     flagged = [(int(r.layer), int(r.idx)) for r in metrics[metrics["prunable"]].itertuples()]
-    if model.meta.get("dag"):
-        return _store_dag_analysis(store, run, model, result, metrics, flagged, settings, engine_used, notes)
     net = network if network is not None else load_model_network(model, store)
     ds = dataset if dataset is not None else model_dataset(model)
+    if model.meta.get("dag"):
+        return _store_dag_analysis(store, run, model, result, metrics, flagged, settings, engine_used, notes, net, ds)
     rec, uninformative = prune_decision(
         net, net.forward_layers(ds.split(run.split)[0]), flagged, ds.x_train, ds.x_test, ds.y_test,
         tolerance=settings.tolerance, alpha=settings.alpha or DEFAULT_ALPHA, seed=settings.seed,
@@ -212,31 +212,45 @@ def analyze_run(
     return record
 
 
-#: Why a DAG model's flagged units are not recommended (yet).
+#: How a DAG model's pruning decision differs from a chain's.
 DAG_PRUNING_NOTE = (
-    "Removing units of a DAG model (conv channels, residual paths) is not implemented yet: the flow rule's "
-    "flags are reported, unverified, and no unit is recommended for removal."
+    "DAG model: the flow rule's flagged units are the candidates (the unit-level information test is not "
+    "applied to DAG models yet); each is verified by replacing it with its training mean inside the traced "
+    "graph (a channel over all its positions) and re-measuring held-out accuracy."
 )
 
 
 def _store_dag_analysis(
     store: Store, run: RunRecord, model: ModelRecord, result: Any, metrics: Any, flagged: list[tuple[int, int]],
-    settings: AnalysisSettings, engine_used: str, notes: list[str],
+    settings: AnalysisSettings, engine_used: str, notes: list[str], dag: Any, ds: Any,
 ) -> AnalysisRecord:
-    """A DAG model's analysis: flagged units are reported but nothing is recommended, since
-    their removal cannot be verified yet (never a decision that was not checked)."""
-    metrics = metrics.assign(prunable=False, candidate=False, accuracy_drop=float("nan"))
+    """A DAG model's analysis: the flagged units, verified by removal within the tolerance
+    (:func:`~.recommend.recommend`, units replaced by their means inside the traced graph)."""
+    from .recommend import recommend
+
+    rec = recommend(dag, flagged, ds.x_train, ds.x_test, ds.y_test, tolerance=settings.tolerance)
+    key = list(zip(metrics["layer"].astype(int), metrics["idx"].astype(int), strict=True))
+    recommended, candidates = set(rec.recommended), set(rec.candidates)
+    metrics = metrics.assign(
+        prunable=[u in recommended for u in key],
+        candidate=[u in candidates for u in key],
+        accuracy_drop=[rec.drops.get(u, float("nan")) for u in key],
+    )
     record = AnalysisRecord(
         run_id=run.run_id, engine=engine_used, gamma=settings.gamma, threshold=float(settings.threshold or 0.0),
         modularity=float(result.modularity), n_communities=int(result.n_communities),
-        accuracy_before=model.test_accuracy, accuracy_after=model.test_accuracy, neuron_metrics=metrics,
+        accuracy_before=rec.accuracy_before, accuracy_after=rec.accuracy_after, neuron_metrics=metrics,
         attribution=result.attribution_frame(),
         settings={
             "seed": settings.seed, "alpha": settings.alpha, "notes": [*notes, DAG_PRUNING_NOTE],
             "cost": "1 - ln(value_norm) per layer pair", "dag": True,
-            "pruning": {"tolerance": settings.tolerance, "removal": "not available for DAG models",
-                        "flagged_by_flow": [list(u) for u in flagged], "uninformative_units": [], "candidates": [],
-                        "recommended": [], "rejected": []},
+            "pruning": {
+                "tolerance": settings.tolerance, "removal": "unit replaced by its training mean inside the graph",
+                "flagged_by_flow": [list(u) for u in flagged], "uninformative_units": [],
+                "candidates": [list(u) for u in rec.candidates], "recommended": [list(u) for u in rec.recommended],
+                "rejected": [{"unit": list(r.unit), "drop_alone": r.drop_alone, "drop_with_set": r.drop_with_set}
+                             for r in rec.rejected],
+            },
         },
     )
     store.put_analysis(record)

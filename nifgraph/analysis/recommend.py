@@ -134,11 +134,18 @@ def recommend(
     bad = [u for u in cands if u not in valid]
     if bad:
         raise ValidationError(f"Candidates {bad[:3]} are not hidden units of a {net.layer_sizes} network; pass (layer, idx) with 0 < layer < {len(net.layer_sizes) - 1}.")
-    means = replacement_values(net, x_ref, removal)
-    before = accuracy(net, x_val, y_val)
+    if hasattr(net, "unit_means"):  # a DAG model (nifgraph.dag.FlowDag): units replaced inside its graph
+        means = net.unit_means(x_ref) if removal == "mean" else [np.zeros(n) for n in net.layer_sizes]
+        before = net.accuracy(x_val, y_val)
 
-    def acc_without(units: list[tuple[int, int]]) -> float:
-        return accuracy(pruned(net, units, means=means), x_val, y_val) if units else before
+        def acc_without(units: list[tuple[int, int]]) -> float:
+            return net.accuracy(x_val, y_val, units, means) if units else before
+    else:
+        means = replacement_values(net, x_ref, removal)
+        before = accuracy(net, x_val, y_val)
+
+        def acc_without(units: list[tuple[int, int]]) -> float:
+            return accuracy(pruned(net, units, means=means), x_val, y_val) if units else before
 
     drops = {u: before - acc_without([u]) for u in cands}
     order = sorted(range(len(cands)), key=lambda i: (drops[cands[i]], i))
