@@ -29,6 +29,8 @@ from .errors import ValidationError
 __all__ = ["Dataset", "load_dataset", "DATASETS", "BANKNOTE_URL"]
 
 DATASETS = ("iris", "wine", "breast-cancer", "digits", "banknote")
+#: One sample's image shape (channels, height, width) of the image data sets.
+IMAGE_SHAPES: dict[str, tuple[int, ...]] = {"digits": (1, 8, 8)}
 
 BANKNOTE_URL = "https://archive.ics.uci.edu/static/public/267/banknote+authentication.zip"
 BANKNOTE_COLUMNS = ("variance", "skewness", "curtosis", "entropy", "class")
@@ -60,6 +62,13 @@ class Dataset:
     @property
     def n_features(self) -> int:
         return len(self.feature_names)
+
+    @property
+    def image_shape(self) -> tuple[int, ...] | None:
+        """One sample as an image (channels, height, width) for the image data sets
+        (``digits``: 1×8×8), else ``None``."""
+        shape = IMAGE_SHAPES.get(self.name)
+        return shape if shape is not None and int(np.prod(shape)) == self.n_features else None
 
     @property
     def n_classes(self) -> int:

@@ -200,8 +200,13 @@ class TrainConfig:
     batch_size: int = 16
     weight_decay: float = 0.0
     seed: int = 0
+    #: "mlp" (Linear layers), or "cnn" / "resnet" for image data (:mod:`nifgraph.convnets`;
+    #: ``hidden`` then lists channels per conv layer / residual block).
+    arch: str = "mlp"
 
     def validate(self) -> TrainConfig:
+        if self.arch not in ("mlp", "cnn", "resnet"):
+            raise param_error("arch", "train", "one of mlp, cnn, resnet", self.arch)
         if not 1 <= self.epochs <= MAX_EPOCHS:
             raise param_error("epochs", "train", f"an integer in [1, {MAX_EPOCHS:,}]", self.epochs)
         if not self.lr > 0:

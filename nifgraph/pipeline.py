@@ -123,10 +123,13 @@ def _store_model(
 def _fit(
     ds: Dataset, config: Any, *, name: str | None, csv: str | None, target: str | None, progress: ProgressFn | None
 ) -> tuple[tuple[ModelRecord, pd.DataFrame, bytes], Any]:
-    """Train an MLP on ``ds``: the model's parts (see :func:`_model_parts`) and the result."""
+    """Train an MLP (or a CNN / ResNet, ``config.arch``) on ``ds``: the model's parts (see
+    :func:`_model_parts`) and the result."""
     from .network import TrainConfig, train_mlp
 
     config = config or TrainConfig()
+    if config.arch != "mlp":
+        return _fit_convnet(ds, config, name=name, csv=csv, target=target, progress=progress)
     if progress is not None:
         progress(0, config.epochs)  # the phase starts: its clock starts here
     res = train_mlp(
@@ -228,6 +231,55 @@ def import_model(
     )
 
 
+def _fit_convnet(
+    ds: Dataset, config: Any, *, name: str | None, csv: str | None, target: str | None, progress: ProgressFn | None
+) -> tuple[tuple[ModelRecord, pd.DataFrame, bytes], Any]:
+    from .convnets import build_convnet, train_convnet
+
+    shape = ds.image_shape
+    if shape is None:
+        raise ValidationError(
+            f"--arch {config.arch} needs image data; data set {ds.name!r} has no image shape: use --dataset digits "
+            "(1×8×8), or --arch mlp."
+        )
+    build_convnet(config.arch, shape, ds.n_classes, tuple(config.hidden), config.activation, config.dropout)  # checks
+    res = train_convnet(ds.x_train, ds.y_train, ds.x_test, ds.y_test, config, shape, ds.n_classes, progress)
+    meta = {
+        "source": "nifgraph train", "dataset": _dataset_spec(ds, csv, target),
+        "train": {
+            "arch": config.arch, "hidden": list(config.hidden), "activation": config.activation,
+            "dropout": config.dropout, "epochs": config.epochs, "lr": config.lr, "batch_size": config.batch_size,
+            "weight_decay": config.weight_decay, "seed": config.seed, "optimizer": "adam",
+            "final_loss": res.losses[-1] if res.losses else float("nan"), "elapsed_s": res.elapsed_s,
+        },
+    }
+    arch = "-".join(str(c) for c in config.hidden)
+    parts = _dag_parts(res.network, ds, name=name or f"{ds.name}-{config.arch}-{arch}-s{config.seed}", meta=meta,
+                       train_acc=res.train_accuracy, test_acc=res.test_accuracy)
+    return parts, res
+
+
+def _dag_parts(
+    dag: Any, ds: Dataset, *, name: str, meta: dict[str, Any], train_acc: float, test_acc: float
+) -> tuple[ModelRecord, pd.DataFrame, bytes]:
+    """A DAG model's record, neuron table and checkpoint (its torch.export program)."""
+    from .dag import dag_meta
+
+    model_id = new_id("m")
+    meta = dict(meta, checkpoint="in store", checkpoint_format="torch.export", dag=dag_meta(dag))
+    acts = dag.forward_layers(ds.split("all")[0])
+    model = ModelRecord(
+        model_id=model_id, name=name, dataset=ds.name, layer_sizes=dag.layer_sizes, activations=dag.activations,
+        feature_names=ds.feature_names, class_names=ds.class_names, test_accuracy=test_acc,
+        train_accuracy=train_acc, meta=meta,
+    )
+    names = [f"{la.name}_{i}" for la in dag.layers for i in range(la.n_units)]
+    neurons = _neuron_frame(model_id, dag, ds, acts)
+    hidden = neurons["role"] == "hidden"
+    neurons.loc[hidden, "name"] = [nm for nm, h in zip(names, hidden, strict=True) if h]
+    return model, neurons, dag.program_bytes()
+
+
 def _import_dag(
     store: Store, path: str, ds: Dataset, *, name: str | None, csv: str | None, target: str | None,
     input_shape: tuple[int, ...] | None,
@@ -235,7 +287,7 @@ def _import_dag(
     """Store a torch.export program as a DAG model (its program bytes are its checkpoint)."""
     import torch
 
-    from .dag import dag_meta, read_module
+    from .dag import read_module
 
     try:
         ep = torch.export.load(str(path))
@@ -252,24 +304,14 @@ def _import_dag(
     dag = read_module(ep, torch.zeros(1, *input_shape))
     if dag.n_outputs != ds.n_classes:
         raise ValidationError(f"The model has {dag.n_outputs} outputs but data set {ds.name!r} has {ds.n_classes} classes.")
-    model_id = new_id("m")
     meta = {
         "source": "import", "original_path": str(Path(path).resolve()), "dataset": _dataset_spec(ds, csv, target),
-        "notes": [], "checkpoint": "in store", "checkpoint_format": "torch.export", "dag": dag_meta(dag),
+        "notes": [],
     }
-    acts = dag.forward_layers(ds.split("all")[0])
-    model = ModelRecord(
-        model_id=model_id, name=name or Path(path).stem, dataset=ds.name, layer_sizes=dag.layer_sizes,
-        activations=dag.activations, feature_names=ds.feature_names, class_names=ds.class_names,
-        test_accuracy=float((dag.predict(ds.x_test) == ds.y_test).mean()),
-        train_accuracy=float((dag.predict(ds.x_train) == ds.y_train).mean()), meta=meta,
-    )
-    names = [f"{la.name}_{i}" for la in dag.layers for i in range(la.n_units)]
-    neurons = _neuron_frame(model_id, dag, ds, acts)
-    hidden = neurons["role"] == "hidden"
-    neurons.loc[hidden, "name"] = [nm for nm, h in zip(names, hidden, strict=True) if h]
-    store.put_model(model, neurons, dag.program_bytes())
-    return model
+    parts = _dag_parts(dag, ds, name=name or Path(path).stem, meta=meta,
+                       train_acc=dag.accuracy(ds.x_train, ds.y_train), test_acc=dag.accuracy(ds.x_test, ds.y_test))
+    store.put_model(*parts)
+    return parts[0]
 
 
 def _estimate_dag(

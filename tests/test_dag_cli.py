@@ -78,3 +78,20 @@ def test_a_residual_cnn_goes_through_the_cli(tmp_path):
     res = invoke("plot", mid, "--out", str(tmp_path / "fig"))
     assert res.exit_code == 0, res.output
     assert invoke("export", mid, "--out", str(tmp_path / "fig")).exit_code == 0
+
+
+def test_built_in_cnn_and_resnet_on_digits_as_images():
+    one_line_error(invoke("run", "--arch", "cnn", "--dataset", "iris"), "--arch cnn needs image data", "digits")
+    one_line_error(invoke("train", "--arch", "vgg"), "'arch' parameter", "resnet")
+    res = invoke("run", "--arch", "resnet", "--dataset", "digits", "--hidden", "4", "--epochs", "2",
+                 "--batch-size", "128", "--estimator", "gcmi", "--no-plot", "--json")
+    assert res.exit_code == 0, res.output
+    d = json.loads(res.stdout)
+    with open_store() as st:
+        model = st.get_model(d["model"]["model_id"] if isinstance(d.get("model"), dict) else st.list_models()[-1].model_id)
+    layers = model.meta["dag"]["layers"]
+    # input, stem, block conv1, block conv2, head; the head reads the block's conv2 and, over the skip, the stem
+    assert [la["kind"] for la in layers] == ["input", "conv", "conv", "conv", "linear"]
+    assert layers[-1]["inputs"] == [1, 3] and model.layer_sizes == (64, 4, 4, 4, 10)
+    res = invoke("train", "--arch", "cnn", "--dataset", "digits", "--hidden", "3,5", "--epochs", "1", "--json")
+    assert res.exit_code == 0 and json.loads(res.stdout)["architecture"] == "64-3-5-10"

@@ -156,13 +156,14 @@ class TrainOptions:
     epochs: Annotated[int, typer.Option("--epochs", help="Training epochs (at most 100,000).")] = 200
     lr: Annotated[float, typer.Option("--lr", help="Adam learning rate.")] = 0.01
     batch_size: Annotated[int, typer.Option("--batch-size", help="Training batch size.")] = 16
+    arch: Annotated[str, typer.Option("--arch", help="mlp (default), or for image data (digits as 1×8×8): cnn or resnet; --hidden then lists channels per conv layer / residual block.")] = "mlp"
 
     def config(self, seed: int) -> TrainConfig:
         from ..network import TrainConfig
 
         return TrainConfig(
             hidden=parse_hidden(self.hidden), activation=self.activation, dropout=self.dropout,
-            epochs=self.epochs, lr=self.lr, batch_size=self.batch_size, seed=seed,
+            epochs=self.epochs, lr=self.lr, batch_size=self.batch_size, seed=seed, arch=self.arch,
         ).validate()
 
 
