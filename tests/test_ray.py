@@ -7,7 +7,6 @@ down at the end."""
 from __future__ import annotations
 
 import importlib.util
-import os
 
 import numpy as np
 import pytest
@@ -29,9 +28,10 @@ needs_ray = pytest.mark.skipif(not HAVE_RAY, reason="ray is not installed (pip i
 def cluster():
     import ray
 
-    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # node address 127.0.0.1: servers on loopback only
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    with _ray.loopback_only():  # node address 127.0.0.1: every Ray server listens on loopback only
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
     try:
+        assert ray.nodes()[0]["NodeManagerAddress"] == "127.0.0.1"
         yield ray
     finally:
         ray.shutdown()

@@ -22,15 +22,17 @@ import importlib.util
 import os
 import re
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 
 from ..errors import ValidationError, param_error
 
-__all__ = ["INSTALL_HINT", "check_ray", "connect", "task_device", "train", "iter_chunks"]
+__all__ = ["INSTALL_HINT", "check_ray", "connect", "loopback_only", "task_device", "train", "iter_chunks"]
 
 INSTALL_HINT = "pip install 'nifgraph[ray]'"
+_LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 _ADDRESS = re.compile(r"^(ray://)?[A-Za-z0-9_.\-\[\]:]+:\d+$")
 
 
@@ -46,6 +48,32 @@ def check_ray(ray: Any, owner: str) -> str | None:
     return ray
 
 
+@contextmanager
+def loopback_only():
+    """Within: a Ray instance started by this process takes 127.0.0.1 as its node address, so
+    every Ray server listens on the loopback interface only. Ray does this where it has no
+    cluster support (``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``, read when ray is imported); the
+    flag is also set on an already imported ray and restored afterwards."""
+    old_env = os.environ.get(_LOOPBACK_ENV)
+    os.environ[_LOOPBACK_ENV] = "0"
+    try:
+        from ray._private import ray_constants
+    except ImportError:  # pragma: no cover - a ray without the flag: the environment decides
+        ray_constants = None
+    old_flag = getattr(ray_constants, "ENABLE_RAY_CLUSTER", None)
+    if old_flag is not None:
+        ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield
+    finally:
+        if old_flag is not None:
+            ray_constants.ENABLE_RAY_CLUSTER = old_flag
+        if old_env is None:
+            os.environ.pop(_LOOPBACK_ENV, None)
+        else:
+            os.environ[_LOOPBACK_ENV] = old_env
+
+
 def connect(ray: str) -> None:
     """Join (or start, for ``"local"``) the cluster ``ray`` unless this process already has one."""
     import ray as ray_mod
@@ -53,11 +81,9 @@ def connect(ray: str) -> None:
     if ray_mod.is_initialized():
         return
     try:
-        if ray == "local":
-            # a machine-local instance: node address on the loopback interface, so every Ray
-            # server listens on 127.0.0.1 only; no dashboard
-            os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-            ray_mod.init(include_dashboard=False, log_to_driver=False, configure_logging=False)
+        if ray == "local":  # a machine-local instance on the loopback interface, no dashboard
+            with loopback_only():
+                ray_mod.init(include_dashboard=False, log_to_driver=False, configure_logging=False)
         else:
             ray_mod.init(address=ray, log_to_driver=False, configure_logging=False)
     except (ConnectionError, RuntimeError, ValueError) as e:
