@@ -321,14 +321,14 @@ def _estimate_dag(
     from .analysis.dag_flow import estimate_dag
     from .flowgraph import cost_transform
 
-    if settings.significance.active or settings.variant != "pairwise" or settings.beta:
+    if settings.significance.active or settings.variant != "pairwise" or settings.beta or settings.screen:
         raise ValidationError(
             f"Model {model.model_id} is a DAG model (CNN or residual): the significance null, the bootstrap, "
-            "the redundancy term and the joint variant are not available for it yet; drop --null/--bootstrap/"
-            "--beta/--variant."
+            "the redundancy term, the joint variant and the screen are not available for it yet; drop --null/"
+            "--bootstrap/--beta/--variant/--screen."
         )
     nif = estimate_dag(dag, x, estimator=settings.estimator, seed=settings.seed, progress=progress,
-                       workers=settings.workers, device=settings.device, **settings.options)
+                       workers=settings.workers, device=settings.device, ray=settings.ray, **settings.options)
     parts = []
     for (a, b), v in nif.blocks.items():
         top = v.max()
