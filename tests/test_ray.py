@@ -100,3 +100,17 @@ def test_missing_ray_names_the_extra(monkeypatch):
     res = invoke("estimate", "latest", "--ray", "local")
     assert res.exit_code == 1
     assert "pip install 'nifgraph[ray]'" in res.stderr and len(res.stderr.strip().splitlines()) == 1, res.stderr
+
+
+@needs_ray
+def test_gpu_tasks_where_the_cluster_has_gpus(monkeypatch):
+    import ray
+
+    monkeypatch.setattr(ray, "cluster_resources", lambda: {"CPU": 16.0, "GPU": 2.0})
+    assert _ray.task_device("auto") == ("cuda", 2, 1.0)  # one GPU per task, a slot per GPU
+    assert _ray.task_device("cuda") == ("cuda", 2, 1.0)
+    assert _ray.task_device("cpu") == ("cpu", 16, 0.0)
+    monkeypatch.setattr(ray, "cluster_resources", lambda: {"CPU": 4.0})
+    assert _ray.task_device("auto") == ("cpu", 4, 0.0)
+    with pytest.raises(ValidationError, match="no GPU; use --device auto or cpu"):
+        _ray.task_device("cuda")
