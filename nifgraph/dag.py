@@ -152,6 +152,44 @@ class FlowDag:
         removed unit is replaced with."""
         return [a.mean(axis=0) for a in self.forward_layers(x)]
 
+    def _run(self, xt: torch.Tensor, hook: Any) -> list[tuple[int, Any]]:
+        """Run the graph on ``xt`` with ``hook(node_name, value) -> value`` called on every
+        node; returns ``[(n_rows, output), …]`` per chunk. A program exported for one batch
+        size is first tried on the whole batch with its batch-size guard skipped (its aten ops
+        rarely depend on it); if that fails it runs in chunks of that size, padded."""
+
+        class _Interp(torch.fx.Interpreter):
+            def call_module(self, target: Any, args: Any, kwargs: Any) -> Any:
+                if str(target) == "_guards_fn":
+                    return None
+                return super().call_module(target, args, kwargs)
+
+            def run_node(self, n: torch.fx.Node) -> Any:
+                return hook(n.name, super().run_node(n))
+
+        def once(chunk: torch.Tensor) -> Any:
+            out = _Interp(self.module).run(chunk)
+            return out[0] if isinstance(out, (tuple, list)) else out
+
+        if self.batch and self.batch != len(xt) and not getattr(self, "_chunked", False):
+            try:
+                out = once(xt)
+                if out.shape[0] == len(xt):
+                    self.batch = None
+                    return [(len(xt), out)]
+            except Exception:  # noqa: BLE001 - a size baked into the graph: run in chunks instead
+                pass
+            self._chunked = True
+        step = self.batch or max(len(xt), 1)
+        res = []
+        for start in range(0, len(xt), step):
+            chunk = xt[start : start + step]
+            n = len(chunk)
+            if n < step:  # a fixed-batch program: pad with copies of the first row, drop them after
+                chunk = torch.cat([chunk, chunk[:1].expand(step - n, *chunk.shape[1:])])
+            res.append((n, once(chunk)))
+        return res
+
     @torch.no_grad()
     def accuracy(self, x: np.ndarray | torch.Tensor, y: np.ndarray, removed: Any = (), fill: Any = None) -> float:
         """Held-out accuracy; with ``removed`` units ``(layer, idx)`` replaced by ``fill[layer][idx]``
@@ -161,28 +199,18 @@ class FlowDag:
         for layer, idx in removed:
             by_node.setdefault(self.outputs[int(layer)], []).append((int(idx), float(fill[int(layer)][int(idx)])))
 
-        class _Removed(torch.fx.Interpreter):
-            def run_node(self, n: torch.fx.Node) -> Any:
-                out = super().run_node(n)
-                if n.name in by_node:
-                    out = out.clone()
-                    for idx, value in by_node[n.name]:
-                        out[:, idx] = value
-                return out
+        def hook(name: str, out: Any) -> Any:
+            if name in by_node:
+                out = out.clone()
+                for idx, value in by_node[name]:
+                    out[:, idx] = value
+            return out
 
         xt = self._shaped(x)
-        step = self.batch or max(len(xt), 1)
-        preds = []
-        for start in range(0, len(xt), step):
-            chunk = xt[start : start + step]
-            n = len(chunk)
-            if n < step:
-                chunk = torch.cat([chunk, chunk[:1].expand(step - n, *chunk.shape[1:])])
-            out = _Removed(self.module).run(chunk)
-            out = out[0] if isinstance(out, (tuple, list)) else out
-            preds.append(out[:n].argmax(dim=1).numpy())
-        pred = np.concatenate(preds) if preds else np.zeros(0, dtype=int)
-        return float((pred == np.asarray(y)).mean()) if len(pred) else float("nan")
+        if len(xt) == 0:
+            return float("nan")
+        pred = np.concatenate([out[:n].argmax(dim=1).numpy() for n, out in self._run(xt, hook)])
+        return float((pred == np.asarray(y)).mean())
 
     @torch.no_grad()
     def forward_layers(self, x: np.ndarray | torch.Tensor) -> list[np.ndarray]:
@@ -190,33 +218,25 @@ class FlowDag:
         arrays ``(N, n_units)``; a conv channel is averaged over its positions."""
         xt = self._shaped(x)
         wanted = {name: k for k, name in enumerate(self.outputs) if k}
-        got: dict[int, torch.Tensor] = {}
+        got: list[dict[int, torch.Tensor]] = []
 
-        class _Capture(torch.fx.Interpreter):
-            def run_node(self, n: torch.fx.Node) -> Any:
-                out = super().run_node(n)
-                if n.name in wanted:
-                    got[wanted[n.name]] = out
-                return out
+        def hook(name: str, out: Any) -> Any:
+            if name in wanted:
+                if not got or wanted[name] in got[-1]:
+                    got.append({})
+                got[-1][wanted[name]] = out
+            return out
 
-        step = self.batch or max(len(xt), 1)
-        parts: list[list[np.ndarray]] = []
-        for start in range(0, len(xt), step):
-            chunk = xt[start : start + step]
-            n = len(chunk)
-            if n < step:  # a fixed-batch program: pad with copies of the first row, drop them after
-                chunk = torch.cat([chunk, chunk[:1].expand(step - n, *chunk.shape[1:])])
-            got.clear()
-            _Capture(self.module).run(chunk)
-            row = []
-            for k in range(1, len(self.layers)):
-                v = got[k]
-                v = v.mean(dim=tuple(range(2, v.dim()))) if v.dim() > 2 else v
-                row.append(v[:n].double().numpy())
-            parts.append(row)
+        sizes = [n for n, _ in self._run(xt, hook)] if len(xt) else []
+        got = got[-len(sizes):] if sizes else []  # a failed whole-batch try leaves a first, partial entry
         acts = [xt.reshape(len(xt), -1).double().numpy()]
         for k in range(1, len(self.layers)):
-            acts.append(np.concatenate([p[k - 1] for p in parts]) if parts else np.zeros((0, self.layers[k].n_units)))
+            cols = []
+            for n, part in zip(sizes, got, strict=True):
+                v = part[k]
+                v = v.mean(dim=tuple(range(2, v.dim()))) if v.dim() > 2 else v
+                cols.append(v[:n].double().numpy())
+            acts.append(np.concatenate(cols) if cols else np.zeros((0, self.layers[k].n_units)))
         return acts
 
 

@@ -124,7 +124,25 @@ def test_a_program_exported_for_one_batch_size_runs_any_number_of_samples(tmp_pa
     with torch.no_grad():
         np.testing.assert_allclose(acts[1], m[1](m[0](x)).mean(dim=2).double().numpy(), rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(acts[2], m(x).double().numpy(), rtol=1e-5, atol=1e-6)
-    assert [la.activation for la in dag.layers] == ["identity", "elu", "identity"] and dag.batch == 4
+    assert [la.activation for la in dag.layers] == ["identity", "elu", "identity"]
+    assert dag.batch is None  # its aten ops did not depend on the batch: run whole, the guard skipped
+
+    class Baked(nn.Module):  # a reshape that bakes the export batch size into the graph
+        def __init__(self):
+            super().__init__()
+            self.conv, self.fc = nn.Conv1d(2, 3, 3), nn.Linear(12, 2)
+
+        def forward(self, v):
+            return self.fc(torch.relu(self.conv(v)).reshape(4, 12))
+
+    torch.manual_seed(3)
+    b = Baked().eval()
+    dag = read_module(torch.export.export(b, (_x(4, 2, 6),)), _x(4, 2, 6))
+    acts = dag.forward_layers(x)
+    with torch.no_grad():
+        want = torch.cat([b(x[i:i + 4]) for i in (0, 4)] + [b(torch.cat([x[8:], x[8:9].expand(2, 2, 6)]))[:2]])
+    np.testing.assert_allclose(acts[2], want.double().numpy(), rtol=1e-5, atol=1e-6)
+    assert dag.batch == 4  # run in padded chunks of the exported size
 
 
 def test_dag_path_sums_equal_the_enumeration_of_every_path():

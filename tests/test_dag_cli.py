@@ -75,6 +75,13 @@ def test_a_residual_cnn_goes_through_the_cli(tmp_path):
     assert any("DAG model" in n for n in analysis.settings["notes"])
     one_line_error(invoke("analyze", run.run_id, "--engine", "gds"), "DAG model", "--engine local")
     assert invoke("show", mid).exit_code == 0
+    # what does not follow skip paths yet is refused in one line, naming what works
+    one_line_error(invoke("prune", mid, "--curve"), "DAG model", "nifgraph prune")
+    one_line_error(invoke("attribution-compare", mid), "DAG model", "nifgraph attribution")
+    one_line_error(invoke("attribution", mid), "DAG model", "--method occlusion")
+    assert invoke("attribution", mid, "--method", "occlusion").exit_code == 0
+    res = invoke("compare", "--all", "--json")
+    assert res.exit_code == 0, res.output
     res = invoke("plot", mid, "--out", str(tmp_path / "fig"))
     assert res.exit_code == 0, res.output
     assert invoke("export", mid, "--out", str(tmp_path / "fig")).exit_code == 0

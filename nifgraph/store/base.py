@@ -221,7 +221,9 @@ class Store(abc.ABC):
         out = []
         for mid in model_ids:
             model, run, analysis = self.need_analysis(mid)
-            mats = matrices_from_edges(self.get_edges(run.run_id), model.layer_sizes, "value")
+            edges = self.get_edges(run.run_id)
+            mats = ([edges["value"].to_numpy(dtype=float)] if model.meta.get("dag")  # a DAG: every edge's value
+                    else matrices_from_edges(edges, model.layer_sizes, "value"))
             out.append(SummaryInputs(
                 model, run.run_id, run.estimator, len(analysis.prunable), analysis.n_communities,
                 analysis.modularity, flow_concentration(mats, flow_top), analysis.attribution_matrix(model),
