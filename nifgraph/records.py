@@ -292,3 +292,14 @@ def bad_edges(frame: Any, model: ModelRecord) -> Any:
         return (dst != src + 1) | (src < 0) | (dst >= model.n_layers)
     allowed = {(int(a), b) for b, layer in enumerate(dag["layers"]) for a in layer["inputs"]}
     return ~np.array([(int(a), int(b)) in allowed for a, b in zip(src, dst, strict=True)], dtype=bool)
+
+
+def layer_table(model: ModelRecord) -> list[dict[str, Any]]:
+    """Every layer of a model in topological order: ``name``, ``kind`` (input, linear, conv) and
+    ``inputs`` (the layers feeding it directly). A chain's layers are ``input``, ``linear_1`` …"""
+    dag = model.meta.get("dag")
+    if dag:
+        return [{"name": la["name"], "kind": la["kind"], "inputs": list(la["inputs"])} for la in dag["layers"]]
+    return [{"name": "input", "kind": "input", "inputs": []}] + [
+        {"name": f"linear_{k}", "kind": "linear", "inputs": [k - 1]} for k in range(1, model.n_layers)
+    ]

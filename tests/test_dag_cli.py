@@ -84,7 +84,14 @@ def test_a_residual_cnn_goes_through_the_cli(tmp_path):
     assert res.exit_code == 0, res.output
     res = invoke("plot", mid, "--out", str(tmp_path / "fig"))
     assert res.exit_code == 0, res.output
-    assert invoke("export", mid, "--out", str(tmp_path / "fig")).exit_code == 0
+    assert invoke("export", mid, "--out", str(tmp_path / "fig"), "--format", "csv").exit_code == 0
+    import pandas as pd
+
+    exported = pd.read_csv(tmp_path / "fig" / f"{run.run_id}_edges.csv")
+    skips = exported[exported["skip"]]
+    assert set(zip(skips["src_layer_name"], skips["dst_layer_name"])) == {("stem", "head")}
+    nodes = pd.read_csv(tmp_path / "fig" / f"{run.run_id}_nodes.csv")
+    assert nodes.groupby("layer")["layer_kind"].first().tolist() == ["input", "conv", "conv", "linear"]
 
 
 def test_built_in_cnn_and_resnet_on_digits_as_images():

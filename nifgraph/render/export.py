@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import ValidationError
-from ..records import AnalysisRecord, ModelRecord, RunRecord
+from ..records import AnalysisRecord, ModelRecord, RunRecord, layer_table
 from ..store.base import Store
 from .files import output_folder, write_file
 
@@ -18,14 +18,27 @@ FORMATS = ("parquet", "csv", "both")
 def export_run(
     store: Store, model: ModelRecord, run: RunRecord, analysis: AnalysisRecord | None, folder: Path, fmt: str = "both"
 ) -> list[Path]:
-    """Write ``<run>_nodes`` and ``<run>_edges`` into ``folder``; returns the paths written."""
+    """Write ``<run>_nodes`` and ``<run>_edges`` into ``folder``; returns the paths written.
+
+    Layers are numbered in topological order (``layer``, ``src_layer``, ``dst_layer``); nodes
+    carry their layer's name and kind, edges their layers' names and ``skip`` (the edge jumps
+    over at least one layer: a residual or concatenated path of a DAG model)."""
     if fmt not in FORMATS:
         raise ValidationError(f"--format must be parquet, csv or both; got {fmt!r}.")
     output_folder(folder)
+    layers = layer_table(model)
+    names = [la["name"] for la in layers]
+    kinds = [la["kind"] for la in layers]
     nodes = store.get_neurons(model.model_id)
+    nodes = nodes.assign(layer_name=[names[i] for i in nodes["layer"]], layer_kind=[kinds[i] for i in nodes["layer"]])
     if analysis is not None:
         nodes = nodes.merge(analysis.neuron_metrics, on=["layer", "idx"], how="left")
     edges = store.get_edges(run.run_id).assign(model_id=model.model_id)
+    # layers are numbered in topological order; a skip edge jumps over at least one layer
+    edges = edges.assign(
+        src_layer_name=[names[i] for i in edges["src_layer"]], dst_layer_name=[names[i] for i in edges["dst_layer"]],
+        skip=(edges["dst_layer"] - edges["src_layer"]) > 1,
+    )
     written = []
     for label, frame in (("nodes", nodes), ("edges", edges)):
         stem = folder / f"{run.run_id}_{label}"
