@@ -172,7 +172,7 @@ def _assert_clean_error(res, *needles: str):
 
 
 def test_unknown_dataset():
-    _assert_clean_error(invoke("run", "--dataset", "mnist"), "Unknown data set", "iris")
+    _assert_clean_error(invoke("run", "--dataset", "imagenet"), "Unknown data set", "iris")
     assert stored_models() == []
 
 
