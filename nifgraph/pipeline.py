@@ -339,15 +339,9 @@ def _estimate_dag(
             "value": v.ravel(), "relevance": v.ravel(), "redundancy": 0.0, "value_norm": norm.ravel(),
             "cost": cost_transform(norm).ravel(),
         }))
-    from .records import EDGE_COLUMNS
+    from .records import EDGE_COLUMNS, conform
 
-    frame = pd.concat(parts, ignore_index=True)
-    for col, dtype in EDGE_COLUMNS.items():
-        if col not in frame:
-            frame[col] = np.nan
-        elif dtype != "string":
-            frame[col] = frame[col].astype(dtype)
-    return frame[list(EDGE_COLUMNS)]
+    return conform(pd.concat(parts, ignore_index=True), EDGE_COLUMNS)
 
 
 def _estimate_dag_run(

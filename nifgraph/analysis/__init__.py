@@ -79,6 +79,17 @@ def _local_dag(store: Store, run: RunRecord, model: ModelRecord, settings: Analy
     )
 
 
+def _decided(metrics: Any, rec: Any) -> Any:
+    """The metrics table with the verified decision of ``rec`` (a :class:`~.recommend.Recommendation`)."""
+    key = list(zip(metrics["layer"].astype(int), metrics["idx"].astype(int), strict=True))
+    recommended, candidates = set(rec.recommended), set(rec.candidates)
+    return metrics.assign(
+        prunable=[u in recommended for u in key],
+        candidate=[u in candidates for u in key],
+        accuracy_drop=[rec.drops.get(u, float("nan")) for u in key],
+    )
+
+
 class EngineResult(NamedTuple):
     """What :func:`compute` returns: the metrics, the engine that ran, notes, the resolved
     settings, and the run and model it read (so callers need not read them again)."""
@@ -178,13 +189,7 @@ def analyze_run(
         net, net.forward_layers(ds.split(run.split)[0]), flagged, ds.x_train, ds.x_test, ds.y_test,
         tolerance=settings.tolerance, alpha=settings.alpha or DEFAULT_ALPHA, seed=settings.seed,
     )
-    key = list(zip(metrics["layer"].astype(int), metrics["idx"].astype(int), strict=True))
-    recommended, candidates = set(rec.recommended), set(rec.candidates)
-    metrics = metrics.assign(
-        prunable=[u in recommended for u in key],
-        candidate=[u in candidates for u in key],
-        accuracy_drop=[rec.drops.get(u, float("nan")) for u in key],
-    )
+    metrics = _decided(metrics, rec)
     before, after = rec.accuracy_before, rec.accuracy_after
     pruning = {
         "tolerance": settings.tolerance, "removal": "mean folded into the next bias (training-split means)",
@@ -229,13 +234,7 @@ def _store_dag_analysis(
     from .recommend import recommend
 
     rec = recommend(dag, flagged, ds.x_train, ds.x_test, ds.y_test, tolerance=settings.tolerance)
-    key = list(zip(metrics["layer"].astype(int), metrics["idx"].astype(int), strict=True))
-    recommended, candidates = set(rec.recommended), set(rec.candidates)
-    metrics = metrics.assign(
-        prunable=[u in recommended for u in key],
-        candidate=[u in candidates for u in key],
-        accuracy_drop=[rec.drops.get(u, float("nan")) for u in key],
-    )
+    metrics = _decided(metrics, rec)
     record = AnalysisRecord(
         run_id=run.run_id, engine=engine_used, gamma=settings.gamma, threshold=float(settings.threshold or 0.0),
         modularity=float(result.modularity), n_communities=int(result.n_communities),
