@@ -32,6 +32,8 @@ bench-quick: $(STAMP)
 	$(BIN)/python scripts/bench_decisions.py --quick
 	$(BIN)/python scripts/bench_attribution.py --quick
 	$(BIN)/python scripts/reproduce_paper.py --quick
+	$(BIN)/python scripts/residual_flow.py --quick
+	$(BIN)/python scripts/bench_screen.py --quick
 
 bench: $(STAMP)
 	$(BIN)/python scripts/bench_main_job.py
