@@ -19,12 +19,17 @@ from nifgraph.settings import EstimationSettings
 FAST = {"steps": 100, "min_steps": 50, "eval_every": 25, "batch_size": 32, "final_shuffles": 4}
 
 
-@pytest.fixture
-def data():
+def pair_data():
+    """Six inputs, five outputs: three dependent (tanh of an input plus noise), two independent."""
     rng = np.random.default_rng(1)
     x = rng.standard_normal((200, 6))
     y = np.column_stack([np.tanh(x[:, :3] + 0.5 * rng.standard_normal((200, 3))), rng.standard_normal((200, 2))])
     return x, y
+
+
+@pytest.fixture
+def data():
+    return pair_data()
 
 
 @pytest.fixture

@@ -18,9 +18,14 @@ from nifgraph.nif import estimate_nif
 from nifgraph.settings import EstimationSettings
 
 from .conftest import invoke
+from .test_mi_parallel import FAST, pair_data
 
-FAST = {"steps": 100, "min_steps": 50, "eval_every": 25, "batch_size": 32, "final_shuffles": 4}
 HAVE_RAY = importlib.util.find_spec("ray") is not None
+
+
+@pytest.fixture
+def data():
+    return pair_data()
 needs_ray = pytest.mark.skipif(not HAVE_RAY, reason="ray is not installed (pip install 'nifgraph[ray]')")
 
 
@@ -36,13 +41,6 @@ def cluster():
     finally:
         ray.shutdown()
 
-
-@pytest.fixture
-def data():
-    rng = np.random.default_rng(1)
-    x = rng.standard_normal((200, 6))
-    y = np.column_stack([np.tanh(x[:, :3] + 0.5 * rng.standard_normal((200, 3))), rng.standard_normal((200, 2))])
-    return x, y
 
 
 @needs_ray
