@@ -421,7 +421,7 @@ MIN_SAMPLES = 100
 def sample_size_warning(n_samples: int, layer_sizes: tuple[int, ...]) -> str | None:
     """A warning when ``n_samples`` cannot support one MI estimate per edge: fewer than
     :data:`MIN_SAMPLES`, or fewer samples than input features (wide data)."""
-    n_edges = sum(a * b for a, b in zip(layer_sizes[:-1], layer_sizes[1:]))
+    n_edges = sum(a * b for a, b in zip(layer_sizes[:-1], layer_sizes[1:]))  # noqa: B905 - equal lengths
     if n_samples >= MIN_SAMPLES and n_samples >= layer_sizes[0]:
         return None
     return (

@@ -25,7 +25,7 @@ def test_a_chain_reads_as_the_network_reader_does():
     net = from_module(m)
     assert dag.layer_sizes == net.layer_sizes and dag.is_chain()
     assert [layer.activation for layer in dag.layers[1:]] == list(net.activations)
-    for a, b in zip(dag.forward_layers(x), net.forward_layers(x.numpy())):
+    for a, b in zip(dag.forward_layers(x), net.forward_layers(x.numpy()), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
 
 
@@ -65,7 +65,7 @@ def test_a_residual_cnn_is_a_dag_with_the_skip_as_an_edge():
         h = torch.relu(m.b1(m.c1(x)))
         c2 = m.b2(m.c2(h))
         want = [x.reshape(30, -1), h.mean(dim=(2, 3)), c2.mean(dim=(2, 3)), m(x)]
-    for got, w in zip(acts, want):
+    for got, w in zip(acts, want, strict=True):
         np.testing.assert_allclose(got, w.double().numpy(), rtol=1e-5, atol=1e-5)
 
 
@@ -164,14 +164,14 @@ def test_dag_path_sums_equal_the_enumeration_of_every_path():
     for i in range(3):
         for j in range(3):
             for path in nx.all_simple_paths(g, (0, i), (3, j)):
-                want[i, j] += np.prod([g.edges[u, v]["w"] for u, v in zip(path, path[1:])])
+                want[i, j] += np.prod([g.edges[u, v]["w"] for u, v in zip(path, path[1:], strict=False)])
     np.testing.assert_allclose(dag_path_sums(sizes, flow), want, rtol=1e-12)
     chain = {(0, 1): flow[(0, 1)], (1, 2): flow[(1, 2)], (2, 3): flow[(2, 3)]}
     np.testing.assert_allclose(dag_path_sums(sizes, chain), flow[(0, 1)] @ flow[(1, 2)] @ flow[(2, 3)], rtol=1e-12)
 
 
 def _chain_blocks(rng, sizes):
-    return [rng.uniform(0, 1, (a, b)) * (rng.uniform(size=(a, b)) > 0.2) for a, b in zip(sizes[:-1], sizes[1:])]
+    return [rng.uniform(0, 1, (a, b)) * (rng.uniform(size=(a, b)) > 0.2) for a, b in zip(sizes[:-1], sizes[1:], strict=True)]
 
 
 def test_dag_analysis_of_a_chain_equals_the_chain_engine():
@@ -202,7 +202,7 @@ def test_dag_betweenness_with_a_skip_matches_networkx():
     src, dst, _, cost = dag_edge_list(nif)
     g = nx.DiGraph()
     g.add_nodes_from(range(sum(sizes)))
-    g.add_weighted_edges_from(zip(src.tolist(), dst.tolist(), cost.tolist()), weight="cost")
+    g.add_weighted_edges_from(zip(src.tolist(), dst.tolist(), cost.tolist(), strict=True), weight="cost")
     want = nx.betweenness_centrality(g, weight="cost", normalized=False)
     np.testing.assert_allclose(analyze_dag(nif).betweenness, [want[i] for i in range(sum(sizes))], atol=1e-9)
 

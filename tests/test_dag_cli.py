@@ -55,7 +55,7 @@ def test_a_residual_cnn_goes_through_the_cli(tmp_path):
         edges = st.get_edges(run.run_id)
         analysis = st.get_analysis(run.run_id)
     assert model.meta["dag"]["layers"][3]["inputs"] == [1, 2]  # the head reads the conv and, over the skip, the stem
-    pairs = set(zip(edges["src_layer"], edges["dst_layer"]))
+    pairs = set(zip(edges["src_layer"], edges["dst_layer"], strict=True))
     assert pairs == {(0, 1), (1, 2), (1, 3), (2, 3)}
     blocks = {}
     for (a, b), part in edges.groupby(["src_layer", "dst_layer"]):
@@ -89,7 +89,7 @@ def test_a_residual_cnn_goes_through_the_cli(tmp_path):
 
     exported = pd.read_csv(tmp_path / "fig" / f"{run.run_id}_edges.csv")
     skips = exported[exported["skip"]]
-    assert set(zip(skips["src_layer_name"], skips["dst_layer_name"])) == {("stem", "head")}
+    assert set(zip(skips["src_layer_name"], skips["dst_layer_name"], strict=True)) == {("stem", "head")}
     nodes = pd.read_csv(tmp_path / "fig" / f"{run.run_id}_nodes.csv")
     assert nodes.groupby("layer")["layer_kind"].first().tolist() == ["input", "conv", "conv", "linear"]
 

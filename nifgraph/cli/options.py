@@ -334,7 +334,12 @@ def bars(*descriptions: str, enabled: bool = True):
         yield [_plain_progress(d) for d in descriptions]
         return
     from rich.progress import (
-        BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn,
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
     )
 
     with Progress(
