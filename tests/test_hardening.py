@@ -94,3 +94,11 @@ def test_too_few_samples_for_the_edges_get_a_warning(tmp_path):
     assert res.exit_code == 0, res.output
     assert "Warning: Only 60 samples for 120 input features" in res.stderr and "--null" in res.stderr
     assert "Warning" not in invoke("run", "--epochs", "5", "--estimator", "gcmi", "--no-plot").stderr  # iris: 150 × 4
+
+
+def test_a_binary_file_as_csv_and_an_alpha_above_one_are_one_line_errors(tmp_path):
+    blob = tmp_path / "photo.csv"
+    blob.write_bytes(bytes(range(256)) * 12)  # not text: invalid UTF-8 from byte 0x80 on
+    one_line_error(invoke("train", "--csv", str(blob), "--target", "x"), "Could not parse", "as CSV")
+    one_line_error(invoke("run", "--alpha", "2"), "'alpha'")
+    assert stored_models() == []

@@ -19,7 +19,10 @@ from ..errors import NifgraphError
 
 
 def _report(exc: BaseException) -> None:
-    typer.echo(f"{type(exc).__name__}: {exc}", err=True)
+    """One line, always: a message that quotes a multi-line cause (a parser's error text) is
+    folded onto one line."""
+    text = " ".join(part.strip() for part in str(exc).splitlines() if part.strip())
+    typer.echo(f"{type(exc).__name__}: {text}", err=True)
 
 
 class _NifGroup(TyperGroup):
