@@ -22,7 +22,7 @@ from . import faults
 from .analysis import analyze_run
 from .data import Dataset
 from .errors import ValidationError
-from .records import AnalysisRecord, ModelRecord, RunRecord, new_id
+from .records import AnalysisRecord, ModelRecord, RunRecord, new_id, not_for_dag
 from .settings import AnalysisSettings, EstimationSettings
 from .store.base import Store
 
@@ -322,11 +322,8 @@ def _estimate_dag(
     from .flowgraph import cost_transform
 
     if settings.significance.active or settings.variant != "pairwise" or settings.beta or settings.screen:
-        raise ValidationError(
-            f"Model {model.model_id} is a DAG model (CNN or residual): the significance null, the bootstrap, "
-            "the redundancy term, the joint variant and the screen are not available for it yet; drop --null/"
-            "--bootstrap/--beta/--variant/--screen."
-        )
+        raise not_for_dag(model, "the significance null, the bootstrap, the redundancy term, the joint variant "
+                          "and the screen are", "drop --null/--bootstrap/--beta/--variant/--screen")
     nif = estimate_dag(dag, x, estimator=settings.estimator, seed=settings.seed, progress=progress,
                        workers=settings.workers, device=settings.device, ray=settings.ray, **settings.options)
     parts = []
@@ -437,7 +434,7 @@ def _estimate(
     from . import mi
     from .nif import edges_frame, estimate_nif
 
-    if model.meta.get("dag"):  # a CNN / residual model: NIF per joined layer pair
+    if model.is_dag:  # a CNN / residual model: NIF per joined layer pair
         return _estimate_dag_run(model, net, ds, settings, progress)
 
     x, _ = ds.split(settings.split)

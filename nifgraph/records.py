@@ -165,6 +165,12 @@ class ModelRecord:
     def architecture(self) -> str:
         return "-".join(str(s) for s in self.layer_sizes)
 
+    @property
+    def is_dag(self) -> bool:
+        """A model read as a DAG of layers (a CNN, a residual network: ``meta["dag"]``), not a
+        chain of Linear layers."""
+        return bool(self.meta.get("dag"))
+
 
 @dataclass(frozen=True)
 class RunRecord:
@@ -286,12 +292,23 @@ def bad_edges(frame: Any, model: ModelRecord) -> Any:
     ``l + 1``; a DAG model's (``meta["dag"]``) join a layer to one it directly feeds."""
     import numpy as np
 
-    src, dst = frame["src_layer"].to_numpy(), frame["dst_layer"].to_numpy()
-    dag = model.meta.get("dag")
-    if not dag:
+    src, dst = frame["src_layer"].to_numpy(dtype=np.int64), frame["dst_layer"].to_numpy(dtype=np.int64)
+    if not model.is_dag:
         return (dst != src + 1) | (src < 0) | (dst >= model.n_layers)
-    allowed = {(int(a), b) for b, layer in enumerate(dag["layers"]) for a in layer["inputs"]}
-    return ~np.array([(int(a), int(b)) in allowed for a, b in zip(src, dst, strict=True)], dtype=bool)
+    n = model.n_layers
+    allowed = [int(a) * n + b for b, layer in enumerate(model.meta["dag"]["layers"]) for a in layer["inputs"]]
+    inside = (src >= 0) & (src < n) & (dst >= 0) & (dst < n)
+    return ~(inside & np.isin(src * n + dst, allowed))
+
+
+def not_for_dag(model: ModelRecord, what: str, instead: str) -> Exception:
+    """The one refusal for what DAG models do not support yet: ``what`` is not available,
+    ``instead`` says what to use."""
+    from .errors import ValidationError
+
+    return ValidationError(
+        f"Model {model.model_id} is a DAG model (CNN or residual); {what} not available for DAG models yet: {instead}."
+    )
 
 
 def layer_table(model: ModelRecord) -> list[dict[str, Any]]:

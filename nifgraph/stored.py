@@ -42,10 +42,9 @@ def load_model_network(model: ModelRecord, store: Any) -> Network:
             f"The checkpoint of model {model.model_id} is not in store {store.uri} "
             f"(recorded: {model.meta.get('checkpoint')}); retrain it or re-import the model file."
         )
-    dag = model.meta.get("dag")
-    if dag:  # a CNN / residual model: its torch.export program
+    if model.is_dag:  # a CNN / residual model: its torch.export program
         from .dag import read_program_bytes
 
-        return read_program_bytes(data, tuple(int(d) for d in dag["input_shape"]))  # type: ignore[return-value]
+        return read_program_bytes(data, tuple(int(d) for d in model.meta["dag"]["input_shape"]))  # type: ignore[return-value]
     net, _ = network_from_bytes(data)
     return net

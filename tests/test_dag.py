@@ -271,3 +271,17 @@ def test_a_constant_residual_branch_is_recommended_for_removal_at_no_cost():
     assert np.flatnonzero(a.prunable).tolist() == [7, 8, 9, 10]  # flat ids of layer 2's four units
     rec = recommend(dag, flagged, x[:1000], x[1000:], y[1000:], tolerance=0.0)
     assert rec.recommended == tuple(flagged) and rec.accuracy_after == rec.accuracy_before == 1.0
+
+
+def test_a_dag_models_edges_must_join_a_layer_to_one_it_feeds():
+    import pandas as pd
+
+    from nifgraph.records import ModelRecord, bad_edges
+
+    layers = [{"inputs": []}, {"inputs": [0]}, {"inputs": [1]}, {"inputs": [1, 2]}]
+    model = ModelRecord(model_id="m", name="m", dataset="d", layer_sizes=(2, 2, 2, 2), activations=("relu",) * 3,
+                        feature_names=("a", "b"), class_names=("x", "y"), test_accuracy=1.0, meta={"dag": {"layers": layers}})
+    frame = pd.DataFrame({"src_layer": [0, 1, 1, 2, 0, 2, 3, -1], "dst_layer": [1, 2, 3, 3, 2, 1, 4, 0]})
+    assert bad_edges(frame, model).tolist() == [False, False, False, False, True, True, True, True]
+    chain = ModelRecord(**{**model.__dict__, "meta": {}})
+    assert bad_edges(frame, chain).tolist() == [False, False, True, False, True, True, True, True]

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 
 from ..errors import GdsMissingError, ValidationError
-from ..records import AnalysisRecord, ModelRecord, RunRecord
+from ..records import AnalysisRecord, ModelRecord, RunRecord, not_for_dag
 from ..settings import AnalysisSettings
 from ..store.base import Store
 
@@ -115,12 +115,9 @@ def compute(
     model = store.get_model(run.model_id)
     has_null = bool((run.settings.get("significance") or {}).get("null"))
     settings = (settings or AnalysisSettings()).resolved(has_null)
-    if model.meta.get("dag"):  # a CNN / residual model: the DAG engine, in process
+    if model.is_dag:  # a CNN / residual model: the DAG engine, in process
         if settings.engine == "gds":
-            raise ValidationError(
-                f"Model {model.model_id} is a DAG model (CNN or residual); --engine gds does not take DAG models "
-                "yet: use --engine local."
-            )
+            raise not_for_dag(model, "--engine gds is", "use --engine local")
         return EngineResult(_local_dag(store, run, model, settings), "local", [], settings, run, model)
     if settings.engine == "local":
         return EngineResult(_local(store, run, model, settings), "local", [], settings, run, model)
@@ -183,7 +180,7 @@ def analyze_run(
     flagged = [(int(r.layer), int(r.idx)) for r in metrics[metrics["prunable"]].itertuples()]
     net = network if network is not None else load_model_network(model, store)
     ds = dataset if dataset is not None else model_dataset(model)
-    if model.meta.get("dag"):
+    if model.is_dag:
         return _store_dag_analysis(store, run, model, result, metrics, flagged, settings, engine_used, notes, net, ds)
     rec, uninformative = prune_decision(
         net, net.forward_layers(ds.split(run.split)[0]), flagged, ds.x_train, ds.x_test, ds.y_test,

@@ -51,6 +51,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ValidationError
+from ..records import not_for_dag
 from ..store.base import Store
 
 __all__ = [
@@ -318,11 +319,8 @@ def prune_curve_for_model(store: Store, ref: str, *, seeds: int = 5, ks: Sequenc
     from ..stored import load_model_network, model_dataset
 
     model, run, analysis = store.need_analysis(ref)
-    if model.meta.get("dag"):
-        raise ValidationError(
-            f"Model {model.model_id} is a DAG model (CNN or residual); pruning curves are not available for DAG "
-            "models yet: use `nifgraph prune` for the verified recommendation."
-        )
+    if model.is_dag:
+        raise not_for_dag(model, "pruning curves are", "use `nifgraph prune` for the verified recommendation")
     net = load_model_network(model, store)
     ds = model_dataset(model)
     mats = matrices_from_edges(store.get_edges(run.run_id), model.layer_sizes, "value")

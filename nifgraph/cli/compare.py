@@ -25,7 +25,7 @@ from .options import (
     open_store_cli,
     print_json,
 )
-from .runs import run_note, say
+from .runs import on_analysed_run
 
 __all__ = ["compare", "attribution_compare", "prune_curve", "agreement", "register"]
 
@@ -78,11 +78,8 @@ def attribution_compare(
     """NIF attribution against SHAP, Integrated Gradients and raw MI: K-S, Spearman, deletion AUC."""
     from ..analysis.attribution import attribution_comparison
 
-    with open_store_cli(store, read_only=True) as st:
-        m, r, _ = st.need_analysis(model)
-        note = run_note(st, model, m, r)
-        res = attribution_comparison(st, r.run_id, mi_estimator=mi_estimator, seed=seed)
-    say(note)
+    res = on_analysed_run(store, model, lambda st, m, r, a: attribution_comparison(
+        st, r.run_id, mi_estimator=mi_estimator, seed=seed))
     if json_:
         print_json(res.to_dict())
         return
@@ -101,15 +98,13 @@ def prune_curve(
     from ..analysis.pruning import prune_curve_for_model
     from ..config import default_out
 
-    with open_store_cli(store, read_only=True) as st:
-        m, r, _ = st.need_analysis(model)
-        note = run_note(st, model, m, r)
+    def work(st, m, r, a):  # the figure is drawn before the run is named: a failure stays one line
         res = prune_curve_for_model(st, r.run_id, seeds=seeds)
-    figure = None
-    if plot:
         mid = res.settings.get("model_id", "model")
-        figure = plot_prune_curves(res, (out or default_out()) / f"{mid}_prune_curve.png", title=str(mid))
-    say(note)
+        fig = plot_prune_curves(res, (out or default_out()) / f"{mid}_prune_curve.png", title=str(mid)) if plot else None
+        return res, fig
+
+    res, figure = on_analysed_run(store, model, work)
     if json_:
         d = res.to_dict()
         d["figure"] = str(figure) if figure else None

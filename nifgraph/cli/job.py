@@ -38,6 +38,16 @@ def _print_all(items) -> None:
         console.print(item)
 
 
+def _report(model, run, analysis, neurons, json_: bool, top: int | None = None) -> None:
+    """A run's summary as JSON, or its full report."""
+    from ..render import tables
+
+    if json_:
+        print_json(tables.summary_dict(model, run, analysis, neurons))
+        return
+    _print_all(tables.full_report(model, run, analysis, neurons, top=top))
+
+
 def _warn_run(run) -> None:
     for w in run.settings.get("warnings", []):
         err_console.print(f"[yellow]Warning:[/] {w}")
@@ -140,7 +150,6 @@ def estimate(
 ) -> None:
     """Estimate NIF on every edge of a stored model (a new run)."""
     from ..pipeline import analyze_run, estimate_run
-    from ..render import tables
     from ..settings import AnalysisSettings
 
     est = estimation.settings(seed)
@@ -150,12 +159,11 @@ def estimate(
             run, _ = estimate_run(st, m.model_id, est, progress=cb)
         _warn_run(run)
         a = analyze_run(st, run.run_id, AnalysisSettings(seed=seed)) if analyze else None
-        if json_:
-            print_json(tables.summary_dict(m, run, a, st.get_neurons(m.model_id)))
-            return
+        neurons = st.get_neurons(m.model_id)
+    if not json_:
         console.print(f"run [bold]{run.run_id}[/] of {m.model_id}: {run.estimator}, {run.n_samples} samples, {run.elapsed_s:.1f} s")
-        if a is not None:
-            _print_all(tables.full_report(m, run, a, st.get_neurons(m.model_id), top=15))
+    if json_ or a is not None:
+        _report(m, run, a, neurons, json_, top=15)
 
 
 @command
@@ -168,17 +176,13 @@ def analyze(
 ) -> None:
     """Betweenness, Louvain communities, attribution, prunable neurons (verified) of a run."""
     from ..pipeline import analyze_run
-    from ..render import tables
 
     settings = analysis.settings(seed)
     with open_store_cli(store) as st:
         m, r = st.need_run(ref)
         a = analyze_run(st, r.run_id, settings)
         neurons = st.get_neurons(m.model_id)
-        if json_:
-            print_json(tables.summary_dict(m, r, a, neurons))
-            return
-        _print_all(tables.full_report(m, r, a, neurons))
+    _report(m, r, a, neurons, json_)
 
 
 def register(app: typer.Typer) -> None:

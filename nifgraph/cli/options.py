@@ -307,6 +307,15 @@ def print_json(obj: Any) -> None:
     typer.echo(json.dumps(json_clean(obj), indent=2))
 
 
+def report_written(paths: Any, json_: bool) -> None:
+    """The files a command wrote: a JSON list of paths, or one ``wrote …`` line each."""
+    if json_:
+        print_json([str(p) for p in paths])
+        return
+    for p in paths:
+        console.print(f"wrote {p}")
+
+
 def open_store_cli(uri: str | None, *, read_only: bool = False):
     from ..store import open_store
 

@@ -21,8 +21,9 @@ from .options import (
     console,
     open_store_cli,
     print_json,
+    report_written,
 )
-from .runs import names_run, run_note, say
+from .runs import names_run, on_analysed_run, run_note, say
 
 __all__ = ["models", "show", "prune", "attribution", "plot", "export", "delete", "register"]
 
@@ -92,11 +93,7 @@ def prune(
         from ..analysis.pruning import prune_curve_for_model
         from ..render.comparisons import prune_tables
 
-        with open_store_cli(store, read_only=True) as st:
-            m, r, _ = st.need_analysis(ref)
-            note = run_note(st, ref, m, r)
-            res = prune_curve_for_model(st, r.run_id, seeds=seeds)
-        say(note)
+        res = on_analysed_run(store, ref, lambda st, m, r, a: prune_curve_for_model(st, r.run_id, seeds=seeds))
         if json_:
             print_json(res.to_dict())
             return
@@ -143,29 +140,23 @@ def attribution(
     """Feature attribution per feature and class. Default: the class-specific, bounded flow
     (flow_dpi); --method path: Σ over all paths of the product of NIF (the paper's).
     With --compare: against SHAP, Integrated Gradients and raw MI (K-S, Spearman, deletion)."""
+    from ..analysis.attribution import attribution_comparison, class_attribution
     from ..render import tables
 
-    with open_store_cli(store, read_only=True) as st:
-        m, r, _ = st.need_analysis(ref)
-        note = run_note(st, ref, m, r)
+    def work(st, m, r, a):
         if compare:
-            from ..analysis.attribution import attribution_comparison
-            from ..render.comparisons import attribution_tables
+            return attribution_comparison(st, r.run_id, seed=0)
+        return class_attribution(st, r.run_id, method=method, estimator=estimator)
 
-            res = attribution_comparison(st, r.run_id, seed=0)
-            say(note)
-            if json_:
-                print_json(res.to_dict())
-                return
-            for t in attribution_tables(res):
-                console.print(t)
-            return
-        from ..analysis.attribution import class_attribution
-
-        res = class_attribution(st, r.run_id, method=method, estimator=estimator)
-    say(note)
+    res = on_analysed_run(store, ref, work)
     if json_:
         print_json(res.to_dict())
+        return
+    if compare:
+        from ..render.comparisons import attribution_tables
+
+        for t in attribution_tables(res):
+            console.print(t)
         return
     console.print(tables.class_attribution_table(res))
 
@@ -184,16 +175,9 @@ def plot(
     from ..config import default_out
     from ..render.figures import run_figures
 
-    with open_store_cli(store, read_only=True) as st:
-        m, r, a = st.need_analysis(ref)
-        note = run_note(st, ref, m, r)
-        paths = run_figures(st, m, r, a, out or default_out(), html=html, neo4j_view=neo4j)
-    say(note)
-    if json_:
-        print_json([str(p) for p in paths])
-        return
-    for p in paths:
-        console.print(f"wrote {p}")
+    paths = on_analysed_run(store, ref, lambda st, m, r, a: run_figures(
+        st, m, r, a, out or default_out(), html=html, neo4j_view=neo4j))
+    report_written(paths, json_)
 
 
 def export(
@@ -215,11 +199,7 @@ def export(
         note = run_note(st, ref, m, r)
         written = export_run(st, m, r, st.get_analysis(r.run_id), out or default_out(), fmt)
     say(note)
-    if json_:
-        print_json([str(p) for p in written])
-        return
-    for p in written:
-        console.print(f"wrote {p}")
+    report_written(written, json_)
 
 
 def delete(

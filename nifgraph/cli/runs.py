@@ -5,11 +5,14 @@ and CSV. The choice itself is the store's (:meth:`nifgraph.store.base.Store.need
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from .options import err_console
 
-__all__ = ["names_run", "run_note", "say"]
+T = TypeVar("T")
+
+__all__ = ["names_run", "run_note", "say", "on_analysed_run"]
 
 
 def names_run(ref: str, run_id: str) -> bool:
@@ -18,7 +21,7 @@ def names_run(ref: str, run_id: str) -> bool:
     return ref != "latest" and run_id.startswith(ref)
 
 
-def run_note(st: Any, ref: str, model: Any, run: Any) -> str:
+def run_note(st: Any, ref: str, model: Any, run: Any, analysed: bool | None = None) -> str:
     """The line naming the run a command used and why it was chosen:
     ``run r-… (model m-…, newest analysed run)``; printed with :func:`say` once the command has
     succeeded (an error stays one line)."""
@@ -26,7 +29,8 @@ def run_note(st: Any, ref: str, model: Any, run: Any) -> str:
         why = ""
     else:
         runs = st.list_runs() if ref.strip() == "latest" else st.list_runs(model.model_id)
-        analysed = st.get_analysis(run.run_id) is not None
+        if analysed is None:
+            analysed = st.get_analysis(run.run_id) is not None
         where = " in the store" if ref.strip() == "latest" else ""
         why = f", newest {'analysed ' if analysed else ''}run{where}"
         ids = [r.run_id for r in runs]
@@ -34,6 +38,19 @@ def run_note(st: Any, ref: str, model: Any, run: Any) -> str:
         if newer:
             why += f"; {newer[-1]} is newer but not analysed"
     return f"run {run.run_id} (model {model.model_id}{why})"
+
+
+def on_analysed_run(store: str | None, ref: str, work: Callable[..., T]) -> T:
+    """``work(st, model, run, analysis)`` on the analysed run a reading command uses (read-only
+    store), then the note naming that run -- said only once ``work`` has succeeded."""
+    from .options import open_store_cli
+
+    with open_store_cli(store, read_only=True) as st:
+        model, run, analysis = st.need_analysis(ref)
+        note = run_note(st, ref, model, run, analysed=True)
+        result = work(st, model, run, analysis)
+    say(note)
+    return result
 
 
 def say(note: str) -> None:

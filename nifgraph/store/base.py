@@ -184,32 +184,45 @@ class Store(abc.ABC):
         A run id (or prefix) gives that run. A model id gives its newest run and ``latest`` the
         newest run of any model; with ``prefer_analysed`` (commands that read results), the
         newest *analysed* run instead, or the newest run when none is analysed."""
-        ref = ref.strip()
-        if ref == "latest":  # the newest run: a model stored without one (an estimate
-            runs = self.list_runs()  # interrupted, a plain `train`) does not hide the last result
-            if runs:
-                run = self._newest_analysed(runs) if prefer_analysed else None
-                run = run or runs[-1]
-                return self.get_model(run.model_id), run
-        model, run = self.resolve(ref)
-        if run is None:
-            raise no_run_error(model.model_id)
-        if prefer_analysed and not run.run_id.startswith(ref):  # a model was named, not a run
-            run = self._newest_analysed(self.list_runs(model.model_id)) or run
+        model, run, _ = self._pick_run(ref, prefer_analysed)
         return model, run
 
     def need_analysis(self, ref: str) -> tuple[ModelRecord, RunRecord, AnalysisRecord]:
         """:meth:`need_run` preferring analysed runs (a model id or ``latest`` gives the newest
         analysed run), and that run's analysis (an error when it has none)."""
-        model, run = self.need_run(ref, prefer_analysed=True)
-        analysis = self.get_analysis(run.run_id)
+        model, run, analysis = self._pick_run(ref, True)
+        if analysis is None:
+            analysis = self.get_analysis(run.run_id)
         if analysis is None:
             raise no_analysis_error(run.run_id)
         return model, run, analysis
 
-    def _newest_analysed(self, runs: list[RunRecord]) -> RunRecord | None:
-        """The newest of ``runs`` (oldest first) that has an analysis, or ``None``."""
-        return next((r for r in reversed(runs) if self.get_analysis(r.run_id) is not None), None)
+    def _pick_run(self, ref: str, prefer_analysed: bool) -> tuple[ModelRecord, RunRecord, AnalysisRecord | None]:
+        """:meth:`need_run`'s choice, with the analysis it read on the way (``None`` when it
+        read none), so that no analysis is read twice."""
+        ref = ref.strip()
+        if ref == "latest":  # the newest run: a model stored without one (an estimate
+            runs = self.list_runs()  # interrupted, a plain `train`) does not hide the last result
+            if runs:
+                found = self._newest_analysed(runs) if prefer_analysed else None
+                run, analysis = found or (runs[-1], None)
+                return self.get_model(run.model_id), run, analysis
+        model, run = self.resolve(ref)
+        if run is None:
+            raise no_run_error(model.model_id)
+        if prefer_analysed and not run.run_id.startswith(ref):  # a model was named, not a run
+            found = self._newest_analysed(self.list_runs(model.model_id))
+            if found:
+                return model, found[0], found[1]
+        return model, run, None
+
+    def _newest_analysed(self, runs: list[RunRecord]) -> tuple[RunRecord, AnalysisRecord] | None:
+        """The newest of ``runs`` (oldest first) that has an analysis, with it; or ``None``."""
+        for run in reversed(runs):
+            analysis = self.get_analysis(run.run_id)
+            if analysis is not None:
+                return run, analysis
+        return None
 
     def summary_inputs(self, model_ids: list[str], *, flow_top: float = 0.1) -> list[SummaryInputs]:
         """For each model, the inputs of its comparison row (newest analysed run).
@@ -222,7 +235,7 @@ class Store(abc.ABC):
         for mid in model_ids:
             model, run, analysis = self.need_analysis(mid)
             edges = self.get_edges(run.run_id)
-            mats = ([edges["value"].to_numpy(dtype=float)] if model.meta.get("dag")  # a DAG: every edge's value
+            mats = ([edges["value"].to_numpy(dtype=float)] if model.is_dag  # a DAG: every edge's value
                     else matrices_from_edges(edges, model.layer_sizes, "value"))
             out.append(SummaryInputs(
                 model, run.run_id, run.estimator, len(analysis.prunable), analysis.n_communities,

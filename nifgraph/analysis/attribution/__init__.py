@@ -53,6 +53,7 @@ import numpy as np
 import pandas as pd
 
 from ...errors import ValidationError
+from ...records import not_for_dag
 from ...store.base import Store
 from .deletion import Predict, class_deletion_auc, deletion_auc, deletion_curve, random_deletion_auc
 from .ig import ig_attribution
@@ -221,11 +222,9 @@ def attribution_comparison(
     from ..class_flow import class_flow
 
     model, run, analysis = store.need_analysis(ref)
-    if model.meta.get("dag"):
-        raise ValidationError(
-            f"Model {model.model_id} is a DAG model (CNN or residual); the SHAP / Integrated Gradients comparison "
-            "is not available for DAG models yet: use `nifgraph attribution` for its class-specific attribution."
-        )
+    if model.is_dag:
+        raise not_for_dag(model, "the SHAP / Integrated Gradients comparison is",
+                          "use `nifgraph attribution` for its class-specific attribution")
     net = load_model_network(model, store)
     ds = model_dataset(model)
     x_mi, y_mi = ds.split(run.split)
@@ -305,11 +304,9 @@ def class_attribution(
             "path", f"nats^{model.n_layers - 1} (product of NIF along paths; unbounded)",
             analysis.attribution_matrix(model), None, settings={"run_id": run.run_id}, **names,
         )
-    if model.meta.get("dag") and method not in ("occlusion",):
-        raise ValidationError(
-            f"Model {model.model_id} is a DAG model (CNN or residual); the '{method}' attribution routes flow layer "
-            "by layer and does not follow skip paths yet: use --method occlusion or --method path."
-        )
+    if model.is_dag and method != "occlusion":  # the stored path product (method "path") returned above
+        raise not_for_dag(model, f"the '{method}' attribution routes flow layer by layer and does not follow skip "
+                          "paths: it is", "use --method occlusion or --method path")
     x = model_dataset(model).split(run.split)[0]
     cf = class_flow(load_model_network(model, store), x, method=method, estimator=estimator, seed=seed)
     return ClassAttribution(
