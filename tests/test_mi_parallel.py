@@ -38,16 +38,20 @@ def parallel_always(monkeypatch):
     monkeypatch.setattr(_parallel, "PIECE_POOLS", 1)  # many small pieces
 
 
+@pytest.mark.parametrize("kernel", ["numba", "bmm"])
 @pytest.mark.parametrize("method", ["mine", "smile"])
-def test_values_do_not_depend_on_workers_or_pool_width(method, data, parallel_always):
+def test_values_do_not_depend_on_workers_or_pool_width(method, kernel, data, parallel_always, monkeypatch):
     x, y = data
-    one = mi.pairwise(x, y, method, seed=5, workers=1, device="cpu", **FAST)
-    two = mi.pairwise(x, y, method, seed=5, workers=2, device="cpu", chunk_size=4, **FAST)
-    narrow = mi.pairwise(x, y, method, seed=5, workers=1, device="cpu", chunk_size=7, **FAST)
+    kw = dict(FAST, kernel=kernel)
+    one = mi.pairwise(x, y, method, seed=5, workers=1, device="cpu", **kw)
+    if kernel == "numba":  # the compiled loop's blocks play the pool's part
+        monkeypatch.setattr(_mine, "NUMBA_BLOCK", 3)
+    two = mi.pairwise(x, y, method, seed=5, workers=2, device="cpu", chunk_size=4, **kw)
+    narrow = mi.pairwise(x, y, method, seed=5, workers=1, device="cpu", chunk_size=7, **kw)
     np.testing.assert_allclose(two, one, atol=1e-6, rtol=0)
     np.testing.assert_allclose(narrow, one, atol=1e-6, rtol=0)
     assert one[0, 0] > 0.2 and one[:, 3:].max() < 0.15
-    other_seed = mi.pairwise(x, y, method, seed=6, workers=1, device="cpu", **FAST)
+    other_seed = mi.pairwise(x, y, method, seed=6, workers=1, device="cpu", **kw)
     assert not np.allclose(other_seed, one)
 
 
@@ -166,6 +170,6 @@ def test_fused_step_is_the_same_mathematics(data):
     SMILE's smooth loss follows the bmm path to float rounding, MINE's within its noise."""
     x, y = data
     for method, tol in (("smile", 1e-4), ("mine", 0.03)):
-        plain = mi.pairwise(x, y, method, seed=4, workers=1, **FAST)
+        plain = mi.pairwise(x, y, method, seed=4, workers=1, kernel="bmm", **FAST)
         fused = mi.pairwise(x, y, method, seed=4, workers=1, compile=True, **FAST)
         assert np.abs(fused - plain).max() < tol

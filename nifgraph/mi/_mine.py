@@ -63,6 +63,7 @@ DEFAULTS: dict[str, object] = {
     "copula": True,
     "threads": 1,  # torch threads; the ops are small, so more threads rarely pay (see docs)
     "compile": False,  # GPU: the fused step through torch.compile (1.1-1.4x once compiled, ~30 s to compile)
+    "kernel": "auto",  # CPU training loop: "numba" (compiled, one edge at a time), "bmm" (batched torch); auto: numba on a CPU
 }
 SMILE_DEFAULTS: dict[str, object] = {**DEFAULTS, "tau": 5.0}
 
@@ -109,9 +110,26 @@ _RANGES = {  # name: (low, high, inclusive-low) for the float options
 _INT_CAPS = {"steps": 100_000, "min_steps": 100_000, "batch_size": 65_536, "eval_shuffles": 1_000, "final_shuffles": 1_000}
 
 
+KERNELS = ("auto", "numba", "bmm")
+
+
+def use_numba(opts: dict, device: torch.device) -> bool:
+    """Whether the compiled CPU loop (:mod:`._kernel`) trains the critics: ``kernel`` "numba",
+    or "auto" on a CPU; never on a GPU, nor for the ``compile`` (fused torch) step."""
+    from ._kernel import HAVE_NUMBA
+
+    kernel = opts.get("kernel", "auto")
+    if device.type != "cpu" or opts.get("compile", False) or kernel == "bmm":
+        return False
+    return HAVE_NUMBA
+
+
 def check_options(opts: dict, owner: str) -> None:
     """Range checks beyond the types checked by ``merge_options``."""
     from ..errors import param_error
+
+    if "kernel" in opts and opts["kernel"] not in KERNELS:
+        raise param_error("kernel", owner, "one of " + ", ".join(repr(k) for k in KERNELS), opts["kernel"])
 
     for name, (lo, hi, closed) in _RANGES.items():
         if name in opts:
@@ -312,6 +330,11 @@ def train_bounds(
     patience, min_steps, max_steps = int(opts["patience"]), int(opts["min_steps"]), int(opts["steps"])
     tol = float(opts["tol"])
 
+    if fused is None and use_numba(opts, dev):
+        return _train_numba(
+            critics, x_tr, y_tr, x_ho, y_ho, ex, ey, keys, seed, x_rows, q_rows, shuffles, final_shuffles,
+            batch, eval_every, bound, opts, out, steps_taken, progress, done_offset, total,
+        )
     fused = bool(opts.get("compile", False)) if fused is None else fused
     stepper = (compiled_step() if dev.type == "cuda" else fused_step) if fused else None
     pool = _Pool(critics.n_param, dev)
@@ -394,6 +417,37 @@ def train_bounds(
             pool.keep(~finished)
             if progress is not None:
                 progress(done_offset + done, total)
+    return out
+
+
+#: Edges per call into the compiled loop (progress is reported between calls).
+NUMBA_BLOCK = 64
+
+
+def _train_numba(critics, x_tr, y_tr, x_ho, y_ho, ex, ey, keys, seed, x_rows, q_rows, shuffles, final_shuffles,
+                 batch, eval_every, bound, opts, out, steps_taken, progress, done_offset, total) -> np.ndarray:
+    """:func:`train_bounds` through the compiled CPU loop, in blocks of :data:`NUMBA_BLOCK`
+    edges (each edge trained start to end; see :mod:`._kernel`)."""
+    from ._kernel import train_edges
+
+    n_edges = int(ey.shape[0])
+    args = [a.numpy() for a in (x_tr, y_tr, x_ho, y_ho)]
+    ex2 = np.asarray(ex, dtype=np.int64).reshape(n_edges, -1)
+    ey2 = np.asarray(ey, dtype=np.int64)
+    tables = [a.numpy() for a in (x_rows, q_rows, shuffles, final_shuffles)]
+    cpu = torch.device("cpu")
+    for a in range(0, n_edges, NUMBA_BLOCK):
+        b = min(a + NUMBA_BLOCK, n_edges)
+        theta0 = critics.init(keys[a:b], seed, cpu).numpy()
+        est, steps = train_edges(
+            *args, ex2[a:b], ey2[a:b], theta0, *tables, batch=batch, bound=bound, hidden=critics.h,
+            lr=float(opts["lr"]), rate=float(opts["ma_rate"]), tau=float(opts.get("tau", 0.0)),
+            patience=int(opts["patience"]), min_steps=int(opts["min_steps"]), max_steps=int(opts["steps"]),
+            eval_every=eval_every, tol=float(opts["tol"]),
+        )
+        out[a:b], steps_taken[a:b] = est, steps
+        if progress is not None:
+            progress(done_offset + b, total)
     return out
 
 

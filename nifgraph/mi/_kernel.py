@@ -1,0 +1,304 @@
+"""The CPU training loop of the neural estimators, compiled with numba (the default on a CPU).
+
+Same mathematics, same random choices and the same stopping rule as the batched ``bmm`` path
+of :mod:`._mine` (which stays the GPU path and the reference): one critic
+``T(x, q) = w2 . relu(Wx x + wq q + wb) + b2`` per edge, the DV (``mine``) or Jensen-Shannon
+(``smile``) gradient written by hand, Adam, held-out evaluation every ``eval_every`` steps,
+early stopping, the best critic's bound over the final shuffles. What differs is the order of
+the work: the batched path streams every edge of a pool through four thin ``bmm``s per step,
+each reading and writing ``(A, H, 2B)`` activations in memory; here one edge is trained from
+start to end while its activations ``(H, 2B)`` (16 KiB at the defaults) stay in the L1 cache,
+the forward and backward passes are fused into two loops over the samples that the compiler
+vectorises, and ``exp`` is a polynomial that vectorises too. Measured side by side in
+``scripts/bench_speed.py`` (section e) and ``docs/estimators.md``.
+
+Values agree with the ``bmm`` path to float32 rounding, which training can amplify over
+hundreds of steps: both are the same estimator, not bit-identical (tests/test_mi_kernel.py
+checks the agreement on known-MI pairs and exact equality of the first step's gradient).
+Each edge depends only on the seed, its data and its key, as on every path.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+try:  # numba is a core dependency; the import is guarded so a broken install falls back
+    import numba
+
+    HAVE_NUMBA = True
+except Exception:  # pragma: no cover - numba missing or broken: the bmm path runs instead
+    numba = None
+    HAVE_NUMBA = False
+
+__all__ = ["HAVE_NUMBA", "train_edges", "first_gradient"]
+
+_B1, _B2, _EPS = 0.9, 0.999, 1e-8
+_LN2 = math.log(2.0)
+
+
+#: Reassociation (so that sums over the samples vectorise) and signed zeros, nothing else.
+#: A loop that both stores and sums is compiled in two versions, vectorised and scalar, chosen
+#: at run time by whether its buffers overlap, and the two round a reassociated sum
+#: differently: results then depended on where buffers happened to lie (seen: two identical
+#: calls 2e-3 nats apart). So every loop here that sums only reads memory (one version), and
+#: contraction to FMA is off (a loop that stores could be contracted in one version only).
+#: Not "nnan"/"ninf": the loop tests NaN (a fresh moving average) and starts from -inf.
+_FAST = {"reassoc", "nsz"}
+
+
+def _jit(fn):
+    if not HAVE_NUMBA:  # pragma: no cover
+        return fn
+    return numba.njit(cache=True, fastmath=_FAST, nogil=True, error_model="numpy")(fn)
+
+
+@_jit
+def _exp_neg(z):
+    """``exp(z)`` for ``z <= 0`` (float32 in, float32 out), vectorisable: ``z`` is clipped at
+    -87.0 (``exp`` underflows there), scaled by 2^-8, a degree-7 Taylor polynomial taken and
+    squared eight times. Relative error <= 2e-6 (checked against ``np.exp`` in the tests)."""
+    r = max(z, np.float32(-87.0)) * np.float32(1.0 / 256.0)  # r in [-0.34, 0]
+    p = np.float32(1.0) + r * (np.float32(1.0) + r * (np.float32(0.5) + r * (np.float32(1.0 / 6.0) + r * (
+        np.float32(1.0 / 24.0) + r * (np.float32(1.0 / 120.0) + r * (np.float32(1.0 / 720.0) + r * np.float32(1.0 / 5040.0)))))))
+    for _ in range(8):
+        p = p * p
+    return p
+
+
+@_jit
+def _forward(theta, xv, qv, hid, t, dx, h, n):
+    """Critic values ``t[:n]`` of samples ``(xv[:, :n], qv[:n])``; hidden ``hid[:, :n]`` kept."""
+    n_w1 = (dx + 2) * h
+    b2 = theta[n_w1 + h]
+    for m in range(n):
+        t[m] = b2
+    for k in range(h):
+        wq, wb, w2 = theta[dx * h + k], theta[(dx + 1) * h + k], theta[n_w1 + k]
+        if dx == 1:
+            wx = theta[k]
+            for m in range(n):
+                p = max(wx * xv[0, m] + wq * qv[m] + wb, np.float32(0.0))
+                hid[k, m] = p
+                t[m] += w2 * p
+        else:
+            for m in range(n):
+                p = wq * qv[m] + wb
+                for d in range(dx):
+                    p += theta[d * h + k] * xv[d, m]
+                p = max(p, np.float32(0.0))
+                hid[k, m] = p
+                t[m] += w2 * p
+
+
+@_jit
+def _heldout(theta, x_ho, y_ho, ex_e, ey_e, shuffles, bound, tau, xv, qv, hid, t, dx, h):
+    """Held-out bound of one critic: ``mean_P T - log mean_Q e^T`` (Q over ``shuffles``)."""
+    n = x_ho.shape[1]
+    for d in range(dx):
+        for m in range(n):
+            xv[d, m] = x_ho[ex_e[d], m]
+    for m in range(n):
+        qv[m] = y_ho[ey_e, m]
+    _forward(theta, xv, qv, hid, t, dx, h, n)
+    tj = np.float32(0.0)
+    for m in range(n):
+        tj += t[m]
+    tj /= n
+    k_sh = shuffles.shape[0]
+    lse = np.empty(k_sh)
+    for s in range(k_sh):
+        for m in range(n):
+            qv[m] = y_ho[ey_e, shuffles[s, m]]
+        _forward(theta, xv, qv, hid, t, dx, h, n)
+        if bound == 1:  # smile: the clipped ratio
+            for m in range(n):
+                t[m] = min(max(t[m], -tau), tau)
+        mx = t[0]
+        for m in range(n):
+            mx = max(mx, t[m])
+        acc = np.float32(0.0)
+        for m in range(n):
+            acc += _exp_neg(t[m] - mx)
+        lse[s] = mx + math.log(acc)
+    mx = lse.max()
+    acc2 = 0.0
+    for s in range(k_sh):
+        acc2 += math.exp(lse[s] - mx)
+    return tj - (mx + math.log(acc2) - math.log(n * k_sh))
+
+
+@_jit
+def _step_grad(theta, x_tr, y_tr, ex_e, ey_e, xr, qr, batch, bound, log_ma, rate, xv, qv, hid, t, dt, grad, dx, h):
+    """Gradient (into ``grad``) of the training loss at one step; returns the new ``log_ma``."""
+    m2 = 2 * batch
+    for d in range(dx):
+        row = ex_e[d]
+        for m in range(m2):
+            xv[d, m] = x_tr[row, xr[m]]
+    for m in range(m2):
+        qv[m] = y_tr[ey_e, qr[m]]
+    _forward(theta, xv, qv, hid, t, dx, h, m2)
+    inv_b = np.float32(1.0 / batch)
+    if bound == 0:  # mine: moving average of E_Q[e^T] in the gradient's denominator
+        mx = t[batch]
+        for m in range(batch, m2):
+            mx = max(mx, t[m])
+        for m in range(batch, m2):
+            dt[m] = _exp_neg(t[m] - mx)
+        acc = np.float32(0.0)
+        for m in range(batch, m2):  # a loop that only reads: one version, see _FAST
+            acc += dt[m]
+        lme = mx + math.log(acc) - math.log(batch)
+        if math.isnan(log_ma):
+            log_ma = lme
+        else:
+            a, b = log_ma + math.log(1.0 - rate), lme + math.log(rate)
+            hi = max(a, b)
+            log_ma = hi + math.log(math.exp(a - hi) + math.exp(b - hi))
+        scale = np.float32(math.exp(mx - log_ma) / batch)
+        for m in range(batch):
+            dt[m] = -inv_b
+        for m in range(batch, m2):
+            dt[m] *= scale
+    else:  # smile: the Jensen-Shannon bound
+        for m in range(batch):
+            dt[m] = -inv_b / (np.float32(1.0) + math.exp(t[m]))  # -sigmoid(-t) / B
+        for m in range(batch, m2):
+            dt[m] = inv_b / (np.float32(1.0) + math.exp(-t[m]))  # sigmoid(t) / B
+    n_w1 = (dx + 2) * h
+    g_b2 = np.float32(0.0)
+    for m in range(m2):
+        g_b2 += dt[m]
+    for k in range(h):
+        w2 = theta[n_w1 + k]
+        s2 = np.float32(0.0)
+        sq = np.float32(0.0)
+        sb = np.float32(0.0)
+        if dx == 1:
+            sx = np.float32(0.0)
+            for m in range(m2):
+                hv = hid[k, m]
+                s2 += dt[m] * hv
+                g = dt[m] if hv > np.float32(0.0) else np.float32(0.0)
+                sx += g * xv[0, m]
+                sq += g * qv[m]
+                sb += g
+            grad[k] = w2 * sx
+        else:
+            for d in range(dx):
+                sx = np.float32(0.0)
+                for m in range(m2):
+                    g = dt[m] if hid[k, m] > np.float32(0.0) else np.float32(0.0)
+                    sx += g * xv[d, m]
+                grad[d * h + k] = w2 * sx
+            for m in range(m2):
+                hv = hid[k, m]
+                s2 += dt[m] * hv
+                g = dt[m] if hv > np.float32(0.0) else np.float32(0.0)
+                sq += g * qv[m]
+                sb += g
+        grad[dx * h + k] = w2 * sq
+        grad[(dx + 1) * h + k] = w2 * sb
+        grad[n_w1 + k] = s2
+    grad[n_w1 + h] = g_b2
+    return log_ma
+
+
+@_jit
+def _train(x_tr, y_tr, x_ho, y_ho, ex, ey, theta0, x_rows, q_rows, shuffles, final_shuffles,
+           batch, bound, h, lr, rate, tau, patience, min_steps, max_steps, eval_every, tol,
+           out, steps_out):
+    n_edges, n_param = theta0.shape
+    dx = ex.shape[1]
+    m2 = 2 * batch
+    n_ho = x_ho.shape[1]
+    width = max(m2, n_ho)
+    xv = np.zeros((dx, width), dtype=np.float32)
+    qv = np.zeros(width, dtype=np.float32)
+    hid = np.zeros((h, width), dtype=np.float32)
+    t = np.zeros(width, dtype=np.float32)
+    dt = np.zeros(m2, dtype=np.float32)
+    grad = np.zeros(n_param, dtype=np.float32)
+    theta = np.zeros(n_param, dtype=np.float32)
+    best_theta = np.zeros(n_param, dtype=np.float32)
+    mom = np.zeros(n_param, dtype=np.float32)
+    vel = np.zeros(n_param, dtype=np.float32)
+    for e in range(n_edges):
+        theta[:] = theta0[e]
+        best_theta[:] = theta0[e]
+        mom[:] = 0.0
+        vel[:] = 0.0
+        log_ma = np.nan
+        best = -np.inf
+        stale = 0
+        step = 0
+        ex_e, ey_e = ex[e], ey[e]
+        while True:
+            for _ in range(eval_every):
+                log_ma = _step_grad(theta, x_tr, y_tr, ex_e, ey_e, x_rows[step], q_rows[step], batch, bound,
+                                    log_ma, rate, xv, qv, hid, t, dt, grad, dx, h)
+                step += 1
+                c1 = 1.0 - _B1 ** step
+                c2 = 1.0 - _B2 ** step
+                a = np.float32(lr / c1)
+                inv_c2 = np.float32(1.0 / c2)
+                for p in range(n_param):
+                    g = grad[p]
+                    mom[p] = mom[p] * np.float32(_B1) + g * np.float32(1.0 - _B1)
+                    vel[p] = vel[p] * np.float32(_B2) + g * g * np.float32(1.0 - _B2)
+                    theta[p] -= a * mom[p] / (math.sqrt(vel[p] * inv_c2) + np.float32(_EPS))
+            est = _heldout(theta, x_ho, y_ho, ex_e, ey_e, shuffles, bound, tau, xv, qv, hid, t, dx, h)
+            est = np.float32(est)  # the bmm path compares float32 bounds
+            if est > best + tol:
+                stale = 0
+                best_theta[:] = theta
+            else:
+                stale += 1
+            best = max(best, est)
+            if (step >= min_steps and stale >= patience) or step >= max_steps:
+                break
+        out[e] = _heldout(best_theta, x_ho, y_ho, ex_e, ey_e, final_shuffles, bound, tau, xv, qv, hid, t, dx, h)
+        steps_out[e] = step
+
+
+def train_edges(x_tr, y_tr, x_ho, y_ho, ex, ey, theta0, x_rows, q_rows, shuffles, final_shuffles, *,
+                batch, bound, hidden, lr, rate, tau, patience, min_steps, max_steps, eval_every, tol):
+    """Train the critics of the edges ``(ex[e], ey[e])`` one after another; returns their
+    held-out bounds ``(E,)`` (float64) and the steps each trained ``(E,)``.
+
+    ``x_tr (cx, n_tr)``/``y_tr (cy, n_tr)``: training samples, one row per variable;
+    ``x_ho``/``y_ho``: held-out samples; ``theta0 (E, P)``: initial weights (``_Critics``
+    layout); ``x_rows``/``q_rows (T, 2B)``: each step's rows; ``shuffles (K, n_ho)``,
+    ``final_shuffles (K', n_ho)``: the held-out marginal's shuffles.
+    """
+    f32 = np.float32
+    n_edges = theta0.shape[0]
+    out = np.zeros(n_edges)
+    steps = np.zeros(n_edges, dtype=np.int64)
+    _train(
+        np.ascontiguousarray(x_tr, dtype=f32), np.ascontiguousarray(y_tr, dtype=f32),
+        np.ascontiguousarray(x_ho, dtype=f32), np.ascontiguousarray(y_ho, dtype=f32),
+        np.ascontiguousarray(ex, dtype=np.int64), np.ascontiguousarray(ey, dtype=np.int64),
+        np.ascontiguousarray(theta0, dtype=f32), np.ascontiguousarray(x_rows, dtype=np.int64),
+        np.ascontiguousarray(q_rows, dtype=np.int64), np.ascontiguousarray(shuffles, dtype=np.int64),
+        np.ascontiguousarray(final_shuffles, dtype=np.int64), int(batch), 0 if bound == "mine" else 1,
+        int(hidden), float(lr), float(rate), f32(tau), int(patience), int(min_steps), int(max_steps),
+        int(eval_every), f32(tol), out, steps,
+    )
+    return out, steps
+
+
+def first_gradient(theta, x_tr, y_tr, ex_e, ey_e, xr, qr, *, batch, bound, hidden, rate=0.01):
+    """The gradient of one training step from fresh state (for the tests)."""
+    f32 = np.float32
+    dx = len(ex_e)
+    m2 = 2 * batch
+    grad = np.empty(theta.shape[0], dtype=f32)
+    bufs = (np.empty((dx, m2), f32), np.empty(m2, f32), np.empty((hidden, m2), f32), np.empty(m2, f32), np.empty(m2, f32))
+    _step_grad(np.ascontiguousarray(theta, dtype=f32), np.ascontiguousarray(x_tr, dtype=f32),
+               np.ascontiguousarray(y_tr, dtype=f32), np.asarray(ex_e, dtype=np.int64), int(ey_e),
+               np.asarray(xr, dtype=np.int64), np.asarray(qr, dtype=np.int64), int(batch),
+               0 if bound == "mine" else 1, np.nan, float(rate), *bufs, grad, dx, int(hidden))
+    return grad
