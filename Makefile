@@ -34,6 +34,7 @@ bench-quick: $(STAMP)
 	$(BIN)/python scripts/reproduce_paper.py --quick
 	$(BIN)/python scripts/residual_flow.py --quick
 	$(BIN)/python scripts/bench_screen.py --quick
+	$(BIN)/python scripts/bench_million.py --quick
 
 bench: $(STAMP)
 	$(BIN)/python scripts/bench_main_job.py
