@@ -191,26 +191,37 @@ class FlowDag:
         return res
 
     @torch.no_grad()
-    def accuracy(self, x: np.ndarray | torch.Tensor, y: np.ndarray, removed: Any = (), fill: Any = None) -> float:
-        """Held-out accuracy; with ``removed`` units ``(layer, idx)`` replaced by ``fill[layer][idx]``
-        (a channel by a constant over all its positions) -- the mean fold of the chain's
+    def logits(self, x: np.ndarray | torch.Tensor, removed: Any = (), fill: Any = None) -> np.ndarray:
+        """The output layer's values ``(N, n_outputs)`` (float64, before any final softmax) with
+        ``removed`` units ``(layer, idx)`` replaced by ``fill[layer][idx]`` (a channel by a
+        constant over all its positions) -- the mean fold of the chain's
         :func:`nifgraph.network.pruned`, done inside the traced graph."""
         by_node: dict[str, list[tuple[int, float]]] = {}
         for layer, idx in removed:
             by_node.setdefault(self.outputs[int(layer)], []).append((int(idx), float(fill[int(layer)][int(idx)])))
+        last, got = self.outputs[-1], []
 
         def hook(name: str, out: Any) -> Any:
             if name in by_node:
                 out = out.clone()
                 for idx, value in by_node[name]:
                     out[:, idx] = value
+            if name == last:
+                got.append(out)
             return out
 
         xt = self._shaped(x)
         if len(xt) == 0:
+            return np.zeros((0, self.n_outputs))
+        sizes = [n for n, _ in self._run(xt, hook)]
+        got = got[-len(sizes):]  # a failed whole-batch try leaves a first entry
+        return np.concatenate([v[:n].double().numpy() for n, v in zip(sizes, got, strict=True)])
+
+    def accuracy(self, x: np.ndarray | torch.Tensor, y: np.ndarray, removed: Any = (), fill: Any = None) -> float:
+        """Held-out accuracy; with ``removed`` units replaced by ``fill`` (see :meth:`logits`)."""
+        if len(x) == 0:
             return float("nan")
-        pred = np.concatenate([out[:n].argmax(dim=1).numpy() for n, out in self._run(xt, hook)])
-        return float((pred == np.asarray(y)).mean())
+        return float((self.logits(x, removed, fill).argmax(axis=1) == np.asarray(y)).mean())
 
     @torch.no_grad()
     def forward_layers(self, x: np.ndarray | torch.Tensor) -> list[np.ndarray]:
