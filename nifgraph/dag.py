@@ -190,12 +190,11 @@ class FlowDag:
             res.append((n, once(chunk)))
         return res
 
-    @torch.no_grad()
-    def logits(self, x: np.ndarray | torch.Tensor, removed: Any = (), fill: Any = None) -> np.ndarray:
-        """The output layer's values ``(N, n_outputs)`` (float64, before any final softmax) with
-        ``removed`` units ``(layer, idx)`` replaced by ``fill[layer][idx]`` (a channel by a
-        constant over all its positions) -- the mean fold of the chain's
-        :func:`nifgraph.network.pruned`, done inside the traced graph."""
+    def output(self, x: np.ndarray | torch.Tensor, removed: Any = (), fill: Any = None) -> torch.Tensor:
+        """The output layer's values ``(N, n_outputs)`` as a float32 tensor (before any final
+        softmax), differentiable in ``x`` when autograd is on; ``removed`` units ``(layer, idx)``
+        replaced by ``fill[layer][idx]`` (a channel by a constant over all its positions) -- the
+        mean fold of the chain's :func:`nifgraph.network.pruned`, done inside the traced graph."""
         by_node: dict[str, list[tuple[int, float]]] = {}
         for layer, idx in removed:
             by_node.setdefault(self.outputs[int(layer)], []).append((int(idx), float(fill[int(layer)][int(idx)])))
@@ -210,12 +209,24 @@ class FlowDag:
                 got.append(out)
             return out
 
-        xt = self._shaped(x)
+        xt = x.float() if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x), dtype=torch.float32)
+        if self.input_shape and tuple(xt.shape[1:]) != self.input_shape:
+            xt = xt.reshape(len(xt), *self.input_shape)
         if len(xt) == 0:
-            return np.zeros((0, self.n_outputs))
+            return torch.zeros((0, self.n_outputs))
         sizes = [n for n, _ in self._run(xt, hook)]
         got = got[-len(sizes):]  # a failed whole-batch try leaves a first entry
-        return np.concatenate([v[:n].double().numpy() for n, v in zip(sizes, got, strict=True)])
+        return torch.cat([v[:n] for n, v in zip(sizes, got, strict=True)])
+
+    @torch.no_grad()
+    def logits(self, x: np.ndarray | torch.Tensor, removed: Any = (), fill: Any = None) -> np.ndarray:
+        """:meth:`output` as a float64 array, without autograd."""
+        return self.output(x, removed, fill).double().numpy()
+
+    def as_module(self) -> nn.Module:
+        """The model as an ``nn.Module`` on flat rows ``(N, n_inputs)`` returning the output
+        layer's values, differentiable: what gradient attributions (captum) take."""
+        return _FlatModule(self)
 
     def accuracy(self, x: np.ndarray | torch.Tensor, y: np.ndarray, removed: Any = (), fill: Any = None) -> float:
         """Held-out accuracy; with ``removed`` units replaced by ``fill`` (see :meth:`logits`)."""
@@ -249,6 +260,22 @@ class FlowDag:
                 cols.append(v[:n].double().numpy())
             acts.append(np.concatenate(cols) if cols else np.zeros((0, self.layers[k].n_units)))
         return acts
+
+
+class _FlatModule(nn.Module):
+    """:meth:`FlowDag.as_module`: flat rows in, the output layer's values out."""
+
+    def __init__(self, dag: FlowDag) -> None:
+        super().__init__()
+        self.dag = dag
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.dag.output(x)
+
+    def __deepcopy__(self, memo: dict) -> _FlatModule:
+        # the traced graph runs through an interpreter: hooks on this wrapper never reach it, so a
+        # copy can share it (copying an exported program is slow and warns)
+        return _FlatModule(self.dag)
 
 
 def _short(target: Any) -> str:
