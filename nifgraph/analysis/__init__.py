@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 
 from ..errors import GdsMissingError, ValidationError
-from ..records import AnalysisRecord, ModelRecord, RunRecord, not_for_dag
+from ..records import AnalysisRecord, ModelRecord, RunRecord
 from ..settings import AnalysisSettings
 from ..store.base import Store
 
@@ -123,12 +123,9 @@ def compute(
     model = store.get_model(run.model_id)
     has_null = bool((run.settings.get("significance") or {}).get("null"))
     settings = (settings or AnalysisSettings()).resolved(has_null)
-    if model.is_dag:  # a CNN / residual model: the DAG engine, in process
-        if settings.engine == "gds":
-            raise not_for_dag(model, "--engine gds is", "use --engine local")
-        return EngineResult(_local_dag(store, run, model, settings), "local", [], settings, run, model)
+    local = _local_dag if model.is_dag else _local  # a CNN / residual model: the DAG engine
     if settings.engine == "local":
-        return EngineResult(_local(store, run, model, settings), "local", [], settings, run, model)
+        return EngineResult(local(store, run, model, settings), "local", [], settings, run, model)
     if gds is None:
         version, reason = store.gds_version()
         if version is None:
@@ -142,12 +139,12 @@ def compute(
             notes = [] if store.kind != "neo4j" else [
                 f"Graph Data Science not installed on {store.uri}; ran the local engine (igraph)."
             ]
-            return EngineResult(_local(store, run, model, settings), "local", notes, settings, run, model)
+            return EngineResult(local(store, run, model, settings), "local", notes, settings, run, model)
         problem = unsupported_server(version)
         if problem:  # a GDS older than the client supports
             if settings.engine == "gds":
                 raise GdsMissingError(problem)
-            return EngineResult(_local(store, run, model, settings), "local", [f"{problem} Ran the local engine."], settings, run, model)
+            return EngineResult(local(store, run, model, settings), "local", [f"{problem} Ran the local engine."], settings, run, model)
     analysis, notes = gds_analysis(store, run, model, settings, gds)
     return EngineResult(analysis, "gds", notes, settings, run, model)
 

@@ -91,7 +91,8 @@ def estimate_dag(
     **options: Any,
 ) -> DagNif:
     """NIF of every edge of ``dag`` (a :class:`nifgraph.dag.FlowDag`) on the samples ``x``:
-    one :func:`nifgraph.mi.pairwise` call per joined pair of layers (skips included).
+    one :func:`nifgraph.mi.pairwise` call per joined pair of layers (skips included), pair ``k``
+    of :attr:`~nifgraph.dag.FlowDag.pairs` seeded ``seed + k`` (on a chain: the chain's seeding).
 
     ``significance`` (a :class:`nifgraph.significance.SignificanceSpec`) adds, exactly as for a
     chain (:func:`nifgraph.nif.estimate_nif`): every layer's columns mapped to tie-broken normal
@@ -116,16 +117,16 @@ def estimate_dag(
 
     blocks: Blocks = {}
     nulls, screened = [], {}
-    for a, b in pairs:
+    for k, (a, b) in enumerate(pairs):  # pair k is seeded seed + k, as a chain's layer pair l is seed + l
         xa, xb = acts[a], acts[b]
         screen_values, cand = screen_candidates(xa, xb, screen_alpha) if screen else (None, None)
         if spec is not None and spec.null:
-            rel, null, extra = sig.pairwise_with_null(xa, xb, estimator, spec.null_draws, seed=seed,
+            rel, null, extra = sig.pairwise_with_null(xa, xb, estimator, spec.null_draws, seed=seed + k,
                                                       progress=sub(done), edges=cand, **options)
             nulls.append(null)
             done += extra
         else:
-            rel = mi.pairwise(xa, xb, estimator, seed=seed, progress=sub(done), edges=cand, **options)
+            rel = mi.pairwise(xa, xb, estimator, seed=seed + k, progress=sub(done), edges=cand, **options)
         rel = np.maximum(np.asarray(rel, dtype=np.float64), 0.0)
         if cand is not None:  # the screen's value where the edge was not sent on
             live = ~np.all(xa == xa[:1], axis=0)[:, None] & ~np.all(xb == xb[:1], axis=0)[None, :]
