@@ -228,3 +228,30 @@ def test_the_dag_attribution_runs_on_a_neo4j_server(neo, tmp_path):
     got = _attribution(neo, model.model_id, run.run_id, None, sizes, inputs)
     np.testing.assert_allclose(got, dag_path_sums(sizes, blocks_from_edges(neo.get_edges(run.run_id), sizes)),
                                rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.neo4j
+@pytest.mark.gds
+def test_the_gds_engine_on_a_dag_run_equals_the_local_dag_engine(neo, tmp_path):
+    """Betweenness on the projection costed per (source, target) layer pair, communities, flows
+    and the Cypher path sums, against the in-process DAG engine on the same stored run."""
+    from nifgraph.analysis import compute
+    from nifgraph.pipeline import estimate_run
+    from nifgraph.settings import AnalysisSettings, EstimationSettings
+
+    from .handbuilt import import_residual_cnn
+    from .test_analysis_gds import GDS_SKIP
+
+    if neo.gds_version()[0] is None:
+        pytest.skip(GDS_SKIP)
+    model = import_residual_cnn(neo, tmp_path, n=600)
+    neo._test_created.append(model.model_id)
+    run, _ = estimate_run(neo, model.model_id, EstimationSettings(estimator="gcmi"))
+    g = compute(neo, run.run_id, AnalysisSettings(engine="gds"))
+    loc = compute(neo, run.run_id, AnalysisSettings(engine="local")).analysis
+    assert g.engine == "gds"
+    np.testing.assert_allclose(g.analysis.betweenness, loc.betweenness, atol=1e-6)
+    np.testing.assert_allclose(g.analysis.attribution, loc.attribution, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(g.analysis.in_flow, loc.in_flow, atol=1e-9)
+    np.testing.assert_array_equal(g.analysis.prunable, loc.prunable)
+    assert abs(g.analysis.modularity - loc.modularity) <= 0.02
