@@ -19,12 +19,7 @@ from nifgraph.flowgraph import dag_path_sums
 from .handbuilt import ResidualCNN, residual_cnn_inputs
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _hand_built(n=1200, seed=1):

@@ -49,13 +49,7 @@ def _check_decisions(significant: set, empty_p: dict) -> None:
             assert p == 1.0, edge
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny convolutions: one intra-op thread is ~40x faster than two on a busy 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _dag():
