@@ -18,7 +18,6 @@ from nifgraph.flowgraph import dag_path_sums
 
 from .handbuilt import ResidualCNN, residual_cnn_inputs
 
-
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
