@@ -190,27 +190,49 @@ class FlowDag:
             res.append((n, once(chunk)))
         return res
 
-    @torch.no_grad()
-    def accuracy(self, x: np.ndarray | torch.Tensor, y: np.ndarray, removed: Any = (), fill: Any = None) -> float:
-        """Held-out accuracy; with ``removed`` units ``(layer, idx)`` replaced by ``fill[layer][idx]``
-        (a channel by a constant over all its positions) -- the mean fold of the chain's
-        :func:`nifgraph.network.pruned`, done inside the traced graph."""
+    def output(self, x: np.ndarray | torch.Tensor, removed: Any = (), fill: Any = None) -> torch.Tensor:
+        """The output layer's values ``(N, n_outputs)`` as a float32 tensor (before any final
+        softmax), differentiable in ``x`` when autograd is on; ``removed`` units ``(layer, idx)``
+        replaced by ``fill[layer][idx]`` (a channel by a constant over all its positions) -- the
+        mean fold of the chain's :func:`nifgraph.network.pruned`, done inside the traced graph."""
         by_node: dict[str, list[tuple[int, float]]] = {}
         for layer, idx in removed:
             by_node.setdefault(self.outputs[int(layer)], []).append((int(idx), float(fill[int(layer)][int(idx)])))
+        last, got = self.outputs[-1], []
 
         def hook(name: str, out: Any) -> Any:
             if name in by_node:
                 out = out.clone()
                 for idx, value in by_node[name]:
                     out[:, idx] = value
+            if name == last:
+                got.append(out)
             return out
 
-        xt = self._shaped(x)
+        xt = x.float() if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x), dtype=torch.float32)
+        if self.input_shape and tuple(xt.shape[1:]) != self.input_shape:
+            xt = xt.reshape(len(xt), *self.input_shape)
         if len(xt) == 0:
+            return torch.zeros((0, self.n_outputs))
+        sizes = [n for n, _ in self._run(xt, hook)]
+        got = got[-len(sizes):]  # a failed whole-batch try leaves a first entry
+        return torch.cat([v[:n] for n, v in zip(sizes, got, strict=True)])
+
+    @torch.no_grad()
+    def logits(self, x: np.ndarray | torch.Tensor, removed: Any = (), fill: Any = None) -> np.ndarray:
+        """:meth:`output` as a float64 array, without autograd."""
+        return self.output(x, removed, fill).double().numpy()
+
+    def as_module(self) -> nn.Module:
+        """The model as an ``nn.Module`` on flat rows ``(N, n_inputs)`` returning the output
+        layer's values, differentiable: what gradient attributions (captum) take."""
+        return _FlatModule(self)
+
+    def accuracy(self, x: np.ndarray | torch.Tensor, y: np.ndarray, removed: Any = (), fill: Any = None) -> float:
+        """Held-out accuracy; with ``removed`` units replaced by ``fill`` (see :meth:`logits`)."""
+        if len(x) == 0:
             return float("nan")
-        pred = np.concatenate([out[:n].argmax(dim=1).numpy() for n, out in self._run(xt, hook)])
-        return float((pred == np.asarray(y)).mean())
+        return float((self.logits(x, removed, fill).argmax(axis=1) == np.asarray(y)).mean())
 
     @torch.no_grad()
     def forward_layers(self, x: np.ndarray | torch.Tensor) -> list[np.ndarray]:
@@ -238,6 +260,22 @@ class FlowDag:
                 cols.append(v[:n].double().numpy())
             acts.append(np.concatenate(cols) if cols else np.zeros((0, self.layers[k].n_units)))
         return acts
+
+
+class _FlatModule(nn.Module):
+    """:meth:`FlowDag.as_module`: flat rows in, the output layer's values out."""
+
+    def __init__(self, dag: FlowDag) -> None:
+        super().__init__()
+        self.dag = dag
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.dag.output(x)
+
+    def __deepcopy__(self, memo: dict) -> _FlatModule:
+        # the traced graph runs through an interpreter: hooks on this wrapper never reach it, so a
+        # copy can share it (copying an exported program is slow and warns)
+        return _FlatModule(self.dag)
 
 
 def _short(target: Any) -> str:

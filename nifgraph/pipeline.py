@@ -314,31 +314,46 @@ def _import_dag(
     return parts[0]
 
 
+#: Why two estimation options stay chain-only (the message names what works instead).
+DAG_REFUSALS = {
+    "beta": ("the redundancy term (--beta) is", "it sums I(X_i; X_j) over the inputs j < i of one source layer, and a "
+             "DAG unit reads several layers at once (skip paths) whose units have no order between them", "drop --beta"),
+    "variant": ("the joint variant (--variant layer) is", "its relevance I(X; Q_k) is a joint MI over the one layer "
+                "that feeds Q_k, and a DAG unit can read several",
+                "use --variant pairwise (with --null for significance)"),
+}
+
+
 def _estimate_dag(
     model: ModelRecord, dag: Any, x: np.ndarray, settings: EstimationSettings, progress: ProgressFn | None, run_id: str
-) -> pd.DataFrame:
-    """The edge table of a DAG model: NIF on every edge of every joined layer pair."""
+) -> tuple[pd.DataFrame, Any]:
+    """The edge table of a DAG model: NIF on every edge of every joined layer pair, with the
+    significance columns when asked (the same null, q-values and intervals as a chain's)."""
     from .analysis.dag_flow import estimate_dag
     from .flowgraph import cost_transform
+    from .records import EDGE_COLUMNS, conform
 
-    if settings.significance.active or settings.variant != "pairwise" or settings.beta or settings.screen:
-        raise not_for_dag(model, "the significance null, the bootstrap, the redundancy term, the joint variant "
-                          "and the screen are", "drop --null/--bootstrap/--beta/--variant/--screen")
+    for key, active in (("beta", bool(settings.beta)), ("variant", settings.variant != "pairwise")):
+        if active:
+            what, why, instead = DAG_REFUSALS[key]
+            raise not_for_dag(model, what, instead, why=why)
     nif = estimate_dag(dag, x, estimator=settings.estimator, seed=settings.seed, progress=progress,
+                       significance=settings.significance, screen=settings.screen, screen_alpha=settings.screen_alpha,
                        workers=settings.workers, device=settings.device, ray=settings.ray, **settings.options)
     parts = []
     for (a, b), v in nif.blocks.items():
         top = v.max()
         norm = v / top if top > 0 else np.zeros_like(v)
         ii, kk = np.meshgrid(np.arange(v.shape[0]), np.arange(v.shape[1]), indexing="ij")
-        parts.append(pd.DataFrame({
+        part = {
             "run_id": run_id, "src_layer": a, "src_idx": ii.ravel(), "dst_layer": b, "dst_idx": kk.ravel(),
             "value": v.ravel(), "relevance": v.ravel(), "redundancy": 0.0, "value_norm": norm.ravel(),
             "cost": cost_transform(norm).ravel(),
-        }))
-    from .records import EDGE_COLUMNS, conform
-
-    return conform(pd.concat(parts, ignore_index=True), EDGE_COLUMNS)
+        }
+        for col, mats in nif.extras.items():
+            part[col] = mats[(a, b)].ravel()
+        parts.append(pd.DataFrame(part))
+    return conform(pd.concat(parts, ignore_index=True), EDGE_COLUMNS), nif
 
 
 def _estimate_dag_run(
@@ -351,8 +366,14 @@ def _estimate_dag_run(
         progress(0, 0)
     run_id = new_id("r")
     t0 = time.perf_counter()
-    edges = _estimate_dag(model, dag, x, settings, progress, run_id)
+    edges, nif = _estimate_dag(model, dag, x, settings, progress, run_id)
     run_settings: dict[str, Any] = {**mi.describe(settings.estimator), **settings.options, "dag": True}
+    if nif.significance:
+        run_settings["significance"] = nif.significance
+    if settings.screen:
+        n_out = int(sum(m.sum() for m in nif.extras["screened"].values()))
+        run_settings["screen"] = {"method": settings.screen, "alpha": float(settings.screen_alpha), "edges": len(edges),
+                                  "screened_out": n_out, "candidates": len(edges) - n_out}
     warning = sample_size_warning(int(x.shape[0]), tuple(model.layer_sizes))
     if warning:
         run_settings["warnings"] = [warning]

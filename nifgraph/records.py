@@ -301,13 +301,13 @@ def bad_edges(frame: Any, model: ModelRecord) -> Any:
     return ~(inside & np.isin(src * n + dst, allowed))
 
 
-def not_for_dag(model: ModelRecord, what: str, instead: str) -> Exception:
-    """The one refusal for what DAG models do not support yet: ``what`` is not available,
-    ``instead`` says what to use."""
+def not_for_dag(model: ModelRecord, what: str, instead: str, *, why: str) -> Exception:
+    """The one refusal for what is not defined on DAG models: ``what`` is not available,
+    ``why`` says why, ``instead`` says what to use."""
     from .errors import ValidationError
 
     return ValidationError(
-        f"Model {model.model_id} is a DAG model (CNN or residual); {what} not available for DAG models yet: {instead}."
+        f"Model {model.model_id} is a DAG model (CNN or residual); {what} not defined for DAG models: {why}; {instead}."
     )
 
 

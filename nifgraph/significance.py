@@ -68,6 +68,7 @@ __all__ = [
     "SIGNIFICANCE_COLUMNS",
     "SignificanceSpec",
     "Significance",
+    "chain_pairs",
     "tie_broken_scores",
     "pairwise_with_null",
     "permutation_pvalues",
@@ -139,20 +140,27 @@ class SignificanceSpec:
     def active(self) -> bool:
         return bool(self.null) or self.bootstrap > 0
 
-    def work(self, acts: Sequence[np.ndarray]) -> int:
-        """Extra pair estimates (for progress bars): null columns + half-sample re-estimates."""
+    def work(self, acts: Sequence[np.ndarray], pairs: Sequence[tuple[int, int]] | None = None) -> int:
+        """Extra pair estimates (for progress bars): null columns + half-sample re-estimates.
+        ``pairs``: the joined layer pairs (default: a chain's ``(l, l + 1)``)."""
         sizes = [a.shape[1] for a in acts]
-        pairs = sum(sizes[i] * sizes[i + 1] for i in range(len(sizes) - 1))
+        pairs = chain_pairs(len(acts)) if pairs is None else list(pairs)
+        edges = sum(sizes[a] * sizes[b] for a, b in pairs)
         extra = 0
         if self.null:
             live = [int((~_constant(a)).sum()) for a in acts]
-            for l in range(len(acts) - 1):  # noqa: E741 - layer index
-                side, k = _null_plan(live[l], live[l + 1], self.null_draws)
-                extra += k * (sizes[l] if side == "q" else sizes[l + 1])
-        return extra + int(self.bootstrap) * pairs
+            for a, b in pairs:
+                side, k = _null_plan(live[a], live[b], self.null_draws)
+                extra += k * (sizes[a] if side == "q" else sizes[b])
+        return extra + int(self.bootstrap) * edges
 
 
 # -- building blocks ---------------------------------------------------------------------
+def chain_pairs(n_layers: int) -> list[tuple[int, int]]:
+    """The layer pairs ``(l, l + 1)`` of a chain of ``n_layers`` layers."""
+    return [(i, i + 1) for i in range(int(n_layers) - 1)]
+
+
 def _normal_quantiles(n: int) -> np.ndarray:
     return ndtri(np.arange(1, n + 1) / (n + 1.0))
 
@@ -299,6 +307,7 @@ def assess(
     beta: float = 0.0,
     redundancy: Sequence[np.ndarray] | None = None,
     progress: ProgressFn | None = None,
+    pairs: Sequence[tuple[int, int]] | None = None,
     **options: Any,
 ) -> Significance:
     """p-values, q-values and intervals for every edge of a run.
@@ -318,14 +327,20 @@ def assess(
         As given to the estimate (the half-samples use derived seeds).
     beta, redundancy
         To turn relevance intervals into value intervals (``max(rel − β·red, 0)``).
+    pairs : list of (source layer, target layer), one per relevance matrix
+        The layer pairs the matrices join (a DAG model's :attr:`nifgraph.dag.FlowDag.pairs`,
+        skips included); default a chain's ``(l, l + 1)``. BH runs over every edge of every pair.
     """
     from . import mi
 
     n = int(acts[0].shape[0])
     rel = [np.asarray(r, dtype=np.float64) for r in relevance]
     red = [np.zeros_like(r) for r in rel] if redundancy is None else list(redundancy)
+    pairs = chain_pairs(len(rel) + 1) if pairs is None else [(int(a), int(b)) for a, b in pairs]
+    if len(pairs) != len(rel):
+        raise ValidationError(f"assess: {len(rel)} relevance matrices for {len(pairs)} layer pairs; pass one per pair.")
     const = [np.all(a == a[:1], axis=0) for a in acts]
-    live = [~const[l][:, None] & ~const[l + 1][None, :] for l in range(len(rel))]  # noqa: E741
+    live = [~const[a][:, None] & ~const[b][None, :] for a, b in pairs]
     total = int(spec.bootstrap) * sum(r.size for r in rel)
     done = 0
 
@@ -373,9 +388,9 @@ def assess(
         reps = [np.empty((int(spec.bootstrap), *r.shape)) for r in rel]
         for b in range(int(spec.bootstrap)):  # a loop over half-samples; each call is batched
             rows = np.sort(rng.choice(n, size=m, replace=False))
-            for l in range(len(rel)):  # noqa: E741 - layer index
+            for l, (a, b_) in enumerate(pairs):  # noqa: E741 - pair index
                 est = mi.pairwise(
-                    acts[l][rows], acts[l + 1][rows], estimator,
+                    acts[a][rows], acts[b_][rows], estimator,
                     seed=int(seed) + _SEED_BOOT + 1000 * b + l, progress=sub(done), **options,
                 )
                 reps[l][b] = est

@@ -46,7 +46,9 @@ def test_a_residual_cnn_goes_through_the_cli(tmp_path):
     assert res.exit_code == 0, res.output
     mid = json.loads(res.stdout)["model_id"]
     assert json.loads(res.stdout)["architecture"] == "64-4-4-10"
-    one_line_error(invoke("estimate", mid, "--estimator", "gcmi", "--null"), "DAG model", "--null")
+    one_line_error(invoke("estimate", mid, "--estimator", "gcmi", "--beta", "0.1"), "DAG model", "not defined",
+                   "skip paths", "drop --beta")
+    one_line_error(invoke("estimate", mid, "--estimator", "gcmi", "--variant", "layer"), "DAG model", "--variant pairwise")
     res = invoke("estimate", mid, "--estimator", "gcmi", "--json")
     assert res.exit_code == 0, res.output
     with open_store() as st:
@@ -73,18 +75,26 @@ def test_a_residual_cnn_goes_through_the_cli(tmp_path):
     units = [tuple(u) for u in pruning["recommended"]]
     assert dag.accuracy(ds.x_test, ds.y_test, units, dag.unit_means(ds.x_train)) == analysis.accuracy_after
     assert any("DAG model" in n for n in analysis.settings["notes"])
-    one_line_error(invoke("analyze", run.run_id, "--engine", "gds"), "DAG model", "--engine local")
     assert invoke("show", mid).exit_code == 0
-    # what does not follow skip paths yet is refused in one line, naming what works
-    one_line_error(invoke("prune", mid, "--curve"), "DAG model", "nifgraph prune")
-    one_line_error(invoke("attribution-compare", mid), "DAG model", "nifgraph attribution")
-    one_line_error(invoke("attribution", mid), "DAG model", "--method occlusion")
-    assert invoke("attribution", mid, "--method", "occlusion").exit_code == 0
+    # the significance null on a DAG run: q-values on every edge (skips included), decisions on significant edges
+    res = invoke("estimate", mid, "--estimator", "gcmi", "--null", "--null-draws", "200", "--json")
+    assert res.exit_code == 0, res.output
+    with open_store() as st:
+        null_run = st.list_runs(mid)[-1]
+        null_edges = st.get_edges(null_run.run_id)
+        null_analysis = st.get_analysis(null_run.run_id)
+    assert null_run.settings["significance"]["null"] and null_edges["q_value"].notna().all()
+    assert set(zip(null_edges["src_layer"], null_edges["dst_layer"], strict=True)) == pairs
+    assert null_analysis.settings["alpha"] == 0.05
+    for args, needle in [(("attribution", mid, "--json"), '"flow_dpi"'), (("attribution", mid, "--method", "flow"), "flow"),
+                         (("prune", mid, "--curve", "--seeds", "1"), "greedy_kl")]:
+        res = invoke(*args)
+        assert res.exit_code == 0 and needle in res.output, res.output
     res = invoke("compare", "--all", "--json")
     assert res.exit_code == 0, res.output
     res = invoke("plot", mid, "--out", str(tmp_path / "fig"))
     assert res.exit_code == 0, res.output
-    assert invoke("export", mid, "--out", str(tmp_path / "fig"), "--format", "csv").exit_code == 0
+    assert invoke("export", run.run_id, "--out", str(tmp_path / "fig"), "--format", "csv").exit_code == 0
     import pandas as pd
 
     exported = pd.read_csv(tmp_path / "fig" / f"{run.run_id}_edges.csv")
@@ -98,7 +108,7 @@ def test_built_in_cnn_and_resnet_on_digits_as_images():
     one_line_error(invoke("run", "--arch", "cnn", "--dataset", "iris"), "--arch cnn needs image data", "digits")
     one_line_error(invoke("train", "--arch", "vgg"), "'arch' parameter", "resnet")
     res = invoke("run", "--arch", "resnet", "--dataset", "digits", "--hidden", "4", "--epochs", "2",
-                 "--batch-size", "128", "--estimator", "gcmi", "--no-plot", "--json")
+                 "--batch-size", "128", "--estimator", "gcmi", "--null", "--no-plot", "--json")
     assert res.exit_code == 0, res.output
     d = json.loads(res.stdout)
     with open_store() as st:
@@ -107,5 +117,34 @@ def test_built_in_cnn_and_resnet_on_digits_as_images():
     # input, stem, block conv1, block conv2, head; the head reads the block's conv2 and, over the skip, the stem
     assert [la["kind"] for la in layers] == ["input", "conv", "conv", "conv", "linear"]
     assert layers[-1]["inputs"] == [1, 3] and model.layer_sizes == (64, 4, 4, 4, 10)
+    with open_store() as st:  # the main job's null: q-values on every edge, the analysis on significant edges
+        run = st.list_runs(model.model_id)[-1]
+        assert st.get_edges(run.run_id)["q_value"].notna().all() and st.get_analysis(run.run_id).settings["alpha"] == 0.05
     res = invoke("train", "--arch", "cnn", "--dataset", "digits", "--hidden", "3,5", "--epochs", "1", "--json")
     assert res.exit_code == 0 and json.loads(res.stdout)["architecture"] == "64-3-5-10"
+
+
+def test_attribution_compare_and_pruning_curves_of_the_hand_built_cnn(tmp_path):
+    """The baselines on the traced graph and the curves, through the CLI, on the residual CNN
+    whose flow is known: every attribution gives the unread channel's pixels (p8-p11) least,
+    and the greedy order removes the three empty channels at no cost."""
+    from .handbuilt import ResidualCNN, import_residual_cnn
+
+    with open_store() as st:
+        mid = import_residual_cnn(st, tmp_path, n=600).model_id
+    assert invoke("estimate", mid, "--estimator", "gcmi", "--null", "--null-draws", "200").exit_code == 0
+    res = invoke("attribution-compare", mid, "--json")
+    assert res.exit_code == 0, res.output
+    d = json.loads(res.stdout)
+    assert "GradientShap" in d["settings"]["shap"]
+    for method, mat in d["matrices"].items():
+        m = np.asarray(mat).max(axis=1)  # each pixel's largest attribution over the two classes
+        if method in ("shap", "ig"):  # no gradient reaches the unread pixels
+            assert m[8:].max() == 0.0 and m[:8].min() > 0, method
+        elif method != "raw_mi":  # estimates: the unread pixels get estimator noise only
+            assert m[8:].max() < 0.05 * m[:8].min(), method
+    res = invoke("prune", mid, "--curve", "--seeds", "1", "--json")
+    assert res.exit_code == 0, res.output
+    curves = json.loads(res.stdout)
+    assert curves["n_hidden"] == 6 and curves["accuracy"]["greedy_kl"][0][3] == 1.0
+    assert {tuple(u) for u in curves["flagged"]} == ResidualCNN.PRUNABLE and curves["accuracy_flagged"] == 1.0

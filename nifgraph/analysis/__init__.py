@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 
 from ..errors import GdsMissingError, ValidationError
-from ..records import AnalysisRecord, ModelRecord, RunRecord, not_for_dag
+from ..records import AnalysisRecord, ModelRecord, RunRecord
 from ..settings import AnalysisSettings
 from ..store.base import Store
 
@@ -29,14 +29,11 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..network import Network
     from .local import Analysis
 
-__all__ = ["analyze_run", "compute", "EngineResult", "run_matrices"]
+__all__ = ["analyze_run", "compute", "EngineResult", "run_matrices", "run_blocks"]
 
 
-def run_matrices(store: Store, run: RunRecord, model: ModelRecord, alpha: float | None = None) -> list[np.ndarray]:
-    """The run's NIF matrices ``(n_l, n_{l+1})``; with ``alpha``, edges whose BH q-value
-    exceeds it are zeroed (no significant information, no edge)."""
-    from ..nif import matrices_from_edges
-
+def _significant_edges(store: Store, run: RunRecord, alpha: float | None) -> Any:
+    """The run's edge table; with ``alpha``, edges whose BH q-value exceeds it get value 0."""
     edges = store.get_edges(run.run_id)
     if alpha is not None:
         q = edges["q_value"]
@@ -45,7 +42,23 @@ def run_matrices(store: Store, run: RunRecord, model: ModelRecord, alpha: float 
                 f"Run {run.run_id} has no significance values; estimate with --null to use --alpha."
             )
         edges = edges.assign(value=np.where(q.to_numpy() <= alpha, edges["value"].to_numpy(), 0.0))
-    return matrices_from_edges(edges, model.layer_sizes, "value")
+    return edges
+
+
+def run_matrices(store: Store, run: RunRecord, model: ModelRecord, alpha: float | None = None) -> list[np.ndarray]:
+    """The run's NIF matrices ``(n_l, n_{l+1})``; with ``alpha``, edges whose BH q-value
+    exceeds it are zeroed (no significant information, no edge)."""
+    from ..nif import matrices_from_edges
+
+    return matrices_from_edges(_significant_edges(store, run, alpha), model.layer_sizes, "value")
+
+
+def run_blocks(store: Store, run: RunRecord, model: ModelRecord, alpha: float | None = None) -> dict[tuple[int, int], np.ndarray]:
+    """A DAG model's NIF blocks ``{(a, b): (n_a, n_b)}`` (skip pairs included), zeroed above
+    ``alpha`` as :func:`run_matrices` does."""
+    from .dag_flow import blocks_from_edges
+
+    return blocks_from_edges(_significant_edges(store, run, alpha), model.layer_sizes)
 
 
 def _local(store: Store, run: RunRecord, model: ModelRecord, settings: AnalysisSettings) -> Analysis:
@@ -61,13 +74,8 @@ def _local_dag(store: Store, run: RunRecord, model: ModelRecord, settings: Analy
     from .dag_flow import DagNif, analyze_dag
     from .local import Analysis, frozen
 
-    edges = store.get_edges(run.run_id)
     sizes = tuple(int(s) for s in model.layer_sizes)
-    blocks = {}
-    for (a, b), part in edges.groupby(["src_layer", "dst_layer"], sort=True):
-        m = np.zeros((sizes[int(a)], sizes[int(b)]))
-        m[part["src_idx"].to_numpy(dtype=int), part["dst_idx"].to_numpy(dtype=int)] = part["value"].to_numpy(dtype=float)
-        blocks[(int(a), int(b))] = m
+    blocks = run_blocks(store, run, model, settings.alpha)
     dead = store.get_neurons(model.model_id).sort_values(["layer", "idx"])["dead"].to_numpy(dtype=bool)
     threshold = float(settings.threshold or 0.0)
     r = analyze_dag(DagNif(sizes, blocks), gamma=settings.gamma, threshold=threshold, seed=settings.seed, dead=dead)
@@ -115,12 +123,9 @@ def compute(
     model = store.get_model(run.model_id)
     has_null = bool((run.settings.get("significance") or {}).get("null"))
     settings = (settings or AnalysisSettings()).resolved(has_null)
-    if model.is_dag:  # a CNN / residual model: the DAG engine, in process
-        if settings.engine == "gds":
-            raise not_for_dag(model, "--engine gds is", "use --engine local")
-        return EngineResult(_local_dag(store, run, model, settings), "local", [], settings, run, model)
+    local = _local_dag if model.is_dag else _local  # a CNN / residual model: the DAG engine
     if settings.engine == "local":
-        return EngineResult(_local(store, run, model, settings), "local", [], settings, run, model)
+        return EngineResult(local(store, run, model, settings), "local", [], settings, run, model)
     if gds is None:
         version, reason = store.gds_version()
         if version is None:
@@ -134,12 +139,12 @@ def compute(
             notes = [] if store.kind != "neo4j" else [
                 f"Graph Data Science not installed on {store.uri}; ran the local engine (igraph)."
             ]
-            return EngineResult(_local(store, run, model, settings), "local", notes, settings, run, model)
+            return EngineResult(local(store, run, model, settings), "local", notes, settings, run, model)
         problem = unsupported_server(version)
         if problem:  # a GDS older than the client supports
             if settings.engine == "gds":
                 raise GdsMissingError(problem)
-            return EngineResult(_local(store, run, model, settings), "local", [f"{problem} Ran the local engine."], settings, run, model)
+            return EngineResult(local(store, run, model, settings), "local", [f"{problem} Ran the local engine."], settings, run, model)
     analysis, notes = gds_analysis(store, run, model, settings, gds)
     return EngineResult(analysis, "gds", notes, settings, run, model)
 
@@ -180,20 +185,24 @@ def analyze_run(
     flagged = [(int(r.layer), int(r.idx)) for r in metrics[metrics["prunable"]].itertuples()]
     net = network if network is not None else load_model_network(model, store)
     ds = dataset if dataset is not None else model_dataset(model)
-    if model.is_dag:
-        return _store_dag_analysis(store, run, model, result, metrics, flagged, settings, engine_used, notes, net, ds)
     rec, uninformative = prune_decision(
         net, net.forward_layers(ds.split(run.split)[0]), flagged, ds.x_train, ds.x_test, ds.y_test,
         tolerance=settings.tolerance, alpha=settings.alpha or DEFAULT_ALPHA, seed=settings.seed,
     )
     metrics = _decided(metrics, rec)
     before, after = rec.accuracy_before, rec.accuracy_after
+    removal = "unit replaced by its training mean inside the graph" if model.is_dag else (
+        "mean folded into the next bias (training-split means)")
     pruning = {
-        "tolerance": settings.tolerance, "removal": "mean folded into the next bias (training-split means)",
+        "tolerance": settings.tolerance, "removal": removal,
         "flagged_by_flow": [list(u) for u in flagged], "uninformative_units": [list(u) for u in uninformative],
         "candidates": [list(u) for u in rec.candidates], "recommended": [list(u) for u in rec.recommended],
         "rejected": [{"unit": list(r.unit), "drop_alone": r.drop_alone, "drop_with_set": r.drop_with_set} for r in rec.rejected],
     }
+    extra: dict[str, Any] = {"cost": "-ln(value_norm)"}
+    if model.is_dag:
+        extra = {"cost": "1 - ln(value_norm) per layer pair", "dag": True}
+        notes = [*notes, DAG_PRUNING_NOTE]
     record = AnalysisRecord(
         run_id=run_id,
         engine=engine_used,
@@ -205,10 +214,7 @@ def analyze_run(
         accuracy_after=after,
         neuron_metrics=metrics,
         attribution=result.attribution_frame(),
-        settings={
-            "seed": settings.seed, "alpha": settings.alpha, "notes": notes, "cost": "-ln(value_norm)",
-            "pruning": pruning,
-        },
+        settings={"seed": settings.seed, "alpha": settings.alpha, "notes": notes, **extra, "pruning": pruning},
     )
     store.put_analysis(record)
     return record
@@ -216,38 +222,7 @@ def analyze_run(
 
 #: How a DAG model's pruning decision differs from a chain's.
 DAG_PRUNING_NOTE = (
-    "DAG model: the flow rule's flagged units are the candidates (the unit-level information test is not "
-    "applied to DAG models yet); each is verified by replacing it with its training mean inside the traced "
-    "graph (a channel over all its positions) and re-measuring held-out accuracy."
+    "DAG model: the unit-level information test reads every layer that feeds a unit's layer and every layer "
+    "it feeds (skip paths included); each candidate is verified by replacing it with its training mean inside "
+    "the traced graph (a channel over all its positions) and re-measuring held-out accuracy."
 )
-
-
-def _store_dag_analysis(
-    store: Store, run: RunRecord, model: ModelRecord, result: Any, metrics: Any, flagged: list[tuple[int, int]],
-    settings: AnalysisSettings, engine_used: str, notes: list[str], dag: Any, ds: Any,
-) -> AnalysisRecord:
-    """A DAG model's analysis: the flagged units, verified by removal within the tolerance
-    (:func:`~.recommend.recommend`, units replaced by their means inside the traced graph)."""
-    from .recommend import recommend
-
-    rec = recommend(dag, flagged, ds.x_train, ds.x_test, ds.y_test, tolerance=settings.tolerance)
-    metrics = _decided(metrics, rec)
-    record = AnalysisRecord(
-        run_id=run.run_id, engine=engine_used, gamma=settings.gamma, threshold=float(settings.threshold or 0.0),
-        modularity=float(result.modularity), n_communities=int(result.n_communities),
-        accuracy_before=rec.accuracy_before, accuracy_after=rec.accuracy_after, neuron_metrics=metrics,
-        attribution=result.attribution_frame(),
-        settings={
-            "seed": settings.seed, "alpha": settings.alpha, "notes": [*notes, DAG_PRUNING_NOTE],
-            "cost": "1 - ln(value_norm) per layer pair", "dag": True,
-            "pruning": {
-                "tolerance": settings.tolerance, "removal": "unit replaced by its training mean inside the graph",
-                "flagged_by_flow": [list(u) for u in flagged], "uninformative_units": [],
-                "candidates": [list(u) for u in rec.candidates], "recommended": [list(u) for u in rec.recommended],
-                "rejected": [{"unit": list(r.unit), "drop_alone": r.drop_alone, "drop_with_set": r.drop_with_set}
-                             for r in rec.rejected],
-            },
-        },
-    )
-    store.put_analysis(record)
-    return record

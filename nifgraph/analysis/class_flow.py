@@ -243,6 +243,7 @@ def class_edge_information(
     kind: str = "bound",
     estimator: str = "gcmi",
     seed: int = 0,
+    pairs: Sequence[tuple[int, int]] | None = None,
     **options: Any,
 ) -> list[np.ndarray]:
     """The class-``j`` information of every edge, for every class.
@@ -257,10 +258,13 @@ def class_edge_information(
     ----------
     acts : list of ndarray (n_samples, n_l), inputs first, logits last
     y_pred : ndarray (n_samples,), the network's predicted classes on the same samples
+    pairs : list of (source layer, target layer), optional
+        The joined layer pairs (a DAG model's :attr:`nifgraph.dag.FlowDag.pairs`, skips
+        included); default a chain's ``(l, l + 1)``.
 
     Returns
     -------
-    list of ndarray, layer pair ``l`` -> (n_classes, n_l, n_{l+1}), nats in [0, H(c_j)].
+    list of ndarray, one per pair ``(a, b)`` -> (n_classes, n_a, n_b), nats in [0, H(c_j)].
     """
     if len(acts) < 2:
         raise ValidationError("class_edge_information needs at least two layers of activations.")
@@ -269,62 +273,93 @@ def class_edge_information(
     ind = class_indicators(y_pred, n_classes)
     if any(np.shape(a)[0] != len(ind) for a in acts):
         raise ValidationError("Every layer of acts must have one row per entry of y_pred.")
+    joined = _pairs(len(acts), pairs)
     out = []
     if kind == "coinfo":
-        for li, (a, b) in enumerate(zip(acts[:-1], acts[1:], strict=True)):
+        for li, (a, b) in enumerate(joined):
             out.append(np.stack([
-                class_coinformation(a, b, ind[:, j], estimator=estimator, seed=seed + li, **options)
+                class_coinformation(acts[a], acts[b], ind[:, j], estimator=estimator, seed=seed + li, **options)
                 for j in range(int(n_classes))
             ]))
         return out
     rel = class_relevance(acts, y_pred, n_classes, estimator=estimator, seed=seed, **options)
-    for li, (a, b) in enumerate(zip(acts[:-1], acts[1:], strict=True)):
-        nif = _pairwise(np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64), estimator, seed + li, options)
-        ra, rb = rel[li].T[:, :, None], rel[li + 1].T[:, None, :]  # (c, n_l, 1), (c, 1, n_{l+1})
-        out.append(np.minimum(np.minimum(ra, rb), nif[None]))  # (c, n_l, n_{l+1})
+    for li, (a, b) in enumerate(joined):
+        nif = _pairwise(np.asarray(acts[a], dtype=np.float64), np.asarray(acts[b], dtype=np.float64), estimator,
+                        seed + li, options)
+        ra, rb = rel[a].T[:, :, None], rel[b].T[:, None, :]  # (c, n_a, 1), (c, 1, n_b)
+        out.append(np.minimum(np.minimum(ra, rb), nif[None]))  # (c, n_a, n_b)
+    return out
+
+
+def _pairs(n_layers: int, pairs: Sequence[tuple[int, int]] | None) -> list[tuple[int, int]]:
+    """``pairs`` as ints, checked to go forward between layers ``0..n_layers-1``; default a chain's."""
+    if pairs is None:
+        return [(i, i + 1) for i in range(n_layers - 1)]
+    out = [(int(a), int(b)) for a, b in pairs]
+    if any(not 0 <= a < b < n_layers for a, b in out):
+        raise ValidationError(f"pairs must go forward between layers 0..{n_layers - 1}; got {out}.")
     return out
 
 
 # -- combining along paths --------------------------------------------------------------------
-def routing_shares(edges: Sequence[np.ndarray], decision: Any | None = None) -> np.ndarray:
+def routing_shares(
+    edges: Sequence[np.ndarray], decision: Any | None = None, pairs: Sequence[tuple[int, int]] | None = None
+) -> np.ndarray:
     """Backward routing of each class's unit of flow to the inputs (the ``"flow"`` method).
 
     Parameters
     ----------
-    edges : list of ndarray, layer pair ``l`` -> (n_classes, n_l, n_{l+1}), non-negative;
-        the last one's ``n_{L}`` must equal ``n_classes``.
+    edges : list of ndarray, one per layer pair -> (n_classes, n_a, n_b), non-negative; the
+        output layer's ``n_L`` must equal ``n_classes``.
     decision : ndarray (n_classes, n_classes), optional, non-negative: column ``j`` weighs the
         edges from the logits into the decision node ``c_j`` (e.g. ``I(z_k; c_j)``; the
         one-vs-rest decision depends on every logit). Default: the identity (class ``j``'s
         flow starts at logit ``j`` alone).
+    pairs : list of (source layer, target layer), optional, one per entry of ``edges``
+        A DAG of layers (skips included, layers in topological order, 0 the input and the
+        last the output); default a chain's ``(l, l + 1)``.
 
     Returns
     -------
-    ndarray (n_0, n_classes) in [0, 1]: ``F[i, j] = Σ_{paths i→j} Π S_l^j`` with
-    ``S_l^j`` = ``edges[l][j]`` divided by its column sums (a neuron whose incoming edges are
-    all 0 passes nothing on), the last factor being ``decision[:, j]`` over its sum. Each
-    column sums to 1, or to 0 if flow is blocked.
+    ndarray (n_0, n_classes) in [0, 1]: ``F[i, j] = Σ_{paths i→j} Π S^j`` with ``S^j`` on an
+    edge ``a → b`` = its class-``j`` information divided by the total class-``j`` information
+    entering ``b`` over *every* pair into its layer (a unit whose incoming edges are all 0
+    passes nothing on), the last factor being ``decision[:, j]`` over its sum. Computed layer
+    by layer in reverse topological order, never by enumerating paths. Each column sums to 1,
+    or to 0 if flow is blocked.
     """
     ms = [np.asarray(e, dtype=np.float64) for e in edges]
     if not ms or any(m.ndim != 3 for m in ms) or (np.array([m.min() for m in ms]) < 0).any():
-        raise ValidationError("edges must be a non-empty list of non-negative (n_classes, n_l, n_l+1) arrays.")
+        raise ValidationError("edges must be a non-empty list of non-negative (n_classes, n_a, n_b) arrays.")
+    joined = _pairs(len(ms) + 1, None) if pairs is None else _pairs(1 + max(int(b) for _, b in pairs), pairs)
     c = ms[0].shape[0]
-    if ms[-1].shape[2] != c or any(m.shape[0] != c for m in ms) or any(
-        a.shape[2] != b.shape[1] for a, b in zip(ms[:-1], ms[1:], strict=True)
-    ):
-        raise ValidationError(f"edges must chain (n_l, n_l+1) shapes and end in {c} outputs, one per class.")
+    sizes: dict[int, int] = {}
+    for (a, b), m in zip(joined, ms, strict=True):
+        for layer, n in ((a, m.shape[1]), (b, m.shape[2])):
+            if sizes.setdefault(layer, n) != n or m.shape[0] != c:
+                raise ValidationError(f"edges must agree on layer sizes and end in {c} outputs, one per class.")
+    last = max(sizes)
+    if sizes[last] != c or set(sizes) != set(range(last + 1)):
+        raise ValidationError(f"edges must chain (n_a, n_b) shapes and end in {c} outputs, one per class.")
     dec = np.eye(c) if decision is None else np.asarray(decision, dtype=np.float64)
     if dec.shape != (c, c) or (dec < 0).any():
         raise ValidationError(f"decision must be a non-negative ({c}, {c}) array; got shape {dec.shape}.")
-    out = np.zeros((ms[0].shape[1], c))
+    into: dict[int, list[int]] = {}
+    for p, (_, b) in enumerate(joined):
+        into.setdefault(b, []).append(p)
+    out = np.zeros((sizes[0], c))
     for j in range(c):
         tot = dec[:, j].sum()
-        q = dec[:, j] / tot if tot > 0 else np.zeros(c)  # (n_L,) class j's unit share at the logits
-        for m in reversed(ms):
-            e = m[j]  # (n_l, n_{l+1})
-            s = e.sum(axis=0, keepdims=True)
-            q = np.divide(e, s, out=np.zeros_like(e), where=s > 0) @ q  # (n_l,)
-        out[:, j] = q
+        q = {layer: np.zeros(n) for layer, n in sizes.items()}  # each unit's share of class j's flow
+        q[last] = dec[:, j] / tot if tot > 0 else np.zeros(c)
+        for b in range(last, 0, -1):  # reverse topological order: every reader of b is done
+            s = sum(ms[p][j].sum(axis=0) for p in into.get(b, []))  # (n_b,) class-j information into b
+            if not into.get(b) or not np.any(s > 0):
+                continue
+            share = np.divide(q[b], s, out=np.zeros_like(q[b]), where=s > 0)  # (n_b,)
+            for p in into[b]:
+                q[joined[p][0]] = q[joined[p][0]] + ms[p][j] @ share  # (n_a,)
+        out[:, j] = q[0]
     return np.clip(out, 0.0, 1.0)
 
 
@@ -389,7 +424,9 @@ def class_flow(
 
     Parameters
     ----------
-    net : :class:`nifgraph.network.Network` (activations via ``Network.forward_layers``)
+    net : :class:`nifgraph.network.Network` (activations via ``Network.forward_layers``), or a DAG
+        model's :class:`nifgraph.dag.FlowDag`: the flow is then routed over every joined layer
+        pair (skip paths included), in reverse topological order
     x : ndarray (n_samples, n_features), standardised as in training (the NIF samples)
     method : one of :data:`METHODS` (module docstring: definitions, units, bounds)
     edge : ``"bound"`` or ``"coinfo"``, the class information of an edge
@@ -419,9 +456,10 @@ def class_flow(
             deleted.append(_softmax(net.forward_layers(xi)[-1]))  # (N, c)
         vals = occlusion_information(_softmax(acts[-1]), np.stack(deleted))
         return ClassFlow(method, vals, np.full((d, c), LN2), "nats (I(S_i; C_j | X), ≤ ln 2)", hc, "", n)
-    edges = class_edge_information(acts, y_pred, c, kind=edge, estimator=estimator, seed=seed, **options)
+    pairs = getattr(net, "pairs", None)  # a DAG model: every joined pair, skips included
+    edges = class_edge_information(acts, y_pred, c, kind=edge, estimator=estimator, seed=seed, pairs=pairs, **options)
     z_rel = class_relevance([acts[-1]], y_pred, c, estimator=estimator, seed=seed, **options)[0]  # (c, c)
-    shares = routing_shares(edges, z_rel)
+    shares = routing_shares(edges, z_rel, pairs)
     if method == "flow":
         return ClassFlow(method, shares, np.ones((d, c)), "fraction of class flow (≤ 1)", hc, estimator, n, tuple(edges))
     ceiling = np.minimum(_pairwise(acts[0], class_indicators(y_pred, c), estimator, seed, options), hc[None, :])

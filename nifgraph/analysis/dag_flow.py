@@ -14,15 +14,15 @@ so the 1 changes nothing; on a DAG with skips it is one unit of cost per hop, so
 through a skip that carries as much as the block's path (per hop) is preferred as the
 shorter one -- the information travels fewer steps. Zero edges are dropped.
 
-Not wired into the stores or the CLI yet: this is the Python API
-(:func:`estimate_dag`, :func:`analyze_dag`); ``scripts/residual_flow.py`` uses it.
+The pipeline (``nifgraph estimate`` / ``run`` on a DAG model) and the analysis dispatcher call
+:func:`estimate_dag` and :func:`analyze_dag`; ``scripts/residual_flow.py`` uses them directly.
 """
 
 from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -31,7 +31,7 @@ from ..errors import ValidationError
 from ..flowgraph import dag_path_sums
 from ..settings import DEFAULT_THRESHOLD
 
-__all__ = ["DagNif", "DagAnalysis", "estimate_dag", "analyze_dag", "dag_edge_list"]
+__all__ = ["DagNif", "DagAnalysis", "estimate_dag", "analyze_dag", "dag_edge_list", "blocks_from_edges"]
 
 Blocks = dict[tuple[int, int], np.ndarray]
 
@@ -43,6 +43,10 @@ class DagNif:
     sizes: tuple[int, ...]
     blocks: Blocks
     names: tuple[str, ...] = ()
+    #: per-edge significance (``p_value``, ``q_value``, ``ci_low``, ``ci_high``; ``screened``), per pair
+    extras: dict[str, Blocks] = field(default_factory=dict, repr=False)
+    #: settings of the significance computation (null, bootstrap, ...); empty when off
+    significance: dict[str, Any] = field(default_factory=dict)
 
     @property
     def n_edges(self) -> int:
@@ -81,23 +85,80 @@ def estimate_dag(
     estimator: str = "gcmi",
     seed: int = 0,
     progress: Callable[[int, int], None] | None = None,
+    significance: Any = None,
+    screen: str | None = None,
+    screen_alpha: float = 0.05,
     **options: Any,
 ) -> DagNif:
     """NIF of every edge of ``dag`` (a :class:`nifgraph.dag.FlowDag`) on the samples ``x``:
-    one :func:`nifgraph.mi.pairwise` call per joined pair of layers."""
+    one :func:`nifgraph.mi.pairwise` call per joined pair of layers (skips included), pair ``k``
+    of :attr:`~nifgraph.dag.FlowDag.pairs` seeded ``seed + k`` (on a chain: the chain's seeding).
+
+    ``significance`` (a :class:`nifgraph.significance.SignificanceSpec`) adds, exactly as for a
+    chain (:func:`nifgraph.nif.estimate_nif`): every layer's columns mapped to tie-broken normal
+    scores (seed ``seed + layer``), a pooled permutation null batched into each pair's call,
+    permutation p-values, Benjamini-Hochberg q-values over every edge of every pair, and
+    half-sample intervals -- in ``extras[column][(a, b)]``; the settings in ``significance_settings``.
+    ``screen="gcmi"``: the two-stage screen of :func:`nifgraph.nif.screen_candidates` per pair."""
     from .. import mi
+    from .. import significance as sig
+    from ..nif import screen_candidates
 
     acts = dag.forward_layers(x)
+    spec = None if significance is None or not significance.active else significance
+    if spec is not None and spec.null:  # one marginal for every column: the pooled null fits every edge
+        acts = [sig.tie_broken_scores(a, seed + layer) for layer, a in enumerate(acts)]
     pairs = dag.pairs
-    total = sum(acts[a].shape[1] * acts[b].shape[1] for a, b in pairs)
+    total = sum(acts[a].shape[1] * acts[b].shape[1] for a, b in pairs) + (spec.work(acts, pairs) if spec else 0)
     done = 0
+
+    def sub(base: int) -> Callable[[int, int], None] | None:
+        return None if progress is None else (lambda d, _t: progress(base + d, total))
+
     blocks: Blocks = {}
-    for a, b in pairs:
-        blocks[(a, b)] = np.maximum(mi.pairwise(acts[a], acts[b], estimator, seed=seed, **options), 0.0)
-        done += blocks[(a, b)].size
+    nulls, screened = [], {}
+    for k, (a, b) in enumerate(pairs):  # pair k is seeded seed + k, as a chain's layer pair l is seed + l
+        xa, xb = acts[a], acts[b]
+        screen_values, cand = screen_candidates(xa, xb, screen_alpha) if screen else (None, None)
+        if spec is not None and spec.null:
+            rel, null, extra = sig.pairwise_with_null(xa, xb, estimator, spec.null_draws, seed=seed + k,
+                                                      progress=sub(done), edges=cand, **options)
+            nulls.append(null)
+            done += extra
+        else:
+            rel = mi.pairwise(xa, xb, estimator, seed=seed + k, progress=sub(done), edges=cand, **options)
+        rel = np.maximum(np.asarray(rel, dtype=np.float64), 0.0)
+        if cand is not None:  # the screen's value where the edge was not sent on
+            live = ~np.all(xa == xa[:1], axis=0)[:, None] & ~np.all(xb == xb[:1], axis=0)[None, :]
+            rel = np.where(cand, rel, screen_values)
+            screened[(a, b)] = (live & ~cand).astype(np.float64)
+        blocks[(a, b)] = rel
+        done += rel.size
         if progress is not None:
             progress(done, total)
-    return DagNif(tuple(int(s) for s in dag.layer_sizes), blocks, tuple(la.name for la in dag.layers))
+    extras: dict[str, Blocks] = {}
+    settings: dict[str, Any] = {}
+    if spec is not None:
+        res = sig.assess(acts, [blocks[p] for p in pairs], spec, nulls=nulls, estimator=estimator, seed=seed,
+                         progress=sub(done), pairs=pairs, **options)
+        blocks = dict(zip(pairs, res.relevance, strict=True))
+        extras = {col: dict(zip(pairs, mats, strict=True)) for col, mats in res.extras.items()}
+        settings = res.settings
+    if screen:
+        extras["screened"] = screened
+    return DagNif(tuple(int(s) for s in dag.layer_sizes), blocks, tuple(la.name for la in dag.layers),
+                  extras=extras, significance=settings)
+
+
+def blocks_from_edges(edges: Any, sizes: tuple[int, ...], column: str = "value") -> Blocks:
+    """The ``{(a, b): (n_a, n_b)}`` matrices of ``column`` from an edge table (missing edges 0),
+    one per joined layer pair present in the table, in topological order."""
+    blocks: Blocks = {}
+    for (a, b), part in edges.groupby(["src_layer", "dst_layer"], sort=True):
+        m = np.zeros((int(sizes[int(a)]), int(sizes[int(b)])))
+        m[part["src_idx"].to_numpy(dtype=int), part["dst_idx"].to_numpy(dtype=int)] = part[column].to_numpy(dtype=float)
+        blocks[(int(a), int(b))] = m
+    return blocks
 
 
 def dag_edge_list(nif: DagNif) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

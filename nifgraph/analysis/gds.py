@@ -17,7 +17,14 @@ computed where the data lives:
   computed at γ from per-community sums aggregated in Cypher, so it means the same as the
   local engine's.
 * **attribution** -- ``mats[0] @ mats[1] @ …`` as one Cypher aggregation per layer step
-  (``cypher/gds/attribution_step.cypher``); no path is ever expanded.
+  (``cypher/gds/attribution_step.cypher``); for a DAG model (CNN, residual blocks) one
+  aggregation per layer in topological order over every layer feeding it, skip edges included
+  (``cypher/gds/dag_attribution_step.cypher``): the path sums of
+  :func:`nifgraph.flowgraph.dag_path_sums`. No path is ever expanded.
+
+DAG models: the projection's cost is taken per (source layer, target layer) pair, as the
+local DAG engine's (:mod:`nifgraph.analysis.dag_flow`); betweenness, communities, flows and
+the prunable rule need nothing else.
 * **flows / prunable** -- per-neuron sums and maxima aggregated in Cypher; the pruning rule is
   the local one.
 
@@ -141,7 +148,8 @@ def gds_analysis(
         raise ValidationError(f"Run {rid} has no significance values; estimate with --null to use --alpha.")
 
     in_flow, out_flow, prunable = _flows(store, mid, rid, alpha, off, n, threshold)
-    attribution = _attribution(store, mid, rid, alpha, sizes)
+    inputs = [list(la["inputs"]) for la in model.meta["dag"]["layers"]] if model.is_dag else None
+    attribution = _attribution(store, mid, rid, alpha, sizes, inputs)
 
     betweenness = np.zeros(n)
     membership = np.arange(n, dtype=np.int64)
@@ -249,17 +257,32 @@ def _flows(store: Neo4jStore, mid: str, rid: str, alpha: float | None, off: np.n
     return in_flow, out_flow, prunable_mask(off, dead, max_in, max_out, threshold)
 
 
-def _attribution(store: Neo4jStore, mid: str, rid: str, alpha: float | None, sizes: tuple[int, ...]) -> np.ndarray:
-    """``mats[0] @ … @ mats[L-1]``, one Cypher aggregation per layer step.
+def _attribution(
+    store: Neo4jStore, mid: str, rid: str, alpha: float | None, sizes: tuple[int, ...],
+    inputs: list[list[int]] | None = None,
+) -> np.ndarray:
+    """The sum over all paths of the product of NIF values, one Cypher aggregation per layer.
 
-    ``state`` holds, per input feature, its score on every neuron of the current layer (the
-    rows of the running product), shape (n_0 * n_l,) in long form."""
-    state = [{"feature_idx": i, "idx": i, "score": 1.0} for i in range(sizes[0])]
-    for layer in range(len(sizes) - 1):
-        rows = store.query("gds/attribution_step", model_id=mid, run_id=rid, alpha=alpha, layer=layer, state=state)
-        state = [{"feature_idx": int(r["feature_idx"]), "idx": int(r["idx"]), "score": float(r["score"])} for r in rows]
+    ``state`` holds, per input feature, its score on every neuron of a layer (the rows of the
+    running product), shape (n_0 * n_l,) in long form. A chain (``inputs`` None) steps
+    ``mats[0] @ … @ mats[L-1]`` (``gds/attribution_step``); a DAG model (``inputs[b]``: the
+    layers feeding layer ``b``, in topological order) gets every layer from all the layers that
+    feed it, skips included (``gds/dag_attribution_step``): ``reach[b] = Σ_a reach[a] @ flow[(a, b)]``,
+    as :func:`nifgraph.flowgraph.dag_path_sums`. A layer's rows are dropped once no later layer reads them."""
+    reach = {0: [{"layer": 0, "feature_idx": i, "idx": i, "score": 1.0} for i in range(sizes[0])]}
+    last_read = {a: b for b in range(1, len(sizes)) for a in (inputs[b] if inputs else [b - 1])}
+    for b in range(1, len(sizes)):
+        if inputs is None:
+            rows = store.query("gds/attribution_step", model_id=mid, run_id=rid, alpha=alpha, layer=b - 1, state=reach[b - 1])
+        else:
+            state = [r for a in inputs[b] for r in reach.get(a, [])]
+            rows = store.query("gds/dag_attribution_step", model_id=mid, run_id=rid, alpha=alpha, layer=b, state=state)
+        reach[b] = [{"layer": b, "feature_idx": int(r["feature_idx"]), "idx": int(r["idx"]), "score": float(r["score"])}
+                    for r in rows]
+        for a in [a for a in reach if a < b and last_read.get(a, -1) <= b]:
+            del reach[a]
     out = np.zeros((sizes[0], sizes[-1]))  # (n_0, n_L)
-    for r in state:
+    for r in reach[len(sizes) - 1]:
         out[r["feature_idx"], r["idx"]] = r["score"]
     return out
 

@@ -105,33 +105,48 @@ def greedy_kl_order(
     fill = replacement_values(net, xr if means_from is None else means_from, removal)
     if fill is None:
         fill = [np.zeros(n) for n in net.layer_sizes]
+    if hasattr(net, "pairs"):  # a DAG model (nifgraph.dag.FlowDag): one pass of its graph per candidate
+        def logits_of(removed: list[tuple[int, int]], cand: list[tuple[int, int]]) -> torch.Tensor:
+            return torch.as_tensor(np.stack([net.logits(xr, [*removed, u], fill) for u in cand]))
+
+        logp_full = torch.log_softmax(torch.as_tensor(net.logits(xr)), dim=-1)
+        return _greedy(units, logp_full, logits_of)
     eng = FoldedForward(net, fill)
-    sizes = eng.sizes
-    removed = [np.zeros(n, dtype=bool) for n in sizes]
     xt = torch.as_tensor(xr)
-    logp_full = torch.log_softmax(eng.layers(xt, removed)[-1].double(), dim=-1)  # (n, C)
-    p_full = logp_full.exp()
-    offsets = np.cumsum([0, *sizes[1:-1]])
+    masks = [np.zeros(n, dtype=bool) for n in eng.sizes]
+
+    def folded(removed: list[tuple[int, int]], cand: list[tuple[int, int]]) -> torch.Tensor:
+        for m in masks:
+            m[:] = False
+        for layer, idx in removed:
+            masks[layer][idx] = True
+        hs = eng.layers(xt, masks)
+        parts = []
+        for layer in sorted({la for la, _ in cand}):  # candidates are listed layer by layer
+            idx = np.asarray([i for la, i in cand if la == layer])
+            parts.append(eng.candidate_logits(hs, masks, layer, idx))  # (c, n, C)
+        return torch.cat(parts)
+
+    logp_full = torch.log_softmax(eng.layers(xt, masks)[-1].double(), dim=-1)  # (n, C)
+    return _greedy(units, logp_full, folded)
+
+
+def _greedy(units: list[tuple[int, int]], logp_full: torch.Tensor, logits_of: Any) -> tuple[np.ndarray, np.ndarray]:
+    """The greedy loop of :func:`greedy_kl_order`: ``logits_of(removed, candidates)`` gives the
+    logits ``(c, n, C)`` after removing each candidate on top of ``removed``; the candidate of
+    least mean ``KL(p_full ‖ p)`` goes (ties: the first in flat order)."""
+    p_full = logp_full.double().exp()
+    removed: list[tuple[int, int]] = []
+    left = list(range(len(units)))
     order, kls = [], []
     with torch.no_grad():
-        for _ in range(len(units)):
-            hs = eng.layers(xt, removed)
-            best = (np.inf, -1)
-            for layer in range(1, len(sizes) - 1):
-                cand = np.flatnonzero(~removed[layer])
-                if cand.size == 0:
-                    continue
-                logits = eng.candidate_logits(hs, removed, layer, cand)  # (c, n, C)
-                logq = torch.log_softmax(logits.double(), dim=-1)
-                kl = (p_full[None] * (logp_full[None] - logq)).sum(-1).mean(-1).numpy()  # (c,)
-                i = int(np.argmin(kl))  # first of equal minima: lowest index
-                if kl[i] < best[0]:
-                    best = (float(kl[i]), int(offsets[layer - 1] + cand[i]))
-            flat = best[1]
-            layer, idx = units[flat]
-            removed[layer][idx] = True
-            order.append(flat)
-            kls.append(max(best[0], 0.0))
+        while left:
+            logq = torch.log_softmax(logits_of(removed, [units[i] for i in left]).double(), dim=-1)
+            kl = (p_full[None] * (logp_full.double()[None] - logq)).sum(-1).mean(-1).numpy()  # (c,)
+            i = int(np.argmin(kl))  # first of equal minima: lowest flat index
+            order.append(left.pop(i))
+            removed.append(units[order[-1]])
+            kls.append(max(float(kl[i]), 0.0))
     return np.asarray(order, dtype=np.int64), np.asarray(kls)
 
 

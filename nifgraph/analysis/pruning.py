@@ -29,6 +29,17 @@ neuron:
 ``magnitude``    L2 norm of the neuron's incoming and outgoing weights together.
 ``random``       a uniformly random order (one per seed).
 
+DAG models (:class:`nifgraph.dag.FlowDag`: CNN channels, residual blocks) get the same curves
+with removal inside the traced graph (a unit replaced by its training mean, a channel over all
+its positions: :meth:`~nifgraph.dag.FlowDag.logits`), on ``mats`` given as the DAG's blocks
+``{(a, b): (n_a, n_b)}`` (skip pairs included): ``greedy_kl`` (one pass of the graph per
+candidate and step), ``mi_output``, ``nif`` (in-flow and out-flow summed over every block into
+and out of the unit), ``betweenness`` (:func:`~nifgraph.analysis.dag_flow.analyze_dag`),
+``magnitude`` -- the L2 norm of the unit's *incoming* weights only (its filter or row): a DAG
+unit's outgoing weights are spread over every layer that reads it, through merges, pooling and
+reshapes, so they are not one slice of one weight -- and ``random``. ``std_wout`` needs outgoing
+weights too and is not offered (:data:`DAG_PRUNE_METHODS`).
+
 Orders are global over all hidden layers. Static scores are first divided by the mean score
 of the neuron's layer, so that layers of different width and fan-in (whose NIF sums and
 weight norms live on different scales) compete on equal terms; ``greedy_kl`` is already a
@@ -49,13 +60,15 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 
 from ..errors import ValidationError
-from ..records import not_for_dag
 from ..store.base import Store
 
 __all__ = [
     "PRUNE_METHODS",
+    "DAG_PRUNE_METHODS",
+    "dag_magnitude_scores",
     "DEFAULT_PRUNE_METHOD",
     "hidden_neurons",
     "nif_scores",
@@ -72,6 +85,8 @@ __all__ = [
 PRUNE_METHODS: tuple[str, ...] = (
     "greedy_kl", "std_wout", "mi_output", "nif", "betweenness", "magnitude", "random",
 )
+#: The orders of a DAG model (``std_wout`` needs one outgoing weight matrix per unit).
+DAG_PRUNE_METHODS: tuple[str, ...] = tuple(m for m in PRUNE_METHODS if m != "std_wout")
 #: The order nifgraph recommends (marked ``"default": true`` in :meth:`PruneCurves.to_dict`).
 DEFAULT_PRUNE_METHOD = "greedy_kl"
 _NEEDS_MATS = ("nif", "betweenness")
@@ -89,6 +104,16 @@ def hidden_neurons(sizes: Sequence[int]) -> list[tuple[int, int]]:
 
 def _sizes(mats: Sequence[np.ndarray]) -> tuple[int, ...]:
     return (int(np.shape(mats[0])[0]), *(int(np.shape(m)[1]) for m in mats))
+
+
+def _dag_sizes(blocks: Any, sizes: tuple[int, ...]) -> tuple[int, ...]:
+    """The layer sizes a DAG model's blocks ``{(a, b): (n_a, n_b)}`` imply (``sizes`` where no block says)."""
+    if not isinstance(blocks, dict):
+        raise ValidationError("A DAG model's NIF is a dict of blocks {(a, b): (n_a, n_b)}; pass run_blocks(...).")
+    got = list(sizes)
+    for (a, b), m in blocks.items():
+        got[int(a)], got[int(b)] = int(np.shape(m)[0]), int(np.shape(m)[1])
+    return tuple(got)
 
 
 def nif_scores(mats: Sequence[np.ndarray]) -> np.ndarray:
@@ -112,6 +137,36 @@ def magnitude_scores(weights: Sequence[np.ndarray]) -> np.ndarray:
         w_out = np.asarray(weights[layer], dtype=np.float64)  # (n_next, n_layer)
         out.append(np.sqrt((w_in**2).sum(axis=1) + (w_out**2).sum(axis=0)))
     return np.concatenate(out)
+
+
+def dag_magnitude_scores(dag: Any) -> np.ndarray:
+    """L2 norm of every hidden unit's incoming weights (a conv channel's filter, a Linear
+    row) read from the traced graph of ``dag`` (a :class:`nifgraph.dag.FlowDag`), shape
+    (n_hidden,), layer order."""
+    nodes = {n.name: n for n in dag.module.graph.nodes}
+    out = []
+    for layer in range(1, len(dag.layers) - 1):
+        node = nodes[dag.outputs[layer]]
+        while "linear" not in str(node.target) and "conv" not in str(node.target):  # back through activation, BN…
+            node = node.args[0]
+        w = node.args[1]
+        if isinstance(w, torch.fx.Node):  # a parameter of the unlifted program: get_attr "stem.weight"
+            held = dag.module
+            for part in str(w.target).split("."):
+                held = getattr(held, part)
+            w = held
+        weight = torch.as_tensor(w).detach().double().reshape(dag.layers[layer].n_units, -1).numpy()
+        out.append(np.sqrt((weight**2).sum(axis=1)))
+    return np.concatenate(out)
+
+
+def _dag_flow_scores(blocks: dict[tuple[int, int], np.ndarray], sizes: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """``nif`` and ``betweenness`` scores of a DAG model's hidden units from its NIF blocks."""
+    from .dag_flow import DagNif, analyze_dag
+
+    a = analyze_dag(DagNif(sizes, blocks))
+    hidden = slice(int(sizes[0]), int(sum(sizes[:-1])))
+    return (a.in_flow * a.out_flow)[hidden], a.betweenness[hidden]
 
 
 def betweenness_scores(mats: Sequence[np.ndarray]) -> np.ndarray:
@@ -142,6 +197,17 @@ def prune_order(scores: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.lexsort((rng.random(s.size), s))
 
 
+def _accuracy_without(net: Any, x: np.ndarray, y: np.ndarray, units: list[tuple[int, int]], means: Any) -> float:
+    """Accuracy on (x, y) with ``units`` removed: the mean fold (``means``) or zeroing (None);
+    inside the traced graph for a DAG model."""
+    from ..network import accuracy, pruned
+
+    if hasattr(net, "pairs"):  # nifgraph.dag.FlowDag
+        fill = means if means is not None else [np.zeros(n) for n in net.layer_sizes]
+        return net.accuracy(x, y, units, fill)
+    return accuracy(pruned(net, units, means=means), x, y) if units else accuracy(net, x, y)
+
+
 def pruning_curve(
     net: Any,
     x: np.ndarray,
@@ -153,16 +219,15 @@ def pruning_curve(
     """Accuracy of ``net`` on (x, y) after removing the first ``k`` of ``neurons``, per k.
 
     ``means`` (one (n_l,) array per layer, :func:`nifgraph.analysis.removal.unit_means`) folds each
-    removed neuron's mean into the next bias; None zeroes only.
+    removed neuron's mean into the next bias (replaces it by its mean inside a DAG model's
+    graph); None zeroes only.
     """
-    from ..network import accuracy, pruned
-
     out = []
     for k in ks:
         k = int(k)
         if not 0 <= k <= len(neurons):
             raise ValidationError(f"Cannot remove {k} neurons out of {len(neurons)}.")
-        out.append(accuracy(pruned(net, list(neurons[:k]), means=means), x, y) if k else accuracy(net, x, y))
+        out.append(_accuracy_without(net, x, y, list(neurons[:k]), means))
     return np.asarray(out)
 
 
@@ -232,7 +297,7 @@ def prune_curves(
     *,
     seeds: int = 5,
     ks: Sequence[int] | None = None,
-    methods: Sequence[str] = PRUNE_METHODS,
+    methods: Sequence[str] | None = None,
     flagged: Sequence[tuple[int, int]] = (),
     reference: np.ndarray | None = None,
     removal: str = "mean",
@@ -241,16 +306,16 @@ def prune_curves(
 
     Parameters
     ----------
-    net : nifgraph.network.Network
-    mats : list of ndarray (n_l, n_{l+1}), or None
+    net : nifgraph.network.Network, or a DAG model's nifgraph.dag.FlowDag
+    mats : list of ndarray (n_l, n_{l+1}), a DAG model's blocks {(a, b): (n_a, n_b)}, or None
         NIF matrices of the same network; needed only by ``nif`` and ``betweenness``.
     x : ndarray, shape (n_samples, n_inputs)
     y : ndarray, shape (n_samples,)
         Held-out samples that judge every removal.
     ks : numbers of neurons removed (default: every k from 0 to all hidden neurons, or 25
         evenly spaced values for wide networks)
-    methods : names from :data:`PRUNE_METHODS` (default: all; :data:`DEFAULT_PRUNE_METHOD`
-        is the recommended order)
+    methods : names from :data:`PRUNE_METHODS` (default: all, :data:`DAG_PRUNE_METHODS` for a DAG
+        model; :data:`DEFAULT_PRUNE_METHOD` is the recommended order)
     flagged : NIF-flagged prunable neurons; their joint removal is measured as well
     reference : ndarray, shape (n_ref, n_inputs), optional
         Label-free reference inputs (the training split) for the removal means and for the
@@ -259,21 +324,26 @@ def prune_curves(
     removal : {"mean", "zero"}
         Mean fold (default, :mod:`nifgraph.analysis.removal`) or plain zeroing, for every method.
     """
-    from ..network import accuracy, pruned
     from .importance import greedy_kl_scores, output_mi_scores, std_wout_scores
     from .removal import replacement_values
 
+    dag = hasattr(net, "pairs")  # a DAG model (nifgraph.dag.FlowDag)
+    if methods is None:
+        methods = DAG_PRUNE_METHODS if dag else PRUNE_METHODS
     if not 1 <= int(seeds) <= MAX_SEEDS:
         raise ValidationError(f"seeds must be an integer in [1, {MAX_SEEDS}]; got {seeds!r}.")
-    unknown = [m for m in methods if m not in PRUNE_METHODS]
+    unknown = [m for m in methods if m not in (DAG_PRUNE_METHODS if dag else PRUNE_METHODS)]
     if unknown:
-        raise ValidationError(f"Unknown pruning method(s) {unknown}; choose from {', '.join(PRUNE_METHODS)}.")
+        offered = DAG_PRUNE_METHODS if dag else PRUNE_METHODS
+        why = " (std_wout needs one outgoing weight matrix per unit, which a DAG unit does not have)" if dag else ""
+        raise ValidationError(f"Unknown pruning method(s) {unknown}{why}; choose from {', '.join(offered)}.")
     sizes = tuple(int(s) for s in net.layer_sizes)
     if any(m in _NEEDS_MATS for m in methods):
         if mats is None:
             raise ValidationError("Methods nif and betweenness need the NIF matrices; pass mats or drop those methods.")
-        if _sizes(mats) != sizes:
-            raise ValidationError(f"NIF matrices give layer sizes {_sizes(mats)} but the network has {sizes}.")
+        got = _dag_sizes(mats, sizes) if dag else _sizes(mats)
+        if got != sizes:
+            raise ValidationError(f"NIF matrices give layer sizes {got} but the network has {sizes}.")
     ref = x if reference is None else reference
     means = replacement_values(net, ref, removal)
     neurons = hidden_neurons(sizes)
@@ -281,13 +351,15 @@ def prune_curves(
     if ks is None:
         ks = range(h + 1) if h <= 24 else np.unique(np.linspace(0, h, 25).round().astype(int))
     ks_arr = np.asarray(sorted({int(k) for k in ks}))
+    flows = (lambda: _dag_flow_scores(mats, sizes)) if dag else (lambda: (nif_scores(mats), betweenness_scores(mats)))
     raw = {
         "greedy_kl": lambda: greedy_kl_scores(net, ref, removal=removal),
         "std_wout": lambda: std_wout_scores(net, ref),
         "mi_output": lambda: output_mi_scores(net, ref),
-        "nif": lambda: nif_scores(mats),
-        "betweenness": lambda: betweenness_scores(mats),
-        "magnitude": lambda: magnitude_scores([lin.weight.detach().numpy() for lin in net.linears]),
+        "nif": lambda: flows()[0],
+        "betweenness": lambda: flows()[1],
+        "magnitude": lambda: dag_magnitude_scores(net) if dag else magnitude_scores(
+            [lin.weight.detach().numpy() for lin in net.linears]),
         "random": lambda: np.zeros(h),
     }
     scores = {m: raw[m]() if m == "greedy_kl" else layer_normalized(raw[m](), sizes) for m in methods}
@@ -298,14 +370,19 @@ def prune_curves(
             order = prune_order(scores[m], np.random.default_rng(1000 * s + 17))
             rows.append(pruning_curve(net, x, y, [neurons[i] for i in order], ks_arr, means=means))
         curves[m] = np.asarray(rows)
-    acc_flag = accuracy(pruned(net, list(flagged), means=means), x, y) if flagged else float("nan")
+    acc_flag = _accuracy_without(net, x, y, list(flagged), means) if flagged else float("nan")
+    removal_text = "mean output folded into the next bias" if removal == "mean" else "zeroed"
+    if dag:
+        removal_text = ("unit replaced by its training mean inside the traced graph" if removal == "mean"
+                        else "unit replaced by 0 inside the traced graph")
     return PruneCurves(
         ks=ks_arr, accuracy=curves, n_hidden=h, seeds=int(seeds), flagged=tuple(flagged),
         accuracy_flagged=acc_flag,
         settings={
             "score_normalisation": "divided by the layer's mean (static scores; greedy_kl is a global order)",
             "ties": "random by seed",
-            "removal": "mean output folded into the next bias" if removal == "mean" else "zeroed",
+            "removal": removal_text,
+            **({"magnitude": "L2 norm of the incoming weights (DAG model)"} if dag else {}),
             "reference": "given reference inputs" if reference is not None else "the evaluation inputs",
             "default_method": DEFAULT_PRUNE_METHOD,
         },
@@ -317,13 +394,14 @@ def prune_curve_for_model(store: Store, ref: str, *, seeds: int = 5, ks: Sequenc
     with the training split as the reference for means and label-free scores."""
     from ..nif import matrices_from_edges
     from ..stored import load_model_network, model_dataset
+    from .dag_flow import blocks_from_edges
 
     model, run, analysis = store.need_analysis(ref)
-    if model.is_dag:
-        raise not_for_dag(model, "pruning curves are", "use `nifgraph prune` for the verified recommendation")
     net = load_model_network(model, store)
     ds = model_dataset(model)
-    mats = matrices_from_edges(store.get_edges(run.run_id), model.layer_sizes, "value")
+    edges = store.get_edges(run.run_id)
+    sizes = tuple(int(s) for s in model.layer_sizes)
+    mats = blocks_from_edges(edges, sizes) if model.is_dag else matrices_from_edges(edges, sizes, "value")
     res = prune_curves(
         net, mats, ds.x_test, ds.y_test, seeds=seeds, ks=ks, flagged=analysis.prunable, reference=ds.x_train
     )

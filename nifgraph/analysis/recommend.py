@@ -192,13 +192,15 @@ def prune_decision(
     (:func:`~nifgraph.analysis.unit_information.unit_information` on ``acts``, BH at
     ``alpha``) finds no information between it and its whole input layer or its whole output
     layer -- "no significant edge" alone is not "no information" on wide layers. Candidates
-    are then verified by :func:`recommend` on held-out data within ``tolerance``.
+    are then verified by :func:`recommend` on held-out data within ``tolerance``. On a DAG
+    model (:class:`nifgraph.dag.FlowDag`) a unit's input and output layers are every layer
+    that feeds its own and every layer its own feeds (:attr:`~nifgraph.dag.FlowDag.pairs`).
 
     Returns the recommendation and the units the unit-level test found uninformative.
     """
     from .unit_information import unit_information
 
-    info = unit_information(acts, alpha=alpha, seed=seed)
+    info = unit_information(acts, alpha=alpha, seed=seed, pairs=getattr(net, "pairs", None))
     empty = set(info.candidates)
     candidates = [u for u in dict.fromkeys((int(a), int(b)) for a, b in flagged) if u in empty]
     rec = recommend(net, candidates, x_ref, x_val, y_val, tolerance=tolerance)

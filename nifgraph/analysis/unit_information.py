@@ -150,6 +150,7 @@ def unit_information(
     null_draws: int = DEFAULT_UNIT_NULL_DRAWS,
     alpha: float = DEFAULT_ALPHA,
     seed: int = 0,
+    pairs: Sequence[tuple[int, int]] | None = None,
 ) -> UnitInformation:
     """Unit-level information tests of every hidden unit (method in the module docstring).
 
@@ -164,6 +165,12 @@ def unit_information(
         FDR level of the Benjamini-Hochberg decision, in (0, 1).
     seed : int
         Seeds the tie-breaking and the permutations.
+    pairs : list of (source layer, target layer), optional
+        The layer pairs the network joins directly (a DAG model's
+        :attr:`nifgraph.dag.FlowDag.pairs`, skips included); default a chain's ``(l, l + 1)``.
+        A unit's "input layer" is then every layer that feeds its own (their columns side by
+        side), its "output layer" every layer its own feeds: on a residual block the unit is
+        tested against what reaches it and what reads it, over the skip as well.
 
     Returns
     -------
@@ -190,10 +197,14 @@ def unit_information(
     rng = np.random.default_rng([int(seed), _SEED_UNIT_NULL])
     units: list[tuple[int, int]] = []
     parts: dict[str, list[np.ndarray]] = {"mi_in": [], "p_in": [], "mi_out": [], "p_out": []}
+    joined = [(i, i + 1) for i in range(len(arrs) - 1)] if pairs is None else [(int(a), int(b)) for a, b in pairs]
     for layer in range(1, len(arrs) - 1):
         units += [(layer, i) for i in range(arrs[layer].shape[1])]
-        mi_in, p_in = _side(z[layer], live[layer], z[layer - 1], int(null_draws), rng)
-        mi_out, p_out = _side(z[layer], live[layer], z[layer + 1], int(null_draws), rng)
+        empty = [np.zeros((n, 0))]  # a layer nothing reads: no information out
+        z_in = np.hstack(empty + [z[a] for a, b in joined if b == layer])
+        z_out = np.hstack(empty + [z[b] for a, b in joined if a == layer])
+        mi_in, p_in = _side(z[layer], live[layer], z_in, int(null_draws), rng)
+        mi_out, p_out = _side(z[layer], live[layer], z_out, int(null_draws), rng)
         for k, v in (("mi_in", mi_in), ("p_in", p_in), ("mi_out", mi_out), ("p_out", p_out)):
             parts[k].append(v)
     cat = {k: np.concatenate(v) for k, v in parts.items()}

@@ -17,7 +17,8 @@ Every method gives a non-negative matrix of shape ``(n_features, n_classes)``:
 * ``nif``    column ``j`` of ``A = Π_l NIF_l`` (sum over all paths of the product of NIF
              values, Davis et al. 2019) -- class-blind, kept for reproducing the paper;
 * ``shap``   mean |SHAP value| over the test samples for logit ``j`` (``shap.DeepExplainer``,
-             background = training samples);
+             background = training samples; for a DAG model, whose traced graph DeepExplainer
+             cannot hook, captum's ``GradientShap`` -- expected gradients -- on the same background);
 * ``ig``     mean |Integrated Gradients| over the test samples for logit ``j`` (captum,
              baseline = zeros = the training mean after standardisation);
 * ``raw_mi`` I(x_i; 1[y = j]) estimated on the samples (KSG by default; with the tiny jitter
@@ -53,12 +54,11 @@ import numpy as np
 import pandas as pd
 
 from ...errors import ValidationError
-from ...records import not_for_dag
 from ...store.base import Store
 from .deletion import Predict, class_deletion_auc, deletion_auc, deletion_curve, random_deletion_auc
 from .ig import ig_attribution
 from .raw_mi import raw_mi
-from .shap import shap_attribution
+from .shap import gradient_shap_attribution, shap_attribution
 from .stats import TwoSample, as_matrix, kendall, ks_test, normalize_columns, order, spearman
 
 __all__ = [
@@ -76,6 +76,7 @@ __all__ = [
     "raw_mi",
     "ig_attribution",
     "shap_attribution",
+    "gradient_shap_attribution",
     "compare_attributions",
     "attribution_comparison",
     "ATTRIBUTION_METHODS",
@@ -222,26 +223,31 @@ def attribution_comparison(
     from ..class_flow import class_flow
 
     model, run, analysis = store.need_analysis(ref)
-    if model.is_dag:
-        raise not_for_dag(model, "the SHAP / Integrated Gradients comparison is",
-                          "use `nifgraph attribution` for its class-specific attribution")
     net = load_model_network(model, store)
     ds = model_dataset(model)
     x_mi, y_mi = ds.split(run.split)
     rng = np.random.default_rng(seed)
     bg = ds.x_train[rng.permutation(len(ds.x_train))[: int(background)]]
     c = ds.n_classes
+    if model.is_dag:  # the traced graph: SHAP by expected gradients (DeepExplainer cannot hook it)
+        module = net.as_module()
+        shap_values = gradient_shap_attribution(module, bg, ds.x_test, c, seed=seed)
+        shap_how = f"captum GradientShap (expected gradients), {len(bg)} background samples"
+    else:
+        module = net.module
+        shap_values = shap_attribution(module, bg, ds.x_test, c)
+        shap_how = f"DeepExplainer, {len(bg)} background samples"
     matrices = {
         "class_flow": class_flow(net, x_mi, seed=seed).values,
         "nif": analysis.attribution_matrix(model),
-        "shap": shap_attribution(net.module, bg, ds.x_test, c),
-        "ig": ig_attribution(net.module, ds.x_test, c, n_steps=ig_steps),
+        "shap": shap_values,
+        "ig": ig_attribution(module, ds.x_test, c, n_steps=ig_steps),
         "raw_mi": raw_mi(x_mi, y_mi, c, estimator=mi_estimator, seed=seed),
     }
     settings = {
         "model_id": model.model_id, "run_id": run.run_id, "nif_estimator": run.estimator,
         "raw_mi_estimator": mi_estimator, "raw_mi_samples": int(len(y_mi)), "n_test": int(len(ds.y_test)),
-        "shap": f"DeepExplainer, {len(bg)} background samples", "ig": f"captum, zero baseline, {ig_steps} steps",
+        "shap": shap_how, "ig": f"captum, zero baseline, {ig_steps} steps",
         "normalisation": "|v| / sum per class", "deletion_fill": 0.0,
     }
     return compare_attributions(
@@ -304,9 +310,6 @@ def class_attribution(
             "path", f"nats^{model.n_layers - 1} (product of NIF along paths; unbounded)",
             analysis.attribution_matrix(model), None, settings={"run_id": run.run_id}, **names,
         )
-    if model.is_dag and method != "occlusion":  # the stored path product (method "path") returned above
-        raise not_for_dag(model, f"the '{method}' attribution routes flow layer by layer and does not follow skip "
-                          "paths: it is", "use --method occlusion or --method path")
     x = model_dataset(model).split(run.split)[0]
     cf = class_flow(load_model_network(model, store), x, method=method, estimator=estimator, seed=seed)
     return ClassAttribution(
