@@ -279,7 +279,9 @@ class _FlatModule(nn.Module):
 
 
 def _short(target: Any) -> str:
-    """``aten.relu.default`` → ``relu``."""
+    """``aten.relu.default`` → ``relu``; a Python function (``operator.getitem``) → its name."""
+    if not isinstance(target, torch._ops.OpOverload) and getattr(target, "__name__", None):
+        return str(target.__name__)
     text = str(target)
     parts = text.split(".")
     return parts[1] if len(parts) >= 3 and parts[0] == "aten" else parts[-1]

@@ -150,20 +150,28 @@ class DataOptions:
 class TrainOptions:
     """How an MLP is trained."""
 
-    hidden: Annotated[str, typer.Option("--hidden", help="Hidden layer sizes, comma-separated, e.g. 5 or 5,5.")] = "5"
+    hidden: Annotated[str | None, typer.Option("--hidden", help="Hidden layer sizes (or channels per conv layer / residual block), comma-separated, e.g. 5 or 5,5. Default 5; --arch cnn 16,32; --arch resnet 8,8.")] = None
     activation: Annotated[str, typer.Option("--activation", help="relu, tanh, sigmoid or gelu (also leaky_relu, elu, silu, softplus).")] = "relu"
     dropout: Annotated[float, typer.Option("--dropout", help="Dropout after each hidden layer.")] = 0.0
-    epochs: Annotated[int, typer.Option("--epochs", help="Training epochs (at most 100,000).")] = 200
-    lr: Annotated[float, typer.Option("--lr", help="Adam learning rate.")] = 0.01
-    batch_size: Annotated[int, typer.Option("--batch-size", help="Training batch size.")] = 16
+    epochs: Annotated[int | None, typer.Option("--epochs", help="Training epochs (at most 100,000). Default 200; --arch cnn|resnet 20.")] = None
+    lr: Annotated[float | None, typer.Option("--lr", help="Adam learning rate. Default 0.01; --arch cnn|resnet 0.003.")] = None
+    batch_size: Annotated[int | None, typer.Option("--batch-size", help="Training batch size. Default 16; --arch cnn|resnet 32.")] = None
     arch: Annotated[str, typer.Option("--arch", help="mlp (default), or for image data (digits as 1×8×8): cnn or resnet; --hidden then lists channels per conv layer / residual block.")] = "mlp"
 
     def config(self, seed: int) -> TrainConfig:
+        from ..convnets import ARCHS, train_defaults
         from ..network import TrainConfig
 
+        if self.arch not in ARCHS:
+            TrainConfig(arch=self.arch).validate()  # the one message for a bad --arch
+        default = train_defaults(self.arch)  # an option not given takes its architecture's default
         return TrainConfig(
-            hidden=parse_hidden(self.hidden), activation=self.activation, dropout=self.dropout,
-            epochs=self.epochs, lr=self.lr, batch_size=self.batch_size, seed=seed, arch=self.arch,
+            hidden=parse_hidden(self.hidden) if self.hidden is not None else tuple(default["hidden"]),
+            activation=self.activation, dropout=self.dropout,
+            epochs=default["epochs"] if self.epochs is None else self.epochs,
+            lr=default["lr"] if self.lr is None else self.lr,
+            batch_size=default["batch_size"] if self.batch_size is None else self.batch_size,
+            seed=seed, arch=self.arch,
         ).validate()
 
 
