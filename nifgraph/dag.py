@@ -9,10 +9,24 @@ What a unit is
 * the model's input: one unit per input feature (the 64 pixels of an 8×8 digit);
 * a ``Linear`` layer: one unit per output feature;
 * a ``Conv1d``/``Conv2d``/``Conv3d`` layer: one unit per output channel. A channel's sample
-  is its activation averaged over positions, so every layer has one sample per input row
-  and any two layers can be paired for an MI estimate. (Treating positions as extra samples
-  gives more samples but pairs only layers of equal spatial size, and the samples are no
-  longer independent; it is not offered.)
+  is its activation averaged over positions (``conv_samples="mean"``, the default), so every
+  layer has one sample per input row and any two layers can be paired for an MI estimate.
+
+Positions as samples (``conv_samples="positions"``, :meth:`FlowDag.layer_samples`): between
+two conv layers whose outputs have the same spatial size, every position of every image is a
+sample (N × H × W of them, the same positions drawn for both layers), so an edge measures
+the *local* dependence of two channels at one place, which averaging can destroy (a channel
+whose mean is constant carries nothing averaged, everything per position). Every other pair
+-- the input's pixels, a Linear layer, conv layers of different sizes (after pooling or a
+stride, where positions do not line up one to one) -- keeps the means. The trade-off: many
+more samples and local dependence, but the samples are not independent (neighbouring
+positions overlap in their receptive fields, all positions of one image share it), so an
+estimator's variance is larger than N × H × W suggests and a permutation null that shuffles
+rows is anti-conservative (the null is refused with positions; a valid one would permute
+whole images). Memory and time are capped: at most ``max_positions`` samples
+(:data:`MAX_POSITION_SAMPLES`, 20,000) are drawn uniformly without replacement (seeded) per
+spatial size, and activations are reduced while the model runs, in chunks of
+:data:`CHUNK_ROWS` images, so no layer's full feature map is kept.
 
 Element-wise activations, ``BatchNorm``/``LayerNorm`` (eval mode), dropout (identity at eval)
 and copies belong to the layer before them: a unit's activation is its value after them.
@@ -34,7 +48,17 @@ from torch import nn
 
 from .errors import UnsupportedModelError
 
-__all__ = ["DagLayer", "FlowDag", "read_module", "read_program_bytes", "dag_meta"]
+__all__ = [
+    "CONV_SAMPLES", "MAX_POSITION_SAMPLES", "DagLayer", "FlowDag", "LayerSamples", "read_module", "read_program_bytes",
+    "dag_meta",
+]
+
+#: What a conv channel's samples are: its mean over positions, or every position.
+CONV_SAMPLES = ("mean", "positions")
+#: Position samples drawn at most per spatial size (``conv_samples="positions"``).
+MAX_POSITION_SAMPLES = 20_000
+#: Images run through the model at once when recording activations (bounds memory).
+CHUNK_ROWS = 1024
 
 _UNIT_OPS = {
     "aten.linear.default": "linear",
@@ -90,6 +114,31 @@ class DagLayer:
     n_units: int
     inputs: tuple[int, ...]
     activation: str = "identity"
+
+
+@dataclass(frozen=True)
+class LayerSamples:
+    """Every layer's unit samples (see :meth:`FlowDag.layer_samples`).
+
+    ``means[k]``: ``(N, n_units)``, a conv channel averaged over positions; ``positions[k]``
+    (conv layers, ``conv_samples="positions"`` only): ``(M, n_channels)``, the same ``M``
+    positions (image, place) for every layer of one spatial size; ``grids[k]``: a conv
+    layer's spatial size, ``None`` for the input and Linear layers."""
+
+    means: list[np.ndarray]
+    positions: dict[int, np.ndarray] = field(default_factory=dict)
+    grids: tuple[tuple[int, ...] | None, ...] = ()
+
+    def on_positions(self, a: int, b: int) -> bool:
+        """Whether the pair of layers ``a → b`` is estimated on positions."""
+        return a in self.positions and b in self.positions and self.grids[a] == self.grids[b]
+
+    def pair(self, a: int, b: int) -> tuple[np.ndarray, np.ndarray]:
+        """The samples of layers ``a`` and ``b`` for their edges: positions where both are
+        conv layers of one spatial size (and positions were recorded), means otherwise."""
+        if self.on_positions(a, b):
+            return self.positions[a], self.positions[b]
+        return self.means[a], self.means[b]
 
 
 @dataclass
@@ -153,10 +202,12 @@ class FlowDag:
         return [a.mean(axis=0) for a in self.forward_layers(x)]
 
     def _run(self, xt: torch.Tensor, hook: Any) -> list[tuple[int, Any]]:
-        """Run the graph on ``xt`` with ``hook(node_name, value) -> value`` called on every
-        node; returns ``[(n_rows, output), …]`` per chunk. A program exported for one batch
-        size is first tried on the whole batch with its batch-size guard skipped (its aten ops
-        rarely depend on it); if that fails it runs in chunks of that size, padded."""
+        """Run the graph on ``xt`` with ``hook(start_row, node_name, value) -> value`` called on
+        every node; returns ``[(n_rows, output), …]`` per chunk (of :data:`CHUNK_ROWS` rows). A
+        program exported for one batch size is first tried on the whole batch with its
+        batch-size guard skipped (its aten ops rarely depend on it); if that fails it runs in
+        chunks of that size, padded."""
+        start = 0
 
         class _Interp(torch.fx.Interpreter):
             def call_module(self, target: Any, args: Any, kwargs: Any) -> Any:
@@ -165,7 +216,7 @@ class FlowDag:
                 return super().call_module(target, args, kwargs)
 
             def run_node(self, n: torch.fx.Node) -> Any:
-                return hook(n.name, super().run_node(n))
+                return hook(start, n.name, super().run_node(n))
 
         def once(chunk: torch.Tensor) -> Any:
             out = _Interp(self.module).run(chunk)
@@ -180,12 +231,12 @@ class FlowDag:
             except Exception:  # noqa: BLE001 - a size baked into the graph: run in chunks instead
                 pass
             self._chunked = True
-        step = self.batch or max(len(xt), 1)
+        step = self.batch or max(min(len(xt), CHUNK_ROWS), 1)
         res = []
         for start in range(0, len(xt), step):
             chunk = xt[start : start + step]
             n = len(chunk)
-            if n < step:  # a fixed-batch program: pad with copies of the first row, drop them after
+            if n < step and self.batch:  # a fixed-batch program: pad with copies of the first row, drop them after
                 chunk = torch.cat([chunk, chunk[:1].expand(step - n, *chunk.shape[1:])])
             res.append((n, once(chunk)))
         return res
@@ -200,7 +251,7 @@ class FlowDag:
             by_node.setdefault(self.outputs[int(layer)], []).append((int(idx), float(fill[int(layer)][int(idx)])))
         last, got = self.outputs[-1], []
 
-        def hook(name: str, out: Any) -> Any:
+        def hook(start: int, name: str, out: Any) -> Any:
             if name in by_node:
                 out = out.clone()
                 for idx, value in by_node[name]:
@@ -238,28 +289,71 @@ class FlowDag:
     def forward_layers(self, x: np.ndarray | torch.Tensor) -> list[np.ndarray]:
         """Unit activations of every layer on the samples ``x`` (first axis: samples): float64
         arrays ``(N, n_units)``; a conv channel is averaged over its positions."""
-        xt = self._shaped(x)
-        wanted = {name: k for k, name in enumerate(self.outputs) if k}
-        got: list[dict[int, torch.Tensor]] = []
+        return self.layer_samples(x).means
 
-        def hook(name: str, out: Any) -> Any:
+    @torch.no_grad()
+    def layer_samples(
+        self, x: np.ndarray | torch.Tensor, conv_samples: str = "mean", *, max_positions: int = MAX_POSITION_SAMPLES,
+        seed: int = 0,
+    ) -> LayerSamples:
+        """Every layer's samples on ``x``: the means of :meth:`forward_layers` and, with
+        ``conv_samples="positions"``, up to ``max_positions`` positions per spatial size for
+        every conv layer (drawn with ``seed``, the same ones for layers of one size; see the
+        module docstring for the trade-off). Feature maps are reduced chunk by chunk."""
+        from .errors import param_error
+
+        if conv_samples not in CONV_SAMPLES:
+            raise param_error("conv_samples", "layer_samples", f"one of {', '.join(CONV_SAMPLES)}", conv_samples)
+        xt = self._shaped(x)
+        n_rows = len(xt)
+        wanted = {name: k for k, name in enumerate(self.outputs) if k}
+        conv = {k for k, la in enumerate(self.layers) if la.kind == "conv"} if conv_samples == "positions" else set()
+        picks: dict[tuple[int, ...], np.ndarray] = {}  # spatial size → sorted flat (image, place) indices
+        got: list[dict[int, tuple[np.ndarray, np.ndarray | None]]] = []
+        grids: dict[int, tuple[int, ...]] = {}
+
+        def chosen(grid: tuple[int, ...]) -> np.ndarray:
+            if grid not in picks:
+                total = n_rows * int(np.prod(grid))
+                if total > max_positions:
+                    rng = np.random.default_rng([int(seed), *grid])
+                    picks[grid] = np.sort(rng.choice(total, size=int(max_positions), replace=False))
+                else:
+                    picks[grid] = np.arange(total)
+            return picks[grid]
+
+        def hook(start: int, name: str, out: Any) -> Any:
             if name in wanted:
-                if not got or wanted[name] in got[-1]:
+                k = wanted[name]
+                if not got or k in got[-1]:
                     got.append({})
-                got[-1][wanted[name]] = out
+                v = out.detach()
+                mean = v.mean(dim=tuple(range(2, v.dim()))) if v.dim() > 2 else v  # (n, units)
+                places = None
+                if k in conv and v.dim() > 2:
+                    grid = tuple(int(d) for d in v.shape[2:])
+                    grids[k] = grid
+                    per = int(np.prod(grid))
+                    idx = chosen(grid)
+                    lo, hi = np.searchsorted(idx, [start * per, (start + v.shape[0]) * per])
+                    flat = v.movedim(1, -1).reshape(-1, v.shape[1])  # (n · places, channels)
+                    local = torch.as_tensor(idx[lo:hi] - start * per)
+                    places = flat[local[local < min(v.shape[0], n_rows - start) * per]].double().numpy()
+                got[-1][k] = (mean.double().numpy(), places)
             return out
 
-        sizes = [n for n, _ in self._run(xt, hook)] if len(xt) else []
+        sizes = [n for n, _ in self._run(xt, hook)] if n_rows else []
         got = got[-len(sizes):] if sizes else []  # a failed whole-batch try leaves a first, partial entry
-        acts = [xt.reshape(len(xt), -1).double().numpy()]
+        means = [xt.reshape(n_rows, -1).double().numpy()]
+        positions: dict[int, np.ndarray] = {}
         for k in range(1, len(self.layers)):
-            cols = []
-            for n, part in zip(sizes, got, strict=True):
-                v = part[k]
-                v = v.mean(dim=tuple(range(2, v.dim()))) if v.dim() > 2 else v
-                cols.append(v[:n].double().numpy())
-            acts.append(np.concatenate(cols) if cols else np.zeros((0, self.layers[k].n_units)))
-        return acts
+            parts = [part[k] for part in got]
+            cols = [m[:n] for n, (m, _) in zip(sizes, parts, strict=True)]
+            means.append(np.concatenate(cols) if cols else np.zeros((0, self.layers[k].n_units)))
+            if k in grids:
+                positions[k] = np.concatenate([p for _, p in parts])
+        grid_of = tuple(grids.get(k) for k in range(len(self.layers)))
+        return LayerSamples(means, positions, grid_of)
 
 
 class _FlatModule(nn.Module):

@@ -339,6 +339,7 @@ def _estimate_dag(
             raise not_for_dag(model, what, instead, why=why)
     nif = estimate_dag(dag, x, estimator=settings.estimator, seed=settings.seed, progress=progress,
                        significance=settings.significance, screen=settings.screen, screen_alpha=settings.screen_alpha,
+                       conv_samples=settings.conv_samples, max_positions=settings.max_positions,
                        workers=settings.workers, device=settings.device, ray=settings.ray, **settings.options)
     parts = []
     for (a, b), v in nif.blocks.items():
@@ -367,7 +368,8 @@ def _estimate_dag_run(
     run_id = new_id("r")
     t0 = time.perf_counter()
     edges, nif = _estimate_dag(model, dag, x, settings, progress, run_id)
-    run_settings: dict[str, Any] = {**mi.describe(settings.estimator), **settings.options, "dag": True}
+    run_settings: dict[str, Any] = {**mi.describe(settings.estimator), **settings.options, "dag": True,
+                                    **nif.samples_settings()}
     if nif.significance:
         run_settings["significance"] = nif.significance
     if settings.screen:
@@ -457,6 +459,8 @@ def _estimate(
 
     if model.is_dag:  # a CNN / residual model: NIF per joined layer pair
         return _estimate_dag_run(model, net, ds, settings, progress)
+    if settings.conv_samples != "mean":
+        raise ValidationError(f"--conv-samples {settings.conv_samples} is for models with conv layers; {model.model_id} is a chain of Linear layers.")
 
     x, _ = ds.split(settings.split)
     acts = net.forward_layers(x)

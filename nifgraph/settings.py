@@ -18,7 +18,7 @@ import numbers
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .errors import param_error
+from .errors import ValidationError, param_error
 from .significance import DEFAULT_ALPHA, DEFAULT_NULL_DRAWS, SignificanceSpec
 
 __all__ = [
@@ -69,6 +69,11 @@ class EstimationSettings:
     screen: str | None = None
     #: the screen's p-value cut
     screen_alpha: float = 0.05
+    #: a conv channel's samples on DAG models: "mean" over positions, or "positions" (each
+    #: position a sample between conv layers of one spatial size; :mod:`nifgraph.dag`)
+    conv_samples: str = "mean"
+    #: position samples drawn at most per spatial size (None: ``dag.MAX_POSITION_SAMPLES``)
+    max_positions: int | None = None
 
     @classmethod
     def build(
@@ -89,13 +94,16 @@ class EstimationSettings:
         ray: str | None = None,
         screen: str | None = None,
         screen_alpha: float = 0.05,
+        conv_samples: str = "mean",
+        max_positions: int | None = None,
     ) -> EstimationSettings:
         """Settings from flat values (as the CLI has them), validated."""
         sig = SignificanceSpec(
             null=null, null_draws=DEFAULT_NULL_DRAWS if null_draws is None else null_draws,
             bootstrap=bootstrap, bias_correct=bias_correct,
         )
-        return cls(estimator, split, seed, beta, variant, dict(options or {}), sig, workers, device, ray, screen, screen_alpha).validate()
+        return cls(estimator, split, seed, beta, variant, dict(options or {}), sig, workers, device, ray, screen, screen_alpha,
+                   conv_samples, max_positions).validate()
 
     def validate(self) -> EstimationSettings:
         from . import mi
@@ -116,7 +124,22 @@ class EstimationSettings:
         mi.check_where(self.workers, self.device, owner, ray=self.ray)
         check_screen(self.screen, self.screen_alpha, self.estimator, self.variant, owner)
         mi.check_options(self.estimator, dict(self.options), f"the {self.estimator} estimator")
+        self._check_conv_samples(owner)
         return self
+
+    def _check_conv_samples(self, owner: str) -> None:
+        from .dag import CONV_SAMPLES
+
+        if self.conv_samples not in CONV_SAMPLES:
+            raise param_error("conv_samples", owner, f"one of {', '.join(CONV_SAMPLES)}", self.conv_samples)
+        m = self.max_positions
+        if m is not None and (isinstance(m, bool) or not isinstance(m, numbers.Integral) or not 10 <= m <= 10_000_000):
+            raise param_error("max_positions", owner, "an integer in [10, 10,000,000]", m)
+        if self.conv_samples == "positions" and self.significance.active:
+            raise ValidationError(
+                "--conv-samples positions cannot be combined with --null or --bootstrap: positions of one image are not "
+                "independent samples, so a null that shuffles them would be anti-conservative; use --conv-samples mean."
+            )
 
 
 @dataclass(frozen=True)

@@ -47,10 +47,28 @@ class DagNif:
     extras: dict[str, Blocks] = field(default_factory=dict, repr=False)
     #: settings of the significance computation (null, bootstrap, ...); empty when off
     significance: dict[str, Any] = field(default_factory=dict)
+    #: samples each pair was estimated on (N, or the position samples of a pair on positions)
+    pair_samples: dict[tuple[int, int], int] = field(default_factory=dict)
+    #: the pairs estimated on positions (``conv_samples="positions"``)
+    on_positions: tuple[tuple[int, int], ...] = ()
+    #: a conv channel's samples: "mean" or "positions"
+    conv_samples: str = "mean"
+    #: the cap on position samples per spatial size
+    max_positions: int = 0
 
     @property
     def n_edges(self) -> int:
         return int(sum(m.size for m in self.blocks.values()))
+
+    def samples_settings(self) -> dict[str, Any]:
+        """What a run records of its conv samples (``show`` prints it, export carries it): the
+        mode and, with positions, the pairs estimated on them, their samples and the cap."""
+        out: dict[str, Any] = {"conv_samples": self.conv_samples}
+        if self.conv_samples == "positions":
+            out["position_pairs"] = [list(p) for p in self.on_positions]
+            out["position_samples"] = max((self.pair_samples[p] for p in self.on_positions), default=0)
+            out["max_positions"] = self.max_positions
+        return out
 
 
 @dataclass(frozen=True)
@@ -88,6 +106,8 @@ def estimate_dag(
     significance: Any = None,
     screen: str | None = None,
     screen_alpha: float = 0.05,
+    conv_samples: str = "mean",
+    max_positions: int | None = None,
     **options: Any,
 ) -> DagNif:
     """NIF of every edge of ``dag`` (a :class:`nifgraph.dag.FlowDag`) on the samples ``x``:
@@ -99,13 +119,27 @@ def estimate_dag(
     scores (seed ``seed + layer``), a pooled permutation null batched into each pair's call,
     permutation p-values, Benjamini-Hochberg q-values over every edge of every pair, and
     half-sample intervals -- in ``extras[column][(a, b)]``; the settings in ``significance_settings``.
-    ``screen="gcmi"``: the two-stage screen of :func:`nifgraph.nif.screen_candidates` per pair."""
+    ``screen="gcmi"``: the two-stage screen of :func:`nifgraph.nif.screen_candidates` per pair.
+
+    ``conv_samples``: ``"mean"`` (a channel's sample is its mean over positions) or
+    ``"positions"`` (between conv layers of one spatial size every position is a sample, at
+    most ``max_positions``, :data:`nifgraph.dag.MAX_POSITION_SAMPLES` by default;
+    :meth:`nifgraph.dag.FlowDag.layer_samples`). Positions are not independent samples, so
+    they are refused with ``significance``."""
     from .. import mi
     from .. import significance as sig
+    from ..dag import MAX_POSITION_SAMPLES
     from ..nif import screen_candidates
 
-    acts = dag.forward_layers(x)
     spec = None if significance is None or not significance.active else significance
+    if spec is not None and conv_samples != "mean":
+        raise ValidationError(
+            "Positions of one image are not independent samples: a null or bootstrap over them would be "
+            "anti-conservative; estimate with conv_samples='mean' for significance."
+        )
+    cap = MAX_POSITION_SAMPLES if max_positions is None else int(max_positions)
+    samples = dag.layer_samples(x, conv_samples, max_positions=cap, seed=seed)
+    acts = samples.means
     if spec is not None and spec.null:  # one marginal for every column: the pooled null fits every edge
         acts = [sig.tie_broken_scores(a, seed + layer) for layer, a in enumerate(acts)]
     pairs = dag.pairs
@@ -116,9 +150,10 @@ def estimate_dag(
         return None if progress is None else (lambda d, _t: progress(base + d, total))
 
     blocks: Blocks = {}
-    nulls, screened = [], {}
+    nulls, screened, counts = [], {}, {}
     for k, (a, b) in enumerate(pairs):  # pair k is seeded seed + k, as a chain's layer pair l is seed + l
-        xa, xb = acts[a], acts[b]
+        xa, xb = samples.pair(a, b) if spec is None else (acts[a], acts[b])
+        counts[(a, b)] = int(xa.shape[0])
         screen_values, cand = screen_candidates(xa, xb, screen_alpha) if screen else (None, None)
         if spec is not None and spec.null:
             rel, null, extra = sig.pairwise_with_null(xa, xb, estimator, spec.null_draws, seed=seed + k,
@@ -147,7 +182,9 @@ def estimate_dag(
     if screen:
         extras["screened"] = screened
     return DagNif(tuple(int(s) for s in dag.layer_sizes), blocks, tuple(la.name for la in dag.layers),
-                  extras=extras, significance=settings)
+                  extras=extras, significance=settings, pair_samples=counts,
+                  on_positions=tuple(p for p in pairs if samples.on_positions(*p)), conv_samples=conv_samples,
+                  max_positions=cap)
 
 
 def blocks_from_edges(edges: Any, sizes: tuple[int, ...], column: str = "value") -> Blocks:

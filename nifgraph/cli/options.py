@@ -194,6 +194,8 @@ class EstimateOptions:
     ray: Annotated[str | None, typer.Option("--ray", help="Train MINE/SMILE edges as tasks on a Ray cluster: local (start one here), auto (the cluster this machine joined) or HOST:PORT. Same values as without. Needs pip install 'nifgraph[ray]'.")] = None
     screen: Annotated[str | None, typer.Option("--screen", help="Two-stage mode: gcmi screens every edge first and only edges it finds dependent (p ≤ --screen-alpha) go to MINE/SMILE; the rest keep the GCMI value (docs/estimators.md).")] = None
     screen_alpha: Annotated[float, typer.Option("--screen-alpha", help="The screen's p-value cut (default 0.05).")] = 0.05
+    conv_samples: Annotated[str, typer.Option("--conv-samples", help="A conv channel's samples: mean (over positions, default) or positions (between conv layers of one spatial size every position of every image is a sample, at most --max-positions; not independent samples, so no --null; README).")] = "mean"
+    max_positions: Annotated[int | None, typer.Option("--max-positions", help="Position samples drawn at most per spatial size with --conv-samples positions (default 20,000).")] = None
 
     def settings(self, seed: int) -> EstimationSettings:
         from ..settings import EstimationSettings
@@ -203,7 +205,7 @@ class EstimateOptions:
             options=parse_estimator_options(self.option, self.steps), null=self.null,
             null_draws=self.null_draws, bootstrap=self.bootstrap, bias_correct=self.bias_correct,
             workers=self.workers, device=self.device, ray=self.ray, screen=self.screen,
-            screen_alpha=self.screen_alpha,
+            screen_alpha=self.screen_alpha, conv_samples=self.conv_samples, max_positions=self.max_positions,
         )
 
 

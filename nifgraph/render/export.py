@@ -22,7 +22,8 @@ def export_run(
 
     Layers are numbered in topological order (``layer``, ``src_layer``, ``dst_layer``); nodes
     carry their layer's name and kind, edges their layers' names and ``skip`` (the edge jumps
-    over at least one layer: a residual or concatenated path of a DAG model)."""
+    over at least one layer: a residual or concatenated path of a DAG model) and, for a DAG
+    run, ``samples`` (``means``, or ``positions`` for a pair estimated with ``--conv-samples positions``)."""
     if fmt not in FORMATS:
         raise ValidationError(f"--format must be parquet, csv or both; got {fmt!r}.")
     output_folder(folder)
@@ -39,6 +40,12 @@ def export_run(
         src_layer_name=[names[i] for i in edges["src_layer"]], dst_layer_name=[names[i] for i in edges["dst_layer"]],
         skip=(edges["dst_layer"] - edges["src_layer"]) > 1,
     )
+    if "conv_samples" in run.settings:  # a DAG run: each edge's samples, means per image or positions
+        on_pos = {tuple(p) for p in run.settings.get("position_pairs") or []}
+        edges = edges.assign(samples=[
+            "positions" if (a, b) in on_pos else "means"
+            for a, b in zip(edges["src_layer"].tolist(), edges["dst_layer"].tolist(), strict=True)
+        ])
     written = []
     for label, frame in (("nodes", nodes), ("edges", edges)):
         stem = folder / f"{run.run_id}_{label}"

@@ -102,6 +102,16 @@ def _pruning_dict(analysis: AnalysisRecord, names: dict[tuple[int, int], str]) -
     }
 
 
+def conv_samples_text(settings: dict[str, Any]) -> str:
+    """A DAG run's conv samples in words (``show``)."""
+    if settings.get("conv_samples") != "positions":
+        return "mean over positions (one sample per image)"
+    pairs = settings.get("position_pairs") or []
+    return (f"positions: {len(pairs)} conv→conv layer pair{'s' if len(pairs) != 1 else ''} on "
+            f"{settings.get('position_samples', 0):,} position samples (cap {settings.get('max_positions', 0):,}); "
+            "other pairs on means")
+
+
 def header_table(model: ModelRecord, run: RunRecord | None, analysis: AnalysisRecord | None) -> FitTable:
     rows: list[tuple[str, str]] = []
 
@@ -119,6 +129,8 @@ def header_table(model: ModelRecord, run: RunRecord | None, analysis: AnalysisRe
         add("run", f"{run.run_id} · {run.estimator} · {run.n_samples} samples ({run.split}) · seed {run.seed} · {run.elapsed_s:.1f} s")
         if run.beta:
             add("redundancy β", f"{run.beta}")
+        if run.settings.get("conv_samples"):
+            add("conv samples", conv_samples_text(run.settings))
     if analysis is not None:
         add("engine", analysis.engine)
         add("communities", f"{analysis.n_communities} (γ = {analysis.gamma}, modularity {analysis.modularity:.3f})")
