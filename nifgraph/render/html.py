@@ -24,6 +24,7 @@ from .graph import (
     hex_color,
     node_area,
     prepare,
+    skip_paths,
 )
 
 __all__ = ["write_html"]
@@ -108,7 +109,7 @@ _CHAR_PX = 6.6  # width of one character of the 11 px labels, for the margins
 _SCRIPT = """<script>
 // hover a neuron: its edges stand out, the others fade
 document.querySelectorAll('circle[data-n]').forEach(c => {
-  const n = c.dataset.n, edges = document.querySelectorAll('line[data-s="' + n + '"],line[data-d="' + n + '"]');
+  const n = c.dataset.n, edges = document.querySelectorAll('[data-s="' + n + '"],[data-d="' + n + '"]');
   c.addEventListener('mouseenter', () => { document.body.classList.add('focus'); edges.forEach(e => e.classList.add('on')); });
   c.addEventListener('mouseleave', () => { document.body.classList.remove('focus'); edges.forEach(e => e.classList.remove('on')); });
 });
@@ -130,7 +131,9 @@ def _write_svg_page(g: FlowGraph, title: str, path: Path) -> None:
     left = 30.0 + r_max + (_CHAR_PX * max(map(len, first_names), default=0) if side[0] else 0.0)
     right = 30.0 + r_max + (_CHAR_PX * max(map(len, last_names), default=0) if side[1] else 0.0)
     w_step, h = 260.0, max(420.0, 22.0 * max(g.sizes))
-    top = 40.0  # room for the layer captions
+    paths, lane_top = skip_paths(g)
+    above = (lane_top - float(g.y.max())) * (h - 80.0) if g.n_skip else 0.0  # room for the skip lanes
+    top = 40.0 + above  # room for the layer captions
     px = left + g.x * w_step
     py = top + h / 2 - g.y * (h - 80.0)
     width = left + last * w_step + right
@@ -144,30 +147,34 @@ def _write_svg_page(g: FlowGraph, title: str, path: Path) -> None:
         "<style>body{font-family:system-ui,sans-serif;margin:1em auto;max-width:"
         f"{max(width, 640):.0f}px;text-align:center}}"
         "svg{display:block;margin:0 auto;width:100%;height:auto}"
-        "line{stroke:#2b6cb0}line.on{stroke:#c0392b;stroke-opacity:1}"
-        "body.focus line:not(.on){stroke-opacity:.06}circle:hover{stroke-width:3}"
+        "line{stroke:#2b6cb0}path.skip{stroke:#dd6b20;fill:none}.on{stroke:#c0392b!important;stroke-opacity:1}"
+        "body.focus line:not(.on),body.focus path.skip:not(.on){stroke-opacity:.06}circle:hover{stroke-width:3}"
         "text{font-size:11px;fill:#222}text.layer{font-weight:bold;fill:#555}</style></head><body>",
         f"<h2>{esc(title or 'NIF network')}</h2>",
         "<p>Hover a neuron or an edge for its values. Node size: betweenness; colour: "
         "community; hollow: prunable; edge width: NIF / layer max."
+        + (" Orange curves: skip edges, over the layers they bypass." if g.n_skip else "")
         + (f" The {len(g.edges)} strongest of {g.n_edges_total} edges are drawn." if len(g.edges) < g.n_edges_total else "")
         + "</p>",
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width:.0f} {height:.0f}" '
         f'width="{width:.0f}" height="{height:.0f}" role="img" aria-label="{esc(title or "NIF network")}">',
     ]
     for li, n in enumerate(g.sizes):
-        caption = "inputs" if li == 0 else "classes" if li == last else f"hidden {li}"
-        parts.append(f'<text class="layer" x="{left + li * w_step:.1f}" y="18" text-anchor="middle">{caption} ({n})</text>')
-    for _, row in g.edges.iterrows():
+        caption = g.layer_names[li] if g.layer_names else "inputs" if li == 0 else "classes" if li == last else f"hidden {li}"
+        parts.append(f'<text class="layer" x="{left + li * w_step:.1f}" y="18" text-anchor="middle">{esc(caption)} ({n})</text>')
+    for k, (_, row) in enumerate(g.edges.iterrows()):
         s, d = int(row["src"]), int(row["dst"])
-        tip = f"{g.names[s]} → {g.names[d]}\n" + "\n".join(
+        tip = f"{g.names[s]} → {g.names[d]}" + (" (skip)" if row["skip"] else "") + "\n" + "\n".join(
             f"{k}: {v}" for k, v in _edge_props(row).items()
         )
-        parts.append(
-            f'<line data-s="{s}" data-d="{d}" x1="{px[s]:.1f}" y1="{py[s]:.1f}" x2="{px[d]:.1f}" y2="{py[d]:.1f}" '
-            f'stroke-opacity="{0.25 + 0.75 * row["value_norm"]:.2f}" '
-            f'stroke-width="{0.5 + 4 * row["value_norm"]:.2f}"><title>{esc(tip)}</title></line>'
-        )
+        look = (f'stroke-opacity="{0.25 + 0.75 * row["value_norm"]:.2f}" '
+                f'stroke-width="{0.5 + 4 * row["value_norm"]:.2f}"><title>{esc(tip)}</title>')
+        if paths[k] is not None:  # a skip edge: a curve above the layers it bypasses
+            pts = " L ".join(f"{left + x * w_step:.1f} {top + h / 2 - y * (h - 80.0):.1f}" for x, y in paths[k])
+            parts.append(f'<path class="skip" data-s="{s}" data-d="{d}" d="M {pts}" {look}</path>')
+        else:
+            parts.append(f'<line data-s="{s}" data-d="{d}" x1="{px[s]:.1f}" y1="{py[s]:.1f}" x2="{px[d]:.1f}" '
+                         f'y2="{py[d]:.1f}" {look}</line>')
     for i in range(g.layer.size):
         tip = "\n".join(f"{k}: {v}" for k, v in _node_props(g, i).items())
         fill = "white" if g.prunable[i] else hex_color(colors[i])
@@ -198,6 +205,7 @@ def write_html(
     title: str = "",
     max_edges: int = MAX_EDGES,
     engine: str = "auto",
+    layer_names: Sequence[str] | None = None,
 ) -> Path:
     """Write the NIF network as one interactive, self-contained HTML page.
 
@@ -213,6 +221,9 @@ def write_html(
         JavaScript library, so the page weighs several MB.
     max_edges : int
         Keep only the strongest ``max_edges`` edges (a browser chokes on 50 000).
+    layer_names : sequence of str, optional
+        One caption per layer (a DAG model's layer names). Every unit is drawn (no
+        aggregation: this page is the detail of the static figure); skip edges are curves.
 
     Returns
     -------
@@ -223,7 +234,7 @@ def write_html(
         raise ValidationError(
             f"The 'engine' parameter of write_html must be 'auto', 'neo4j-viz' or 'svg'. Got {engine!r} instead."
         )
-    g = prepare(sizes, edges, metrics, names, max_edges)
+    g = prepare(sizes, edges, metrics, names, max_edges, layer_names=layer_names)  # every unit: the detail
     path = Path(path)
     if engine == "neo4j-viz":
         try:
