@@ -35,6 +35,7 @@ bench-quick: $(STAMP)
 	$(BIN)/python scripts/residual_flow.py --quick
 	$(BIN)/python scripts/bench_screen.py --quick
 	$(BIN)/python scripts/bench_million.py --quick
+	$(BIN)/python scripts/bench_resnet.py --quick
 
 bench: $(STAMP)
 	$(BIN)/python scripts/bench_main_job.py
@@ -44,6 +45,7 @@ bench: $(STAMP)
 	$(BIN)/python scripts/bench_neo4j_writes.py
 	$(BIN)/python scripts/bench_decisions.py
 	$(BIN)/python scripts/bench_attribution.py
+	$(BIN)/python scripts/bench_resnet.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
