@@ -23,24 +23,15 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from ..errors import ValidationError
+from . import graph as _graph
 from .files import write_file
-from .graph import (
-    AGGREGATE_OVER,
-    MAX_EDGES,
-    MAX_LABELS,
-    FlowGraph,
-    community_colors,
-    hex_color,
-    node_area,
-    prepare,
-    skip_paths,
-)
+from .graph import AGGREGATE_OVER, MAX_EDGES, FlowGraph, prepare
 from .html import write_html
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -62,7 +53,7 @@ def _draw_network(ax, g: FlowGraph, title: str) -> None:
 
     n_nodes = g.layer.size
     e = g.edges
-    paths, lane_top = skip_paths(g)
+    paths, lane_top = _graph.skip_paths(g)
     if len(e):
         s, d = e["src"].to_numpy(), e["dst"].to_numpy()
         vn = e["value_norm"].to_numpy(dtype=np.float64)
@@ -94,8 +85,8 @@ def _draw_network(ax, g: FlowGraph, title: str) -> None:
             ax.text(at[0], at[1] + 0.015, f"mean {row['value']:.3g} nats\nover {int(row['n_edges']):,} edges",
                     ha="center", va="bottom", fontsize=6, color="#444", zorder=5, gid="block-edge-label",
                     bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.7})
-    colors = community_colors(g.community)
-    area = node_area(g.betweenness, n_nodes)
+    colors = _graph.community_colors(g.community)
+    area = _graph.node_area(g.betweenness, n_nodes)
     block = g.units > 1 if g.units is not None else np.zeros(n_nodes, bool)
     full = ~g.prunable & ~block
     ax.scatter(g.x[full], g.y[full], s=area[full], c=colors[full], edgecolors="black",
@@ -123,7 +114,7 @@ def _draw_network(ax, g: FlowGraph, title: str) -> None:
                         ha="center", va="top", fontsize=7, fontweight="bold", gid="aggregated-label",
                         bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "none", "alpha": 0.85}, zorder=6)
             continue
-        if n > MAX_LABELS or (0 < li < last and n > 16):
+        if n > _graph.MAX_LABELS or (0 < li < last and n > 16):
             continue
         for node in np.flatnonzero(g.layer == li):
             r = math.sqrt(area[node] / math.pi) + 2.0  # marker radius in points, plus a gap
@@ -140,8 +131,8 @@ def _draw_network(ax, g: FlowGraph, title: str) -> None:
     ax.set_axis_off()
     k = int(g.community.max()) + 1 if g.community.max() >= 0 else 0
     handles = [
-        Line2D([], [], marker="o", ls="", color=hex_color(c), label=f"community {i}")
-        for i, c in enumerate(community_colors(np.arange(min(k, 10))))
+        Line2D([], [], marker="o", ls="", color=_graph.hex_color(c), label=f"community {i}")
+        for i, c in enumerate(_graph.community_colors(np.arange(min(k, 10))))
     ]
     if g.prunable.any():
         handles.append(
@@ -214,7 +205,7 @@ def _histograms(a: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _draw_activations(fig, spec, g: FlowGraph, acts: list[tuple[int, np.ndarray]]) -> None:
-    colors = community_colors(g.community)
+    colors = _graph.community_colors(g.community)
     sub = spec.subgridspec(len(acts), 1, hspace=0.45)
     for row, (li, a) in enumerate(acts):
         ax = fig.add_subplot(sub[row, 0])
@@ -299,15 +290,10 @@ def plot_flow(
     edges: pd.DataFrame,
     metrics: pd.DataFrame,
     *,
-    names: list[list[str]] | None = None,
-    activations: list[np.ndarray] | None = None,
-    title: str = "",
     path_stem: Path,
     formats: Sequence[str] = ("png", "svg"),
-    max_edges: int = MAX_EDGES,
     dpi: int = 150,
-    layer_names: Sequence[str] | None = None,
-    aggregate_over: int | None = AGGREGATE_OVER,
+    **figure: Any,
 ) -> list[Path]:
     """Draw the NIF network (and hidden activations) and save it in every format.
 
@@ -328,6 +314,9 @@ def plot_flow(
     path_stem : Path
         Output path without suffix; ``path_stem.png``, ``path_stem.svg``, ... are written.
     formats : sequence of {"png", "svg", "pdf"}
+    **figure
+        ``names``, ``activations``, ``title``, ``max_edges``, ``layer_names``,
+        ``aggregate_over``: passed to :func:`flow_figure`, as follows.
     max_edges : int
         Draw only the strongest ``max_edges`` edges by ``value_norm``.
     layer_names : sequence of str, optional
@@ -348,8 +337,7 @@ def plot_flow(
         raise ValidationError(
             f"The 'formats' parameter of plot_flow must be some of {_FORMATS}. Got {list(formats)!r} instead."
         )
-    fig = flow_figure(sizes, edges, metrics, names=names, activations=activations, title=title, max_edges=max_edges,
-                      layer_names=layer_names, aggregate_over=aggregate_over)
+    fig = flow_figure(sizes, edges, metrics, **figure)
     stem = Path(path_stem)
     out = []
     for fmt in fmts:
