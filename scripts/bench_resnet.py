@@ -14,8 +14,9 @@ a stem channel.
 
 Memory: peak RSS of this process (``resource.getrusage``: torch, the model and everything)
 before and after the estimation, that of the largest worker process the estimation started
-(``RUSAGE_CHILDREN``, once they have exited), and the size of the recorded activations (every layer's
-samples, reduced while the model runs: :meth:`nifgraph.dag.FlowDag.layer_samples`).
+(``VmHWM`` in ``/proc``: they stay alive for later calls), and the size of the recorded
+activations (every layer's samples, reduced while the model runs:
+:meth:`nifgraph.dag.FlowDag.layer_samples`).
 
 ``--quick`` (CI): 200 images, channels 2,2, MINE with 40 steps; prints the same lines.
 """
@@ -56,11 +57,24 @@ def synthetic(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return x.astype(np.float32), y
 
 
-def peak_rss_mib(who: int = resource.RUSAGE_SELF) -> float:
-    """Peak resident memory of this process (or, ``RUSAGE_CHILDREN``, of the largest finished
-    child: the estimation's worker processes)."""
-    kib = resource.getrusage(who).ru_maxrss  # KiB on Linux
+def peak_rss_mib() -> float:
+    """Peak resident memory of this process."""
+    kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
     return kib / 1024 if sys.platform != "darwin" else kib / 2**20
+
+
+def workers_peak_mib() -> tuple[int, float]:
+    """(number, largest peak RSS in MiB) of this process's live children -- the estimation's
+    worker processes, which stay alive for later calls -- from ``/proc`` (Linux; (0, 0) elsewhere)."""
+    peaks = []
+    for kids in Path("/proc/self/task").glob("*/children"):
+        for pid in kids.read_text().split():
+            try:
+                status = Path(f"/proc/{pid}/status").read_text()
+            except OSError:
+                continue
+            peaks += [int(line.split()[1]) / 1024 for line in status.splitlines() if line.startswith("VmHWM:")]
+    return len(peaks), max(peaks, default=0.0)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -103,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
                        workers=args.workers, **options)
     est_s = time.perf_counter() - t0
     rss_after = peak_rss_mib()
-    rss_workers = peak_rss_mib(resource.RUSAGE_CHILDREN)
+    n_workers, rss_workers = workers_peak_mib()
     load = os.getloadavg()
 
     print(f"bench_resnet{' --quick' if args.quick else ''}: built-in resnet, channels {args.hidden}, "
@@ -116,7 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  activations recorded in {record_s:.1f} s ({held:.0f} MiB of samples held)")
     print(f"  estimation {est_s:.1f} s · {n_edges / est_s:,.0f} edges/s · mean NIF {np.mean([m.mean() for m in nif.blocks.values()]):.4f} nats")
     print(f"  peak RSS {rss_before:.0f} MiB before the estimation, {rss_after:.0f} MiB after; "
-          f"largest worker process {rss_workers:.0f} MiB" + (" (none: one process)" if not rss_workers else ""))
+          + (f"{n_workers} worker processes, the largest {rss_workers:.0f} MiB" if n_workers
+             else "no worker processes (the estimation ran in this one)"))
     return 0
 
 
