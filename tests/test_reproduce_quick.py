@@ -24,7 +24,7 @@ def test_reproduce_tiny_profile(tmp_path):
     passed = rp.check(R, tiny)
     assert len(passed) == 5
     text = results.read_text()
-    for heading in ("## 1.", "## 2.", "## 3.", "## 4.", "## 5.", "disagree with the paper"):
+    for heading in ("## 1.", "## 2.", "## 3.", "## 4.", "## 5.", "## 6.", "disagree with the paper"):
         assert heading in text
     assert "*small* statistic" in text and "backwards" in text  # K-S read the right way
     assert (figures / "nif_iris_4-5-3_s0.png").is_file() and (figures / "prune_iris_4-5-3.png").is_file()
