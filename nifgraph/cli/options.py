@@ -148,7 +148,7 @@ class DataOptions:
 
 @dataclasses.dataclass(frozen=True)
 class TrainOptions:
-    """How an MLP is trained."""
+    """How a model is trained: an MLP, or the built-in CNN / ResNet (each with its own defaults)."""
 
     hidden: Annotated[str | None, typer.Option("--hidden", help="Hidden layer sizes (or channels per conv layer / residual block), comma-separated, e.g. 5 or 5,5. Default 5; --arch cnn 16,32; --arch resnet 8,8.")] = None
     activation: Annotated[str, typer.Option("--activation", help="relu, tanh, sigmoid or gelu (also leaky_relu, elu, silu, softplus).")] = "relu"
