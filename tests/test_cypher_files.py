@@ -245,15 +245,25 @@ def test_put_run_completes_last_and_batches():
         assert len(set(p["ids"])) == len(p["ids"])
         assert {len(v) for v in p["cols"].values()} == {len(p["src"])} == {len(p["dst"])}
         for i, (s, d) in enumerate(zip(p["src"], p["dst"], strict=True)):
-            got.append((p["ids"][s], p["ids"][d], p["cols"]["value"][i], p["cols"]["cost"][i]))
+            got.append((p["ids"][s], p["ids"][d], p["cols"]["value"][i]))
+        # the batch's NIFColumns node names the same edges, in the same order
+        b = p["block"]
+        assert {len(b[c]) for c in ("src_layer", "src_idx", "dst_layer", "dst_idx")} == {len(p["src"])}
+        for i, (s, d) in enumerate(zip(p["src"], p["dst"], strict=True)):
+            assert p["ids"][s] == f"{model.model_id}:{b['src_layer'][i]}:{b['src_idx'][i]}"
+            assert p["ids"][d] == f"{model.model_id}:{b['dst_layer'][i]}:{b['dst_idx'][i]}"
     want = [
-        (f"{model.model_id}:{r.src_layer}:{r.src_idx}", f"{model.model_id}:{r.dst_layer}:{r.dst_idx}", r.value, r.cost)
+        (f"{model.model_id}:{r.src_layer}:{r.src_idx}", f"{model.model_id}:{r.dst_layer}:{r.dst_idx}", r.value)
         for r in edges.itertuples()
     ]
-    assert [g[:3] for g in got] == [w[:3] for w in want]
-    assert got[0][3] is None  # NaN cost stored as null (no property)
-    assert [g[3] for g in got] == [None if w[3] != w[3] else w[3] for w in want]
-    assert set(puts[0]["cols"]) == {"value", "relevance", "redundancy", "value_norm", "cost", "p_value", "q_value", "ci_low", "ci_high"}
+    assert got == want
+    assert [p["seq"] for p in puts] == [0, 1, 2, 3]
+    # on the relationship: what queries filter and sort on; NaN q-values (no null) are not stored
+    assert set(puts[0]["cols"]) == {"value", "value_norm", "q_value"}
+    assert all(q is None for p in puts for q in p["cols"]["q_value"])
+    # in the columns: only what differs from its default (relevance = value and redundancy = 0 here,
+    # no null); the fixture's cost is -log(norm), which is -0.0 for the strongest edge: stored
+    assert {k for p in puts for k in p["block"]} <= {"src_layer", "src_idx", "dst_layer", "dst_idx", "cost"}
 
 
 def test_failed_put_run_deletes_what_it_wrote():

@@ -188,14 +188,17 @@ def test_repair_removes_incomplete_runs(neo):
     neo.put_model(model, neurons)
     run, edges = make_run(model)
     # simulate a crash after the run was begun and one batch written
-    neo._write("store/begin_run", run=_run_props(run), seq=1, now_ms=_now_ms())
+    neo._write("store/begin_run", run=_run_props(run), seq=1, now_ms=_now_ms(), edge_layout=2)
     ids = [f"{model.model_id}:0:0", f"{model.model_id}:1:0"]
-    cols = {c: [None] for c in ("relevance", "redundancy", "value_norm", "cost", "p_value", "q_value", "ci_low", "ci_high")}
-    neo._write("store/put_edges", run_id=run.run_id, ids=ids, src=[0], dst=[1], cols={"value": [0.5], **cols})
+    cols = {"value": [0.5], "value_norm": [None], "q_value": [None]}
+    block = {"src_layer": [0], "src_idx": [0], "dst_layer": [1], "dst_idx": [0]}
+    neo._write("store/put_edges", run_id=run.run_id, seq=0, ids=ids, src=[0], dst=[1], cols=cols, block=block)
     assert neo.list_runs(model.model_id) == []
     assert neo.status()["incomplete_runs"] >= 1
     assert neo.repair() >= 1
     left = neo.run_cypher("MATCH ()-[e:NIF {run_id: $r}]->() RETURN count(e) AS n", {"r": run.run_id})
+    assert left["n"][0] == 0
+    left = neo.run_cypher("MATCH (c:NIFColumns {run_id: $r}) RETURN count(c) AS n", {"r": run.run_id})
     assert left["n"][0] == 0
     neo.put_run(run, edges)  # and the run can be written cleanly afterwards
     assert len(neo.get_edges(run.run_id)) == len(edges)
@@ -251,10 +254,11 @@ def test_a_pending_model_is_invisible_and_repair_removes_it(neo):
     neo._test_created.append(mid)
     run, edges = make_run(model)
     neo._put_model(model, neurons, b"ckpt", pending=run.run_id)  # the kill: model + begun run, then stop
-    neo._write("store/begin_run", run=_run_props(run), seq=1, now_ms=_now_ms())
+    neo._write("store/begin_run", run=_run_props(run), seq=1, now_ms=_now_ms(), edge_layout=2)
     ids = [f"{mid}:0:0", f"{mid}:1:0"]
-    cols = {c: [None] for c in ("relevance", "redundancy", "value_norm", "cost", "p_value", "q_value", "ci_low", "ci_high")}
-    neo._write("store/put_edges", run_id=run.run_id, ids=ids, src=[0], dst=[1], cols={"value": [0.5], **cols})
+    cols = {"value": [0.5], "value_norm": [None], "q_value": [None]}
+    block = {"src_layer": [0], "src_idx": [0], "dst_layer": [1], "dst_idx": [0]}
+    neo._write("store/put_edges", run_id=run.run_id, seq=0, ids=ids, src=[0], dst=[1], cols=cols, block=block)
 
     with pytest.raises(NotFoundError):
         neo.get_model(mid)

@@ -17,3 +17,7 @@ CREATE CONSTRAINT nifgraph_neuron_result IF NOT EXISTS
 FOR (x:NeuronResult) REQUIRE (x.analysis_id, x.neuron_id) IS UNIQUE;
 CREATE CONSTRAINT nifgraph_checkpoint_id IF NOT EXISTS
 FOR (c:Checkpoint) REQUIRE c.model_id IS UNIQUE;
+CREATE CONSTRAINT nifgraph_nif_columns IF NOT EXISTS
+FOR (c:NIFColumns) REQUIRE (c.run_id, c.seq) IS UNIQUE;
+CREATE CONSTRAINT nifgraph_schema_name IF NOT EXISTS
+FOR (v:NifgraphSchema) REQUIRE v.name IS UNIQUE;

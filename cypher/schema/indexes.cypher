@@ -15,3 +15,5 @@ CREATE INDEX nifgraph_nif_run IF NOT EXISTS
 FOR ()-[e:NIF]-() ON (e.run_id);
 CREATE INDEX nifgraph_attribution_analysis IF NOT EXISTS
 FOR ()-[t:ATTRIBUTION]-() ON (t.analysis_id);
+CREATE INDEX nifgraph_nif_columns_run IF NOT EXISTS
+FOR (c:NIFColumns) ON (c.run_id);

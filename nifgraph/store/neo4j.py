@@ -4,14 +4,18 @@ Data model (diagram in ``docs/neo4j.md``)::
 
     (:Model {model_id, …})-[:HAS_NEURON]->(:Neuron:Feature|Hidden|Class {neuron_id, model_id, layer, idx, …})
     (:Run {run_id, model_id, status, analysis_id, …})-[:OF_MODEL]->(:Model)
-    (:Neuron)-[:NIF {run_id, value, value_norm, cost, relevance, redundancy, p_value, q_value, ci_low, ci_high}]->(:Neuron)
+    (:Neuron)-[:NIF {run_id, value, value_norm, q_value}]->(:Neuron)
+    (:NIFColumns {run_id, seq, src_layer[], src_idx[], dst_layer[], dst_idx[], relevance[], redundancy[],
+                  cost[], p_value[], ci_low[], ci_high[]})   one per write batch; a column equal to its default is left out
     (:Run)-[:HAS_ANALYSIS]->(:Analysis {analysis_id, run_id, status, …})
     (:Analysis)-[:HAS_RESULT]->(:NeuronResult {analysis_id, run_id, neuron_id, layer, idx, betweenness,
                                                community, in_flow, out_flow, prunable})-[:OF_NEURON]->(:Neuron)
     (:Neuron:Feature)-[:ATTRIBUTION {analysis_id, run_id, value}]->(:Neuron:Class)
 
 Property names are the snake_case column names of :mod:`nifgraph.records`; dicts (``meta``,
-``settings``) are JSON strings; NaN is stored as a missing property and read back as NaN.
+``settings``) are JSON strings; NaN is stored as a missing property and read back as NaN. The
+secondary edge statistics live in columns (``NIFColumns``) so that each relationship needs one
+property record fewer; :mod:`.neo4j_layout` has the schema versions and the migration on open.
 
 How writes stay all-or-nothing
 ------------------------------
@@ -21,10 +25,11 @@ How writes stay all-or-nothing
   publishes the model in the transaction that completes the run. A process killed at any point
   leaves no visible model without its run; ``repair()`` deletes the pending model with the
   incomplete run.
-* ``put_run`` creates the ``Run`` with ``status = 'writing'``, deletes the edges an earlier
-  write of that run left, writes the edges in columnar batches of ``batch_size`` (one managed
-  transaction each: the batch's neurons matched once by ``neuron_id``, then ``CREATE`` — the
-  run has no edges left for ``MERGE`` to find), then sets
+* ``put_run`` creates the ``Run`` with ``status = 'writing'``, deletes the edges and columns an
+  earlier write of that run left, writes the edges in columnar batches of ``batch_size`` (one
+  managed transaction each: the batch's neurons matched once by ``neuron_id``, then ``CREATE`` of
+  its relationships and its ``NIFColumns`` node — the run has no edges left for ``MERGE`` to
+  find), then sets
   ``status = 'complete'`` last. Every read filters ``status = 'complete'``. If a batch fails the
   run is deleted again; if the process dies, ``repair()`` deletes it later. Re-putting a run
   first hides it (an interrupted *replacement* therefore leaves the run absent, never mixed).
@@ -65,6 +70,7 @@ from ..records import (
 )
 from .base import Store, SummaryInputs, no_analysis_error, no_run_error
 from .neo4j_admin import Neo4jAdmin, expected_schema
+from .neo4j_layout import EDGE_LAYOUT, SCHEMA_VERSION, check_schema
 from .neo4j_records import (
     analysis_props,
     batches,
@@ -77,9 +83,8 @@ from .neo4j_records import (
 )
 from .neo4j_runner import DriverRunner, bind, run_in_tx
 
-__all__ = ["Neo4jStore", "DriverRunner", "expected_schema"]
+__all__ = ["Neo4jStore", "DriverRunner", "expected_schema", "SCHEMA_VERSION"]
 
-EDGE_PROPS = [c for c in EDGE_COLUMNS if c not in ("run_id", "src_layer", "src_idx", "dst_layer", "dst_idx")]
 NEURON_PROPS = [c for c in NEURON_COLUMNS if c != "model_id"]
 METRIC_PROPS = list(NEURON_METRIC_COLUMNS)
 
@@ -114,6 +119,8 @@ class Neo4jStore(Neo4jAdmin, Store):
         self.database = database or None
         #: The I/O seam (:class:`DriverRunner`); tests pass a recording fake.
         self.runner: Any = runner if runner is not None else DriverRunner(uri, user, password, self.database)
+        self._schema_checked = False
+        self._schema_version: int | None = None
 
     @classmethod
     def from_env(cls, uri: str) -> Neo4jStore:
@@ -141,14 +148,28 @@ class Neo4jStore(Neo4jAdmin, Store):
     def query(self, name: str, **params: Any) -> list[dict[str, Any]]:
         """Rows of the read-only Cypher file ``name`` (e.g. ``"gds/neuron_flows"``), run with
         exactly the parameters its header declares."""
+        self._ready()
         return self.runner.read(bind(name, params), params)
 
+    def _ready(self) -> None:
+        """Check the schema version once, on the first statement (migrating a database written by
+        an older nifgraph; refusing one written by a newer one), see :mod:`.neo4j_layout`."""
+        if self._schema_checked:
+            return
+        self._schema_checked = True  # first: the check's own statements come through here too
+        try:
+            self._schema_version = check_schema(self)
+        except BaseException:
+            self._schema_checked = False
+            raise
 
     def _columns(self, name: str, **params: Any) -> dict[str, list[Any]]:
         """The one row of lists returned by the read-only Cypher file ``name`` (columnar reads)."""
+        self._ready()
         return self.runner.read_columns(bind(name, params), params)
 
     def _write(self, name: str, **params: Any) -> list[dict[str, Any]]:
+        self._ready()
         return self.runner.write(bind(name, params), params)
 
     def _drain(self, name: str, **params: Any) -> int:
@@ -191,6 +212,7 @@ class Neo4jStore(Neo4jAdmin, Store):
                 done += len(batch)
                 self._after_batch("neurons", done)
 
+        self._ready()
         self.runner.write_tx(work)
 
     def put_model_with_run(
@@ -265,15 +287,20 @@ class Neo4jStore(Neo4jAdmin, Store):
                 "model: from a layer to one it feeds); pass the edges of one run of this model."
             )
         mid = model.model_id
-        self._write("store/begin_run", run=run_props(run), seq=time.time_ns(), now_ms=now_ms())
+        self._write(
+            "store/begin_run", run=run_props(run), seq=time.time_ns(), now_ms=now_ms(), edge_layout=EDGE_LAYOUT
+        )
         try:
-            # a replaced run: drop its old edges while it is hidden
+            if self._schema_version is None:  # a database new to nifgraph: record the schema once
+                self._schema_version = int(self._write("store/set_schema_version", version=SCHEMA_VERSION)[0]["version"])
+            # a replaced run: drop its old edges and columns while it is hidden
             self._drain("store/delete_run_edges", run_id=run.run_id, limit=self.batch_size)
+            self._drain("store/delete_run_columns", run_id=run.run_id, from_seq=0, limit=self.batch_size)
             done = 0
-            for batch in edge_batches(mid, frame, EDGE_PROPS, self.batch_size):
+            for batch in edge_batches(mid, frame, self.batch_size):
                 got = self._write(
-                    "store/put_edges", run_id=run.run_id, ids=batch["ids"], src=batch["src"], dst=batch["dst"],
-                    cols=batch["cols"],
+                    "store/put_edges", run_id=run.run_id, seq=batch["seq"], ids=batch["ids"], src=batch["src"],
+                    dst=batch["dst"], cols=batch["cols"], block=batch["block"],
                 )
                 written = int(got[0]["written"]) if got else 0
                 if written != len(batch["src"]):
@@ -303,13 +330,14 @@ class Neo4jStore(Neo4jAdmin, Store):
     def get_edges(self, run_id: str) -> pd.DataFrame:
         self.get_run(run_id)
         columns = self._columns("store/get_edges", run_id=run_id)
-        frame = edge_frame(columns, EDGE_PROPS)
+        frame = edge_frame(columns, run_id)
         frame.insert(0, "run_id", run_id)
         return conform(frame, EDGE_COLUMNS)
 
     def _purge_run(self, run_id: str) -> None:
-        """Delete a run with its edges and analyses, in batches."""
+        """Delete a run with its edges, columns and analyses, in batches."""
         self._drain("store/delete_run_edges", run_id=run_id, limit=self.batch_size)
+        self._drain("store/delete_run_columns", run_id=run_id, from_seq=0, limit=self.batch_size)
         for r in self.query("store/analyses_of_run", run_id=run_id):
             self._purge_analysis(r["analysis_id"])
         self._write("store/delete_run_node", run_id=run_id)

@@ -30,13 +30,18 @@ class Neo4jAdmin:
     def init_schema(self) -> list[str]:
         """Create the constraints and indexes (idempotent) and wait until they are online.
 
-        Returns the names of the constraints and indexes nifgraph expects."""
+        Returns the names of the constraints and indexes nifgraph expects. Also migrates data
+        written by an older nifgraph (see :mod:`.neo4j_layout`)."""
+        self.create_schema()
+        self._write("schema/await_indexes", timeout_s=300)
+        return expected_schema()
+
+    def create_schema(self) -> None:
+        """Create the constraints and indexes of ``cypher/schema`` (idempotent; does not wait)."""
         for name in ("schema/constraints", "schema/indexes"):
             q = bind(name, {})
             for statement in q.statements:
                 self.runner.write(Statement(q.name, statement), {})
-        self._write("schema/await_indexes", timeout_s=300)
-        return expected_schema()
 
     def status(self) -> dict[str, Any]:
         """Server version and edition, GDS version (``None`` without GDS), schema state, counts,
@@ -122,6 +127,7 @@ class Neo4jAdmin:
 
         Read-only unless ``write``: the session uses READ access mode and a query whose
         summary is not a pure read is rolled back with a :class:`ValidationError`."""
+        self._ready()
         keys, rows = self.runner.adhoc(query, dict(params or {}), write)
         return pd.DataFrame(rows, columns=keys)
 
@@ -137,6 +143,7 @@ class Neo4jAdmin:
                 f"missing {missing or 'none'}, unknown {extra or 'none'}. "
                 f"Pass them with --param name=value."
             )
+        self._ready()
         rows = self.runner.read(q, params)
         keys = list(rows[0].keys()) if rows else []
         return pd.DataFrame(rows, columns=keys or None)

@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..errors import StoreError
+from ..flowgraph import cost_transform
 from ..records import AnalysisRecord, ModelRecord, RunRecord, json_clean, neuron_key
 
 
@@ -53,43 +55,126 @@ def float_list(a: np.ndarray) -> list[float | None]:
     return out
 
 
-def edge_batches(model_id: str, frame: pd.DataFrame, props: list[str], size: int) -> Iterator[dict[str, Any]]:
+#: The edge table's key: both ends of an edge (unique within a run).
+KEY_COLUMNS = ("src_layer", "src_idx", "dst_layer", "dst_idx")
+#: Statistics kept on every ``NIF`` relationship: what Cypher users, the GDS projections, Bloom and the
+#: named queries filter and sort on (with ``run_id``). NaN is a missing property, as everywhere.
+REL_PROPS = ("value", "value_norm", "q_value")
+#: The secondary statistics, kept in columns on one ``(:NIFColumns)`` node per write batch instead of
+#: on the relationships (one property record fewer per edge is what makes writes fast). A column
+#: that equals its default (:func:`default_column`) is not stored at all.
+COLUMN_PROPS = ("relevance", "redundancy", "cost", "p_value", "ci_low", "ci_high")
+
+
+def default_column(name: str, value: np.ndarray, value_norm: np.ndarray) -> np.ndarray:
+    """What a secondary column of a ``NIFColumns`` node is when the node does not store it:
+    ``relevance`` = ``value`` (no redundancy term), ``redundancy`` = 0, ``cost`` =
+    ``-ln(value_norm)`` (:func:`nifgraph.flowgraph.cost_transform`), and NaN for ``p_value``,
+    ``ci_low``, ``ci_high`` (no permutation null). Shapes ``(n_edges,)``."""
+    if name == "relevance":
+        return np.array(value, dtype=np.float64)
+    if name == "redundancy":
+        return np.zeros(len(value))
+    if name == "cost":
+        return cost_transform(value_norm)
+    return np.full(len(value), np.nan)
+
+
+def _same(a: np.ndarray, b: np.ndarray) -> bool:
+    """Bit-for-bit equal floats, NaN where NaN and signed zeros kept (what is not stored is
+    rebuilt exactly)."""
+    return bool(np.array_equal(a, b, equal_nan=True) and np.array_equal(np.signbit(a), np.signbit(b)))
+
+
+def column_block(rows: dict[str, np.ndarray]) -> dict[str, list[Any]]:
+    """The properties of one ``NIFColumns`` node for the edges in ``rows`` (key and statistics
+    columns, each of shape ``(n,)``): the key columns as integer lists and every secondary
+    column that differs from its default, as a float list (NaN kept: a list cannot hold null)."""
+    out: dict[str, list[Any]] = {c: rows[c].astype(np.int64).tolist() for c in KEY_COLUMNS}
+    for c in COLUMN_PROPS:
+        if not _same(rows[c], default_column(c, rows["value"], rows["value_norm"])):
+            out[c] = rows[c].astype(np.float64).tolist()
+    return out
+
+
+def edge_batches(model_id: str, frame: pd.DataFrame, size: int) -> Iterator[dict[str, Any]]:
     """The parameters of ``store/put_edges``, one batch of at most ``size`` edges at a time.
 
     Columnar: ``ids`` are the batch's distinct neuron ids (matched once per batch), ``src`` /
-    ``dst`` the position of each edge's ends in ``ids``, ``cols`` one list per property in
-    ``props`` (NaN -> None). Packing a few long lists is much cheaper for the driver than one
-    map per edge."""
+    ``dst`` the position of each edge's ends in ``ids``, ``cols`` one list per relationship
+    property in :data:`REL_PROPS` (NaN -> None), ``block`` the batch's ``NIFColumns`` node
+    (:func:`column_block`) and ``seq`` its number. Packing a few long lists is much cheaper
+    for the driver than one map per edge."""
     size = max(int(size), 1)
-    src_layer = frame["src_layer"].to_numpy(dtype=np.int64)
-    src_idx = frame["src_idx"].to_numpy(dtype=np.int64)
-    dst_layer = frame["dst_layer"].to_numpy(dtype=np.int64)
-    dst_idx = frame["dst_idx"].to_numpy(dtype=np.int64)
-    values = {c: frame[c].to_numpy(dtype=np.float64) for c in props}
-    for start in range(0, len(frame), size):
+    keys = {c: frame[c].to_numpy(dtype=np.int64) for c in KEY_COLUMNS}
+    values = {c: frame[c].to_numpy(dtype=np.float64) for c in (*REL_PROPS, *COLUMN_PROPS)}
+    for seq, start in enumerate(range(0, len(frame), size)):
         cut = slice(start, start + size)
         ends = np.stack([  # (2 * n_batch, 2): (layer, idx) of every source, then every target
-            np.concatenate([src_layer[cut], dst_layer[cut]]),
-            np.concatenate([src_idx[cut], dst_idx[cut]]),
+            np.concatenate([keys["src_layer"][cut], keys["dst_layer"][cut]]),
+            np.concatenate([keys["src_idx"][cut], keys["dst_idx"][cut]]),
         ], axis=1)
         uniq, pos = np.unique(ends, axis=0, return_inverse=True)
         pos = pos.reshape(-1)
         m = len(pos) // 2
+        rows = {c: v[cut] for c, v in {**keys, **values}.items()}
         yield {
+            "seq": seq,
             "ids": [neuron_key(model_id, int(la), int(i)) for la, i in uniq],
             "src": pos[:m].tolist(),
             "dst": pos[m:].tolist(),
-            "cols": {c: float_list(v[cut]) for c, v in values.items()},
+            "cols": {c: float_list(values[c][cut]) for c in REL_PROPS},
+            "block": column_block(rows),
         }
 
 
-def edge_frame(columns: dict[str, list[Any]], props: list[str]) -> pd.DataFrame:
-    """The columns returned by ``store/get_edges`` as a frame sorted by source layer, source
+def column_batches(frame: pd.DataFrame, size: int) -> Iterator[dict[str, Any]]:
+    """``NIFColumns`` nodes for an edge table whose relationships already exist (the migration of
+    a run written before the columns), ``size`` edges each, numbered from 0: ``{seq, block}``."""
+    size = max(int(size), 1)
+    arrays = {c: frame[c].to_numpy() for c in (*KEY_COLUMNS, *REL_PROPS, *COLUMN_PROPS)}
+    for seq, start in enumerate(range(0, len(frame), size)):
+        cut = slice(start, start + size)
+        yield {"seq": seq, "block": column_block({c: np.asarray(v[cut]) for c, v in arrays.items()})}
+
+
+def _key_order(keys: dict[str, np.ndarray]) -> np.ndarray:
+    """Indices that sort edges by source layer, source index, target index, target layer."""
+    return np.lexsort((keys["dst_layer"], keys["dst_idx"], keys["src_idx"], keys["src_layer"]))
+
+
+def edge_frame(columns: dict[str, Any], run_id: str = "") -> pd.DataFrame:
+    """The edge table from what ``store/get_edges`` returns: the relationships' ends and
+    :data:`REL_PROPS` as lists, and ``blocks``, the run's ``NIFColumns`` nodes (maps of lists).
+    Both sides are sorted by their key and must name the same edges; the secondary columns a
+    node does not store are rebuilt with :func:`default_column`. Sorted by source layer, source
     index, target index (the order of the embedded store)."""
-    ints = {c: np.asarray(columns[c], dtype=np.int64) for c in ("src_layer", "src_idx", "dst_layer", "dst_idx")}
-    floats = {c: np.asarray(columns[c], dtype=np.float64) for c in props}  # None (if any) -> NaN
-    order = np.lexsort((ints["dst_idx"], ints["src_idx"], ints["src_layer"]))
-    return pd.DataFrame({**{c: v[order] for c, v in ints.items()}, **{c: v[order] for c, v in floats.items()}})
+    rel_keys = {c: np.asarray(columns[c], dtype=np.int64) for c in KEY_COLUMNS}
+    rel = {c: np.asarray(columns[c], dtype=np.float64) for c in REL_PROPS}  # None (if any) -> NaN
+    order = _key_order(rel_keys)
+    rel_keys = {c: v[order] for c, v in rel_keys.items()}
+    rel = {c: v[order] for c, v in rel.items()}
+    blocks = list(columns.get("blocks") or [])
+    n_block = [len(b["src_idx"]) for b in blocks]
+    blk_keys = {c: np.asarray([x for b in blocks for x in b[c]], dtype=np.int64) for c in KEY_COLUMNS}
+    stored = {c: np.concatenate([np.asarray(b[c], dtype=np.float64) if c in b else np.full(n, np.nan)
+                                 for b, n in zip(blocks, n_block, strict=True)]) if blocks else np.zeros(0)
+              for c in COLUMN_PROPS}
+    derive = {c: np.concatenate([np.full(n, c not in b) for b, n in zip(blocks, n_block, strict=True)])
+              if blocks else np.zeros(0, dtype=bool) for c in COLUMN_PROPS}
+    border = _key_order(blk_keys)
+    if len(border) != len(order) or any(not np.array_equal(blk_keys[c][border], rel_keys[c]) for c in KEY_COLUMNS):
+        raise StoreError(
+            f"Run {run_id}: its NIF relationships ({len(order)}) and its NIFColumns nodes ({len(border)} edges) "
+            "do not name the same edges (written or edited outside nifgraph?); write the run again "
+            "(nifgraph push) or delete it."
+        )
+    sec = {}
+    for c in COLUMN_PROPS:
+        col, fill = stored[c][border], derive[c][border]
+        col[fill] = default_column(c, rel["value"], rel["value_norm"])[fill]
+        sec[c] = col
+    return pd.DataFrame({**rel_keys, **rel, **sec})
 
 
 def now_ms() -> int:
