@@ -3,9 +3,12 @@ second, ``put_model`` in neurons per second, through the ``Store`` interface, fo
 model sizes and batch sizes. The embedded DuckDB store always runs, as the reference.
 
 Neo4j writes a run's edges in columnar batches (the batch's neurons matched once by their
-indexed ``neuron_id``, then ``CREATE``: the run's old edges are deleted first) and reads them
-back as one record of columns; the driver's Rust extension (``neo4j-rust-ext``) packs and
-unpacks them when installed (the header line says whether it is).
+indexed ``neuron_id``, then ``CREATE`` of the relationships, each with ``run_id``, ``value``,
+``value_norm``, ``q_value``, and of one ``NIFColumns`` node with the batch's other statistics:
+schema version 2, docs/neo4j.md) and reads them back as one record of columns; the driver's
+Rust extension (``neo4j-rust-ext``) packs and unpacks them when installed (the header line says
+whether it is). The synthetic run has a permutation null (p- and q-values on every edge) and no
+redundancy term, like ``nifgraph estimate --null N``.
 
     NEO4J_URI=bolt://localhost:7687 NEO4J_PASSWORD=… python scripts/bench_neo4j_writes.py
     python scripts/bench_neo4j_writes.py --sizes 32,128,128,10 --sizes 64,1000,1000,10 --batch 20000
@@ -29,6 +32,7 @@ import pandas as pd
 
 
 def synthetic(sizes: tuple[int, ...], seed: int = 0):
+    from nifgraph.flowgraph import cost_transform
     from nifgraph.records import ModelRecord, RunRecord, new_id
 
     rng = np.random.default_rng(seed)
@@ -52,10 +56,11 @@ def synthetic(sizes: tuple[int, ...], seed: int = 0):
         src, dst = np.indices((a, b))  # each (n_l, n_{l+1})
         v = rng.uniform(0, 1, a * b)
         q = rng.uniform(0, 1, a * b)
-        parts.append(pd.DataFrame({
+        norm = v / v.max()
+        parts.append(pd.DataFrame({  # the columns nifgraph's estimation writes (nif.estimate_nif)
             "src_layer": layer, "src_idx": src.ravel(), "dst_layer": layer + 1, "dst_idx": dst.ravel(),
-            "value": v, "relevance": v, "redundancy": 0.0, "value_norm": v / v.max(),
-            "cost": -np.log(v / v.max()), "p_value": q, "q_value": np.minimum(1.0, 2 * q),
+            "value": v, "relevance": v, "redundancy": 0.0, "value_norm": norm,
+            "cost": cost_transform(norm), "p_value": q, "q_value": np.minimum(1.0, 2 * q),
         }))
     edges = pd.concat(parts, ignore_index=True)
 
@@ -133,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
         info = neo.status()
         settings = ", ".join(f"{k}={v}" for k, v in info["settings"].items())
         print(f"[neo4j] {uri}: Neo4j {info['server_version']} {info['edition']}; {settings or 'settings not readable'}")
+        print(f"[neo4j] nifgraph schema {info['schema']['version']}: NIF {{run_id, value, value_norm, q_value}} "
+              "+ one NIFColumns node per batch")
         print(f"[neo4j] {driver_line()}")
     else:
         print("[neo4j] skipped: set NEO4J_URI (and NEO4J_USER, NEO4J_PASSWORD) to benchmark Neo4j")

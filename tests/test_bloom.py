@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from nifgraph import cypher
-from nifgraph.records import EDGE_COLUMNS, NEURON_COLUMNS
+from nifgraph.records import NEURON_COLUMNS
 
 ROOT = Path(__file__).resolve().parents[1]
 PERSPECTIVE = ROOT / "cypher" / "bloom" / "nifgraph_perspective.json"
@@ -29,6 +29,7 @@ def _set_props(name: str, var: str) -> set[str]:
 
 def _written_props() -> dict[str, set[str]]:
     """Per label / relationship type: the property names the Neo4j store writes."""
+    from nifgraph.store.neo4j_records import REL_PROPS
     from nifgraph.store.neo4j_records import model_props as _model_props
     from nifgraph.store.neo4j_records import run_props as _run_props
 
@@ -44,7 +45,7 @@ def _written_props() -> dict[str, set[str]]:
         "Feature": neuron,
         "Class": neuron,
         "Hidden": neuron,
-        "NIF": {c for c in EDGE_COLUMNS if c not in ("src_layer", "src_idx", "dst_layer", "dst_idx")},
+        "NIF": {"run_id", *REL_PROPS},  # the other statistics are NIFColumns nodes (schema 2)
         "ATTRIBUTION": {"analysis_id", "run_id", "value"},
     }
 

@@ -80,8 +80,9 @@ def status(store: StoreOpt = None, json_: JsonOpt = False) -> None:
     )
     if info.get("gds_problem"):
         console.print(f"[yellow]{info['gds_problem']}[/yellow]")
+    version = f"data schema {schema['version']}" if schema.get("version") else "no nifgraph data yet"
     if schema["ready"]:
-        console.print(f"Schema: ready ({len(schema['expected'])} constraints and indexes)")
+        console.print(f"Schema: ready ({len(schema['expected'])} constraints and indexes; {version})")
     else:
         console.print(
             f"Schema: not ready (missing {', '.join(schema['missing']) or 'none'}; "

@@ -11,6 +11,7 @@ import pandas as pd
 
 from .. import cypher
 from ..errors import StoreError, StoreUnavailableError, ValidationError
+from .neo4j_layout import SCHEMA_VERSION
 from .neo4j_records import now_ms
 from .neo4j_runner import Statement, bind
 
@@ -25,6 +26,7 @@ class Neo4jAdmin:
     runner: Any
     uri: str
     database: str | None
+    _schema_version: int | None
 
     # -- schema and administration ----------------------------------------------------
     def init_schema(self) -> list[str]:
@@ -34,6 +36,8 @@ class Neo4jAdmin:
         written by an older nifgraph (see :mod:`.neo4j_layout`)."""
         self.create_schema()
         self._write("schema/await_indexes", timeout_s=300)
+        if self._schema_version is None:
+            self._schema_version = int(self._write("store/set_schema_version", version=SCHEMA_VERSION)[0]["version"])
         return expected_schema()
 
     def create_schema(self) -> None:
@@ -71,6 +75,7 @@ class Neo4jAdmin:
             "gds_min_version": min_server_version(),
             "gds_problem": unsupported_server(gds_version),
             "schema": {
+                "version": self._schema_version,
                 "ready": not missing and not not_online,
                 "missing": missing,
                 "not_online": not_online,
