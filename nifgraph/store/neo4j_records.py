@@ -139,8 +139,18 @@ def column_batches(frame: pd.DataFrame, size: int) -> Iterator[dict[str, Any]]:
 
 
 def _key_order(keys: dict[str, np.ndarray]) -> np.ndarray:
-    """Indices that sort edges by source layer, source index, target index, target layer."""
-    return np.lexsort((keys["dst_layer"], keys["dst_idx"], keys["src_idx"], keys["src_layer"]))
+    """Indices that sort edges by source layer, source index, target index, target layer (one
+    integer key and one argsort when the ranges allow, four-key lexsort otherwise)."""
+    cols = [keys[c] for c in ("src_layer", "src_idx", "dst_idx", "dst_layer")]
+    if not len(cols[0]):
+        return np.zeros(0, dtype=np.int64)
+    spans = [int(c.max()) + 1 for c in cols]
+    if min(int(c.min()) for c in cols) >= 0 and float(np.prod([float(x) for x in spans])) < 2.0**62:
+        key = cols[0].astype(np.int64)
+        for c, span in zip(cols[1:], spans[1:], strict=True):
+            key = key * span + c
+        return np.argsort(key, kind="stable")
+    return np.lexsort(cols[::-1])
 
 
 def edge_frame(columns: dict[str, Any], run_id: str = "") -> pd.DataFrame:
@@ -155,13 +165,14 @@ def edge_frame(columns: dict[str, Any], run_id: str = "") -> pd.DataFrame:
     rel_keys = {c: v[order] for c, v in rel_keys.items()}
     rel = {c: v[order] for c, v in rel.items()}
     blocks = list(columns.get("blocks") or [])
-    n_block = [len(b["src_idx"]) for b in blocks]
-    blk_keys = {c: np.asarray([x for b in blocks for x in b[c]], dtype=np.int64) for c in KEY_COLUMNS}
-    stored = {c: np.concatenate([np.asarray(b[c], dtype=np.float64) if c in b else np.full(n, np.nan)
-                                 for b, n in zip(blocks, n_block, strict=True)]) if blocks else np.zeros(0)
-              for c in COLUMN_PROPS}
-    derive = {c: np.concatenate([np.full(n, c not in b) for b, n in zip(blocks, n_block, strict=True)])
-              if blocks else np.zeros(0, dtype=bool) for c in COLUMN_PROPS}
+    sizes = [len(b["src_idx"]) for b in blocks]
+
+    def joined(c: str, dtype: Any, missing: float = np.nan) -> np.ndarray:
+        parts = [np.asarray(b[c], dtype=dtype) if c in b else np.full(n, missing, dtype=dtype)
+                 for b, n in zip(blocks, sizes, strict=True)]
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
+
+    blk_keys = {c: joined(c, np.int64, 0) for c in KEY_COLUMNS}
     border = _key_order(blk_keys)
     if len(border) != len(order) or any(not np.array_equal(blk_keys[c][border], rel_keys[c]) for c in KEY_COLUMNS):
         raise StoreError(
@@ -171,10 +182,12 @@ def edge_frame(columns: dict[str, Any], run_id: str = "") -> pd.DataFrame:
         )
     sec = {}
     for c in COLUMN_PROPS:
-        col, fill = stored[c][border], derive[c][border]
-        col[fill] = default_column(c, rel["value"], rel["value_norm"])[fill]
+        col = joined(c, np.float64)[border]
+        if any(c not in b for b in blocks):
+            fill = np.repeat([c not in b for b in blocks], sizes)[border]
+            col[fill] = default_column(c, rel["value"][fill], rel["value_norm"][fill])
         sec[c] = col
-    return pd.DataFrame({**rel_keys, **rel, **sec})
+    return pd.DataFrame({**rel_keys, **rel, **sec}, copy=False)
 
 
 def now_ms() -> int:
