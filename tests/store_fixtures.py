@@ -89,3 +89,34 @@ def store_analysed(store) -> tuple[ModelRecord, RunRecord]:
     store.put_run(run, edges)
     store.put_analysis(make_analysis(model, run))
     return model, run
+
+
+def edge_variant(kind: str, seed: int = 0) -> pd.DataFrame:
+    """An edge table of a 5-7-3 model (run id ``r-x``) in the variants estimation writes: ``plain``
+    (no null, no redundancy term), ``beta`` (relevance and redundancy differ from value and 0),
+    ``null`` (p, q and interval on every edge), and ``everything`` (all of them, plus a missing
+    value, a partly missing p-value, and a cost that is not -ln(value_norm) bit for bit)."""
+    from nifgraph.flowgraph import cost_transform
+    from nifgraph.records import EDGE_COLUMNS, conform
+
+    rng = np.random.default_rng(seed)
+    rows = []
+    for layer, (a, b) in enumerate([(5, 7), (7, 3)]):
+        src, dst = np.indices((a, b))
+        rel = rng.uniform(0, 1, a * b)
+        red = rng.uniform(0, 0.5, a * b) if kind in ("beta", "everything") else np.zeros(a * b)
+        val = np.maximum(rel - 0.5 * red, 0.0)
+        val[0] = 0.0
+        norm = val / val.max()
+        f = pd.DataFrame({"src_layer": layer, "src_idx": src.ravel(), "dst_layer": layer + 1, "dst_idx": dst.ravel(),
+                          "value": val, "relevance": rel if kind in ("beta", "everything") else val,
+                          "redundancy": red, "value_norm": norm, "cost": cost_transform(norm)})
+        for c in ("p_value", "q_value", "ci_low", "ci_high"):
+            f[c] = rng.uniform(0, 1, a * b) if kind in ("null", "everything") else np.nan
+        if kind == "everything":
+            f.loc[3, "p_value"] = np.nan  # a partly missing column
+            f.loc[4, "value"] = np.nan  # a missing value
+            with np.errstate(divide="ignore"):
+                f["cost"] = -np.log(norm)  # -0.0 at the strongest edge, inf at 0: not the default, kept as written
+        rows.append(f)
+    return conform(pd.concat(rows, ignore_index=True).assign(run_id="r-x"), EDGE_COLUMNS)

@@ -10,8 +10,7 @@ import pandas as pd
 import pytest
 
 from nifgraph.errors import StoreUnavailableError
-from nifgraph.flowgraph import cost_transform
-from nifgraph.records import EDGE_COLUMNS, conform
+from nifgraph.records import EDGE_COLUMNS
 from nifgraph.store.neo4j_layout import SCHEMA_VERSION
 from nifgraph.store.neo4j_records import (
     COLUMN_PROPS,
@@ -22,34 +21,10 @@ from nifgraph.store.neo4j_records import (
 )
 
 from .fakes import fake_neo4j_store
+from .store_fixtures import edge_variant as _edges
 from .store_fixtures import make_model, make_run
 
 STATS = [c for c in EDGE_COLUMNS if c not in ("run_id", *KEY_COLUMNS)]
-
-
-def _edges(kind: str, seed: int = 0) -> pd.DataFrame:
-    """An edge table of a 5-7-3 model in the variants estimation writes (and odd ones)."""
-    rng = np.random.default_rng(seed)
-    rows = []
-    for layer, (a, b) in enumerate([(5, 7), (7, 3)]):
-        src, dst = np.indices((a, b))
-        rel = rng.uniform(0, 1, a * b)
-        red = rng.uniform(0, 0.5, a * b) if kind in ("beta", "everything") else np.zeros(a * b)
-        val = np.maximum(rel - 0.5 * red, 0.0)
-        val[0] = 0.0
-        norm = val / val.max()
-        f = pd.DataFrame({"src_layer": layer, "src_idx": src.ravel(), "dst_layer": layer + 1, "dst_idx": dst.ravel(),
-                          "value": val, "relevance": rel if kind in ("beta", "everything") else val,
-                          "redundancy": red, "value_norm": norm, "cost": cost_transform(norm)})
-        for c in ("p_value", "q_value", "ci_low", "ci_high"):
-            f[c] = rng.uniform(0, 1, a * b) if kind in ("null", "everything") else np.nan
-        if kind == "everything":
-            f.loc[3, "p_value"] = np.nan  # a partly missing column
-            f.loc[4, "value"] = np.nan  # a missing value
-            with np.errstate(divide="ignore"):
-                f["cost"] = -np.log(norm)  # -0.0 at the strongest edge, inf at 0: not the default, kept as written
-        rows.append(f)
-    return conform(pd.concat(rows, ignore_index=True).assign(run_id="r-x"), EDGE_COLUMNS)
 
 
 def _through_columns(frame: pd.DataFrame, size: int) -> pd.DataFrame:

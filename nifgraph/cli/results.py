@@ -183,17 +183,20 @@ def plot(
 def export(
     ref: ModelArg,
     out: OutOpt = None,
-    fmt: Annotated[str, typer.Option("--format", help="parquet, csv or both.")] = "both",
+    fmt: Annotated[str, typer.Option(
+        "--format", help="parquet, csv, both, or neo4j-import (the files of `neo4j-admin database import full`)."
+    )] = "both",
     store: StoreOpt = None,
     json_: JsonOpt = False,
 ) -> None:
-    """Export a run's nodes (neurons + metrics) and edges as Parquet and/or CSV."""
+    """Export a run's nodes (neurons + metrics) and edges as Parquet and/or CSV, or as the files
+    `neo4j-admin database import full` takes (a new Neo4j database, the bulk path for big runs)."""
     from ..config import default_out
     from ..errors import ValidationError
     from ..render.export import FORMATS, export_run
 
     if fmt not in FORMATS:
-        raise ValidationError(f"--format must be parquet, csv or both; got {fmt!r}.")
+        raise ValidationError(f"--format must be parquet, csv, both or neo4j-import; got {fmt!r}.")
     with open_store_cli(store, read_only=True) as st:
         m, r = st.need_run(ref, prefer_analysed=True)
         note = run_note(st, ref, m, r)

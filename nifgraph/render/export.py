@@ -1,5 +1,7 @@
 """Export of a stored run as tables: nodes (neurons with their metrics) and edges, in Parquet
-and/or CSV, for pandas, Spark or ``neo4j-admin database import``."""
+and/or CSV, for pandas or Spark; or (``neo4j-import``) as the header+CSV files
+``neo4j-admin database import full`` turns into a Neo4j nifgraph store (the bulk path for very
+large runs, :mod:`nifgraph.store.neo4j_import`)."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from .files import output_folder, write_file
 
 __all__ = ["FORMATS", "export_run"]
 
-FORMATS = ("parquet", "csv", "both")
+FORMATS = ("parquet", "csv", "both", "neo4j-import")
 
 
 def export_run(
@@ -25,7 +27,9 @@ def export_run(
     over at least one layer: a residual or concatenated path of a DAG model) and, for a DAG
     run, ``samples`` (``means``, or ``positions`` for a pair estimated with ``--conv-samples positions``)."""
     if fmt not in FORMATS:
-        raise ValidationError(f"--format must be parquet, csv or both; got {fmt!r}.")
+        raise ValidationError(f"--format must be parquet, csv, both or neo4j-import; got {fmt!r}.")
+    if fmt == "neo4j-import":
+        return export_neo4j_import(store, model, run, folder)
     output_folder(folder)
     layers = layer_table(model)
     names = [la["name"] for la in layers]
@@ -53,4 +57,28 @@ def export_run(
             written.append(write_file(stem.with_suffix(".parquet"), lambda tmp, f=frame: f.to_parquet(tmp, index=False)))
         if fmt in ("csv", "both"):
             written.append(write_file(stem.with_suffix(".csv"), lambda tmp, f=frame: f.to_csv(tmp, index=False)))
+    return written
+
+
+def export_neo4j_import(store: Store, model: ModelRecord, run: RunRecord, folder: Path) -> list[Path]:
+    """Write ``<run>_neo4j-import/``: the files of :data:`~nifgraph.store.neo4j_import.IMPORT_FILES`
+    and ``import.txt`` with the ``neo4j-admin`` command and the steps after it; returns the paths."""
+    from ..store.neo4j_import import import_command, import_tables
+
+    tables = import_tables(model, store.get_neurons(model.model_id), run, store.get_edges(run.run_id))
+    target = output_folder(Path(folder) / f"{run.run_id}_neo4j-import")
+    written = [
+        write_file(target / name, lambda tmp, f=frame: f.to_csv(tmp, index=False))
+        for name, frame in tables.items()
+    ]
+    command = import_command({p.name: str(p.resolve()) for p in written})
+    steps = (
+        f"# Run {run.run_id} of model {model.model_id} ({len(tables['nif.csv']):,} edges) for a new, empty database.\n"
+        "# 1. Stop the Neo4j server, then (add --overwrite-destination to replace an empty database):\n"
+        f"{command}\n"
+        "# 2. Start the server, then: nifgraph db init --store neo4j://HOST:7687\n"
+        f"# 3. Checkpoint and analysis: nifgraph push {model.model_id} --store <this store> --to neo4j://HOST:7687\n"
+        "#    (the run is already complete there and is skipped).\n"
+    )
+    written.append(write_file(target / "import.txt", lambda tmp: tmp.write_text(steps, encoding="utf-8")))
     return written
