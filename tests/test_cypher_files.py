@@ -266,6 +266,17 @@ def test_put_run_completes_last_and_batches():
     assert {k for p in puts for k in p["block"]} <= {"src_layer", "src_idx", "dst_layer", "dst_idx", "cost"}
 
 
+def test_a_new_run_skips_the_deletes():
+    from .store_fixtures import make_run
+
+    store, model, _ = _fake_store(answers={"store/begin_run": lambda p: [{"run_id": p["run"]["run_id"], "fresh": True}]})
+    run, edges = make_run(model)
+    store.put_run(run, edges)
+    names = [n for n, _ in store.runner.calls]
+    assert names[:3] == ["store/get_model", "store/begin_run", "store/put_edges"]
+    assert "store/delete_run_edges" not in names and "store/delete_run_columns" not in names
+
+
 def test_failed_put_run_deletes_what_it_wrote():
     from .store_fixtures import make_run
 

@@ -287,15 +287,16 @@ class Neo4jStore(Neo4jAdmin, Store):
                 "model: from a layer to one it feeds); pass the edges of one run of this model."
             )
         mid = model.model_id
-        self._write(
+        begun = self._write(
             "store/begin_run", run=run_props(run), seq=time.time_ns(), now_ms=now_ms(), edge_layout=EDGE_LAYOUT
         )
         try:
             if self._schema_version is None:  # a database new to nifgraph: record the schema once
                 self._schema_version = int(self._write("store/set_schema_version", version=SCHEMA_VERSION)[0]["version"])
-            # a replaced run: drop its old edges and columns while it is hidden
-            self._drain("store/delete_run_edges", run_id=run.run_id, limit=self.batch_size)
-            self._drain("store/delete_run_columns", run_id=run.run_id, from_seq=0, limit=self.batch_size)
+            if not (begun and begun[0].get("fresh")):
+                # a replaced (or interrupted) run: drop its old edges and columns while it is hidden
+                self._drain("store/delete_run_edges", run_id=run.run_id, limit=self.batch_size)
+                self._drain("store/delete_run_columns", run_id=run.run_id, from_seq=0, limit=self.batch_size)
             done = 0
             for batch in edge_batches(mid, frame, self.batch_size):
                 got = self._write(
