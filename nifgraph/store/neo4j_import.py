@@ -153,6 +153,7 @@ def import_tables(model: ModelRecord, neurons: pd.DataFrame, run: RunRecord, edg
 
 def import_command(paths: dict[str, str], database: str = "neo4j") -> str:
     """The ``neo4j-admin`` command line that imports the files at ``paths`` (file name -> path)."""
-    parts = ["neo4j-admin database import full", f"--array-delimiter='{ARRAY_DELIMITER}'"]
+    # the database first: --nodes / --relationships take every file name that follows them
+    parts = ["neo4j-admin database import full", database, f"--array-delimiter='{ARRAY_DELIMITER}'"]
     parts += [f"--{IMPORT_FILES[name]}={paths[name]}" for name in IMPORT_FILES]
-    return " ".join([*parts, database])
+    return " ".join(parts)
