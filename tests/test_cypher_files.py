@@ -238,7 +238,7 @@ def test_put_run_completes_last_and_batches():
     assert names[:3] == ["store/get_model", "store/begin_run", "store/delete_run_edges"]
     assert names[-1] == "store/complete_run"
     puts = [p for n, p in store.runner.calls if n == "store/put_edges"]
-    assert [len(p["src"]) for p in puts] == [5, 5, 5, 3]
+    assert sorted(len(p["src"]) for p in puts) == [4, 4, 5, 5]  # 18 edges, at most 5 a batch: 4 even batches
     # every batch names each of its neurons once; the edges point into that list
     got = []
     for p in puts:

@@ -107,9 +107,11 @@ class Neo4jStore(Neo4jAdmin, Store):
     """
 
     kind = "neo4j"
-    #: Rows per write transaction (edges of ``put_run`` in columnar batches: 20 000 measured
-    #: faster than 5 000 on a 5.26 server, ``scripts/bench_neo4j_writes.py``).
-    batch_size = 20000
+    #: Rows per write transaction (edges of ``put_run`` in columnar batches of even size, at most
+    #: this many). With schema 2, 10 000-15 000 edges a transaction cost the server least on a 5.26
+    #: server with 1 GB of heap: about 12 s of server CPU per million edges, against 16-20 s at
+    #: 20 000 and 13-17 s at 2 500-5 000 (docs/neo4j.md, ``scripts/bench_neo4j_writes.py``).
+    batch_size = 12500
 
     def __init__(
         self, uri: str, user: str = "neo4j", password: str = "", database: str | None = None, *, runner: Any = None

@@ -98,18 +98,21 @@ def column_block(rows: dict[str, np.ndarray]) -> dict[str, list[Any]]:
 
 
 def edge_batches(model_id: str, frame: pd.DataFrame, size: int) -> Iterator[dict[str, Any]]:
-    """The parameters of ``store/put_edges``, one batch of at most ``size`` edges at a time.
+    """The parameters of ``store/put_edges``, one batch of at most ``size`` edges at a time (as few
+    batches as that allows, of even size: no small last transaction).
 
     Columnar: ``ids`` are the batch's distinct neuron ids (matched once per batch), ``src`` /
     ``dst`` the position of each edge's ends in ``ids``, ``cols`` one list per relationship
     property in :data:`REL_PROPS` (NaN -> None), ``block`` the batch's ``NIFColumns`` node
     (:func:`column_block`) and ``seq`` its number. Packing a few long lists is much cheaper
     for the driver than one map per edge."""
-    size = max(int(size), 1)
+    n = len(frame)
+    n_batches = -(-n // max(int(size), 1))  # as few as `size` allows, their sizes differing by one at most
+    bounds = [i * n // n_batches for i in range(n_batches + 1)] if n_batches else [0]
     keys = {c: frame[c].to_numpy(dtype=np.int64) for c in KEY_COLUMNS}
     values = {c: frame[c].to_numpy(dtype=np.float64) for c in (*REL_PROPS, *COLUMN_PROPS)}
-    for seq, start in enumerate(range(0, len(frame), size)):
-        cut = slice(start, start + size)
+    for seq, (start, stop) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
+        cut = slice(start, stop)
         ends = np.stack([  # (2 * n_batch, 2): (layer, idx) of every source, then every target
             np.concatenate([keys["src_layer"][cut], keys["dst_layer"][cut]]),
             np.concatenate([keys["src_idx"][cut], keys["dst_idx"][cut]]),
