@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", action="append", default=None,
                     help="Layer sizes, comma-separated; repeat for several models (default 32,128,128,10).")
-    ap.add_argument("--batch", default="5000,20000", help="Batch sizes to compare, comma-separated.")
+    ap.add_argument("--batch", default="12500", help="Batch sizes to compare, comma-separated (the store's default: 12500).")
     ap.add_argument("--repeat", type=int, default=3, help="Runs per figure (the median is printed).")
     ap.add_argument("--quick", action="store_true", help="Small sizes, one batch size (CI).")
     args = ap.parse_args(argv)
