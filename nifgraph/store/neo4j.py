@@ -14,8 +14,9 @@ Data model (diagram in ``docs/neo4j.md``)::
 
 Property names are the snake_case column names of :mod:`nifgraph.records`; dicts (``meta``,
 ``settings``) are JSON strings; NaN is stored as a missing property and read back as NaN. The
-secondary edge statistics live in columns (``NIFColumns``) so that each relationship needs one
-property record fewer; :mod:`.neo4j_layout` has the schema versions and the migration on open.
+secondary edge statistics live in columns (``NIFColumns``) so that a relationship needs two
+property records instead of four to five; :mod:`.neo4j_layout` has the schema versions and the
+migration on open.
 
 How writes stay all-or-nothing
 ------------------------------
@@ -294,7 +295,7 @@ class Neo4jStore(Neo4jAdmin, Store):
         )
         try:
             if self._schema_version is None:  # a database new to nifgraph: record the schema once
-                self._schema_version = int(self._write("store/set_schema_version", version=SCHEMA_VERSION)[0]["version"])
+                self._schema_version = self._record_schema()
             if not (begun and begun[0].get("fresh")):
                 # a replaced (or interrupted) run: drop its old edges and columns while it is hidden
                 self._drain("store/delete_run_edges", run_id=run.run_id, limit=self.batch_size)

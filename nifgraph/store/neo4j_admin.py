@@ -37,8 +37,14 @@ class Neo4jAdmin:
         self.create_schema()
         self._write("schema/await_indexes", timeout_s=300)
         if self._schema_version is None:
-            self._schema_version = int(self._write("store/set_schema_version", version=SCHEMA_VERSION)[0]["version"])
+            self._schema_version = self._record_schema()
         return expected_schema()
+
+    def _record_schema(self) -> int:
+        """Record this nifgraph's schema version on the database (never lowers it); returns the
+        version recorded there."""
+        rows = self._write("store/set_schema_version", version=SCHEMA_VERSION)
+        return int(rows[0]["version"]) if rows else SCHEMA_VERSION
 
     def create_schema(self) -> None:
         """Create the constraints and indexes of ``cypher/schema`` (idempotent; does not wait)."""

@@ -70,7 +70,7 @@ def check_schema(store: Any) -> int | None:
         store.create_schema()
         for run_id in old:
             migrate_run(store, run_id)
-        store._write("store/set_schema_version", version=SCHEMA_VERSION)
+        store._record_schema()
     except StoreUnavailableError:
         raise
     except StoreError as e:
