@@ -27,29 +27,30 @@ def test_the_vectorised_exp_matches_numpy():
 
 
 @pytest.mark.parametrize("bound", ["mine", "smile"])
-@pytest.mark.parametrize("dx", [1, 3])
-def test_first_gradient_equals_the_bmm_backward_pass(bound, dx):
+@pytest.mark.parametrize(("dx", "dq"), [(1, 1), (3, 1), (2, 2), (3, 2)])
+def test_first_gradient_equals_the_bmm_backward_pass(bound, dx, dq):
+    """dq = 2: a variable entering as two inputs (normal score and rank, the default)."""
     rng = np.random.default_rng(0)
     n, batch, h = 300, 32, 16
     xs = rng.standard_normal((dx + 1, n)).astype(np.float32)  # (cx, n_tr)
-    ys = rng.standard_normal((2, n)).astype(np.float32)
-    ex, ey = np.arange(1, dx + 1), 1
+    ys = rng.standard_normal((dq + 1, n)).astype(np.float32)
+    ex, ey = np.arange(1, dx + 1), np.arange(1, dq + 1)
     idx = rng.integers(0, n, batch)
     xr, qr = np.concatenate([idx, idx]), np.concatenate([idx, rng.permutation(idx)])
-    critics = _mine._Critics(dx + 1, h)
+    critics = _mine._Critics(dx + dq, h)
     theta = critics.init(np.array([7]), seed=3, device=torch.device("cpu"))  # (1, P)
     got = _kernel.first_gradient(theta[0].numpy(), xs, ys, ex, ey, xr, qr, batch=batch, bound=bound, hidden=h)
-    # the same step through the bmm path: inputs (1, dx+2, 2B), dt from the fresh moving average
-    inp = torch.ones(1, dx + 2, 2 * batch)
+    # the same step through the bmm path: inputs (1, dx+dq+1, 2B), dt from the fresh moving average
+    inp = torch.ones(1, dx + dq + 1, 2 * batch)
     inp[0, :dx] = torch.as_tensor(xs[ex][:, xr])
-    inp[0, dx] = torch.as_tensor(ys[ey, qr])
+    inp[0, dx : dx + dq] = torch.as_tensor(ys[ey][:, qr])
     t, hid = critics.forward(theta, inp)
     tj, tm = t[:, :batch], t[:, batch:]
     if bound == "mine":
         dt = torch.cat([torch.full_like(tj, -1.0 / batch), torch.softmax(tm, 1)], 1)  # log_ma = lme
     else:
         dt = torch.cat([-torch.sigmoid(-tj) / batch, torch.sigmoid(tm) / batch], 1)
-    work = (torch.empty(1, dx + 2, 2 * batch), torch.empty(1, dx + 2, h), torch.empty(1, 1, h))
+    work = (torch.empty(1, dx + dq + 1, 2 * batch), torch.empty(1, dx + dq + 1, h), torch.empty(1, 1, h))
     ref = critics.backward(theta, inp, hid, dt, torch.empty(1, critics.n_param), work)[0].numpy()
     np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-6)
 
@@ -74,6 +75,26 @@ def test_the_compiled_loop_and_the_bmm_path_are_the_same_estimator(method):
     assert fast[off].max() < 0.03
     steps = _mine.LAST_RUN["steps"]
     assert steps.min() >= FAST["min_steps"] and steps.max() <= FAST["steps"]
+
+
+@pytest.mark.parametrize("opts", [{}, {"rank_input": False, "ema": 0.0, "lr": 0.01}])
+def test_the_fused_gpu_step_is_the_same_estimator_on_a_cpu(opts):
+    """``fused_step`` (the GPU path, run uncompiled here) on the default critic inputs (two per
+    variable, weights averaged) and on the one-input critic: the same values as the bmm step
+    to float rounding amplified by training."""
+    from nifgraph.mi._registry import _critic_inputs, _neural_scores
+
+    x, y, truth = _gaussians()
+    o = mi.check_options("mine", {**FAST, **opts})
+    (tx, per), (ty, _) = (_critic_inputs(_neural_scores(a, True)[0], a, o) for a in (x, y))
+    ii, jj = np.meshgrid(np.arange(3), np.arange(3), indexing="ij")
+    ex = (ii.ravel()[:, None] * per + np.arange(per)).astype(np.int64)
+    ey = (jj.ravel()[:, None] * per + np.arange(per)).astype(np.int64)
+    kw = dict(keys=np.arange(9), bound="mine", opts={**o, "kernel": "bmm"}, seed=4)
+    fused = _mine.train_bounds(tx.astype(np.float32), ty.astype(np.float32), ex, ey, fused=True, **kw)
+    ref = _mine.train_bounds(tx.astype(np.float32), ty.astype(np.float32), ex, ey, fused=False, **kw)
+    assert np.abs(fused - ref).max() < 0.03
+    np.testing.assert_allclose(fused.reshape(3, 3).diagonal(), truth, atol=0.06)
 
 
 def test_the_compiled_loop_trains_the_joint_critic():

@@ -59,8 +59,10 @@ def test_an_edge_does_not_depend_on_its_neighbours(data):
     """The same edge estimated alone or among others: same value (randomness from its key)."""
     x, y = data
     full = mi.pairwise(x, y, seed=2, workers=1, **FAST)
+    (tx, per), (ty, _) = _mine_inputs(x), _mine_inputs(y)
+    rows = np.arange(per) + 1 * per  # variable 1's critic inputs
     alone = _mine.train_bounds(
-        _mine_inputs(x), _mine_inputs(y), np.array([[1]]), np.array([1]), keys=np.array([1 * 5 + 1]),
+        tx, ty, rows[None, :], rows[None, :], keys=np.array([1 * 5 + 1]),
         bound="mine", opts=mi.check_options("mine", FAST), seed=2,
     )
     assert full[1, 1] > 0.1
@@ -68,9 +70,11 @@ def test_an_edge_does_not_depend_on_its_neighbours(data):
 
 
 def _mine_inputs(a):
-    from nifgraph.mi._registry import _neural_scores
+    """The critic-input table of ``a`` at the defaults and the inputs per variable."""
+    from nifgraph.mi._registry import _critic_inputs, _neural_scores
 
-    return _neural_scores(a, True)[0].astype(np.float32)
+    table, per = _critic_inputs(_neural_scores(a, True)[0], a, mi.check_options("mine", FAST))
+    return table.astype(np.float32), per
 
 
 def test_joint_and_nif_with_null_do_not_depend_on_workers(data, parallel_always):

@@ -68,40 +68,52 @@ def _exp_neg(z):
 
 
 @_jit
-def _forward(theta, xv, qv, hid, t, dx, h, n):
-    """Critic values ``t[:n]`` of samples ``(xv[:, :n], qv[:n])``; hidden ``hid[:, :n]`` kept."""
-    n_w1 = (dx + 2) * h
+def _forward(theta, inp, hid, t, d_in, h, n):
+    """Critic values ``t[:n]`` of the samples ``inp[:, :n]`` (``d_in`` rows: the x variables,
+    then the q variables); hidden ``hid[:, :n]`` kept. Weight ``W1[d, k]`` is ``theta[d * h + k]``,
+    the bias row is ``d = d_in``, then ``w2`` and ``b2``."""
+    n_w1 = (d_in + 1) * h
     b2 = theta[n_w1 + h]
     for m in range(n):
         t[m] = b2
     for k in range(h):
-        wq, wb, w2 = theta[dx * h + k], theta[(dx + 1) * h + k], theta[n_w1 + k]
-        if dx == 1:
-            wx = theta[k]
+        wb, w2 = theta[d_in * h + k], theta[n_w1 + k]
+        if d_in == 2:
+            w0, w1 = theta[k], theta[h + k]
             for m in range(n):
-                p = max(wx * xv[0, m] + wq * qv[m] + wb, np.float32(0.0))
+                p = max(w0 * inp[0, m] + w1 * inp[1, m] + wb, np.float32(0.0))
+                hid[k, m] = p
+                t[m] += w2 * p
+        elif d_in == 4:
+            w0, w1, w2_, w3 = theta[k], theta[h + k], theta[2 * h + k], theta[3 * h + k]
+            for m in range(n):
+                p = max(w0 * inp[0, m] + w1 * inp[1, m] + w2_ * inp[2, m] + w3 * inp[3, m] + wb, np.float32(0.0))
                 hid[k, m] = p
                 t[m] += w2 * p
         else:
             for m in range(n):
-                p = wq * qv[m] + wb
-                for d in range(dx):
-                    p += theta[d * h + k] * xv[d, m]
+                p = wb
+                for d in range(d_in):
+                    p += theta[d * h + k] * inp[d, m]
                 p = max(p, np.float32(0.0))
                 hid[k, m] = p
                 t[m] += w2 * p
 
 
 @_jit
-def _heldout(theta, x_ho, y_ho, ex_e, ey_e, shuffles, bound, tau, xv, qv, hid, t, dx, h):
-    """Held-out bound of one critic: ``mean_P T - log mean_Q e^T`` (Q over ``shuffles``)."""
+def _heldout(theta, x_ho, y_ho, ex_e, ey_e, shuffles, bound, tau, inp, hid, t, h):
+    """Held-out bound of one critic: ``mean_P T - log mean_Q e^T`` (Q over ``shuffles``: every
+    q row of the sample moves together)."""
     n = x_ho.shape[1]
+    dx, dq = ex_e.shape[0], ey_e.shape[0]
+    d_in = dx + dq
     for d in range(dx):
         for m in range(n):
-            xv[d, m] = x_ho[ex_e[d], m]
-    for m in range(n):
-        qv[m] = y_ho[ey_e, m]
-    _forward(theta, xv, qv, hid, t, dx, h, n)
+            inp[d, m] = x_ho[ex_e[d], m]
+    for j in range(dq):
+        for m in range(n):
+            inp[dx + j, m] = y_ho[ey_e[j], m]
+    _forward(theta, inp, hid, t, d_in, h, n)
     tj = np.float32(0.0)
     for m in range(n):
         tj += t[m]
@@ -109,9 +121,10 @@ def _heldout(theta, x_ho, y_ho, ex_e, ey_e, shuffles, bound, tau, xv, qv, hid, t
     k_sh = shuffles.shape[0]
     lse = np.empty(k_sh)
     for s in range(k_sh):
-        for m in range(n):
-            qv[m] = y_ho[ey_e, shuffles[s, m]]
-        _forward(theta, xv, qv, hid, t, dx, h, n)
+        for j in range(dq):
+            for m in range(n):
+                inp[dx + j, m] = y_ho[ey_e[j], shuffles[s, m]]
+        _forward(theta, inp, hid, t, d_in, h, n)
         if bound == 1:  # smile: the clipped ratio
             for m in range(n):
                 t[m] = min(max(t[m], -tau), tau)
@@ -130,16 +143,20 @@ def _heldout(theta, x_ho, y_ho, ex_e, ey_e, shuffles, bound, tau, xv, qv, hid, t
 
 
 @_jit
-def _step_grad(theta, x_tr, y_tr, ex_e, ey_e, xr, qr, batch, bound, log_ma, rate, xv, qv, hid, t, dt, grad, dx, h):
+def _step_grad(theta, x_tr, y_tr, ex_e, ey_e, xr, qr, batch, bound, log_ma, rate, inp, hid, t, dt, grad, h):
     """Gradient (into ``grad``) of the training loss at one step; returns the new ``log_ma``."""
     m2 = 2 * batch
+    dx, dq = ex_e.shape[0], ey_e.shape[0]
+    d_in = dx + dq
     for d in range(dx):
         row = ex_e[d]
         for m in range(m2):
-            xv[d, m] = x_tr[row, xr[m]]
-    for m in range(m2):
-        qv[m] = y_tr[ey_e, qr[m]]
-    _forward(theta, xv, qv, hid, t, dx, h, m2)
+            inp[d, m] = x_tr[row, xr[m]]
+    for j in range(dq):
+        row = ey_e[j]
+        for m in range(m2):
+            inp[dx + j, m] = y_tr[row, qr[m]]
+    _forward(theta, inp, hid, t, d_in, h, m2)
     inv_b = np.float32(1.0 / batch)
     if bound == 0:  # mine: moving average of E_Q[e^T] in the gradient's denominator
         mx = t[batch]
@@ -167,40 +184,57 @@ def _step_grad(theta, x_tr, y_tr, ex_e, ey_e, xr, qr, batch, bound, log_ma, rate
             dt[m] = -inv_b / (np.float32(1.0) + math.exp(t[m]))  # -sigmoid(-t) / B
         for m in range(batch, m2):
             dt[m] = inv_b / (np.float32(1.0) + math.exp(-t[m]))  # sigmoid(t) / B
-    n_w1 = (dx + 2) * h
+    n_w1 = (d_in + 1) * h
     g_b2 = np.float32(0.0)
     for m in range(m2):
         g_b2 += dt[m]
     for k in range(h):
         w2 = theta[n_w1 + k]
         s2 = np.float32(0.0)
-        sq = np.float32(0.0)
         sb = np.float32(0.0)
-        if dx == 1:
-            sx = np.float32(0.0)
+        if d_in == 2:
+            s0 = np.float32(0.0)
+            s1 = np.float32(0.0)
             for m in range(m2):
                 hv = hid[k, m]
                 s2 += dt[m] * hv
                 g = dt[m] if hv > np.float32(0.0) else np.float32(0.0)
-                sx += g * xv[0, m]
-                sq += g * qv[m]
+                s0 += g * inp[0, m]
+                s1 += g * inp[1, m]
                 sb += g
-            grad[k] = w2 * sx
+            grad[k] = w2 * s0
+            grad[h + k] = w2 * s1
+        elif d_in == 4:
+            s0 = np.float32(0.0)
+            s1 = np.float32(0.0)
+            s3 = np.float32(0.0)
+            s4 = np.float32(0.0)
+            for m in range(m2):
+                hv = hid[k, m]
+                s2 += dt[m] * hv
+                g = dt[m] if hv > np.float32(0.0) else np.float32(0.0)
+                s0 += g * inp[0, m]
+                s1 += g * inp[1, m]
+                s3 += g * inp[2, m]
+                s4 += g * inp[3, m]
+                sb += g
+            grad[k] = w2 * s0
+            grad[h + k] = w2 * s1
+            grad[2 * h + k] = w2 * s3
+            grad[3 * h + k] = w2 * s4
         else:
-            for d in range(dx):
+            for d in range(d_in):
                 sx = np.float32(0.0)
                 for m in range(m2):
                     g = dt[m] if hid[k, m] > np.float32(0.0) else np.float32(0.0)
-                    sx += g * xv[d, m]
+                    sx += g * inp[d, m]
                 grad[d * h + k] = w2 * sx
             for m in range(m2):
                 hv = hid[k, m]
                 s2 += dt[m] * hv
                 g = dt[m] if hv > np.float32(0.0) else np.float32(0.0)
-                sq += g * qv[m]
                 sb += g
-        grad[dx * h + k] = w2 * sq
-        grad[(dx + 1) * h + k] = w2 * sb
+        grad[d_in * h + k] = w2 * sb
         grad[n_w1 + k] = s2
     grad[n_w1 + h] = g_b2
     return log_ma
@@ -208,25 +242,28 @@ def _step_grad(theta, x_tr, y_tr, ex_e, ey_e, xr, qr, batch, bound, log_ma, rate
 
 @_jit
 def _train(x_tr, y_tr, x_ho, y_ho, ex, ey, theta0, x_rows, q_rows, shuffles, final_shuffles,
-           batch, bound, h, lr, rate, tau, patience, min_steps, max_steps, eval_every, tol,
+           batch, bound, h, lr, rate, tau, patience, min_steps, max_steps, eval_every, tol, ema,
            out, steps_out):
     n_edges, n_param = theta0.shape
-    dx = ex.shape[1]
+    d_in = ex.shape[1] + ey.shape[1]
     m2 = 2 * batch
     n_ho = x_ho.shape[1]
     width = max(m2, n_ho)
-    xv = np.zeros((dx, width), dtype=np.float32)
-    qv = np.zeros(width, dtype=np.float32)
+    inp = np.zeros((d_in, width), dtype=np.float32)
     hid = np.zeros((h, width), dtype=np.float32)
     t = np.zeros(width, dtype=np.float32)
     dt = np.zeros(m2, dtype=np.float32)
     grad = np.zeros(n_param, dtype=np.float32)
     theta = np.zeros(n_param, dtype=np.float32)
+    avg = np.zeros(n_param, dtype=np.float32)  # the weights' moving average (ema > 0)
     best_theta = np.zeros(n_param, dtype=np.float32)
     mom = np.zeros(n_param, dtype=np.float32)
     vel = np.zeros(n_param, dtype=np.float32)
+    keep = np.float32(1.0 - ema)
+    take = np.float32(ema)
     for e in range(n_edges):
         theta[:] = theta0[e]
+        avg[:] = theta0[e]
         best_theta[:] = theta0[e]
         mom[:] = 0.0
         vel[:] = 0.0
@@ -238,7 +275,7 @@ def _train(x_tr, y_tr, x_ho, y_ho, ex, ey, theta0, x_rows, q_rows, shuffles, fin
         while True:
             for _ in range(eval_every):
                 log_ma = _step_grad(theta, x_tr, y_tr, ex_e, ey_e, x_rows[step], q_rows[step], batch, bound,
-                                    log_ma, rate, xv, qv, hid, t, dt, grad, dx, h)
+                                    log_ma, rate, inp, hid, t, dt, grad, h)
                 step += 1
                 c1 = 1.0 - _B1 ** step
                 c2 = 1.0 - _B2 ** step
@@ -249,56 +286,65 @@ def _train(x_tr, y_tr, x_ho, y_ho, ex, ey, theta0, x_rows, q_rows, shuffles, fin
                     mom[p] = mom[p] * np.float32(_B1) + g * np.float32(1.0 - _B1)
                     vel[p] = vel[p] * np.float32(_B2) + g * g * np.float32(1.0 - _B2)
                     theta[p] -= a * mom[p] / (math.sqrt(vel[p] * inv_c2) + np.float32(_EPS))
-            est = _heldout(theta, x_ho, y_ho, ex_e, ey_e, shuffles, bound, tau, xv, qv, hid, t, dx, h)
+                if ema > 0.0:
+                    for p in range(n_param):
+                        avg[p] = avg[p] * keep + theta[p] * take
+            cur = avg if ema > 0.0 else theta
+            est = _heldout(cur, x_ho, y_ho, ex_e, ey_e, shuffles, bound, tau, inp, hid, t, h)
             est = np.float32(est)  # the bmm path compares float32 bounds
             if est > best + tol:
                 stale = 0
-                best_theta[:] = theta
+                best_theta[:] = cur
             else:
                 stale += 1
             best = max(best, est)
             if (step >= min_steps and stale >= patience) or step >= max_steps:
                 break
-        out[e] = _heldout(best_theta, x_ho, y_ho, ex_e, ey_e, final_shuffles, bound, tau, xv, qv, hid, t, dx, h)
+        out[e] = _heldout(best_theta, x_ho, y_ho, ex_e, ey_e, final_shuffles, bound, tau, inp, hid, t, h)
         steps_out[e] = step
 
 
 def train_edges(x_tr, y_tr, x_ho, y_ho, ex, ey, theta0, x_rows, q_rows, shuffles, final_shuffles, *,
-                batch, bound, hidden, lr, rate, tau, patience, min_steps, max_steps, eval_every, tol):
+                batch, bound, hidden, lr, rate, tau, patience, min_steps, max_steps, eval_every, tol, ema=0.0):
     """Train the critics of the edges ``(ex[e], ey[e])`` one after another; returns their
     held-out bounds ``(E,)`` (float64) and the steps each trained ``(E,)``.
 
     ``x_tr (cx, n_tr)``/``y_tr (cy, n_tr)``: training samples, one row per variable;
-    ``x_ho``/``y_ho``: held-out samples; ``theta0 (E, P)``: initial weights (``_Critics``
-    layout); ``x_rows``/``q_rows (T, 2B)``: each step's rows; ``shuffles (K, n_ho)``,
-    ``final_shuffles (K', n_ho)``: the held-out marginal's shuffles.
+    ``x_ho``/``y_ho``: held-out samples; ``ex (E, dx)``/``ey (E,)`` or ``(E, dq)``: the rows
+    each critic reads; ``theta0 (E, P)``: initial weights (``_Critics`` layout);
+    ``x_rows``/``q_rows (T, 2B)``: each step's rows; ``shuffles (K, n_ho)``,
+    ``final_shuffles (K', n_ho)``: the held-out marginal's shuffles; ``ema``: rate of the
+    weights' moving average that is evaluated and reported (0: the weights themselves).
     """
     f32 = np.float32
     n_edges = theta0.shape[0]
     out = np.zeros(n_edges)
     steps = np.zeros(n_edges, dtype=np.int64)
+    ey2 = np.asarray(ey, dtype=np.int64).reshape(n_edges, -1)
     _train(
         np.ascontiguousarray(x_tr, dtype=f32), np.ascontiguousarray(y_tr, dtype=f32),
         np.ascontiguousarray(x_ho, dtype=f32), np.ascontiguousarray(y_ho, dtype=f32),
-        np.ascontiguousarray(ex, dtype=np.int64), np.ascontiguousarray(ey, dtype=np.int64),
+        np.ascontiguousarray(ex, dtype=np.int64), np.ascontiguousarray(ey2),
         np.ascontiguousarray(theta0, dtype=f32), np.ascontiguousarray(x_rows, dtype=np.int64),
         np.ascontiguousarray(q_rows, dtype=np.int64), np.ascontiguousarray(shuffles, dtype=np.int64),
         np.ascontiguousarray(final_shuffles, dtype=np.int64), int(batch), 0 if bound == "mine" else 1,
         int(hidden), float(lr), float(rate), f32(tau), int(patience), int(min_steps), int(max_steps),
-        int(eval_every), f32(tol), out, steps,
+        int(eval_every), f32(tol), float(ema), out, steps,
     )
     return out, steps
 
 
 def first_gradient(theta, x_tr, y_tr, ex_e, ey_e, xr, qr, *, batch, bound, hidden, rate=0.01):
-    """The gradient of one training step from fresh state (for the tests)."""
+    """The gradient of one training step from fresh state (for the tests); ``ey_e`` an int
+    (one q row) or a sequence of rows."""
     f32 = np.float32
-    dx = len(ex_e)
+    ex_a = np.asarray(ex_e, dtype=np.int64).reshape(-1)
+    ey_a = np.asarray(ey_e, dtype=np.int64).reshape(-1)
     m2 = 2 * batch
     grad = np.empty(theta.shape[0], dtype=f32)
-    bufs = (np.empty((dx, m2), f32), np.empty(m2, f32), np.empty((hidden, m2), f32), np.empty(m2, f32), np.empty(m2, f32))
+    bufs = (np.empty((ex_a.size + ey_a.size, m2), f32), np.empty((hidden, m2), f32), np.empty(m2, f32), np.empty(m2, f32))
     _step_grad(np.ascontiguousarray(theta, dtype=f32), np.ascontiguousarray(x_tr, dtype=f32),
-               np.ascontiguousarray(y_tr, dtype=f32), np.asarray(ex_e, dtype=np.int64), int(ey_e),
+               np.ascontiguousarray(y_tr, dtype=f32), ex_a, ey_a,
                np.asarray(xr, dtype=np.int64), np.asarray(qr, dtype=np.int64), int(batch),
-               0 if bound == "mine" else 1, np.nan, float(rate), *bufs, grad, dx, int(hidden))
+               0 if bound == "mine" else 1, np.nan, float(rate), *bufs, grad, int(hidden))
     return grad

@@ -50,17 +50,19 @@ DEFAULTS: dict[str, object] = {
     "steps": 1000,  # max training steps per edge
     "batch_size": 128,  # as accurate as 256 in bench_accuracy (MAE 0.032), 1.7x faster
     "hidden": 16,
-    "lr": 0.01,
+    "lr": 0.03,  # with the weights' average (ema) a higher rate pays: 0.01 -> 0.03 (docs/estimators.md)
     "chunk_size": None,  # edges trained together (pool width); None: 256 on a CPU, 8192 on a GPU
     "eval_every": 50,
     "patience": 3,  # evaluations without improvement before an edge is frozen
     "min_steps": 200,
     "tol": 0.001,  # nats: smaller held-out gains do not count as improvement
     "holdout": 0.25,
-    "eval_shuffles": 4,  # shuffles of the held-out q for early stopping
+    "eval_shuffles": 2,  # shuffles of the held-out q for early stopping (4 was no more accurate)
     "final_shuffles": 32,  # shuffles for the reported estimate
     "ma_rate": 0.01,
     "copula": True,
+    "rank_input": True,  # each variable also enters the critic as its uniform rank (2 inputs per variable)
+    "ema": 0.02,  # rate of the weights' moving average that is evaluated and reported (0: the weights)
     "threads": 1,  # torch threads; the ops are small, so more threads rarely pay (see docs)
     "compile": False,  # GPU: the fused step through torch.compile (1.1-1.4x once compiled, ~30 s to compile)
     "kernel": "auto",  # CPU training loop: "numba" (compiled, one edge at a time), "bmm" (batched torch); auto: numba on a CPU
@@ -100,6 +102,7 @@ _RANGES = {  # name: (low, high, inclusive-low) for the float options
     "lr": (0.0, math.inf, False),
     "holdout": (0.05, 0.9, True),
     "ma_rate": (0.0, 1.0, False),
+    "ema": (0.0, 1.0, True),
     "tol": (0.0, math.inf, True),
     "tau": (0.0, math.inf, False),
 }
@@ -147,6 +150,7 @@ class _Pool:
 
     def __init__(self, n_param: int, device: torch.device) -> None:
         z = dict(device=device)
+        self.avg = torch.zeros(0, n_param, **z)  # (A, P) moving average of the weights (ema > 0)
         self.eid = torch.zeros(0, dtype=torch.long, **z)  # (A,) edge positions in the call
         self.theta = torch.zeros(0, n_param, **z)  # (A, P) critic weights
         self.m = torch.zeros(0, n_param, **z)  # (A, P) Adam first moment
@@ -164,6 +168,7 @@ class _Pool:
         k = eid.shape[0]
         self.eid = torch.cat([self.eid, eid])
         self.theta = torch.cat([self.theta, theta])
+        self.avg = torch.cat([self.avg, theta])
         self.m = torch.cat([self.m, torch.zeros_like(theta)])
         self.v = torch.cat([self.v, torch.zeros_like(theta)])
         self.t = torch.cat([self.t, self.t.new_zeros(k)])
@@ -173,7 +178,7 @@ class _Pool:
         self.stale = torch.cat([self.stale, self.stale.new_zeros(k)])
 
     def keep(self, mask: torch.Tensor) -> None:
-        for name in ("eid", "theta", "m", "v", "t", "log_ma", "best", "best_theta", "stale"):
+        for name in ("eid", "theta", "avg", "m", "v", "t", "log_ma", "best", "best_theta", "stale"):
             setattr(self, name, getattr(self, name)[mask])
 
 
@@ -186,7 +191,7 @@ class _Critics:
     """
 
     def __init__(self, din: int, hidden: int) -> None:
-        self.din, self.h = din, hidden  # din = dx + 1 (+1 bias row inside W1)
+        self.din, self.h = din, hidden  # din = dx + dq input rows (+1 bias row inside W1)
         self.n_w1 = (din + 1) * hidden
         self.n_param = self.n_w1 + hidden + 1
 
@@ -295,7 +300,8 @@ def train_bounds(
     xs : (N, cx) float array, the x-side variables (already normal scores / standardised).
     ys : (N, cy) float array, the q-side variables.
     ex : (E, dx) int array, the x columns each edge's critic sees.
-    ey : (E,) int array, the q column of each edge.
+    ey : (E,) int array, the q column of each edge; or (E, dq), the q columns (one variable
+        entering the critic as several inputs, e.g. its normal score and its rank).
     keys : (E,) int array, each edge's identity (seeds its initial weights); default 0..E-1.
     device : where the tensors live (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ...).
     fused : the element-wise step (:func:`fused_step`) instead of the ``bmm`` step, compiled by
@@ -322,9 +328,10 @@ def train_bounds(
     n_tr = x_tr.shape[1]
     x_flat, y_flat = x_tr.view(-1), y_tr.view(-1)  # row c of the table starts at c * n_tr
     ex_t = torch.as_tensor(ex, dtype=torch.long).to(dev)  # (E, dx)
-    ey_t = torch.as_tensor(ey, dtype=torch.long).to(dev)  # (E,)
-    dx = ex_t.shape[1]
-    critics = _Critics(dx + 1, int(opts["hidden"]))
+    ey_t = torch.as_tensor(np.asarray(ey).reshape(n_edges, -1), dtype=torch.long).to(dev)  # (E, dq)
+    dx, dq = ex_t.shape[1], ey_t.shape[1]
+    critics = _Critics(dx + dq, int(opts["hidden"]))
+    ema = float(opts.get("ema", 0.0))
     lr, rate = float(opts["lr"]), float(opts["ma_rate"])
     tau = float(opts.get("tau", 0.0))
     patience, min_steps, max_steps = int(opts["patience"]), int(opts["min_steps"]), int(opts["steps"])
@@ -342,7 +349,7 @@ def train_bounds(
     # smaller): ops writing a fresh (A, H, 2B) tensor every step cost 3-5x the same ops
     # writing into a reused buffer (see docs).
     chunk = min(pool_width(opts, dev), n_edges)  # the pool never holds more edges than there are
-    m2, d_in, h = 2 * batch, dx + 2, critics.h
+    m2, d_in, h = 2 * batch, dx + dq + 1, critics.h
     z = dict(device=dev)
     hid_buf = torch.empty(chunk, h, m2, **z)
     t_buf = torch.empty(chunk, 1, m2, **z)
@@ -357,34 +364,36 @@ def train_bounds(
             k = min(chunk - len(pool), n_edges - nxt)
             pool.add(torch.arange(nxt, nxt + k, **z), critics.init(keys[nxt : nxt + k], seed, dev))
             nxt += k
-        ex_p, ey_p = ex_t[pool.eid], ey_t[pool.eid]  # (A, dx), (A,)
+        ex_p, ey_p = ex_t[pool.eid], ey_t[pool.eid]  # (A, dx), (A, dq)
         a = len(pool)
         # inputs (A, dx+2, 2B) as a view of a (dx+2, A, 2B) block: rows x columns, q, ones
         # (the last row stays 1); each row block is filled by one gather from the tables
         inp_rows = torch.ones(d_in, a, m2, **z)
         inp = inp_rows.permute(1, 0, 2)
         x_off = (ex_p.T * n_tr).unsqueeze(2)  # (dx, A, 1) start of each edge's x row
-        q_off = (ey_p * n_tr).unsqueeze(1)  # (A, 1)
+        q_off = (ey_p.T * n_tr).unsqueeze(2)  # (dq, A, 1)
         t0 = pool.t.long()  # (A,) each edge's own step count: row t of the tables
         hid, tt = hid_buf[:a], t_buf[:a]
         dt, grad, work = dt_buf[:a], grad_buf[:a], tuple(w[:a] for w in work_buf)
         adam_work = (adam_buf[0][:a], adam_buf[1][:a])
         xr, qr = rows_buf[0][:a], rows_buf[1][:a]
-        fx, fq = torch.empty(dx, a, m2, dtype=torch.long, **z), torch.empty(a, m2, dtype=torch.long, **z)
+        fx, fq = torch.empty(dx, a, m2, dtype=torch.long, **z), torch.empty(dq, a, m2, dtype=torch.long, **z)
         dtj, dtm = dt[:, :batch], dt[:, batch:]
         for _ in range(eval_every if stepper is not None else 0):
             pool.theta, pool.m, pool.v, pool.t, pool.log_ma = stepper(
                 pool.theta, pool.m, pool.v, pool.t, pool.log_ma, x_flat, y_flat, x_off.permute(1, 0, 2),
-                q_off, x_rows, q_rows, batch=batch, lr=lr, rate=rate, bound=bound,
+                q_off.permute(1, 0, 2), x_rows, q_rows, batch=batch, lr=lr, rate=rate, bound=bound,
             )
+            if ema > 0.0:
+                pool.avg.mul_(1.0 - ema).add_(pool.theta, alpha=ema)
         for s in range(eval_every if stepper is None else 0):
             step = t0 + s
             torch.index_select(x_rows, 0, step, out=xr)  # (A, 2B)
             torch.index_select(q_rows, 0, step, out=qr)
             torch.add(x_off, xr.unsqueeze(0), out=fx)
-            torch.add(q_off, qr, out=fq)
+            torch.add(q_off, qr.unsqueeze(0), out=fq)
             torch.index_select(x_flat, 0, fx.view(-1), out=inp_rows[:dx].view(-1))
-            torch.index_select(y_flat, 0, fq.view(-1), out=inp_rows[dx].view(-1))
+            torch.index_select(y_flat, 0, fq.view(-1), out=inp_rows[dx : dx + dq].view(-1))
             t, _ = critics.forward(pool.theta, inp, hid, tt)  # (A, 2B)
             tj, tm = t[:, :batch], t[:, batch:]
             if bound == "mine":
@@ -398,11 +407,14 @@ def train_bounds(
                 torch.sigmoid(tm, out=dtm).div_(batch)
             critics.backward(pool.theta, inp, hid, dt, grad, work)
             _adam(pool, grad, lr, adam_work)
-        est = _heldout(critics, pool.theta, x_ho, y_ho, ex_p, ey_p, shuffles, bound, tau)
+            if ema > 0.0:
+                pool.avg.mul_(1.0 - ema).add_(pool.theta, alpha=ema)
+        cur = pool.avg if ema > 0.0 else pool.theta  # the weights evaluated and kept
+        est = _heldout(critics, cur, x_ho, y_ho, ex_p, ey_p, shuffles, bound, tau)
         gain = est > pool.best + tol
         pool.stale = torch.where(gain, torch.zeros_like(pool.stale), pool.stale + 1)
         pool.best = torch.maximum(pool.best, est)
-        pool.best_theta[gain] = pool.theta[gain]
+        pool.best_theta[gain] = cur[gain]
         finished = ((pool.t >= min_steps) & (pool.stale >= patience)) | (pool.t >= max_steps)
         if bool(finished.any()):
             # final estimate: the best critic, marginal term over more (fresh) shuffles
@@ -433,7 +445,7 @@ def _train_numba(critics, x_tr, y_tr, x_ho, y_ho, ex, ey, keys, seed, x_rows, q_
     n_edges = int(ey.shape[0])
     args = [a.numpy() for a in (x_tr, y_tr, x_ho, y_ho)]
     ex2 = np.asarray(ex, dtype=np.int64).reshape(n_edges, -1)
-    ey2 = np.asarray(ey, dtype=np.int64)
+    ey2 = np.asarray(ey, dtype=np.int64).reshape(n_edges, -1)
     tables = [a.numpy() for a in (x_rows, q_rows, shuffles, final_shuffles)]
     cpu = torch.device("cpu")
     for a in range(0, n_edges, NUMBA_BLOCK):
@@ -443,7 +455,7 @@ def _train_numba(critics, x_tr, y_tr, x_ho, y_ho, ex, ey, keys, seed, x_rows, q_
             *args, ex2[a:b], ey2[a:b], theta0, *tables, batch=batch, bound=bound, hidden=critics.h,
             lr=float(opts["lr"]), rate=float(opts["ma_rate"]), tau=float(opts.get("tau", 0.0)),
             patience=int(opts["patience"]), min_steps=int(opts["min_steps"]), max_steps=int(opts["steps"]),
-            eval_every=eval_every, tol=float(opts["tol"]),
+            eval_every=eval_every, tol=float(opts["tol"]), ema=float(opts.get("ema", 0.0)),
         )
         out[a:b], steps_taken[a:b] = est, steps
         if progress is not None:
@@ -458,20 +470,20 @@ def fused_step(theta, m, v, t, log_ma, x_flat, y_flat, x_off, q_off, x_rows, q_r
     GPU path. Same mathematics as the ``bmm`` path; returns the new
     ``theta, m, v, t, log_ma``.
 
-    ``x_off (A, dx, 1)`` / ``q_off (A, 1)``: where each edge's x / q row starts in the flat
+    ``x_off (A, dx, 1)`` / ``q_off (A, dq, 1)``: where each edge's x / q rows start in the flat
     tables; ``x_rows`` / ``q_rows (T, 2B)``: the batch rows of every step.
     """
     a, p = theta.shape
-    dx = x_off.shape[1]
-    h = (p - 1) // (dx + 3)  # P = (dx + 2) H + H + 1
-    n_w1 = (dx + 2) * h
-    w1 = theta[:, :n_w1].view(a, dx + 2, h)
-    wx, wq, wb = w1[:, :dx], w1[:, dx], w1[:, dx + 1]  # (A, dx, H), (A, H), (A, H)
+    dx, dq = x_off.shape[1], q_off.shape[1]
+    h = (p - 1) // (dx + dq + 2)  # P = (dx + dq + 1) H + H + 1
+    n_w1 = (dx + dq + 1) * h
+    w1 = theta[:, :n_w1].view(a, dx + dq + 1, h)
+    wx, wq, wb = w1[:, :dx], w1[:, dx : dx + dq], w1[:, dx + dq]  # (A, dx, H), (A, dq, H), (A, H)
     w2, b2 = theta[:, n_w1 : n_w1 + h], theta[:, -1]
     step = t.long()  # (A,) each edge's own step: row of the tables
     xv = x_flat[x_off + x_rows[step].unsqueeze(1)]  # (A, dx, 2B)
-    qv = y_flat[q_off + q_rows[step]]  # (A, 2B)
-    pre = (wx.unsqueeze(3) * xv.unsqueeze(2)).sum(1) + wq.unsqueeze(2) * qv.unsqueeze(1) + wb.unsqueeze(2)  # (A, H, 2B)
+    qv = y_flat[q_off + q_rows[step].unsqueeze(1)]  # (A, dq, 2B)
+    pre = (wx.unsqueeze(3) * xv.unsqueeze(2)).sum(1) + (wq.unsqueeze(3) * qv.unsqueeze(2)).sum(1) + wb.unsqueeze(2)  # (A, H, 2B)
     hid = pre.clamp_min(0.0)
     crit = (w2.unsqueeze(2) * hid).sum(1) + b2.unsqueeze(1)  # (A, 2B)
     tj, tm = crit[:, :batch], crit[:, batch:]
@@ -485,9 +497,9 @@ def fused_step(theta, m, v, t, log_ma, x_flat, y_flat, x_off, q_off, x_rows, q_r
     g_w2 = (dt.unsqueeze(1) * hid).sum(2)  # (A, H)
     g_pre = dt.unsqueeze(1) * (pre > 0).to(pre.dtype) * w2.unsqueeze(2)  # (A, H, 2B)
     g_wx = (xv.unsqueeze(2) * g_pre.unsqueeze(1)).sum(3)  # (A, dx, H)
-    g_wq = (qv.unsqueeze(1) * g_pre).sum(2)  # (A, H)
+    g_wq = (qv.unsqueeze(2) * g_pre.unsqueeze(1)).sum(3)  # (A, dq, H)
     g_wb = g_pre.sum(2)
-    grad = torch.cat([torch.cat([g_wx, g_wq.unsqueeze(1), g_wb.unsqueeze(1)], 1).reshape(a, -1), g_w2, dt.sum(1, keepdim=True)], 1)
+    grad = torch.cat([torch.cat([g_wx, g_wq, g_wb.unsqueeze(1)], 1).reshape(a, -1), g_w2, dt.sum(1, keepdim=True)], 1)
     t = t + 1.0
     m = m * _ADAM_B1 + grad * (1.0 - _ADAM_B1)
     v = v * _ADAM_B2 + grad * grad * (1.0 - _ADAM_B2)
@@ -527,14 +539,15 @@ def _adam(pool: _Pool, grad: torch.Tensor, lr: float, work) -> None:
 def _heldout(critics, theta, x_ho, y_ho, ex_p, ey_p, shuffles, bound, tau) -> torch.Tensor:
     """Bound ``(A,)`` of each critic on the held-out samples (marginal over K shuffles)."""
     a, dx = ex_p.shape
+    dq = ey_p.shape[1]
     n = x_ho.shape[1]
-    ye = y_ho[ey_p]  # (A, n)
-    inp = torch.cat([x_ho[ex_p], ye.unsqueeze(1), ye.new_ones(a, 1, n)], 1)  # (A, dx+2, n)
+    ye = y_ho[ey_p]  # (A, dq, n)
+    inp = torch.cat([x_ho[ex_p], ye, ye.new_ones(a, 1, n)], 1)  # (A, dx+dq+1, n)
     hid = ye.new_empty(a, critics.h, n)
     tj = critics.forward(theta, inp, hid)[0].mean(1)
     lse = []
-    for s in shuffles:
-        torch.index_select(ye, 1, s, out=inp[:, dx])
+    for s in shuffles:  # every q input of a sample moves together
+        inp[:, dx : dx + dq] = torch.index_select(ye, 2, s)
         tm, _ = critics.forward(theta, inp, hid)  # (A, n)
         if bound == "smile":
             tm = tm.clamp(-tau, tau)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from scipy.stats import rankdata
 
 from . import _gcmi, _ksg, _mine, _parallel
 from ._validate import constant_columns, normal_scores, standardize
@@ -56,6 +57,28 @@ def _neural_scores(a: np.ndarray, copula: bool) -> tuple[np.ndarray, np.ndarray]
     return z, const
 
 
+def _critic_inputs(z: np.ndarray, a: np.ndarray, opts: dict) -> tuple[np.ndarray, int]:
+    """The table the critics read and the inputs per variable: ``z`` itself (1), or with
+    ``rank_input`` each variable's score beside its uniform rank scaled to unit variance (2;
+    variable ``i`` is rows ``2i, 2i + 1``). A smooth critic sees a bounded-support dependence
+    as straight edges in ranks and a heavy-tailed one as a Gaussian in normal scores; given
+    both, it uses either (docs/estimators.md, "Critic inputs")."""
+    if not opts.get("rank_input", False):
+        return z, 1
+    n = a.shape[0]
+    ranks = (rankdata(a, axis=0) - 0.5) / n
+    u = standardize(ranks - 0.5)
+    out = np.empty((n, 2 * a.shape[1]), dtype=np.float64)
+    out[:, 0::2], out[:, 1::2] = z, u
+    return out, 2
+
+
+def _rows(cols: np.ndarray, per: int) -> np.ndarray:
+    """``(E,)`` variable indices -> ``(E, per)`` rows of the critic-input table."""
+    cols = np.asarray(cols)
+    return cols[..., None] * per + np.arange(per) if per > 1 else cols
+
+
 def _train(zx, zy, ex, jj, keys, bound, opts, seed, where, progress, skipped, total) -> np.ndarray:
     """One batched training of critics for the edges ``(ex[e], jj[e])`` (see :mod:`._mine`),
     on ``where``'s device or worker processes (:mod:`._parallel`)."""
@@ -76,7 +99,10 @@ def _neural_pairwise(bound: str):
         if progress is not None and skipped:
             progress(skipped, total)
         keys = ii * b + jj  # the edge's cell: its identity, whatever the sharding
-        est = _train(zx, zy, ii[:, None], jj, keys, bound, opts, seed, where, progress, skipped, total)
+        tx, per = _critic_inputs(zx, x, opts)
+        ty, _ = _critic_inputs(zy, y, opts)
+        ex = _rows(ii, per).reshape(ii.size, per)
+        est = _train(tx, ty, ex, _rows(jj, per), keys, bound, opts, seed, where, progress, skipped, total)
         out = np.zeros((a, b))
         out[ii, jj] = est
         return np.maximum(out, 0.0)
@@ -90,15 +116,16 @@ def _neural_joint(bound: str):
         zy, cy = _neural_scores(y, opts["copula"])
         if edges is not None:  # (b,): the q columns to estimate
             cy = cy | ~edges
-        zx = zx[:, ~cx]
+        tx, per = _critic_inputs(zx[:, ~cx], x[:, ~cx], opts)
+        ty, _ = _critic_inputs(zy, y, opts)
         b = zy.shape[1]
         out = np.zeros(b)
-        jj = np.nonzero(~cy)[0] if zx.shape[1] else np.zeros(0, dtype=int)
+        jj = np.nonzero(~cy)[0] if tx.shape[1] else np.zeros(0, dtype=int)
         skipped = b - jj.size
         if progress is not None and skipped:
             progress(skipped, b)
-        ex = np.tile(np.arange(zx.shape[1]), (jj.size, 1))  # (E, a') every x column
-        est = _train(zx, zy, ex, jj, jj, bound, opts, seed, where, progress, skipped, b)
+        ex = np.tile(np.arange(tx.shape[1]), (jj.size, 1))  # (E, a' * per) every x input
+        est = _train(tx, ty, ex, _rows(jj, per), jj, bound, opts, seed, where, progress, skipped, b)
         out[jj] = est
         return np.maximum(out, 0.0)
 
