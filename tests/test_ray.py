@@ -43,6 +43,22 @@ def cluster():
 
 
 
+def test_the_token_auth_notice_of_a_local_instance_is_dropped(caplog):
+    """`--ray local` starts the instance itself, token authentication on: Ray's notice saying
+    so is dropped; its other notices (e.g. authentication disabled) still reach the user."""
+    import logging
+
+    log = logging.getLogger(_ray._AUTH_LOGGER)
+    with caplog.at_level(logging.WARNING, logger=_ray._AUTH_LOGGER):
+        with _ray.quiet_auth_notice():
+            log.warning("Token authentication is enabled for this Ray cluster. Set RAY_AUTH_MODE=disabled to opt out.")
+            log.warning("Token authentication is disabled for this Ray cluster. Anyone with network access ...")
+        log.warning("Token authentication is enabled for this Ray cluster (outside: kept).")
+    msgs = [r.getMessage() for r in caplog.records]
+    assert msgs == ["Token authentication is disabled for this Ray cluster. Anyone with network access ...",
+                    "Token authentication is enabled for this Ray cluster (outside: kept)."]
+
+
 @needs_ray
 @pytest.mark.parametrize("method", ["mine", "smile"])
 def test_ray_gives_the_local_values(method, data, cluster):

@@ -19,6 +19,7 @@ The cluster's workers need nifgraph installed (the same version), as for any Ray
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 import re
 from collections.abc import Callable, Iterator
@@ -74,6 +75,31 @@ def loopback_only():
             os.environ[_LOOPBACK_ENV] = old_env
 
 
+#: Ray's logger for its token-authentication notices, and the notice it logs when it starts a
+#: local instance with token authentication on (its default): noise for ``--ray local``, where
+#: this process starts that instance itself. Other notices (e.g. authentication *disabled*) pass.
+_AUTH_LOGGER = "ray._private.authentication.authentication_token_setup"
+_AUTH_NOTICE = "Token authentication is enabled for this Ray cluster"
+
+
+class _DropAuthNotice(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.getMessage()).startswith(_AUTH_NOTICE)
+
+
+@contextmanager
+def quiet_auth_notice():
+    """Within: Ray's "token authentication is enabled" notice is not logged (the instance keeps
+    token authentication; only the line is dropped)."""
+    log = logging.getLogger(_AUTH_LOGGER)
+    flt = _DropAuthNotice()
+    log.addFilter(flt)
+    try:
+        yield
+    finally:
+        log.removeFilter(flt)
+
+
 def connect(ray: str) -> None:
     """Join (or start, for ``"local"``) the cluster ``ray`` unless this process already has one."""
     import ray as ray_mod
@@ -82,7 +108,7 @@ def connect(ray: str) -> None:
         return
     try:
         if ray == "local":  # a machine-local instance on the loopback interface, no dashboard
-            with loopback_only():
+            with loopback_only(), quiet_auth_notice():
                 ray_mod.init(include_dashboard=False, log_to_driver=False, configure_logging=False)
         else:
             ray_mod.init(address=ray, log_to_driver=False, configure_logging=False)
