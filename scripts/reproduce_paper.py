@@ -897,7 +897,7 @@ def render(R: dict[str, Any], profile: Profile, figures: Path, results: Path) ->
     w("* **Pruning.** Removing *dead* neurons cannot change accuracy — a dead ReLU outputs 0 on every input — so the "
       "paper's 'no accuracy drop' is guaranteed for them and says nothing about NIF itself. Here "
       f"{len(dead_only)} network(s) had only dead neurons in the verified set (no drop, as it must be). The flow rule's "
-      "fixed 0.02-nat threshold sits above MINE's null 95th percentile at N ≥ 2000 (0.003-0.004 nats) but near it on "
+      "fixed 0.02-nat threshold sits above MINE's null 95th percentile at N ≥ 2000 (about 0.003 nats) but near it on "
       "small data sets, and other estimators and wide layers have other noise floors, which is why nifgraph only "
       f"acts on flags the unit-level test confirms ({live_flag} "
       "flag(s) here were not confirmed) and verifies every removal on held-out data: the paper's rule, every flagged "
