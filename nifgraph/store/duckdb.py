@@ -392,6 +392,9 @@ class DuckDBStore(Store):
         never sees edges without it)."""
         cols = ", ".join(rec.EDGE_COLUMNS)
         with self._tx() as con:
+            # one thread: each insert thread buffers row groups until the commit; one keeps a million-
+            # edge commit at ~+25 MiB instead of ~+115 MiB on two cores, and is no slower (1.4 s)
+            con.execute("SET threads = 1")
             if model is not None:
                 self._write_model(con, *model)
             elif not con.execute("SELECT count(*) FROM models WHERE model_id = ?", [run.model_id]).fetchone()[0]:
