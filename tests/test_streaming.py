@@ -374,6 +374,26 @@ def test_slices_are_bounded_and_written_while_later_pairs_are_estimated(tmp_path
     assert max(sizes) == 8 and sum(sizes) == 69
 
 
+def test_put_run_hands_a_whole_table_over_in_slices_and_stores_it_exactly(tmp_path, monkeypatch):
+    sizes: list[int] = []
+    add = RunWriter.add
+
+    def spy_add(self, edges):
+        sizes.append(len(edges))
+        return add(self, edges)
+
+    monkeypatch.setattr(RunWriter, "add", spy_add)
+    monkeypatch.setattr(DuckDBStore, "slice_rows", 10)
+    monkeypatch.setattr(DuckDBStore, "stage_rows", 10)
+    with DuckDBStore(str(tmp_path / "s.duckdb")) as st:
+        model, neurons = make_model()
+        st.put_model(model, neurons)
+        run, edges = make_run(model)  # 18 edges
+        st.put_run(run, edges)
+        assert sizes == [10, 8]
+        assert_bit_identical(st.get_edges(run.run_id), as_stored_before(edges, run.run_id))
+
+
 def test_duckdb_keeps_at_most_stage_rows_in_memory_and_holds_no_file_lock_while_streaming(tmp_path, monkeypatch):
     """Between slices the store file is free: another store object reads and writes it."""
     monkeypatch.setattr(DuckDBStore, "stage_rows", 10)

@@ -178,6 +178,8 @@ class Store(abc.ABC):
     kind: str = ""
     #: Rows per write batch.
     batch_size: int = 5000
+    #: Edges per slice when ``put_run`` / ``put_model_with_run`` hand a whole table to the run writer.
+    slice_rows: int = 131_072
 
     # -- lifecycle -------------------------------------------------------------------
     def close(self) -> None:  # pragma: no cover - trivial default
@@ -211,9 +213,9 @@ class Store(abc.ABC):
         self, model: ModelRecord, neurons: pd.DataFrame, checkpoint: bytes | None, run: RunRecord, edges: pd.DataFrame
     ) -> None:
         """Store a model and its first run as one unit, so that a job killed half-way never
-        leaves a model without its run (:meth:`run_writer` with ``model_parts``, one slice)."""
+        leaves a model without its run (:meth:`run_writer` with ``model_parts``)."""
         with self.run_writer(run, model_parts=(model, neurons, checkpoint)) as w:
-            w.add(edges)
+            self._add_sliced(w, edges)
 
     @abc.abstractmethod
     def get_model(self, model_id: str) -> ModelRecord:
@@ -241,9 +243,18 @@ class Store(abc.ABC):
 
     def put_run(self, run: RunRecord, edges: pd.DataFrame) -> None:
         """Insert or replace a complete run and its edges (``EDGE_COLUMNS``), atomically
-        (:meth:`run_writer`, one slice). The model must exist (:class:`NotFoundError` otherwise)."""
+        (:meth:`run_writer`, in slices of :attr:`slice_rows`). The model must exist (:class:`NotFoundError`
+        otherwise)."""
         with self.run_writer(run) as w:
-            w.add(edges)
+            self._add_sliced(w, edges)
+
+    def _add_sliced(self, writer: RunWriter, edges: pd.DataFrame) -> None:
+        """``edges`` into ``writer`` in slices of :attr:`slice_rows` (each checked and copied on its own)."""
+        step = max(int(self.slice_rows), 1)
+        for start in range(0, len(edges), step):
+            writer.add(edges.iloc[start : start + step])
+        if len(edges) == 0:
+            writer.add(edges)
 
     @abc.abstractmethod
     def get_run(self, run_id: str) -> RunRecord:
