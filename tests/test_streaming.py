@@ -544,3 +544,22 @@ def test_a_job_killed_mid_stream_leaves_the_store_as_it_was(tmp_path):
     assert _staging_in(tmp_path) == []  # the next streamed run removed the dead job's folder
     with DuckDBStore(str(store)) as st:
         assert len(st.list_runs()) == 2 and len(st.list_models()) == 2
+
+
+def test_a_writer_checks_its_model_on_entering_and_is_used_once(store):
+    model, neurons = make_model()
+    run, edges = make_run(model)
+    with pytest.raises(NotFoundError):  # at once, not after an estimate
+        with store.run_writer(run):
+            pytest.fail("entered a writer for a model that is not stored")
+    store.put_model(model, neurons)
+    store._test_created.append(model.model_id)
+    w = store.run_writer(run)
+    with pytest.raises(StoreError, match="not open"):
+        w.add(edges)
+    with w:
+        w.add(edges)
+    with pytest.raises(StoreError, match="used already"):
+        with w:
+            pass
+    assert len(store.get_edges(run.run_id)) == len(edges)

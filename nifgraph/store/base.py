@@ -92,14 +92,21 @@ class RunWriter(abc.ABC):
         self.store = store
         self.run = run
         self.model_parts = model_parts
-        #: The model the edges must fit (the one given, or the stored one).
-        self.model: ModelRecord = model_parts[0] if model_parts is not None else store.get_model(run.model_id)
+        #: The model the edges must fit (the one given, or the stored one, read on entering).
+        self.model: ModelRecord | None = model_parts[0] if model_parts is not None else None
         #: Edges added so far, and whether any carries a q-value (a permutation null ran).
         self.n_edges = 0
         self.significance = False
-        self._state = "open"  # open -> committed | failed
+        self._state = "new"  # new -> open -> committed | failed
 
     def __enter__(self) -> RunWriter:
+        """Check that the model exists (:class:`~nifgraph.errors.NotFoundError` at once, not after
+        the estimate) and open the writer."""
+        if self._state != "new":
+            raise StoreError(f"The writer of run {self.run.run_id} was used already; open a new one with store.run_writer.")
+        if self.model is None:
+            self.model = self.store.get_model(self.run.model_id)
+        self._state = "open"
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
@@ -134,7 +141,9 @@ class RunWriter(abc.ABC):
         """Check one slice of the edge table (``EDGE_COLUMNS``; ``run_id`` is set to the run's)
         and write it (hidden until the commit)."""
         if self._state != "open":
-            raise StoreError(f"The writer of run {self.run.run_id} is closed; open a new one with store.run_writer.")
+            raise StoreError(
+                f"The writer of run {self.run.run_id} is not open; use it as `with store.run_writer(run) as w:`."
+            )
         try:
             frame = conform(edges.assign(run_id=self.run.run_id), EDGE_COLUMNS)
             bad = bad_edges(frame, self.model)
