@@ -26,7 +26,7 @@ Pure: arrays in, :class:`NifResult` out. Estimation goes through :func:`nifgraph
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -39,7 +39,10 @@ from .records import EDGE_COLUMNS
 if TYPE_CHECKING:  # pragma: no cover
     from .significance import SignificanceSpec
 
-__all__ = ["NifResult", "estimate_nif", "edges_frame", "matrices_from_edges", "screen_candidates", "VARIANTS", "SCREENS"]
+__all__ = [
+    "NifResult", "estimate_nif", "edges_frame", "pair_edges", "matrices_from_edges", "screen_candidates", "VARIANTS",
+    "SCREENS", "SLICE_ROWS",
+]
 
 VARIANTS = ("pairwise", "layer")
 #: Fast screens of the two-stage mode (``screen=``): only their candidate edges go to MINE/SMILE.
@@ -47,6 +50,11 @@ SCREENS = ("gcmi",)
 #: Default p-value at or under which the screen sends an edge on (docs/estimators.md, "Screening").
 DEFAULT_SCREEN_ALPHA = 0.05
 ProgressFn = Callable[[int, int], None]
+#: ``on_pair(l, matrices)`` of :func:`estimate_nif`: layer pair ``l``'s final matrices by edge column.
+PairFn = Callable[[int, dict[str, np.ndarray]], None]
+#: Most edges in one slice of the edge table (:func:`pair_edges`): what a run being written holds
+#: of its edges as a frame at a time (~15 MB), however large its layer pairs are.
+SLICE_ROWS = 131_072
 
 
 @dataclass(frozen=True)
@@ -142,6 +150,7 @@ def estimate_nif(
     ray: str | None = None,
     screen: str | None = None,
     screen_alpha: float = DEFAULT_SCREEN_ALPHA,
+    on_pair: PairFn | None = None,
     **options: Any,
 ) -> NifResult:
     """Estimate the NIF of every edge of a layered network.
@@ -192,6 +201,13 @@ def estimate_nif(
         half-samples are not screened.
     screen_alpha : float in (0, 1]
         The screen's p-value cut (default 0.05); 1 sends every live edge on.
+    on_pair : callable(l, matrices), optional
+        Called once per layer pair, in order, as soon as its matrices are final -- right after
+        the pair is estimated, or with significance (whose q-values and bias correction need
+        every pair) after the assessment: ``matrices`` maps ``value``, ``relevance``,
+        ``redundancy`` and every column of ``extras`` to that pair's ``(n_l, n_{l+1})`` matrix,
+        the same arrays the result holds (so a caller can write the run's edges while the next
+        pair is estimated: :func:`pair_edges`).
     **options
         Passed to the estimator (e.g. ``steps``, ``batch_size`` for MINE).
     """
@@ -264,6 +280,8 @@ def estimate_nif(
         relevance.append(rel)
         redundancy.append(red)
         values.append(np.clip(rel - beta * red, 0.0, None))
+        if on_pair is not None and not spec.active:  # final now: nothing after the loop changes it
+            _pair_done(on_pair, l, values, relevance, redundancy, {"screened": screened} if screen else {})
     extras: dict[str, list[np.ndarray]] = {}
     sig_settings: dict[str, Any] = {}
     if spec.active:
@@ -277,6 +295,10 @@ def estimate_nif(
     screen_info: dict[str, Any] = {}
     if screen:
         extras = {**extras, "screened": screened}
+    if on_pair is not None and spec.active:
+        for l in range(len(values)):  # noqa: E741 - layer index
+            _pair_done(on_pair, l, values, relevance, redundancy, extras)
+    if screen:
         n_screened = int(sum(m.sum() for m in screened))
         screen_info = {"method": screen, "alpha": float(screen_alpha), "edges": pairs_total,
                        "screened_out": n_screened, "candidates": pairs_total - n_screened}
@@ -299,6 +321,14 @@ def estimate_nif(
     )
 
 
+def _pair_done(
+    on_pair: PairFn, l: int, values: list[np.ndarray], relevance: list[np.ndarray],  # noqa: E741
+    redundancy: list[np.ndarray], extras: Mapping[str, list[np.ndarray]],
+) -> None:
+    on_pair(l, {"value": values[l], "relevance": relevance[l], "redundancy": redundancy[l],
+                **{c: mats[l] for c, mats in extras.items()}})
+
+
 def check_screen(screen: Any, alpha: Any, estimator: str, variant: str, owner: str) -> None:
     """``screen`` None or one of :data:`SCREENS`, for a neural estimator and the pairwise
     variant; ``alpha`` in (0, 1]."""
@@ -314,38 +344,55 @@ def check_screen(screen: Any, alpha: Any, estimator: str, variant: str, owner: s
         raise param_error("screen_alpha", owner, "a p-value in (0, 1]", alpha)
 
 
-def edges_frame(nif: NifResult, run_id: str) -> pd.DataFrame:
-    """The run's edge table (``EDGE_COLUMNS``), vectorised over all edges."""
+def pair_edges(
+    src_layer: int, dst_layer: int, matrices: Mapping[str, np.ndarray], run_id: str, *, max_rows: int | None = None
+) -> Iterator[pd.DataFrame]:
+    """The edge table (``EDGE_COLUMNS``) of one layer pair, in slices of at most ``max_rows``
+    edges (default :data:`SLICE_ROWS`), source index then target index, built one at a time.
+
+    ``matrices`` maps edge columns to ``(n_src, n_dst)`` matrices: ``value`` (required),
+    ``relevance`` (default: the value), ``redundancy`` (default 0) and any of the significance
+    columns (default NaN; other keys are ignored). ``value_norm`` is the value over the pair's
+    largest value (0 for a pair without flow) and ``cost`` its :func:`~nifgraph.flowgraph.cost_transform`.
+    """
     from .flowgraph import cost_transform
 
-    parts = []
-    for l, (v, rel, red, norm) in enumerate(  # noqa: E741
-        zip(nif.values, nif.relevance, nif.redundancy, nif.normalized, strict=True)
-    ):
-        a, b = v.shape
-        ii, kk = np.meshgrid(np.arange(a), np.arange(b), indexing="ij")
-        part = {
-            "run_id": run_id,
-            "src_layer": l,
-            "src_idx": ii.ravel(),
-            "dst_layer": l + 1,
-            "dst_idx": kk.ravel(),
-            "value": v.ravel(),
-            "relevance": rel.ravel(),
-            "redundancy": red.ravel(),
-            "value_norm": norm.ravel(),
-            "cost": cost_transform(norm).ravel(),
+    v = np.asarray(matrices["value"])
+    a, b = v.shape
+    top = float(v.max()) if v.size else 0.0
+    flat = {c: np.asarray(m).reshape(-1) for c, m in matrices.items() if c in EDGE_COLUMNS}
+    flat.setdefault("relevance", flat["value"])
+    step = max(int(SLICE_ROWS if max_rows is None else max_rows), 1)
+    for start in range(0, a * b, step):
+        cut = slice(start, min(start + step, a * b))
+        idx = np.arange(cut.start, cut.stop)
+        value = flat["value"][cut]
+        norm = value / top if top > 0 else np.zeros_like(value)
+        cols: dict[str, Any] = {
+            "run_id": run_id, "src_layer": src_layer, "src_idx": idx // b, "dst_layer": dst_layer,
+            "dst_idx": idx % b, "value": value, "relevance": flat["relevance"][cut],
+            "redundancy": flat["redundancy"][cut] if "redundancy" in flat else 0.0,
+            "value_norm": norm, "cost": cost_transform(norm),
         }
-        for key, mats in nif.extras.items():
-            part[key] = mats[l].ravel()
-        parts.append(pd.DataFrame(part))
-    frame = pd.concat(parts, ignore_index=True)
-    for col, dtype in EDGE_COLUMNS.items():
-        if col not in frame:
-            frame[col] = np.nan
-        elif dtype != "string":
-            frame[col] = frame[col].astype(dtype)
-    return frame[list(EDGE_COLUMNS)]
+        for c in EDGE_COLUMNS:  # the significance columns: given, or NaN
+            cols.setdefault(c, flat[c][cut] if c in flat else np.nan)
+        frame = pd.DataFrame(cols, index=pd.RangeIndex(len(idx)))
+        for col, dtype in EDGE_COLUMNS.items():
+            if dtype != "string":
+                frame[col] = frame[col].astype(dtype)
+        yield frame
+
+
+def edges_frame(nif: NifResult, run_id: str) -> pd.DataFrame:
+    """The run's whole edge table (``EDGE_COLUMNS``): every layer pair's :func:`pair_edges` in one
+    frame (a run is stored slice by slice instead: :func:`nifgraph.pipeline.estimate_run`)."""
+    parts = [
+        part
+        for l, (v, rel, red) in enumerate(zip(nif.values, nif.relevance, nif.redundancy, strict=True))  # noqa: E741
+        for part in pair_edges(l, l + 1, {"value": v, "relevance": rel, "redundancy": red,
+                                          **{c: mats[l] for c, mats in nif.extras.items()}}, run_id)
+    ]
+    return pd.concat(parts, ignore_index=True)[list(EDGE_COLUMNS)]
 
 
 def matrices_from_edges(edges: pd.DataFrame, sizes: Sequence[int], column: str = "value") -> list[np.ndarray]:

@@ -24,7 +24,7 @@ from .data import Dataset
 from .errors import ValidationError
 from .records import AnalysisRecord, ModelRecord, RunRecord, new_id, not_for_dag
 from .settings import AnalysisSettings, EstimationSettings
-from .store.base import Store
+from .store.base import ModelParts, RunWriter, Store
 
 if TYPE_CHECKING:  # pragma: no cover
     from .network import Network, TrainConfig
@@ -325,41 +325,39 @@ DAG_REFUSALS = {
 
 
 def _estimate_dag(
-    model: ModelRecord, dag: Any, x: np.ndarray, settings: EstimationSettings, progress: ProgressFn | None, run_id: str
-) -> tuple[pd.DataFrame, Any]:
-    """The edge table of a DAG model: NIF on every edge of every joined layer pair, with the
-    significance columns when asked (the same null, q-values and intervals as a chain's)."""
+    model: ModelRecord, dag: Any, x: np.ndarray, settings: EstimationSettings, progress: ProgressFn | None
+) -> Any:
+    """NIF on every edge of every joined layer pair of a DAG model, with the significance
+    columns when asked (the same null, q-values and intervals as a chain's)."""
     from .analysis.dag_flow import estimate_dag
-    from .flowgraph import cost_transform
-    from .records import EDGE_COLUMNS, conform
 
     for key, active in (("beta", bool(settings.beta)), ("variant", settings.variant != "pairwise")):
         if active:
             what, why, instead = DAG_REFUSALS[key]
             raise not_for_dag(model, what, instead, why=why)
-    nif = estimate_dag(dag, x, estimator=settings.estimator, seed=settings.seed, progress=progress,
-                       significance=settings.significance, screen=settings.screen, screen_alpha=settings.screen_alpha,
-                       conv_samples=settings.conv_samples, max_positions=settings.max_positions,
-                       workers=settings.workers, device=settings.device, ray=settings.ray, **settings.options)
-    parts = []
+    return estimate_dag(dag, x, estimator=settings.estimator, seed=settings.seed, progress=progress,
+                        significance=settings.significance, screen=settings.screen, screen_alpha=settings.screen_alpha,
+                        conv_samples=settings.conv_samples, max_positions=settings.max_positions,
+                        workers=settings.workers, device=settings.device, ray=settings.ray, **settings.options)
+
+
+def _write_dag_edges(writer: RunWriter, nif: Any) -> None:
+    """A DAG run's edges, pair by pair in slices (:func:`nifgraph.nif.pair_edges`): relevance is
+    the value, no redundancy term."""
+    from .nif import pair_edges
+
     for (a, b), v in nif.blocks.items():
-        top = v.max()
-        norm = v / top if top > 0 else np.zeros_like(v)
-        ii, kk = np.meshgrid(np.arange(v.shape[0]), np.arange(v.shape[1]), indexing="ij")
-        part = {
-            "run_id": run_id, "src_layer": a, "src_idx": ii.ravel(), "dst_layer": b, "dst_idx": kk.ravel(),
-            "value": v.ravel(), "relevance": v.ravel(), "redundancy": 0.0, "value_norm": norm.ravel(),
-            "cost": cost_transform(norm).ravel(),
-        }
-        for col, mats in nif.extras.items():
-            part[col] = mats[(a, b)].ravel()
-        parts.append(pd.DataFrame(part))
-    return conform(pd.concat(parts, ignore_index=True), EDGE_COLUMNS), nif
+        mats = {"value": v, **{col: blocks[(a, b)] for col, blocks in nif.extras.items()}}
+        for part in pair_edges(a, b, mats, writer.run.run_id):
+            writer.add(part)
 
 
 def _estimate_dag_run(
-    model: ModelRecord, dag: Any, ds: Dataset, settings: EstimationSettings, progress: ProgressFn | None
-) -> tuple[RunRecord, Any, pd.DataFrame]:
+    store: Store, model: ModelRecord, dag: Any, ds: Dataset, settings: EstimationSettings,
+    progress: ProgressFn | None, model_parts: ModelParts | None,
+) -> tuple[RunRecord, Any]:
+    """Estimate a DAG model's run, then store it through one run writer, pair by pair in slices
+    (its significance and settings are known once every pair is estimated)."""
     from . import mi
 
     x, _ = ds.split(settings.split)
@@ -367,15 +365,15 @@ def _estimate_dag_run(
         progress(0, 0)
     run_id = new_id("r")
     t0 = time.perf_counter()
-    edges, nif = _estimate_dag(model, dag, x, settings, progress, run_id)
+    nif = _estimate_dag(model, dag, x, settings, progress)
     run_settings: dict[str, Any] = {**mi.describe(settings.estimator), **settings.options, "dag": True,
                                     **nif.samples_settings()}
     if nif.significance:
         run_settings["significance"] = nif.significance
     if settings.screen:
         n_out = int(sum(m.sum() for m in nif.extras["screened"].values()))
-        run_settings["screen"] = {"method": settings.screen, "alpha": float(settings.screen_alpha), "edges": len(edges),
-                                  "screened_out": n_out, "candidates": len(edges) - n_out}
+        run_settings["screen"] = {"method": settings.screen, "alpha": float(settings.screen_alpha),
+                                  "edges": nif.n_edges, "screened_out": n_out, "candidates": nif.n_edges - n_out}
     warning = sample_size_warning(int(x.shape[0]), tuple(model.layer_sizes))
     if warning:
         run_settings["warnings"] = [warning]
@@ -384,7 +382,9 @@ def _estimate_dag_run(
         split=settings.split, n_samples=int(x.shape[0]), beta=settings.beta, variant=settings.variant,
         settings=run_settings, elapsed_s=time.perf_counter() - t0,
     )
-    return run, None, edges
+    with store.run_writer(run, model_parts=model_parts) as writer:
+        _write_dag_edges(writer, nif)
+    return run, None
 
 
 def _preprocessing_notes(net: Network, ds: Dataset, test_acc: float, margin: float = 0.05) -> list[str]:
@@ -417,6 +417,11 @@ def estimate_run(
 ) -> tuple[RunRecord, Any]:
     """Estimate the NIF of every edge of a stored model on a data split and store the run.
 
+    The run is streamed into the store: each layer pair's edges are written, in slices of at
+    most :data:`nifgraph.nif.SLICE_ROWS`, as soon as the pair's values are final, and the run
+    becomes visible, whole, when the last one is written (:meth:`Store.run_writer`); a failure
+    leaves nothing of it.
+
     ``settings.split="all"`` (default) uses train and test samples together: NIF describes
     what the network does to the data, and MI estimates need every sample they can get (Iris
     has 150). Significance settings give per-edge p-/q-values and intervals
@@ -429,9 +434,7 @@ def estimate_run(
     model = store.get_model(model_id)
     net = network if network is not None else load_model_network(model, store)
     ds = dataset if dataset is not None else model_dataset(model)
-    run, nif, edges = _estimate(model, net, ds, settings, progress)
-    store.put_run(run, edges)
-    return run, nif
+    return _estimate(store, model, net, ds, settings, progress)
 
 
 #: Fewer samples than this (or than input features) get a warning with the run.
@@ -451,50 +454,67 @@ def sample_size_warning(n_samples: int, layer_sizes: tuple[int, ...]) -> str | N
 
 
 def _estimate(
-    model: ModelRecord, net: Network, ds: Dataset, settings: EstimationSettings, progress: ProgressFn | None
-) -> tuple[RunRecord, Any, pd.DataFrame]:
-    """The run record, the NIF result and the edge table of one estimation (nothing stored)."""
+    store: Store, model: ModelRecord, net: Network, ds: Dataset, settings: EstimationSettings,
+    progress: ProgressFn | None, model_parts: ModelParts | None = None,
+) -> tuple[RunRecord, Any]:
+    """Estimate one run and stream its edges into ``store`` as each layer pair is final (with
+    ``model_parts``: the model and the run as one unit). Returns the run record and the NIF result."""
     from . import mi
-    from .nif import edges_frame, estimate_nif
+    from .nif import estimate_nif, pair_edges
 
     if model.is_dag:  # a CNN / residual model: NIF per joined layer pair
-        return _estimate_dag_run(model, net, ds, settings, progress)
+        return _estimate_dag_run(store, model, net, ds, settings, progress, model_parts)
     if settings.conv_samples != "mean":
         raise ValidationError(f"--conv-samples {settings.conv_samples} is for models with conv layers; {model.model_id} is a chain of Linear layers.")
 
     x, _ = ds.split(settings.split)
     acts = net.forward_layers(x)
+    run = RunRecord(
+        run_id=new_id("r"), model_id=model.model_id, estimator=settings.estimator, seed=settings.seed,
+        split=settings.split, n_samples=int(x.shape[0]), beta=settings.beta, variant=settings.variant,
+    )  # its settings and timing are set once the estimate is done
     if progress is not None:
         progress(0, 0)  # the phase starts (its size is not known yet): its clock starts here
-    t0 = time.perf_counter()
-    nif = estimate_nif(
-        acts, estimator=settings.estimator, beta=settings.beta, variant=settings.variant, seed=settings.seed,
-        progress=progress, significance=settings.significance, workers=settings.workers,
-        device=settings.device, ray=settings.ray, screen=settings.screen, screen_alpha=settings.screen_alpha,
-        **settings.options,
-    )
-    elapsed = time.perf_counter() - t0
-    run_settings = {**mi.describe(settings.estimator), **settings.options, "device": nif.device}
-    if nif.significance:
-        run_settings["significance"] = nif.significance
-    if nif.screen:
-        run_settings["screen"] = nif.screen
-    warning = sample_size_warning(int(x.shape[0]), net.layer_sizes)
-    if warning:
-        run_settings["warnings"] = [warning]
-    run = RunRecord(
-        run_id=new_id("r"),
-        model_id=model.model_id,
-        estimator=settings.estimator,
-        seed=settings.seed,
-        split=settings.split,
-        n_samples=int(x.shape[0]),
-        beta=settings.beta,
-        variant=settings.variant,
-        settings=run_settings,
-        elapsed_s=elapsed,
-    )
-    return run, nif, edges_frame(nif, run.run_id)
+    with store.run_writer(run, model_parts=model_parts) as writer:
+        writing = 0.0  # seconds spent writing edges, not estimating
+
+        def write_pair(layer: int, matrices: dict[str, np.ndarray]) -> None:
+            nonlocal writing
+            t = time.perf_counter()
+            for part in pair_edges(layer, layer + 1, matrices, run.run_id):
+                writer.add(part)
+            writing += time.perf_counter() - t
+
+        t0 = time.perf_counter()
+        nif = estimate_nif(
+            acts, estimator=settings.estimator, beta=settings.beta, variant=settings.variant, seed=settings.seed,
+            progress=progress, significance=settings.significance, workers=settings.workers,
+            device=settings.device, ray=settings.ray, screen=settings.screen, screen_alpha=settings.screen_alpha,
+            on_pair=write_pair, **settings.options,
+        )
+        elapsed = time.perf_counter() - t0 - writing
+        run_settings = {**mi.describe(settings.estimator), **settings.options, "device": nif.device}
+        if nif.significance:
+            run_settings["significance"] = nif.significance
+        if nif.screen:
+            run_settings["screen"] = nif.screen
+        warning = sample_size_warning(int(x.shape[0]), net.layer_sizes)
+        if warning:
+            run_settings["warnings"] = [warning]
+        run = RunRecord(
+            run_id=run.run_id,
+            model_id=model.model_id,
+            estimator=settings.estimator,
+            seed=settings.seed,
+            split=settings.split,
+            n_samples=int(x.shape[0]),
+            beta=settings.beta,
+            variant=settings.variant,
+            settings=run_settings,
+            elapsed_s=elapsed,
+        )
+        writer.set_run(run)
+    return run, nif
 
 
 @dataclass
@@ -528,9 +548,10 @@ def run_main_job(
     model = parts[0]
     timings["train_s"] = time.perf_counter() - t
     t = time.perf_counter()
-    run, _, edges = _estimate(model, trained.network, ds, estimation, faults.wrap("estimate", on_estimate))
-    # model and run are stored together: a job killed before this line leaves nothing behind
-    store.put_model_with_run(*parts, run, edges)
+    # model and run are stored together, the run's edges as they are estimated: a job killed
+    # before the run is complete leaves nothing behind
+    run, _ = _estimate(store, model, trained.network, ds, estimation, faults.wrap("estimate", on_estimate),
+                       model_parts=parts)
     timings["estimate_s"] = time.perf_counter() - t
     t = time.perf_counter()
     record = analyze_run(store, run.run_id, analysis, network=trained.network, dataset=ds)

@@ -8,6 +8,10 @@ Contract every implementation keeps:
 * ``put_run`` and ``put_analysis`` are all-or-nothing: if a write fails half-way (the
   ``_after_batch`` fault hook lets tests interrupt it), no part of it is visible to any
   read and what was stored before is unchanged.
+* A run is written through :meth:`Store.run_writer` (``put_run`` and ``put_model_with_run``
+  too: one write path): its edges arrive in slices while the run is estimated, and the run
+  becomes visible, whole, only when the writer commits; an exception, a refused slice or a
+  killed process leaves nothing of it visible.
 * Reads of a missing id raise :class:`~nifgraph.errors.NotFoundError` naming the id and the
   command that lists valid ones.
 * Tables come back with exactly the columns of :mod:`nifgraph.records`, sorted by key.
@@ -23,11 +27,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import NotFoundError, StoreError
+from ..errors import NotFoundError, StoreError, ValidationError
 from ..faults import point
-from ..records import AnalysisRecord, ModelRecord, RunRecord
+from ..records import EDGE_COLUMNS, AnalysisRecord, ModelRecord, RunRecord, bad_edges, conform
 
-__all__ = ["Store", "SummaryInputs", "no_run_error", "no_analysis_error"]
+__all__ = ["Store", "RunWriter", "ModelParts", "SummaryInputs", "no_run_error", "no_analysis_error"]
+
+#: A model's record, its neuron table and its checkpoint bytes (``None``: none), written with its
+#: first run (:meth:`Store.put_model_with_run`, ``Store.run_writer(run, model_parts=…)``).
+ModelParts = tuple[ModelRecord, pd.DataFrame, bytes | None]
 
 
 def no_run_error(model_id: str) -> NotFoundError:
@@ -55,6 +63,121 @@ class SummaryInputs:
     attribution: np.ndarray
 
 
+class RunWriter(abc.ABC):
+    """Writes one run, and with ``model_parts`` its model, in slices of its edge table.
+
+    Use it as a context manager (:meth:`Store.run_writer`)::
+
+        with store.run_writer(run) as w:
+            for part in slices:          # each a frame of EDGE_COLUMNS (run_id is set here)
+                w.add(part)
+            w.set_run(final_run)         # optional: the record as it is known at the end
+
+    Each slice is checked when it is added (edges that do not fit the model: a one-line
+    :class:`~nifgraph.errors.ValidationError`) and handed to the store, which does not keep it
+    in memory beyond a bounded buffer. A normal exit commits: the run (and the model) become
+    visible together and whole. An exception inside the block, a refused slice or a failed
+    commit removes everything of this run (and of the model given with it); a killed process
+    leaves nothing visible either (how each store guarantees it: :mod:`.duckdb`, :mod:`.neo4j`).
+    A writer whose slice was refused stays refused: leaving its block normally raises
+    :class:`~nifgraph.errors.StoreError` and commits nothing.
+    """
+
+    def __init__(self, store: Store, run: RunRecord, model_parts: ModelParts | None) -> None:
+        if model_parts is not None and run.model_id != model_parts[0].model_id:
+            raise ValidationError(
+                f"Run {run.run_id} belongs to model {run.model_id}, not {model_parts[0].model_id}; "
+                "pass the run of this model."
+            )
+        self.store = store
+        self.run = run
+        self.model_parts = model_parts
+        #: The model the edges must fit (the one given, or the stored one, read on entering).
+        self.model: ModelRecord | None = model_parts[0] if model_parts is not None else None
+        #: Edges added so far, and whether any carries a q-value (a permutation null ran).
+        self.n_edges = 0
+        self.significance = False
+        self._state = "new"  # new -> open -> committed | failed
+
+    def __enter__(self) -> RunWriter:
+        """Check that the model exists (:class:`~nifgraph.errors.NotFoundError` at once, not after
+        the estimate) and open the writer."""
+        if self._state != "new":
+            raise StoreError(f"The writer of run {self.run.run_id} was used already; open a new one with store.run_writer.")
+        if self.model is None:
+            self.model = self.store.get_model(self.run.model_id)
+        self._state = "open"
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+        if exc_type is not None or self._state != "open":
+            was_open = self._state == "open"
+            self._fail()
+            if exc_type is None and not was_open:
+                raise StoreError(
+                    f"Run {self.run.run_id} was not stored: a slice of its edges was refused earlier "
+                    "(see the error above); nothing of it is in the store."
+                )
+            return False
+        try:
+            self._commit()
+        except BaseException:
+            self._fail()
+            raise
+        self._state = "committed"
+        return False
+
+    def set_run(self, run: RunRecord) -> None:
+        """Replace the run record that the commit stores (its settings and timings are known only
+        at the end); same run id and model."""
+        if (run.run_id, run.model_id) != (self.run.run_id, self.run.model_id):
+            raise ValidationError(
+                f"set_run: the writer writes run {self.run.run_id} of model {self.run.model_id}; "
+                f"got run {run.run_id} of model {run.model_id}."
+            )
+        self.run = run
+
+    def add(self, edges: pd.DataFrame) -> None:
+        """Check one slice of the edge table (``EDGE_COLUMNS``; ``run_id`` is set to the run's)
+        and write it (hidden until the commit)."""
+        if self._state != "open":
+            raise StoreError(
+                f"The writer of run {self.run.run_id} is not open; use it as `with store.run_writer(run) as w:`."
+            )
+        try:
+            frame = conform(edges.assign(run_id=self.run.run_id), EDGE_COLUMNS)
+            bad = bad_edges(frame, self.model)
+            if bad.any():
+                raise ValidationError(
+                    f"Run {self.run.run_id}: {int(bad.sum())} edges do not go from layer l to layer l + 1 (for a DAG "
+                    "model: from a layer to one it feeds); pass the edges of one run of this model."
+                )
+            self._write(frame)
+        except BaseException:
+            self._fail()
+            raise
+        self.n_edges += len(frame)
+        self.significance = self.significance or bool(frame["q_value"].notna().any())
+
+    def _fail(self) -> None:
+        """Remove everything written so far (once)."""
+        if self._state == "open":
+            self._state = "failed"
+            self._discard()
+
+    @abc.abstractmethod
+    def _write(self, frame: pd.DataFrame) -> None:
+        """Write one checked slice (``EDGE_COLUMNS`` exactly) so that no reader sees it yet."""
+
+    @abc.abstractmethod
+    def _commit(self) -> None:
+        """Make the run (and the model) visible, whole, at once."""
+
+    @abc.abstractmethod
+    def _discard(self) -> None:
+        """Remove what was written; must not raise for a store that went away."""
+
+
 class Store(abc.ABC):
     """Abstract store. Use :func:`nifgraph.store.open_store` to get one."""
 
@@ -64,6 +187,8 @@ class Store(abc.ABC):
     kind: str = ""
     #: Rows per write batch.
     batch_size: int = 5000
+    #: Edges per slice when ``put_run`` / ``put_model_with_run`` hand a whole table to the run writer.
+    slice_rows: int = 131_072
 
     # -- lifecycle -------------------------------------------------------------------
     def close(self) -> None:  # pragma: no cover - trivial default
@@ -97,15 +222,9 @@ class Store(abc.ABC):
         self, model: ModelRecord, neurons: pd.DataFrame, checkpoint: bytes | None, run: RunRecord, edges: pd.DataFrame
     ) -> None:
         """Store a model and its first run as one unit, so that a job killed half-way never
-        leaves a model without its run. The embedded store does it in one transaction; this
-        generic version writes the model, then the run, and removes the model again if the run
-        cannot be written (a process killed between the two writes can still leave the model)."""
-        self.put_model(model, neurons, checkpoint)
-        try:
-            self.put_run(run, edges)
-        except BaseException:
-            self.delete_model(model.model_id)
-            raise
+        leaves a model without its run (:meth:`run_writer` with ``model_parts``)."""
+        with self.run_writer(run, model_parts=(model, neurons, checkpoint)) as w:
+            self._add_sliced(w, edges)
 
     @abc.abstractmethod
     def get_model(self, model_id: str) -> ModelRecord:
@@ -125,9 +244,26 @@ class Store(abc.ABC):
 
     # -- runs ------------------------------------------------------------------------
     @abc.abstractmethod
+    def run_writer(self, run: RunRecord, model_parts: ModelParts | None = None) -> RunWriter:
+        """A :class:`RunWriter` that inserts or replaces ``run`` from slices of its edges, all or
+        nothing. Without ``model_parts`` the model must exist (:class:`NotFoundError` otherwise,
+        at once); with ``(model, neurons, checkpoint)`` the model is written with the run, as
+        one unit (a failure leaves neither)."""
+
     def put_run(self, run: RunRecord, edges: pd.DataFrame) -> None:
-        """Insert or replace a complete run and its edges (``EDGE_COLUMNS``), atomically.
-        The model must exist (:class:`NotFoundError` otherwise)."""
+        """Insert or replace a complete run and its edges (``EDGE_COLUMNS``), atomically
+        (:meth:`run_writer`, in slices of :attr:`slice_rows`). The model must exist (:class:`NotFoundError`
+        otherwise)."""
+        with self.run_writer(run) as w:
+            self._add_sliced(w, edges)
+
+    def _add_sliced(self, writer: RunWriter, edges: pd.DataFrame) -> None:
+        """``edges`` into ``writer`` in slices of :attr:`slice_rows` (each checked and copied on its own)."""
+        step = max(int(self.slice_rows), 1)
+        for start in range(0, len(edges), step):
+            writer.add(edges.iloc[start : start + step])
+        if len(edges) == 0:
+            writer.add(edges)
 
     @abc.abstractmethod
     def get_run(self, run_id: str) -> RunRecord:

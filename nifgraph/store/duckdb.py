@@ -9,13 +9,24 @@ Tables (snake_case, the same fields as the Neo4j store's nodes and relationships
 Every ``put_*`` runs in one transaction that first deletes the rows of the same id and then
 inserts the new ones batch by batch, so a write is idempotent and all-or-nothing: if it fails
 half-way the transaction rolls back and readers see the store as it was.
+
+A run streamed through :meth:`DuckDBStore.run_writer` does not hold the file while it is
+estimated (other processes read and write it meanwhile): slices wait in memory up to
+:attr:`DuckDBStore.stage_rows` edges, then go to Parquet files in a private staging folder
+beside the store (``.<store file>.staging-<pid>-…``). The commit is one transaction that copies
+the staged files and the slices in memory into ``edges``, writes the model (if given) and inserts
+the run row last; the staging folder is removed after it, or after a failure. A process killed at
+any point leaves the store file as it was (only a staging folder, which the next run writer of
+that store removes once its process is gone).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -36,9 +47,9 @@ from ..records import (
     nan_of,
     run_from_flat,
 )
-from .base import Store
+from .base import ModelParts, RunWriter, Store
 
-__all__ = ["DuckDBStore", "SCHEMA_VERSION"]
+__all__ = ["DuckDBStore", "DuckDBRunWriter", "SCHEMA_VERSION"]
 
 SCHEMA_VERSION = 3
 #: Seconds a command waits for another process's transaction on the same file.
@@ -99,6 +110,9 @@ class DuckDBStore(Store):
     (``NIFGRAPH_LOCK_TIMEOUT``, default 120), then fails with one line."""
 
     kind = "duckdb"
+    #: Edges a run writer keeps in memory before it moves them to its staging files (one Parquet
+    #: file per spill): what a streamed run holds of its edges at most, plus one slice.
+    stage_rows: int = 131_072
 
     def __init__(self, path: str, *, read_only: bool = False, lock_timeout: float | None = None) -> None:
         p = Path(path).expanduser()
@@ -242,8 +256,9 @@ class DuckDBStore(Store):
                 except duckdb.Error as exc:
                     raise StoreError(f"Commit to {self.uri} failed: {exc}") from exc
 
-    def _insert_frame(self, con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame) -> None:
-        """Insert ``frame`` in batches, calling the fault hook after each one."""
+    def _insert_frame(self, con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame, done: int = 0) -> None:
+        """Insert ``frame`` in batches, calling the fault hook after each one (``done``: rows of the
+        same write inserted before this frame, for the hook's count)."""
         cols = ", ".join(frame.columns)
         n = len(frame)
         step = max(int(self.batch_size), 1)
@@ -256,7 +271,7 @@ class DuckDBStore(Store):
                 con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _nif_chunk")  # noqa: S608 - fixed names
             finally:
                 con.unregister("_nif_chunk")
-            self._after_batch(table, start + len(chunk))
+            self._after_batch(table, done + start + len(chunk))
 
     def _fetch(self, sql: str, params: list[Any]) -> pd.DataFrame:
         with self._session(write=False) as con:
@@ -264,29 +279,41 @@ class DuckDBStore(Store):
 
     # -- models ------------------------------------------------------------------------
     def put_model(self, model: ModelRecord, neurons: pd.DataFrame, checkpoint: bytes | None = None) -> None:
+        frame = self._neuron_rows(model, neurons)
+        with self._tx() as con:
+            self._write_model(con, model, frame, checkpoint)
+
+    @staticmethod
+    def _neuron_rows(model: ModelRecord, neurons: pd.DataFrame) -> pd.DataFrame:
+        """The checked neuron table of ``model``."""
         frame = rec.conform(neurons, rec.NEURON_COLUMNS)
         if (frame["model_id"] != model.model_id).any():
             raise ValidationError("Every neuron row must carry the model's model_id.")
         expected = sum(model.layer_sizes)
         if len(frame) != expected:
             raise ValidationError(f"Model {model.model_id} has {expected} neurons but {len(frame)} neuron rows were given.")
-        with self._tx() as con:
-            con.execute("DELETE FROM models WHERE model_id = ?", [model.model_id])
-            con.execute("DELETE FROM neurons WHERE model_id = ?", [model.model_id])
-            con.execute("DELETE FROM checkpoints WHERE model_id = ?", [model.model_id])
-            if checkpoint is not None:
-                con.execute("INSERT INTO checkpoints VALUES (?, ?)", [model.model_id, bytes(checkpoint)])
-                self._after_batch("checkpoints", 1)
-            con.execute(
-                "INSERT INTO models VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    model.model_id, model.name, model.dataset, json.dumps(list(model.layer_sizes)),
-                    json.dumps(list(model.activations)), json.dumps(list(model.feature_names)),
-                    json.dumps(list(model.class_names)), model.test_accuracy, model.train_accuracy,
-                    dumps(model.meta), model.created_at,
-                ],
-            )
-            self._insert_frame(con, "neurons", frame)
+        return frame
+
+    def _write_model(
+        self, con: duckdb.DuckDBPyConnection, model: ModelRecord, frame: pd.DataFrame, checkpoint: bytes | None
+    ) -> None:
+        """Replace a model, its neurons and its checkpoint (inside the caller's transaction)."""
+        con.execute("DELETE FROM models WHERE model_id = ?", [model.model_id])
+        con.execute("DELETE FROM neurons WHERE model_id = ?", [model.model_id])
+        con.execute("DELETE FROM checkpoints WHERE model_id = ?", [model.model_id])
+        if checkpoint is not None:
+            con.execute("INSERT INTO checkpoints VALUES (?, ?)", [model.model_id, bytes(checkpoint)])
+            self._after_batch("checkpoints", 1)
+        con.execute(
+            "INSERT INTO models VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                model.model_id, model.name, model.dataset, json.dumps(list(model.layer_sizes)),
+                json.dumps(list(model.activations)), json.dumps(list(model.feature_names)),
+                json.dumps(list(model.class_names)), model.test_accuracy, model.train_accuracy,
+                dumps(model.meta), model.created_at,
+            ],
+        )
+        self._insert_frame(con, "neurons", frame)
 
     def _row(self, table: str, key: str, value: str, hint: str) -> dict[str, Any]:
         """The row of ``table`` whose ``key`` is ``value``, or :class:`NotFoundError` with ``hint``."""
@@ -330,29 +357,65 @@ class DuckDBStore(Store):
             row = con.execute("SELECT data FROM checkpoints WHERE model_id = ?", [model_id]).fetchone() if has else None
         return None if row is None else bytes(row[0])
 
-    def put_model_with_run(
-        self, model: ModelRecord, neurons: pd.DataFrame, checkpoint: bytes | None, run: RunRecord, edges: pd.DataFrame
-    ) -> None:
-        with self._tx():  # one transaction: a killed job leaves neither or both
-            self.put_model(model, neurons, checkpoint)
-            self.put_run(run, edges)
-
     # -- runs ----------------------------------------------------------------------------
-    def put_run(self, run: RunRecord, edges: pd.DataFrame) -> None:
-        model = self.get_model(run.model_id)
-        frame = rec.conform(edges.assign(run_id=run.run_id), rec.EDGE_COLUMNS)
-        bad = rec.bad_edges(frame, model)
-        if bad.any():
-            raise ValidationError(
-                "Edges must join layer l to layer l+1 of the model (for a DAG model: a layer to one it feeds)."
-            )
+    def run_writer(self, run: RunRecord, model_parts: ModelParts | None = None) -> DuckDBRunWriter:
+        if self.read_only:
+            raise StoreError(f"Store {self.uri} was opened read-only; this command cannot write to it.")
+        return DuckDBRunWriter(self, run, model_parts)
+
+    def _staging_dir(self) -> Path:
+        """A new private staging folder beside the store; first removes those of processes that
+        are gone (a writer killed before it could clean up)."""
+        prefix = f".{self._path.name}.staging-"
+        if os.name == "posix":  # (os.kill(pid, 0) would end the process on Windows)
+            for old in [d for d in self._path.parent.iterdir() if d.name.startswith(prefix)]:
+                try:
+                    pid = int(old.name[len(prefix):].split("-", 1)[0])
+                    os.kill(pid, 0)
+                except ProcessLookupError:
+                    shutil.rmtree(old, ignore_errors=True)
+                except (ValueError, OSError):  # not ours, or a live process of another user
+                    pass
+        try:
+            return Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-", dir=self._path.parent))
+        except OSError as exc:
+            raise StoreError(
+                f"Cannot stage the run's edges beside store {self.uri} ({exc.strerror or exc}); nothing was stored."
+            ) from exc
+
+    def _commit_run(
+        self, run: RunRecord, model: tuple[ModelRecord, pd.DataFrame, bytes | None] | None,
+        files: list[Path], frames: list[pd.DataFrame],
+    ) -> None:
+        """One transaction: the model (if given), the run's staged Parquet ``files`` and in-memory
+        ``frames`` into ``edges``, and the run row last (a reader inside another transaction
+        never sees edges without it)."""
+        cols = ", ".join(rec.EDGE_COLUMNS)
         with self._tx() as con:
+            # one thread: each insert thread buffers row groups until the commit; one keeps a million-
+            # edge commit at ~+25 MiB instead of ~+115 MiB on two cores, and is no slower (1.4 s)
+            con.execute("SET threads = 1")
+            if model is not None:
+                self._write_model(con, *model)
+            elif not con.execute("SELECT count(*) FROM models WHERE model_id = ?", [run.model_id]).fetchone()[0]:
+                raise NotFoundError(  # deleted by another process while the run was estimated
+                    f"No model {run.model_id!r} in store {self.uri} any more (deleted meanwhile?); "
+                    "the run was not stored."
+                )
             old = con.execute("SELECT seq FROM runs WHERE run_id = ?", [run.run_id]).fetchone()
             seq = old[0] if old else con.execute("SELECT nextval('run_seq')").fetchone()[0]
             for table in ("edges", "neuron_metrics", "attribution", "analyses", "runs"):
                 con.execute(f"DELETE FROM {table} WHERE run_id = ?", [run.run_id])  # noqa: S608
-            self._insert_frame(con, "edges", frame)
-            # the run row goes in last: a reader inside another transaction never sees edges without it
+            done = 0
+            for path in files:
+                got = con.execute(
+                    f"INSERT INTO edges ({cols}) SELECT {cols} FROM read_parquet({_sql_str(path)})"  # noqa: S608
+                ).fetchone()
+                done += int(got[0]) if got else 0
+                self._after_batch("edges", done)
+            for frame in frames:
+                self._insert_frame(con, "edges", frame, done)
+                done += len(frame)
             con.execute(
                 "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
@@ -423,3 +486,71 @@ class DuckDBStore(Store):
             settings=json.loads(r["settings"]),
             created_at=r["created_at"],
         )
+
+
+def _sql_str(path: Path) -> str:
+    """``path`` as a SQL string literal."""
+    return "'" + str(path).replace("'", "''") + "'"
+
+
+class DuckDBRunWriter(RunWriter):
+    """A run written in slices into a :class:`DuckDBStore` (see the module docstring): up to
+    :attr:`DuckDBStore.stage_rows` edges in memory, the rest in Parquet files in a staging
+    folder, all copied into the store by one transaction at the commit."""
+
+    store: DuckDBStore
+
+    def __init__(self, store: DuckDBStore, run: RunRecord, model_parts: ModelParts | None) -> None:
+        super().__init__(store, run, model_parts)
+        self._model = None
+        if model_parts is not None:  # checked now, not after the estimate
+            model, neurons, checkpoint = model_parts
+            self._model = (model, store._neuron_rows(model, neurons), checkpoint)
+        self._frames: list[pd.DataFrame] = []
+        self._rows = 0
+        self._dir: Path | None = None
+        self._files: list[Path] = []
+        self._staged = 0
+
+    def _write(self, frame: pd.DataFrame) -> None:
+        self._frames.append(frame)
+        self._rows += len(frame)
+        if self._rows >= self.store.stage_rows:
+            self._spill()
+
+    def _spill(self) -> None:
+        """Move the slices held in memory to one Parquet file of the staging folder."""
+        if self._dir is None:
+            self._dir = self.store._staging_dir()
+        path = self._dir / f"edges-{len(self._files):06d}.parquet"
+        frame = self._frames[0] if len(self._frames) == 1 else pd.concat(self._frames, ignore_index=True)
+        con = duckdb.connect()  # in memory: only converts the frame to Parquet
+        try:
+            con.register("_nif_slice", frame)
+            con.execute(f"COPY (SELECT * FROM _nif_slice) TO {_sql_str(path)} (FORMAT parquet)")  # noqa: S608
+        except duckdb.Error as exc:  # e.g. a full disk: one line, and nothing was stored
+            reason = str(exc).splitlines()[0][:160]
+            raise StoreError(
+                f"Staging the edges of run {self.run.run_id} beside store {self.store.uri} failed ({reason}); "
+                "nothing of this run was stored."
+            ) from None
+        finally:
+            con.close()
+        self._files.append(path)
+        self._frames, self._rows = [], 0
+        self._staged += len(frame)
+        self.store._after_batch("edges", self._staged)
+
+    def _commit(self) -> None:
+        self.store._commit_run(self.run, self._model, self._files, self._frames)
+        self._frames = []
+        self._remove_staging()
+
+    def _discard(self) -> None:
+        self._frames = []
+        self._remove_staging()
+
+    def _remove_staging(self) -> None:
+        if self._dir is not None:
+            shutil.rmtree(self._dir, ignore_errors=True)
+            self._dir, self._files = None, []

@@ -21,19 +21,22 @@ migration on open.
 How writes stay all-or-nothing
 ------------------------------
 * ``put_model`` is one transaction.
-* ``put_model_with_run`` writes the model *pending* (``Model.pending`` = the run id it waits
-  for; every model read skips pending models), then the run as below; ``store/complete_run``
-  publishes the model in the transaction that completes the run. A process killed at any point
-  leaves no visible model without its run; ``repair()`` deletes the pending model with the
-  incomplete run.
-* ``put_run`` creates the ``Run`` with ``status = 'writing'``, deletes the edges and columns an
-  earlier write of that run left, writes the edges in columnar batches of ``batch_size`` (one
-  managed transaction each: the batch's neurons matched once by ``neuron_id``, then ``CREATE`` of
-  its relationships and its ``NIFColumns`` node — the run has no edges left for ``MERGE`` to
-  find), then sets
-  ``status = 'complete'`` last. Every read filters ``status = 'complete'``. If a batch fails the
-  run is deleted again; if the process dies, ``repair()`` deletes it later. Re-putting a run
-  first hides it (an interrupted *replacement* therefore leaves the run absent, never mixed).
+* Every run is written through :meth:`Neo4jStore.run_writer` (``put_run`` and
+  ``put_model_with_run`` are one slice through it). With ``model_parts`` (``put_model_with_run``,
+  what ``nifgraph run`` uses) the model is written *pending* (``Model.pending`` = the run id it
+  waits for; every model read skips pending models); ``store/complete_run`` publishes it in the
+  transaction that completes the run. A process killed at any point leaves no visible model
+  without its run; ``repair()`` deletes the pending model with the incomplete run.
+* The writer creates the ``Run`` with ``status = 'writing'`` when the first slice arrives, deletes
+  the edges and columns an earlier write of that run left, writes each slice at once in columnar
+  batches of ``batch_size`` (one managed transaction each: the batch's neurons matched once by
+  ``neuron_id``, then ``CREATE`` of its relationships and its ``NIFColumns`` node — the run has
+  no edges left for ``MERGE`` to find; the nodes are numbered across slices), and at the commit
+  sets the final run properties and ``status = 'complete'`` last. Every read filters
+  ``status = 'complete'``. If a slice or a batch fails, or the code writing the slices raises,
+  the run is deleted again; if the process dies, ``repair()`` deletes it later (a streamed run is
+  hidden while the rest of it is estimated: run ``repair`` when no job is writing). Re-putting a
+  run first hides it (an interrupted *replacement* therefore leaves the run absent, never mixed).
 * ``put_analysis`` writes the new analysis under a fresh ``analysis_id``; one transaction then
   marks it complete and points ``Run.analysis_id`` at it; only after that is the previous one
   deleted. Reads follow the pointer, so an interrupted write leaves the previous analysis intact.
@@ -61,7 +64,6 @@ from ..records import (
     AnalysisRecord,
     ModelRecord,
     RunRecord,
-    bad_edges,
     conform,
     model_from_flat,
     nan_of,
@@ -69,7 +71,7 @@ from ..records import (
     new_id,
     run_from_flat,
 )
-from .base import Store, SummaryInputs, no_analysis_error, no_run_error
+from .base import ModelParts, RunWriter, Store, SummaryInputs, no_analysis_error, no_run_error
 from .neo4j_admin import Neo4jAdmin, expected_schema
 from .neo4j_layout import EDGE_LAYOUT, SCHEMA_VERSION, check_schema
 from .neo4j_records import (
@@ -84,7 +86,7 @@ from .neo4j_records import (
 )
 from .neo4j_runner import DriverRunner, bind, run_in_tx
 
-__all__ = ["Neo4jStore", "DriverRunner", "expected_schema", "SCHEMA_VERSION"]
+__all__ = ["Neo4jStore", "Neo4jRunWriter", "DriverRunner", "expected_schema", "SCHEMA_VERSION"]
 
 NEURON_PROPS = [c for c in NEURON_COLUMNS if c != "model_id"]
 METRIC_PROPS = list(NEURON_METRIC_COLUMNS)
@@ -218,28 +220,6 @@ class Neo4jStore(Neo4jAdmin, Store):
         self._ready()
         self.runner.write_tx(work)
 
-    def put_model_with_run(
-        self, model: ModelRecord, neurons: pd.DataFrame, checkpoint: bytes | None, run: RunRecord, edges: pd.DataFrame
-    ) -> None:
-        """The model and its first run as one unit: the model is written hidden (pending on
-        ``run.run_id``) and published by the transaction that completes the run. A failure
-        removes both; a killed process leaves both hidden until ``nifgraph db repair``."""
-        if run.model_id != model.model_id:
-            raise ValidationError(
-                f"Run {run.run_id} belongs to model {run.model_id}, not {model.model_id}; pass the run of this model."
-            )
-        self._put_model(model, neurons, checkpoint, pending=run.run_id)
-        try:
-            self._put_run(run, edges, model_from_flat(self._one(
-                "store/get_pending_model", f"model {model.model_id!r}", model_id=model.model_id)["model"]))
-        except BaseException:
-            try:
-                if not self.query("store/get_model", model_id=model.model_id):  # still hidden: ours
-                    self._purge_model(model.model_id)
-            except Exception:  # pragma: no cover - server gone: `nifgraph db repair` cleans up
-                pass
-            raise
-
     def _one(self, name: str, missing: str, **params: Any) -> dict[str, Any]:
         """The single row of the read query ``name``, or :class:`NotFoundError` saying ``missing``."""
         rows = self.query(name, **params)
@@ -278,52 +258,8 @@ class Neo4jStore(Neo4jAdmin, Store):
         return bytes(rows[0]["data"]) if rows and rows[0]["data"] is not None else None
 
     # -- runs ------------------------------------------------------------------------
-    def put_run(self, run: RunRecord, edges: pd.DataFrame) -> None:
-        self._put_run(run, edges, self.get_model(run.model_id))
-
-    def _put_run(self, run: RunRecord, edges: pd.DataFrame, model: ModelRecord) -> None:
-        frame = conform(edges.assign(run_id=run.run_id), EDGE_COLUMNS)
-        bad = bad_edges(frame, model)
-        if bad.any():
-            raise ValidationError(
-                f"Run {run.run_id}: {int(bad.sum())} edges do not go from layer l to layer l + 1 (for a DAG "
-                "model: from a layer to one it feeds); pass the edges of one run of this model."
-            )
-        mid = model.model_id
-        begun = self._write(
-            "store/begin_run", run=run_props(run), seq=time.time_ns(), now_ms=now_ms(), edge_layout=EDGE_LAYOUT
-        )
-        try:
-            if self._schema_version is None:  # a database new to nifgraph: record the schema once
-                self._schema_version = self._record_schema()
-            if not (begun and begun[0].get("fresh")):
-                # a replaced (or interrupted) run: drop its old edges and columns while it is hidden
-                self._drain("store/delete_run_edges", run_id=run.run_id, limit=self.batch_size)
-                self._drain("store/delete_run_columns", run_id=run.run_id, from_seq=0, limit=self.batch_size)
-            done = 0
-            for batch in edge_batches(mid, frame, self.batch_size):
-                got = self._write(
-                    "store/put_edges", run_id=run.run_id, seq=batch["seq"], ids=batch["ids"], src=batch["src"],
-                    dst=batch["dst"], cols=batch["cols"], block=batch["block"],
-                )
-                written = int(got[0]["written"]) if got else 0
-                if written != len(batch["src"]):
-                    raise ValidationError(
-                        f"Run {run.run_id}: edges name neurons that model {mid} does not have; "
-                        f"check layer sizes {list(model.layer_sizes)}."
-                    )
-                done += written
-                self._after_batch("edges", done)
-            self._write(
-                "store/complete_run", run_id=run.run_id, n_edges=len(frame),
-                significance=bool(frame["q_value"].notna().any()), now_ms=now_ms(),
-            )
-        except BaseException:
-            try:
-                self._purge_run(run.run_id)
-            except Exception:  # pragma: no cover - server gone: `nifgraph db repair` cleans up
-                pass
-            raise
+    def run_writer(self, run: RunRecord, model_parts: ModelParts | None = None) -> Neo4jRunWriter:
+        return Neo4jRunWriter(self, run, model_parts)
 
     def get_run(self, run_id: str) -> RunRecord:
         return run_from_flat(self._one("store/get_run", f"complete run {run_id!r}", run_id=run_id)["run"])
@@ -471,6 +407,82 @@ class Neo4jStore(Neo4jAdmin, Store):
     def _named(self, name: str, **params: Any) -> pd.DataFrame:
         """Rows of the named query ``name`` (``queries/…``), read-only, with exactly ``params``."""
         return self.run_named(name.removeprefix("queries/"), params)
+
+
+class Neo4jRunWriter(RunWriter):
+    """A run written in slices into a :class:`Neo4jStore`: the hidden ``Run {status: 'writing'}``
+    (and, with ``model_parts``, the model pending on it) is created when the first slice arrives,
+    each slice goes out at once in columnar batches of at most ``batch_size`` edges (one
+    transaction each), and ``store/complete_run`` makes the run and the model visible in one
+    transaction at the commit. A failure deletes both (``repair()`` does it for a killed process)."""
+
+    store: Neo4jStore
+
+    def __init__(self, store: Neo4jStore, run: RunRecord, model_parts: ModelParts | None) -> None:
+        super().__init__(store, run, model_parts)
+        self._begun = False
+        self._model_written = False
+        self._seq = 0  # the next NIFColumns node's number
+        self._written = 0
+
+    def _begin(self) -> None:
+        """Write the pending model (if given) and the hidden run; drop what an earlier write of
+        this run left."""
+        st, run = self.store, self.run
+        if self.model_parts is not None:
+            self._model_written = True  # from here on a failure purges it (if it is still hidden)
+            st._put_model(*self.model_parts, pending=run.run_id)
+        self._begun = True
+        begun = st._write(
+            "store/begin_run", run=run_props(run), seq=time.time_ns(), now_ms=now_ms(), edge_layout=EDGE_LAYOUT
+        )
+        if st._schema_version is None:  # a database new to nifgraph: record the schema once
+            st._schema_version = st._record_schema()
+        if not (begun and begun[0].get("fresh")):
+            # a replaced (or interrupted) run: drop its old edges and columns while it is hidden
+            st._drain("store/delete_run_edges", run_id=run.run_id, limit=st.batch_size)
+            st._drain("store/delete_run_columns", run_id=run.run_id, from_seq=0, limit=st.batch_size)
+
+    def _write(self, frame: pd.DataFrame) -> None:
+        if not self._begun:
+            self._begin()
+        st, run, mid = self.store, self.run, self.model.model_id
+        n_batches = 0
+        for batch in edge_batches(mid, frame, st.batch_size):
+            got = st._write(
+                "store/put_edges", run_id=run.run_id, seq=self._seq + batch["seq"], ids=batch["ids"],
+                src=batch["src"], dst=batch["dst"], cols=batch["cols"], block=batch["block"],
+            )
+            written = int(got[0]["written"]) if got else 0
+            if written != len(batch["src"]):
+                raise ValidationError(
+                    f"Run {run.run_id}: edges name neurons that model {mid} does not have; "
+                    f"check layer sizes {list(self.model.layer_sizes)}."
+                )
+            n_batches += 1
+            self._written += written
+            st._after_batch("edges", self._written)
+        self._seq += n_batches
+
+    def _commit(self) -> None:
+        if not self._begun:  # a run without edges
+            self._begin()
+        self.store._write(
+            "store/complete_run", run=run_props(self.run), run_id=self.run.run_id, n_edges=self.n_edges,
+            significance=self.significance, now_ms=now_ms(),
+        )
+
+    def _discard(self) -> None:
+        st = self.store
+        try:
+            if self._begun:
+                st._purge_run(self.run.run_id)
+            if self._model_written:
+                mid = self.model.model_id
+                if not st.query("store/get_model", model_id=mid):  # still hidden: ours
+                    st._purge_model(mid)
+        except Exception:  # pragma: no cover - server gone: `nifgraph db repair` cleans up
+            pass
 
 
 def _null(v: Any) -> bool:
