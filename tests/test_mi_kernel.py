@@ -134,3 +134,23 @@ def test_identical_calls_give_identical_values_whatever_ran_before():
     again = mi.pairwise(x, y, seed=3, workers=1, kernel="numba", **FAST)
     del junk
     np.testing.assert_array_equal(again, first)
+
+
+def test_the_loop_is_compiled_for_one_portable_target():
+    """On x86-64 with AVX2/FMA the loop is compiled for x86-64-v3 whatever the host (a seed then
+    gives the same values on every such machine), also when numba was imported first;
+    NIFGRAPH_NUMBA_TARGET=host keeps the host's target."""
+    import platform
+    import subprocess
+    import sys
+
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        pytest.skip("the pin is for x86-64")
+    code = ("import numba; import nifgraph.mi._kernel as k; "
+            "print(k.TARGET, numba.config.CPU_NAME, repr(numba.config.CPU_FEATURES))")
+    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith(("NUMBA_CPU", "NIFGRAPH_NUMBA"))}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    assert out.split() == [_kernel.PORTABLE_TARGET, _kernel.PORTABLE_TARGET, "''"]
+    out = subprocess.run([sys.executable, "-c", code], env={**env, "NIFGRAPH_NUMBA_TARGET": "host"},
+                         capture_output=True, text=True, check=True).stdout
+    assert out.split()[:2] == ["None", "None"]
