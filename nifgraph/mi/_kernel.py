@@ -27,8 +27,8 @@ import numpy as np
 #: The instruction set the loop is compiled for on x86-64: the x86-64-v3 level (AVX2, FMA;
 #: every x86 server since about 2015), not the host's own. With reassociated sums, the host's
 #: target decides how a sum is split across vector lanes, and so its last bits: the same call
-#: gave 4.7321 nats summed over 512 edges on an AMD Zen 4 and 4.7110 compiled for an Intel
-#: AVX-512 target. One fixed target makes a seed give the same values on every x86-64-v3
+#: gave 4.7321 nats summed over 512 edges compiled for an AMD Zen 4 and 4.7110 compiled for
+#: an Intel AVX-512 target (on the same machine). One fixed target makes a seed give the same values on every x86-64-v3
 #: machine (checked here: as fast as the host target). ``NIFGRAPH_NUMBA_TARGET=host`` keeps the
 #: host's target, and a ``NUMBA_CPU_NAME`` set by the user is left alone; the pin applies to
 #: every numba function of the process, as numba's own setting does. Machines without
