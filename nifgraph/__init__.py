@@ -10,7 +10,10 @@ Heavy modules (torch, drivers) are imported lazily so that ``import nifgraph`` a
 from __future__ import annotations
 
 from . import errors
+from ._target import pin_numba_target
 from .errors import *  # noqa: F403 - the exception tree is part of the top-level API
+
+pin_numba_target()  # before anything compiles numba code in this process (see nifgraph._target)
 
 __version__ = "0.1.0"
 

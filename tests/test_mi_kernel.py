@@ -154,3 +154,21 @@ def test_the_loop_is_compiled_for_one_portable_target():
     out = subprocess.run([sys.executable, "-c", code], env={**env, "NIFGRAPH_NUMBA_TARGET": "host"},
                          capture_output=True, text=True, check=True).stdout
     assert out.split()[:2] == ["None", "None"]
+
+
+def test_a_fresh_machine_and_a_warm_cache_give_the_same_values(tmp_path):
+    """Code numba compiles in a process and the same code loaded from its cache round
+    differently; every process runs the cached code (compiled first in a child when missing),
+    so a process that found no cache and one that did give identical values."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import numpy as np, nifgraph.mi as mi; rng = np.random.default_rng(0); "
+            "x = rng.standard_normal((1500, 3)); y = x @ rng.standard_normal((3, 4)) + rng.standard_normal((1500, 4)); "
+            "print(repr(float(mi.pairwise(x, y, 'mine', seed=0, workers=1, steps=200, min_steps=100).sum())))")
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "cache")}
+    fresh = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    cached = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    assert any((tmp_path / "cache").rglob("*.nbi"))
+    assert fresh.strip() and fresh == cached

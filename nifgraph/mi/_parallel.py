@@ -173,6 +173,10 @@ def train(
             )
     import torch
 
+    if _mine.use_numba(opts, torch.device("cpu")):  # the cache is ready before the workers need it
+        from ._kernel import ensure_cached
+
+        ensure_cached()
     out, steps = np.zeros(n_edges), np.zeros(n_edges)
     pool = _executor(workers)
     width = _mine.pool_width(opts, torch.device("cpu"))
