@@ -332,19 +332,24 @@ def ensure_cached() -> None:
     _READY = True
     if _train.signatures:  # compiled or loaded in this process already
         return
+    cached = False
     try:
         from numba.core.registry import cpu_target
 
         magic = cpu_target.target_context.codegen().magic_tuple()
-        if any(key[1] == magic for key in _train._cache._cache_file._load_index()):
-            return
+        cached = any(key[1] == magic for key in _train._cache._cache_file._load_index())
     except Exception:  # pragma: no cover - numba internals moved: warm up anyway
         pass
-    try:
-        subprocess.run([sys.executable, "-c", "from nifgraph.mi._kernel import warm; warm()"],
-                       env={**os.environ, _WARMING: "1"}, check=True, capture_output=True, timeout=900)
-    except Exception:  # pragma: no cover - compiled in this process instead
-        pass
+    if not cached:
+        try:
+            subprocess.run([sys.executable, "-c", "from nifgraph.mi._kernel import warm; warm()"],
+                           env={**os.environ, _WARMING: "1"}, check=True, capture_output=True, timeout=900)
+        except Exception:  # pragma: no cover - compiled in this process instead
+            pass
+    # Load the loop now, before anything else of this module is compiled in this process: a
+    # helper compiled here first (the tests call _step_grad and _exp_neg directly) is what the
+    # loaded loop then calls, which again changed the last bits.
+    warm()
 
 
 def warm() -> None:
@@ -393,6 +398,7 @@ def train_edges(x_tr, y_tr, x_ho, y_ho, ex, ey, theta0, x_rows, q_rows, shuffles
 def first_gradient(theta, x_tr, y_tr, ex_e, ey_e, xr, qr, *, batch, bound, hidden, rate=0.01):
     """The gradient of one training step from fresh state (for the tests); ``ey_e`` an int
     (one q row) or a sequence of rows."""
+    ensure_cached()  # the loop first (see ensure_cached), then this helper
     f32 = np.float32
     ex_a = np.asarray(ex_e, dtype=np.int64).reshape(-1)
     ey_a = np.asarray(ey_e, dtype=np.int64).reshape(-1)
