@@ -105,6 +105,26 @@ def neo(request):
 
 
 # -- the CLI as a user runs it (imports are lazy: conftest loads before every test) -------
+def wait_until_paused(job, ready: Path, timeout: float = 120, poll: float = 0.1) -> None:
+    """Wait until the subprocess ``job`` reaches its fault point (it creates ``ready``,
+    ``NIFGRAPH_FAULT_READY``); fails with its output if it exits first or ``timeout`` passes."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not ready.exists():
+        assert job.poll() is None and time.monotonic() < deadline, job.communicate()
+        time.sleep(poll)
+
+
+def kill_when_paused(job, ready: Path, timeout: float = 120) -> None:
+    """:func:`wait_until_paused`, then SIGKILL the job and reap it."""
+    import signal
+
+    wait_until_paused(job, ready, timeout)
+    os.kill(job.pid, signal.SIGKILL)
+    job.wait()
+
+
 def invoke(*args: str):
     """``nifgraph *args`` through typer's CliRunner; exceptions propagate."""
     from nifgraph.cli import app

@@ -5,14 +5,12 @@ Needs a server: set NEO4J_URI (and NEO4J_USER, NEO4J_PASSWORD)."""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
-from .conftest import invoke, open_neo4j_store
+from .conftest import invoke, kill_when_paused, open_neo4j_store
 
 pytestmark = [pytest.mark.neo4j, pytest.mark.slow]
 
@@ -36,12 +34,7 @@ def test_a_job_killed_while_writing_leaves_no_visible_model(tmp_path, point):
             [sys.executable, "-m", "nifgraph", "run", *FAST, "--seed", "7", "--store", neo.uri], env=env,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
-        deadline = time.monotonic() + 180
-        while not ready.exists():
-            assert job.poll() is None and time.monotonic() < deadline, job.communicate()
-            time.sleep(0.1)
-        os.kill(job.pid, signal.SIGKILL)
-        job.wait()
+        kill_when_paused(job, ready, timeout=180)
         assert {m.model_id for m in neo.list_models()} == visible  # nothing new visible
         left = _hidden_models(neo) - hidden
         if point != "write:edges":  # killed inside the model's own transaction: nothing committed

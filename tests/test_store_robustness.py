@@ -7,10 +7,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import duckdb
@@ -19,7 +17,7 @@ import pytest
 from nifgraph.store import open_store
 from nifgraph.store.copy import copy_models
 
-from .conftest import invoke
+from .conftest import invoke, kill_when_paused, wait_until_paused
 
 FAST = ("--epochs", "30", "--estimator", "gcmi")
 
@@ -99,10 +97,7 @@ def test_readers_answer_while_a_job_works_and_two_jobs_both_complete(tmp_path):
     second = _spawn(store, "run", *FAST, "--seed", "3")
     third = _spawn(store, "run", *FAST, "--seed", "4")
     try:
-        deadline = time.monotonic() + 120
-        while not ready.exists():
-            assert paused.poll() is None and time.monotonic() < deadline, paused.communicate()
-            time.sleep(0.2)
+        wait_until_paused(paused, ready, timeout=120, poll=0.2)
         res = invoke("models", "--store", str(store), "--json")  # while the first job estimates
         assert res.exit_code == 0, res.output
         for job in (second, third):
@@ -123,12 +118,7 @@ def test_a_job_killed_at_any_point_leaves_a_consistent_store(tmp_path, point):
         before = st.get_analysis(st.list_runs()[-1].run_id)
     ready = tmp_path / "ready"
     job = _spawn(store, "run", *FAST, "--seed", "7", NIFGRAPH_FAULT_PAUSE=point, NIFGRAPH_FAULT_READY=str(ready))
-    deadline = time.monotonic() + 120
-    while not ready.exists():
-        assert job.poll() is None and time.monotonic() < deadline, job.communicate()
-        time.sleep(0.1)
-    os.kill(job.pid, signal.SIGKILL)
-    job.wait()
+    kill_when_paused(job, ready, timeout=120)
     runs = _consistent(store)
     # the model and its run are written together; only a kill during the analysis write leaves
     # the new run (without an analysis, which `nifgraph analyze` adds)

@@ -12,10 +12,8 @@ Cypher files do: hidden runs, NIFColumns blocks) and on a real Neo4j server when
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -31,7 +29,7 @@ from nifgraph.settings import EstimationSettings
 from nifgraph.store.base import RunWriter
 from nifgraph.store.duckdb import DuckDBStore
 
-from .conftest import open_neo4j_store
+from .conftest import kill_when_paused, open_neo4j_store
 from .fakes import FakeRunner
 from .store_fixtures import make_model, make_run
 
@@ -528,12 +526,7 @@ def test_a_job_killed_mid_stream_leaves_the_store_as_it_was(tmp_path):
     env = dict(os.environ, NIFGRAPH_FAULT_PAUSE="write:edges", NIFGRAPH_FAULT_READY=str(ready))
     job = subprocess.Popen([sys.executable, "-c", _KILLED_JOB, "run", *fast, "--seed", "7"], env=env,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    while not ready.exists():
-        assert job.poll() is None and time.monotonic() < deadline, job.communicate()
-        time.sleep(0.1)
-    os.kill(job.pid, signal.SIGKILL)
-    job.wait()
+    kill_when_paused(job, ready, timeout=120)
     stale = _staging_in(tmp_path)
     assert len(stale) == 1 and list(stale[0].glob("*.parquet"))  # killed with a slice staged
     with DuckDBStore(str(store)) as st:
