@@ -62,7 +62,7 @@ DEFAULTS: dict[str, object] = {
     "ma_rate": 0.01,
     "copula": True,
     "rank_input": True,  # each variable also enters the critic as its uniform rank (2 inputs per variable)
-    "ema": 0.02,  # rate of the weights' moving average that is evaluated and reported (0: the weights)
+    "ema": 0.03,  # rate of the weights' moving average that is evaluated and reported (0: the weights)
     "threads": 1,  # torch threads; the ops are small, so more threads rarely pay (see docs)
     "compile": False,  # GPU: the fused step through torch.compile (1.1-1.4x once compiled, ~30 s to compile)
     "kernel": "auto",  # CPU training loop: "numba" (compiled, one edge at a time), "bmm" (batched torch); auto: numba on a CPU
