@@ -263,6 +263,8 @@ class Store(abc.ABC):
     batch_size: int = 5000
     #: Edges per slice when ``put_run`` / ``put_model_with_run`` hand a whole table to the run writer.
     slice_rows: int = 131_072
+    #: Edges per slice of :meth:`iter_edges` when the caller does not say (the analysis does not).
+    read_rows: int = READ_SLICE_ROWS
 
     # -- lifecycle -------------------------------------------------------------------
     def close(self) -> None:  # pragma: no cover - trivial default
@@ -352,11 +354,12 @@ class Store(abc.ABC):
         """The edge table of a complete run, sorted by (src_layer, src_idx, dst_idx, dst_layer)."""
 
     def iter_edges(
-        self, run_id: str, columns: Iterable[str] | str | None = None, batch_rows: int = READ_SLICE_ROWS
+        self, run_id: str, columns: Iterable[str] | str | None = None, batch_rows: int | None = None
     ) -> Iterator[pd.DataFrame]:
-        """A complete run's edge table in slices of at most ``batch_rows`` edges, with only
-        ``columns`` (names of ``EDGE_COLUMNS``, in the order given; ``None``: all), each with its
-        dtype of ``EDGE_COLUMNS``, in the order of :meth:`get_edges` (:data:`EDGE_ORDER`).
+        """A complete run's edge table in slices of at most ``batch_rows`` edges (``None``:
+        :attr:`read_rows`, 131,072), with only ``columns`` (names of ``EDGE_COLUMNS``, in the
+        order given; ``None``: all), each with its dtype of ``EDGE_COLUMNS``, in the order of
+        :meth:`get_edges` (:data:`EDGE_ORDER`).
         Joined, the slices are ``get_edges(run_id)[columns]`` bit for bit; a run without edges
         yields none. What a read holds at a time is one page of about ``batch_rows`` edges of
         those columns, never the whole table.
@@ -368,7 +371,7 @@ class Store(abc.ABC):
         reading until the last slice is taken or the iterator is closed, so write to the store
         only after it)."""
         cols = edge_columns(columns)
-        rows = _slice_rows(batch_rows)
+        rows = _slice_rows(self.read_rows if batch_rows is None else batch_rows)
         return self._edge_slices(run_id, cols, rows)
 
     @abc.abstractmethod
