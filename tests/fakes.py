@@ -71,11 +71,15 @@ class GraphRunner(FakeRunner):
         self.runs: dict[str, dict] = {}  # run_id -> {"props", "status"}
         self.batches: dict[str, list[dict]] = {}  # run_id -> put_edges params
         self.checkpoints: dict[str, bytes] = {}
+        self.neurons: dict[str, dict] = {}  # neuron_id -> properties
         a = self.answers
         a["store/put_checkpoint"] = lambda p: self.checkpoints.update({p["model_id"]: p["data"]}) or []
         a["store/delete_checkpoint"] = lambda p: self.checkpoints.pop(p["model_id"], None) and [] or []
         a["store/get_checkpoint"] = lambda p: [{"data": self.checkpoints[p["model_id"]]}] if p["model_id"] in self.checkpoints else []
         a["store/put_model"] = self._put_model
+        a["store/put_neurons"] = self._put_neurons
+        a["store/get_neurons"] = lambda p: sorted(
+            (n for n in self.neurons.values() if n["model_id"] == p["model_id"]), key=lambda n: (n["layer"], n["idx"]))
         a["store/get_model"] = lambda p: self._model(p["model_id"])
         a["store/list_models"] = lambda p: [{"model": m["props"]} for m in self.models.values() if m["pending"] is None]
         a["store/begin_run"] = self._begin_run
@@ -99,6 +103,11 @@ class GraphRunner(FakeRunner):
         pending = p["pending"] if old is None else (None if old["pending"] is None else p["pending"])
         self.models[mid] = {"props": p["model"], "pending": pending}
         return [{"model_id": mid}]
+
+    def _put_neurons(self, p):
+        for row in p["rows"]:
+            self.neurons[row["neuron_id"]] = dict(row["props"])
+        return [{"written": len(p["rows"])}]
 
     def _model(self, mid):
         m = self.models.get(mid)

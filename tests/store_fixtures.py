@@ -139,10 +139,13 @@ def make_dag_model(sizes=(3, 4, 5, 2)) -> tuple[ModelRecord, pd.DataFrame]:
     return replace(model, meta={**model.meta, "dag": {"layers": DAG_LAYERS}}), neurons
 
 
-def make_edges(model: ModelRecord, seed: int = 0, *, null: bool = True) -> tuple[RunRecord, pd.DataFrame]:
+def make_edges(
+    model: ModelRecord, seed: int = 0, *, null: bool = True, missing_value: bool = True
+) -> tuple[RunRecord, pd.DataFrame]:
     """A run of ``model`` (chain or DAG) with an edge on every joined neuron pair, in a shuffled
     order: random statistics, with ``null`` p, q (a tenth of them NaN) and interval columns, a
-    zero value and a missing value (NaN), and a cost that is not -ln(value_norm) bit for bit."""
+    zero value, with ``missing_value`` a missing value (NaN), and a cost that is not
+    -ln(value_norm) bit for bit."""
     from nifgraph.records import EDGE_COLUMNS, conform, layer_table
 
     rng = np.random.default_rng(seed)
@@ -167,7 +170,8 @@ def make_edges(model: ModelRecord, seed: int = 0, *, null: bool = True) -> tuple
                 f.loc[rng.random(n) < 0.1, "q_value"] = np.nan
             parts.append(f)
     edges = pd.concat(parts, ignore_index=True)
-    edges.loc[len(edges) // 2, "value"] = np.nan
+    if missing_value:
+        edges.loc[len(edges) // 2, "value"] = np.nan
     edges = edges.sample(frac=1.0, random_state=seed).reset_index(drop=True)
     run = RunRecord(run_id=rid, model_id=model.model_id, estimator="gcmi", seed=seed, n_samples=100,
                     settings={"significance": {"null": null}}, elapsed_s=1.0)
