@@ -51,8 +51,11 @@ __all__ = [
 #: The order of :meth:`Store.iter_edges` (and of ``get_edges``): source layer, source index, target
 #: index, target layer (the last only breaks ties between a DAG source's target layers).
 EDGE_ORDER = ("src_layer", "src_idx", "dst_idx", "dst_layer")
-#: Edges per slice of :meth:`Store.iter_edges` unless asked otherwise (~6 MB for six columns).
-READ_SLICE_ROWS = 131_072
+#: Edges per slice of :meth:`Store.iter_edges` unless asked otherwise (~1.3 MB for five columns).
+#: Smaller than the write slices: DuckDB keeps the buffers of a page's query (result, sort) after
+#: it, so the page sets the read's peak; for the 1.1M-edge run of ``scripts/bench_read_memory.py``,
+#: +41 MiB at 32,768 against +62 MiB at 65,536 and +78-85 MiB at 131,072, in 0.26-0.31 s each.
+READ_SLICE_ROWS = 32_768
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
@@ -357,7 +360,7 @@ class Store(abc.ABC):
         self, run_id: str, columns: Iterable[str] | str | None = None, batch_rows: int | None = None
     ) -> Iterator[pd.DataFrame]:
         """A complete run's edge table in slices of at most ``batch_rows`` edges (``None``:
-        :attr:`read_rows`, 131,072), with only ``columns`` (names of ``EDGE_COLUMNS``, in the
+        :attr:`read_rows`, 32,768), with only ``columns`` (names of ``EDGE_COLUMNS``, in the
         order given; ``None``: all), each with its dtype of ``EDGE_COLUMNS``, in the order of
         :meth:`get_edges` (:data:`EDGE_ORDER`).
         Joined, the slices are ``get_edges(run_id)[columns]`` bit for bit; a run without edges

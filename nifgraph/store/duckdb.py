@@ -448,7 +448,9 @@ class DuckDBStore(Store):
     ) -> Iterator[pd.DataFrame]:
         """One query per key range of :func:`~.base.edge_pages` (each sorts only its page), all in
         one read session: no writer changes the file between pages. ``run_id`` is not read from
-        the table (it is the same on every row)."""
+        the table (it is the same on every row). Besides a page, DuckDB's buffer manager keeps the
+        compressed table blocks it has read (evictable; ~17 MiB for the five columns of the
+        analysis at 1.1M edges)."""
         types = {c: rec.EDGE_COLUMNS[c] for c in columns}
         read = [c for c in columns if c != "run_id"]
         # names from the fixed EDGE_COLUMNS whitelist (checked by edge_columns), values as parameters
