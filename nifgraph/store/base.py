@@ -54,7 +54,7 @@ EDGE_ORDER = ("src_layer", "src_idx", "dst_idx", "dst_layer")
 #: Edges per slice of :meth:`Store.iter_edges` unless asked otherwise (~1.3 MB for five columns).
 #: Smaller than the write slices: DuckDB keeps the buffers of a page's query (result, sort) after
 #: it, so the page sets the read's peak; for the 1.1M-edge run of ``scripts/bench_read_memory.py``,
-#: +41 MiB at 32,768 against +62 MiB at 65,536 and +78-85 MiB at 131,072, in 0.26-0.31 s each.
+#: +30-49 MiB at 32,768 against +62-66 MiB at 65,536 and +75-88 MiB at 131,072, in 0.2-0.45 s.
 READ_SLICE_ROWS = 32_768
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
