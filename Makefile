@@ -35,6 +35,7 @@ bench-quick: $(STAMP)
 	$(BIN)/python scripts/residual_flow.py --quick
 	$(BIN)/python scripts/bench_screen.py --quick
 	$(BIN)/python scripts/bench_million.py --quick
+	$(BIN)/python scripts/bench_read_memory.py --quick
 	$(BIN)/python scripts/bench_resnet.py --quick
 
 bench: $(STAMP)
@@ -46,6 +47,7 @@ bench: $(STAMP)
 	$(BIN)/python scripts/bench_decisions.py
 	$(BIN)/python scripts/bench_attribution.py
 	$(BIN)/python scripts/bench_resnet.py
+	$(BIN)/python scripts/bench_read_memory.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -398,14 +398,23 @@ def edges_frame(nif: NifResult, run_id: str) -> pd.DataFrame:
 def matrices_from_edges(edges: pd.DataFrame, sizes: Sequence[int], column: str = "value") -> list[np.ndarray]:
     """Rebuild the per-layer matrices of ``column`` from an edge table (missing edges = 0)."""
     mats = [np.zeros((sizes[l], sizes[l + 1])) for l in range(len(sizes) - 1)]  # noqa: E741
+    add_edges(mats, edges, column)
+    return mats
+
+
+def add_edges(mats: Sequence[np.ndarray], edges: pd.DataFrame, column: str = "value") -> None:
+    """Write the ``column`` of the edges in ``edges`` (all of an edge table, or one slice of it:
+    ``src_layer``, ``src_idx``, ``dst_idx`` and ``column``) into the per-layer matrices ``mats``,
+    in place. Slice by slice, in the table's order, this gives :func:`matrices_from_edges`."""
     if len(edges) == 0:
-        return mats
+        return
     src_l = edges["src_layer"].to_numpy()
     vals = edges[column].to_numpy(dtype=np.float64)
+    src_i, dst_i = edges["src_idx"].to_numpy(), edges["dst_idx"].to_numpy()
     for l in range(len(mats)):  # noqa: E741 - one vectorised scatter per layer
         sel = src_l == l
-        mats[l][edges["src_idx"].to_numpy()[sel], edges["dst_idx"].to_numpy()[sel]] = vals[sel]
-    return mats
+        if sel.any():
+            mats[l][src_i[sel], dst_i[sel]] = vals[sel]
 
 
 def flow_concentration(mats: Sequence[np.ndarray], top: float = 0.1) -> float:

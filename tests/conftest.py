@@ -88,6 +88,33 @@ def store(request, tmp_path):
         s.close()
 
 
+@pytest.fixture(params=["duckdb", "neo4j-sim", pytest.param("neo4j", marks=pytest.mark.neo4j)])
+def read_store(request, tmp_path):
+    """``store`` plus the Neo4j store on the in-memory stand-in of the server
+    (:class:`tests.fakes.GraphRunner`), for the tests of what runs read back (``iter_edges``)."""
+    from nifgraph.store.duckdb import DuckDBStore
+    from nifgraph.store.neo4j import Neo4jStore
+
+    from .fakes import GraphRunner
+
+    if request.param == "duckdb":
+        s = DuckDBStore(str(tmp_path / "conf.duckdb"))
+    elif request.param == "neo4j-sim":
+        s = Neo4jStore("bolt://sim:7687", "neo4j", "pw", runner=GraphRunner())
+    else:
+        s = open_neo4j_store()
+    s._test_created = []  # type: ignore[attr-defined]
+    try:
+        yield s
+    finally:
+        for mid in s._test_created if request.param == "neo4j" else ():  # type: ignore[attr-defined]
+            try:
+                s.delete_model(mid)
+            except Exception:
+                pass
+        s.close()
+
+
 @pytest.fixture
 def neo(request):
     """The Neo4j store alone (server tests); cleans up like ``store``."""

@@ -120,3 +120,75 @@ def edge_variant(kind: str, seed: int = 0) -> pd.DataFrame:
                 f["cost"] = -np.log(norm)  # -0.0 at the strongest edge, inf at 0: not the default, kept as written
         rows.append(f)
     return conform(pd.concat(rows, ignore_index=True).assign(run_id="r-x"), EDGE_COLUMNS)
+
+
+#: The layers of :func:`make_dag_model`: 1 feeds 2 and, over a skip, 3.
+DAG_LAYERS = [
+    {"name": "input", "kind": "input", "inputs": []},
+    {"name": "stem", "kind": "conv", "inputs": [0]},
+    {"name": "block", "kind": "conv", "inputs": [1]},
+    {"name": "head", "kind": "linear", "inputs": [1, 2]},
+]
+
+
+def make_dag_model(sizes=(3, 4, 5, 2)) -> tuple[ModelRecord, pd.DataFrame]:
+    """A synthetic DAG model (``meta["dag"]``: :data:`DAG_LAYERS`, a skip from layer 1 to 3)."""
+    from dataclasses import replace
+
+    model, neurons = make_model(sizes=sizes, name="dag")
+    return replace(model, meta={**model.meta, "dag": {"layers": DAG_LAYERS}}), neurons
+
+
+def make_edges(
+    model: ModelRecord, seed: int = 0, *, null: bool = True, missing_value: bool = True
+) -> tuple[RunRecord, pd.DataFrame]:
+    """A run of ``model`` (chain or DAG) with an edge on every joined neuron pair, in a shuffled
+    order: random statistics, with ``null`` p, q (a tenth of them NaN) and interval columns, a
+    zero value, with ``missing_value`` a missing value (NaN), and a cost that is not
+    -ln(value_norm) bit for bit."""
+    from nifgraph.records import EDGE_COLUMNS, conform, layer_table
+
+    rng = np.random.default_rng(seed)
+    rid = new_id("r")
+    parts = []
+    sizes = model.layer_sizes
+    for b, layer in enumerate(layer_table(model)):
+        for a in layer["inputs"]:
+            src, dst = (x.ravel() for x in np.indices((sizes[a], sizes[b])))
+            n = len(src)
+            rel, red = rng.uniform(0, 1, n), rng.uniform(0, 0.5, n)
+            val = np.maximum(rel - 0.5 * red, 0.0)
+            val[0] = 0.0
+            norm = val / val.max()
+            with np.errstate(divide="ignore"):
+                cost = -np.log(norm)
+            f = pd.DataFrame({"run_id": rid, "src_layer": a, "src_idx": src, "dst_layer": b, "dst_idx": dst,
+                              "value": val, "relevance": rel, "redundancy": red, "value_norm": norm, "cost": cost})
+            for c in ("p_value", "q_value", "ci_low", "ci_high"):
+                f[c] = rng.uniform(0, 1, n) if null else np.nan
+            if null:
+                f.loc[rng.random(n) < 0.1, "q_value"] = np.nan
+            parts.append(f)
+    edges = pd.concat(parts, ignore_index=True)
+    if missing_value:
+        edges.loc[len(edges) // 2, "value"] = np.nan
+    edges = edges.sample(frac=1.0, random_state=seed).reset_index(drop=True)
+    run = RunRecord(run_id=rid, model_id=model.model_id, estimator="gcmi", seed=seed, n_samples=100,
+                    settings={"significance": {"null": null}}, elapsed_s=1.0)
+    return run, conform(edges, EDGE_COLUMNS)
+
+
+def assert_same_bits(got: pd.DataFrame, want: pd.DataFrame) -> None:
+    """The same columns, dtypes and rows in the same order; floats bit for bit (signed zeros too),
+    NaN where NaN."""
+    assert list(got.columns) == list(want.columns)
+    assert [str(t) for t in got.dtypes] == [str(t) for t in want.dtypes]
+    assert len(got) == len(want)
+    for col in want.columns:
+        g, w = got[col].to_numpy(), want[col].to_numpy()
+        if w.dtype == np.float64:
+            assert np.array_equal(np.isnan(g), np.isnan(w)), col
+            ok = ~np.isnan(w)
+            assert np.array_equal(g[ok].view(np.uint64), w[ok].view(np.uint64)), col
+        else:
+            assert (g == w).all(), col

@@ -318,6 +318,11 @@ class _MemDb:
     def get_edges(self, run_id):
         return self.edges
 
+    def iter_edges(self, run_id, columns=None, batch_rows=5):
+        e = self.edges[list(columns)] if columns else self.edges
+        for start in range(0, len(e), batch_rows):
+            yield e.iloc[start : start + batch_rows].reset_index(drop=True)
+
     def get_neurons(self, model_id):
         return self.neurons
 

@@ -15,7 +15,14 @@ from nifgraph.records import (
     NEURON_METRIC_COLUMNS,
 )
 
-from .store_fixtures import make_analysis, make_model, make_run
+from .store_fixtures import (
+    assert_same_bits,
+    make_analysis,
+    make_dag_model,
+    make_edges,
+    make_model,
+    make_run,
+)
 
 
 def _put_model(store, **kw):
@@ -239,3 +246,145 @@ def test_model_with_run_is_one_unit(store, monkeypatch):
     store.put_model_with_run(model, neurons, b"ckpt", run, edges)
     assert store.get_checkpoint(model.model_id) == b"ckpt"
     assert len(store.get_edges(run.run_id)) == len(edges)
+
+
+# -- a run read back in slices (Store.iter_edges, issue #14) ----------------------------------
+# These run on DuckDB, on the Neo4j store against the in-memory stand-in of the server
+# (tests.fakes.GraphRunner) and on a Neo4j server when NEO4J_URI is set (``read_store``).
+def _stored_run(store, dag=False, null=True, seed=0):
+    model, neurons = (make_dag_model if dag else make_model)(**({} if dag else {"sizes": (4, 5, 3)}))
+    store._test_created.append(model.model_id)
+    store.put_model(model, neurons)
+    run, edges = make_edges(model, seed=seed, null=null)
+    store.put_run(run, edges)
+    return model, run, edges
+
+
+@pytest.mark.parametrize("dag", [False, True], ids=["chain", "dag"])
+@pytest.mark.parametrize("batch_rows", [1, 2, 7, 16, 1000])
+def test_iter_edges_is_get_edges_in_slices(read_store, dag, batch_rows):
+    """Joined, the slices are get_edges bit for bit, in its order; each slice has 1..batch_rows
+    edges and the dtypes of EDGE_COLUMNS."""
+    _, run, edges = _stored_run(read_store, dag=dag)
+    want = read_store.get_edges(run.run_id)
+    assert len(want) == len(edges)
+    key = want[["src_layer", "src_idx", "dst_idx", "dst_layer"]].to_numpy()
+    assert (np.diff(key[:, 0] * 10**9 + key[:, 1] * 10**6 + key[:, 2] * 10**3 + key[:, 3]) > 0).all()  # the order
+    parts = list(read_store.iter_edges(run.run_id, batch_rows=batch_rows))
+    assert parts and all(0 < len(p) <= batch_rows for p in parts)
+    for p in parts:
+        assert [str(t) for t in p.dtypes] == [str(t) for t in want.dtypes]
+        assert list(p.index) == list(range(len(p)))
+    assert_same_bits(pd.concat(parts, ignore_index=True), want)
+    if batch_rows >= len(want):  # the most the page plan makes of a small run: one page a source layer
+        assert len(parts) <= len({la for la in want["src_layer"]})
+
+
+@pytest.mark.parametrize(
+    "columns",
+    [("src_layer", "src_idx", "dst_layer", "dst_idx", "value", "q_value"), ("q_value", "src_idx"), ("cost", "p_value"),
+     ("run_id",), ("ci_high", "run_id", "relevance", "redundancy", "ci_low", "value_norm"), "value"],
+)
+def test_iter_edges_reads_only_the_columns_asked_for(read_store, columns):
+    _, run, _ = _stored_run(read_store, dag=True)
+    names = [columns] if isinstance(columns, str) else list(columns)
+    want = read_store.get_edges(run.run_id)[names]
+    parts = list(read_store.iter_edges(run.run_id, columns, batch_rows=5))
+    assert all(list(p.columns) == names and 0 < len(p) <= 5 for p in parts)
+    assert_same_bits(pd.concat(parts, ignore_index=True), want)
+
+
+def test_iter_edges_of_a_run_without_a_null(read_store):
+    """NaN statistics (no permutation null) come back as NaN; Neo4j rebuilds its default columns."""
+    _, run, _ = _stored_run(read_store, null=False)
+    want = read_store.get_edges(run.run_id)
+    assert want["q_value"].isna().all() and want["p_value"].isna().all()
+    assert_same_bits(pd.concat(read_store.iter_edges(run.run_id, batch_rows=3), ignore_index=True), want)
+
+
+def test_iter_edges_bad_input_and_missing_runs_are_one_line_errors(read_store):
+    from nifgraph.errors import ValidationError
+
+    _, run, _ = _stored_run(read_store)
+    for columns, needle in [
+        (("value", "nope"), "Unknown edge column 'nope'"),
+        (("value; DROP TABLE edges",), "Unknown edge column"),
+        (("value", "value"), "asked for twice"),
+        ((), "No edge column"),
+        ((1,), "Unknown edge column"),
+    ]:
+        with pytest.raises(ValidationError, match=needle) as err:
+            read_store.iter_edges(run.run_id, columns)  # at the call, before any slice is asked for
+        assert "\n" not in str(err.value)
+    for rows in (0, -1, 2.5, True, "5"):
+        with pytest.raises(ValidationError, match="batch_rows") as err:
+            read_store.iter_edges(run.run_id, batch_rows=rows)
+        assert "\n" not in str(err.value)
+    with pytest.raises(NotFoundError) as want:
+        read_store.get_edges("r-doesnotexist")
+    with pytest.raises(NotFoundError) as got:
+        read_store.iter_edges("r-doesnotexist")
+    assert str(got.value) == str(want.value) and "\n" not in str(got.value)
+    # a run being written is not complete: the same error until it commits
+    model = read_store.get_model(run.model_id)
+    run2, edges2 = make_edges(model, seed=1)
+    with read_store.run_writer(run2) as w:
+        w.add(edges2)
+        with pytest.raises(NotFoundError) as got:
+            read_store.iter_edges(run2.run_id, ("value",))
+        with pytest.raises(NotFoundError) as want:
+            read_store.get_edges(run2.run_id)
+        assert str(got.value) == str(want.value)
+    assert sum(len(p) for p in read_store.iter_edges(run2.run_id, ("value",))) == len(edges2)
+
+
+def test_iter_edges_of_a_run_without_edges_yields_nothing(read_store):
+    model, neurons = make_model()
+    read_store._test_created.append(model.model_id)
+    read_store.put_model(model, neurons)
+    run, edges = make_run(model)
+    read_store.put_run(run, edges.iloc[:0])
+    assert len(read_store.get_edges(run.run_id)) == 0
+    assert list(read_store.iter_edges(run.run_id)) == []
+
+
+def test_iter_edges_refuses_a_run_that_changed_between_pages(read_store):
+    """Neo4j reads a page per transaction: a run deleted (or written again) after the first page
+    ends the read with a StoreError, never slices of two versions. DuckDB holds the file for
+    reading until the last slice: no other process can change it meanwhile."""
+    from nifgraph.errors import StoreError
+    from nifgraph.store.duckdb import DuckDBStore
+
+    if isinstance(read_store, DuckDBStore):
+        pytest.skip("one read session across the pages: nothing changes the file meanwhile")
+    model, run, _ = _stored_run(read_store)
+    it = read_store.iter_edges(run.run_id, ("value",), batch_rows=5)
+    first = next(it)
+    assert len(first) == 5
+    read_store.delete_model(model.model_id)
+    read_store._test_created.remove(model.model_id)
+    with pytest.raises(StoreError, match="changed while its edges were read"):
+        list(it)
+
+
+@pytest.mark.parametrize("dag", [False, True], ids=["chain", "dag"])
+@pytest.mark.parametrize("batch_rows", [1, 4, 9, 10, 11, 64, 10**6])
+def test_the_pages_of_iter_edges_are_bounded_and_cover_every_edge(dag, batch_rows):
+    """What a store reads at a time: whole source neurons, at most batch_rows edges a page (unless
+    one neuron has more), each edge of a full run in exactly one page, layer by layer in order."""
+    from nifgraph.store.base import edge_pages
+
+    model, _ = make_dag_model() if dag else make_model(sizes=(4, 5, 3))
+    _, edges = make_edges(model)
+    pages = list(edge_pages(model, batch_rows))
+    assert [p[0] for p in pages] == sorted(p[0] for p in pages)
+    src = edges[["src_layer", "src_idx"]].to_numpy()
+    hits = np.zeros(len(edges), dtype=int)
+    fan = edges.groupby(["src_layer", "src_idx"]).size().max()
+    for layer, lo, hi in pages:
+        inside = (src[:, 0] == layer) & (src[:, 1] >= lo) & (src[:, 1] <= hi)
+        hits += inside
+        assert inside.sum() <= max(batch_rows, fan)
+    assert (hits == 1).all()
+    if batch_rows >= 10**6:
+        assert len(pages) == len(set(edges["src_layer"]))  # one page a source layer

@@ -5,7 +5,7 @@ leave nothing; and the store stays usable (and, for DuckDB, unlocked) while a ru
 
 The reference is the code before streaming (commit 5495eb1): ``nif.edges_frame`` and the DAG
 frame of ``pipeline._estimate_dag``, copied below, then ``conform`` as ``put_run`` did. The
-store-parametrised tests run on DuckDB, on the Neo4j store against :class:`GraphRunner` (an
+store-parametrised tests run on DuckDB, on the Neo4j store against ``fakes.GraphRunner`` (an
 in-memory stand-in for the server that keeps what the store writes and answers its reads as the
 Cypher files do: hidden runs, NIFColumns blocks) and on a real Neo4j server when NEO4J_URI is set."""
 
@@ -30,7 +30,7 @@ from nifgraph.store.base import RunWriter
 from nifgraph.store.duckdb import DuckDBStore
 
 from .conftest import kill_when_paused, open_neo4j_store
-from .fakes import FakeRunner
+from .fakes import GraphRunner
 from .store_fixtures import make_model, make_run
 
 KEY = ["src_layer", "src_idx", "dst_layer", "dst_idx"]
@@ -99,88 +99,6 @@ def assert_bit_identical(got: pd.DataFrame, want: pd.DataFrame) -> None:
             assert np.array_equal(g[ok].view(np.uint64), w[ok].view(np.uint64)), col
         else:
             assert (g == w).all(), col
-
-
-# -- a Neo4j stand-in ------------------------------------------------------------------------
-class GraphRunner(FakeRunner):
-    """What the Neo4j store writes, kept as the server keeps it (models pending or visible, runs
-    with their status, each ``store/put_edges`` batch: relationship properties and NIFColumns
-    block), and the reads the run writer and ``get_edges`` need answered from it, as the Cypher
-    files answer them: a run is visible only once ``store/complete_run`` ran."""
-
-    def __init__(self):
-        super().__init__()
-        self.models: dict[str, dict] = {}  # model_id -> {"props", "pending"}
-        self.runs: dict[str, dict] = {}  # run_id -> {"props", "status"}
-        self.batches: dict[str, list[dict]] = {}  # run_id -> put_edges params
-        self.checkpoints: dict[str, bytes] = {}
-        a = self.answers
-        a["store/put_checkpoint"] = lambda p: self.checkpoints.update({p["model_id"]: p["data"]}) or []
-        a["store/delete_checkpoint"] = lambda p: self.checkpoints.pop(p["model_id"], None) and [] or []
-        a["store/get_checkpoint"] = lambda p: [{"data": self.checkpoints[p["model_id"]]}] if p["model_id"] in self.checkpoints else []
-        a["store/put_model"] = self._put_model
-        a["store/get_model"] = lambda p: self._model(p["model_id"])
-        a["store/list_models"] = lambda p: [{"model": m["props"]} for m in self.models.values() if m["pending"] is None]
-        a["store/begin_run"] = self._begin_run
-        a["store/put_edges"] = self._put_edges
-        a["store/complete_run"] = self._complete_run
-        a["store/get_run"] = lambda p: [{"run": r["props"]} for r in [self.runs.get(p["run_id"])]
-                                        if r and r["status"] == "complete"]
-        a["store/list_runs"] = lambda p: [{"run": r["props"]} for r in self.runs.values() if r["status"] == "complete"
-                                          and p["model_id"] in (None, r["props"]["model_id"])]
-        a["store/get_edges"] = lambda p: [self._columns(p["run_id"])]
-        a["store/delete_run_edges"] = lambda p: self.batches.pop(p["run_id"], None) and [{"deleted": 0}] or [{"deleted": 0}]
-        a["store/delete_run_node"] = lambda p: [{"deleted": int(self.runs.pop(p["run_id"], None) is not None)}]
-        a["store/hide_runs_of_model"] = lambda p: [{"run_id": rid} for rid, r in self.runs.items()
-                                                   if r["props"]["model_id"] == p["model_id"]]
-        a["store/delete_model_node"] = lambda p: [{"deleted": int(self.models.pop(p["model_id"], None) is not None)}]
-
-    def _put_model(self, p):
-        mid = p["model"]["model_id"]
-        old = self.models.get(mid)
-        pending = p["pending"] if old is None else (None if old["pending"] is None else p["pending"])
-        self.models[mid] = {"props": p["model"], "pending": pending}
-        return [{"model_id": mid}]
-
-    def _model(self, mid):
-        m = self.models.get(mid)
-        return [{"model": m["props"]}] if m and m["pending"] is None else []
-
-    def _begin_run(self, p):
-        rid = p["run"]["run_id"]
-        fresh = rid not in self.runs
-        self.runs[rid] = {"props": dict(p["run"]), "status": "writing"}
-        return [{"run_id": rid, "fresh": fresh}]
-
-    def _put_edges(self, p):
-        assert self.runs[p["run_id"]]["status"] == "writing"
-        assert p["seq"] not in {b["seq"] for b in self.batches.get(p["run_id"], [])}  # one NIFColumns node each
-        self.batches.setdefault(p["run_id"], []).append(p)
-        return [{"written": len(p["src"])}]
-
-    def _complete_run(self, p):
-        r = self.runs[p["run_id"]]
-        r["props"].update(p["run"])
-        r["status"] = "complete"
-        for m in self.models.values():
-            if m["pending"] == p["run_id"]:
-                m["pending"] = None
-        return [{"run_id": p["run_id"], "published": True}]
-
-    def _columns(self, rid):
-        cols = {c: [] for c in ("src_layer", "src_idx", "dst_layer", "dst_idx", "value", "value_norm", "q_value")}
-        blocks = []
-        for b in sorted(self.batches.get(rid, []), key=lambda b: b["seq"]):
-            ends = [tuple(int(x) for x in i.split(":")[1:]) for i in b["ids"]]
-            for s, d in zip(b["src"], b["dst"], strict=True):
-                cols["src_layer"].append(ends[s][0])
-                cols["src_idx"].append(ends[s][1])
-                cols["dst_layer"].append(ends[d][0])
-                cols["dst_idx"].append(ends[d][1])
-            for c in ("value", "value_norm", "q_value"):  # a missing property reads as NaN
-                cols[c] += [np.nan if v is None else v for v in b["cols"][c]]
-            blocks.append({**b["block"], "run_id": rid, "seq": b["seq"]})
-        return {**cols, "blocks": blocks}
 
 
 # -- fixtures -----------------------------------------------------------------------------

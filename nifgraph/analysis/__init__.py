@@ -15,6 +15,7 @@ Engines: ``local`` always works; ``gds`` needs a Neo4j store whose server has GD
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
@@ -32,33 +33,52 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["analyze_run", "compute", "EngineResult", "run_matrices", "run_blocks"]
 
 
-def _significant_edges(store: Store, run: RunRecord, alpha: float | None) -> Any:
-    """The run's edge table; with ``alpha``, edges whose BH q-value exceeds it get value 0."""
-    edges = store.get_edges(run.run_id)
-    if alpha is not None:
-        q = edges["q_value"]
-        if q.isna().all():
-            raise ValidationError(
-                f"Run {run.run_id} has no significance values; estimate with --null to use --alpha."
-            )
-        edges = edges.assign(value=np.where(q.to_numpy() <= alpha, edges["value"].to_numpy(), 0.0))
-    return edges
+#: The edge columns the analysis reads back (:meth:`Store.iter_edges`): a chain's matrices need
+#: the source layer and both indices, a DAG's blocks the target layer too.
+CHAIN_KEYS = ("src_layer", "src_idx", "dst_idx")
+DAG_KEYS = ("src_layer", "src_idx", "dst_layer", "dst_idx")
+
+
+def _significant_slices(store: Store, run: RunRecord, alpha: float | None, keys: tuple[str, ...]) -> Iterator[Any]:
+    """The run's edges in slices of ``keys`` and ``value`` (:meth:`Store.iter_edges`: no frame of
+    all edges); with ``alpha``, edges whose BH q-value exceeds it get value 0, and a run without
+    any q-value is a :class:`ValidationError` once every slice has been read."""
+    columns = (*keys, "value", "q_value") if alpha is not None else (*keys, "value")
+    has_q = False
+    for part in store.iter_edges(run.run_id, columns):
+        if alpha is not None:
+            q = part["q_value"]
+            has_q = has_q or bool(q.notna().any())
+            part = part.assign(value=np.where(q.to_numpy() <= alpha, part["value"].to_numpy(), 0.0))
+        yield part
+    if alpha is not None and not has_q:
+        raise ValidationError(
+            f"Run {run.run_id} has no significance values; estimate with --null to use --alpha."
+        )
 
 
 def run_matrices(store: Store, run: RunRecord, model: ModelRecord, alpha: float | None = None) -> list[np.ndarray]:
     """The run's NIF matrices ``(n_l, n_{l+1})``; with ``alpha``, edges whose BH q-value
-    exceeds it are zeroed (no significant information, no edge)."""
-    from ..nif import matrices_from_edges
+    exceeds it are zeroed (no significant information, no edge). Filled slice by slice."""
+    from ..nif import add_edges
 
-    return matrices_from_edges(_significant_edges(store, run, alpha), model.layer_sizes, "value")
+    sizes = model.layer_sizes
+    mats = [np.zeros((sizes[la], sizes[la + 1])) for la in range(len(sizes) - 1)]
+    for part in _significant_slices(store, run, alpha, CHAIN_KEYS):
+        add_edges(mats, part, "value")
+    return mats
 
 
 def run_blocks(store: Store, run: RunRecord, model: ModelRecord, alpha: float | None = None) -> dict[tuple[int, int], np.ndarray]:
     """A DAG model's NIF blocks ``{(a, b): (n_a, n_b)}`` (skip pairs included), zeroed above
-    ``alpha`` as :func:`run_matrices` does."""
-    from .dag_flow import blocks_from_edges
+    ``alpha`` as :func:`run_matrices` does. Filled slice by slice."""
+    from .dag_flow import add_block_edges, sorted_blocks
 
-    return blocks_from_edges(_significant_edges(store, run, alpha), model.layer_sizes)
+    sizes = tuple(int(s) for s in model.layer_sizes)
+    blocks: dict[tuple[int, int], np.ndarray] = {}
+    for part in _significant_slices(store, run, alpha, DAG_KEYS):
+        add_block_edges(blocks, part, sizes)
+    return sorted_blocks(blocks)
 
 
 def _local(store: Store, run: RunRecord, model: ModelRecord, settings: AnalysisSettings) -> Analysis:

@@ -191,11 +191,26 @@ def blocks_from_edges(edges: Any, sizes: tuple[int, ...], column: str = "value")
     """The ``{(a, b): (n_a, n_b)}`` matrices of ``column`` from an edge table (missing edges 0),
     one per joined layer pair present in the table, in topological order."""
     blocks: Blocks = {}
+    add_block_edges(blocks, edges, sizes, column)
+    return sorted_blocks(blocks)
+
+
+def add_block_edges(blocks: Blocks, edges: Any, sizes: tuple[int, ...], column: str = "value") -> None:
+    """Write the ``column`` of the edges in ``edges`` (an edge table or one slice of it:
+    ``src_layer``, ``src_idx``, ``dst_layer``, ``dst_idx`` and ``column``) into ``blocks``, in
+    place; a pair's block is created (zeros) when its first edge comes. Slice by slice, in the
+    table's order, then :func:`sorted_blocks`, this gives :func:`blocks_from_edges`."""
     for (a, b), part in edges.groupby(["src_layer", "dst_layer"], sort=True):
-        m = np.zeros((int(sizes[int(a)]), int(sizes[int(b)])))
+        key = (int(a), int(b))
+        m = blocks.get(key)
+        if m is None:
+            m = blocks[key] = np.zeros((int(sizes[key[0]]), int(sizes[key[1]])))
         m[part["src_idx"].to_numpy(dtype=int), part["dst_idx"].to_numpy(dtype=int)] = part[column].to_numpy(dtype=float)
-        blocks[(int(a), int(b))] = m
-    return blocks
+
+
+def sorted_blocks(blocks: Blocks) -> Blocks:
+    """``blocks`` with its layer pairs in topological order (sorted by source, then target)."""
+    return dict(sorted(blocks.items()))
 
 
 def dag_edge_list(nif: DagNif) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

@@ -392,16 +392,13 @@ def prune_curves(
 def prune_curve_for_model(store: Store, ref: str, *, seeds: int = 5, ks: Sequence[int] | None = None) -> PruneCurves:
     """:func:`prune_curves` for a stored model's newest analysed run, on its held-out split,
     with the training split as the reference for means and label-free scores."""
-    from ..nif import matrices_from_edges
     from ..stored import load_model_network, model_dataset
-    from .dag_flow import blocks_from_edges
+    from . import run_blocks, run_matrices
 
     model, run, analysis = store.need_analysis(ref)
     net = load_model_network(model, store)
     ds = model_dataset(model)
-    edges = store.get_edges(run.run_id)
-    sizes = tuple(int(s) for s in model.layer_sizes)
-    mats = blocks_from_edges(edges, sizes) if model.is_dag else matrices_from_edges(edges, sizes, "value")
+    mats = run_blocks(store, run, model) if model.is_dag else run_matrices(store, run, model)
     res = prune_curves(
         net, mats, ds.x_test, ds.y_test, seeds=seeds, ks=ks, flagged=analysis.prunable, reference=ds.x_train
     )

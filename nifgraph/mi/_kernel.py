@@ -376,7 +376,6 @@ def _train(x_tr, y_tr, x_ho, y_ho, ex, ey, theta0, x_rows, q_rows, shuffles, fin
            batch, bound, h, lr, rate, tau, patience, min_steps, max_steps, eval_every, tol, ema,
            out, steps_out):
     n_edges, n_param = theta0.shape
-    d_in = ex.shape[1] + ey.shape[1]
     m2 = 2 * batch
     n_ho = x_ho.shape[1]
     width = max(m2, n_ho)

@@ -15,11 +15,15 @@ Contract every implementation keeps:
 * Reads of a missing id raise :class:`~nifgraph.errors.NotFoundError` naming the id and the
   command that lists valid ones.
 * Tables come back with exactly the columns of :mod:`nifgraph.records`, sorted by key.
+* :meth:`Store.iter_edges` reads a run's edges back in bounded slices of the columns asked for
+  (what the analysis uses: no frame of all edges, issue #14); the slices, joined, are
+  :meth:`Store.get_edges` in the same order.
 """
 
 from __future__ import annotations
 
 import abc
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,9 +33,82 @@ import pandas as pd
 
 from ..errors import NotFoundError, StoreError, ValidationError
 from ..faults import point
-from ..records import EDGE_COLUMNS, AnalysisRecord, ModelRecord, RunRecord, bad_edges, conform
+from ..records import (
+    EDGE_COLUMNS,
+    AnalysisRecord,
+    ModelRecord,
+    RunRecord,
+    bad_edges,
+    conform,
+    layer_table,
+)
 
-__all__ = ["Store", "RunWriter", "ModelParts", "SummaryInputs", "no_run_error", "no_analysis_error"]
+__all__ = [
+    "Store", "RunWriter", "ModelParts", "SummaryInputs", "no_run_error", "no_analysis_error", "edge_columns",
+    "edge_pages", "EDGE_ORDER", "READ_SLICE_ROWS",
+]
+
+#: The order of :meth:`Store.iter_edges` (and of ``get_edges``): source layer, source index, target
+#: index, target layer (the last only breaks ties between a DAG source's target layers).
+EDGE_ORDER = ("src_layer", "src_idx", "dst_idx", "dst_layer")
+#: Edges per slice of :meth:`Store.iter_edges` unless asked otherwise (~1.3 MB for five columns).
+#: Smaller than the write slices: DuckDB keeps the buffers of a page's query (result, sort) after
+#: it, so the page sets the read's peak; for the 1.1M-edge run of ``scripts/bench_read_memory.py``,
+#: +30-49 MiB at 32,768 against +62-66 MiB at 65,536 and +75-88 MiB at 131,072, in 0.2-0.45 s.
+READ_SLICE_ROWS = 32_768
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
+def edge_columns(columns: Iterable[str] | str | None) -> tuple[str, ...]:
+    """The checked column list of :meth:`Store.iter_edges`: names of ``EDGE_COLUMNS`` (``None``:
+    all of them), each once; anything else is a one-line :class:`ValidationError`."""
+    if columns is None:
+        return tuple(EDGE_COLUMNS)
+    cols = (columns,) if isinstance(columns, str) else tuple(columns)
+    unknown = [c for c in cols if not isinstance(c, str) or c not in EDGE_COLUMNS]
+    if unknown:
+        raise ValidationError(
+            f"Unknown edge column {unknown[0]!r}; the edge columns are {', '.join(EDGE_COLUMNS)}."
+        )
+    twice = sorted({c for c in cols if cols.count(c) > 1})
+    if twice:
+        raise ValidationError(f"Edge column {twice[0]!r} is asked for twice; name each column once.")
+    if not cols:
+        raise ValidationError(f"No edge column asked for; name some of {', '.join(EDGE_COLUMNS)}.")
+    return cols
+
+
+def _slice_rows(batch_rows: Any) -> int:
+    if isinstance(batch_rows, bool) or not isinstance(batch_rows, int | np.integer) or batch_rows < 1:
+        raise ValidationError(f"batch_rows must be a whole number of edges, at least 1; got {batch_rows!r}.")
+    return int(batch_rows)
+
+
+def edge_pages(model: ModelRecord, batch_rows: int) -> Iterator[tuple[int, int, int]]:
+    """Key ranges that cut a run's edges into pages of about ``batch_rows`` edges, in
+    :data:`EDGE_ORDER`: ``(src_layer, first src_idx, last src_idx)``, inclusive, whole source
+    neurons each, as many sources a page as their most edges allow (a neuron has at most one edge
+    to each neuron of every layer its layer feeds). A layer's first and last pages are open below
+    and above (every stored edge is in exactly one page). Layers that feed nothing have none."""
+    sizes = [int(s) for s in model.layer_sizes]
+    fan = [0] * len(sizes)
+    for b, layer in enumerate(layer_table(model)):
+        for a in layer["inputs"]:
+            fan[int(a)] += sizes[b]
+    for layer, (n, out) in enumerate(zip(sizes, fan, strict=True)):
+        if out == 0:
+            continue
+        width = max(1, batch_rows // out)
+        starts = list(range(0, max(n, 1), width))
+        for k, lo in enumerate(starts):
+            hi = starts[k + 1] - 1 if k + 1 < len(starts) else _INT64_MAX
+            yield layer, (_INT64_MIN if k == 0 else lo), hi
+
+
+def cut(frame: pd.DataFrame, batch_rows: int) -> Iterator[pd.DataFrame]:
+    """``frame`` in slices of at most ``batch_rows`` rows (none for an empty frame), index from 0."""
+    for start in range(0, len(frame), batch_rows):
+        yield frame.iloc[start : start + batch_rows].reset_index(drop=True)
 
 #: A model's record, its neuron table and its checkpoint bytes (``None``: none), written with its
 #: first run (:meth:`Store.put_model_with_run`, ``Store.run_writer(run, model_parts=…)``).
@@ -189,6 +266,8 @@ class Store(abc.ABC):
     batch_size: int = 5000
     #: Edges per slice when ``put_run`` / ``put_model_with_run`` hand a whole table to the run writer.
     slice_rows: int = 131_072
+    #: Edges per slice of :meth:`iter_edges` when the caller does not say (the analysis does not).
+    read_rows: int = READ_SLICE_ROWS
 
     # -- lifecycle -------------------------------------------------------------------
     def close(self) -> None:  # pragma: no cover - trivial default
@@ -275,7 +354,33 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def get_edges(self, run_id: str) -> pd.DataFrame:
-        """The edge table of a complete run, sorted by (src_layer, src_idx, dst_idx)."""
+        """The edge table of a complete run, sorted by (src_layer, src_idx, dst_idx, dst_layer)."""
+
+    def iter_edges(
+        self, run_id: str, columns: Iterable[str] | str | None = None, batch_rows: int | None = None
+    ) -> Iterator[pd.DataFrame]:
+        """A complete run's edge table in slices of at most ``batch_rows`` edges (``None``:
+        :attr:`read_rows`, 32,768), with only ``columns`` (names of ``EDGE_COLUMNS``, in the
+        order given; ``None``: all), each with its dtype of ``EDGE_COLUMNS``, in the order of
+        :meth:`get_edges` (:data:`EDGE_ORDER`).
+        Joined, the slices are ``get_edges(run_id)[columns]`` bit for bit; a run without edges
+        yields none. What a read holds at a time is one page of about ``batch_rows`` edges of
+        those columns, never the whole table.
+
+        Checked at once, before the first slice: an unknown or repeated column or a bad
+        ``batch_rows`` is a one-line :class:`ValidationError`, a missing or incomplete run the
+        :class:`NotFoundError` of :meth:`get_edges`. A run replaced or deleted by another process
+        while its slices are read is a :class:`StoreError` (Neo4j; DuckDB holds the file for
+        reading until the last slice is taken or the iterator is closed, so write to the store
+        only after it)."""
+        cols = edge_columns(columns)
+        rows = _slice_rows(self.read_rows if batch_rows is None else batch_rows)
+        return self._edge_slices(run_id, cols, rows)
+
+    @abc.abstractmethod
+    def _edge_slices(self, run_id: str, columns: tuple[str, ...], batch_rows: int) -> Iterator[pd.DataFrame]:
+        """:meth:`iter_edges` with checked arguments: check the run now (not at the first
+        ``next``), then return the iterator of slices."""
 
     # -- analyses --------------------------------------------------------------------
     @abc.abstractmethod
@@ -365,14 +470,19 @@ class Store(abc.ABC):
 
         This generic version reads through the interface; a store may answer in fewer round
         trips (Neo4j: three named queries for all models)."""
-        from ..nif import flow_concentration, matrices_from_edges
+        from ..nif import add_edges, flow_concentration
 
         out = []
         for mid in model_ids:
             model, run, analysis = self.need_analysis(mid)
-            edges = self.get_edges(run.run_id)
-            mats = ([edges["value"].to_numpy(dtype=float)] if model.is_dag  # a DAG: every edge's value
-                    else matrices_from_edges(edges, model.layer_sizes, "value"))
+            sizes = model.layer_sizes
+            if model.is_dag:  # a DAG: every edge's value
+                mats = [p["value"].to_numpy(dtype=float) for p in self.iter_edges(run.run_id, ("value",))]
+                mats = mats or [np.zeros(0)]
+            else:
+                mats = [np.zeros((sizes[la], sizes[la + 1])) for la in range(len(sizes) - 1)]
+                for part in self.iter_edges(run.run_id, ("src_layer", "src_idx", "dst_idx", "value")):
+                    add_edges(mats, part, "value")
             out.append(SummaryInputs(
                 model, run.run_id, run.estimator, len(analysis.prunable), analysis.n_communities,
                 analysis.modularity, flow_concentration(mats, flow_top), analysis.attribution_matrix(model),

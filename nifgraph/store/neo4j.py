@@ -49,7 +49,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -71,10 +71,20 @@ from ..records import (
     new_id,
     run_from_flat,
 )
-from .base import ModelParts, RunWriter, Store, SummaryInputs, no_analysis_error, no_run_error
+from .base import (
+    ModelParts,
+    RunWriter,
+    Store,
+    SummaryInputs,
+    cut,
+    edge_pages,
+    no_analysis_error,
+    no_run_error,
+)
 from .neo4j_admin import Neo4jAdmin, expected_schema
 from .neo4j_layout import EDGE_LAYOUT, SCHEMA_VERSION, check_schema
 from .neo4j_records import (
+    COLUMN_PROPS,
     analysis_props,
     batches,
     edge_batches,
@@ -273,6 +283,44 @@ class Neo4jStore(Neo4jAdmin, Store):
         frame = edge_frame(columns, run_id)
         frame.insert(0, "run_id", run_id)
         return conform(frame, EDGE_COLUMNS)
+
+    def _edge_slices(self, run_id: str, columns: tuple[str, ...], batch_rows: int) -> Iterator[pd.DataFrame]:
+        model = self.get_model(self.get_run(run_id).model_id)
+        return self._edge_pages(run_id, model, columns, batch_rows)
+
+    def _edge_pages(
+        self, run_id: str, model: ModelRecord, columns: tuple[str, ...], batch_rows: int
+    ) -> Iterator[pd.DataFrame]:
+        """One ``store/get_edge_page`` (one read transaction) per key range of
+        :func:`~.base.edge_pages`: the sources are matched by the (model_id, layer, idx) index,
+        their relationships of this run expanded; the ``NIFColumns`` nodes are read only when a
+        secondary column is asked for (then each page filters every node of the run to its own
+        edges, server-side). A page that finds the run gone, or completed again (``updated_ms``),
+        ends the read with a :class:`StoreError`: the slices never mix two versions of a run."""
+        types = {c: EDGE_COLUMNS[c] for c in columns}
+        secondary = any(c in COLUMN_PROPS for c in columns)
+        stamp: list[Any] = []
+        for layer, lo, hi in edge_pages(model, batch_rows):
+            got = self._columns(
+                "store/get_edge_page", run_id=run_id, layer=layer, from_idx=lo, to_idx=hi, with_columns=secondary
+            )
+            if not got.get("complete") or (stamp and got.get("updated_ms") != stamp[0]):
+                if not stamp:
+                    self.get_run(run_id)  # deleted since the check: the one NotFoundError
+                raise StoreError(
+                    f"Run {run_id} changed while its edges were read (rewritten or deleted by another "
+                    "process); read it again."
+                )
+            stamp[:] = [got.get("updated_ms")]
+            got["src_layer"] = np.full(len(got["src_idx"]), layer, dtype=np.int64)
+            if secondary:  # a column the node does not store comes as null: rebuilt from its default
+                got["blocks"] = [{k: v for k, v in b.items() if v is not None} for b in got["blocks"]]
+            frame = edge_frame(got, run_id, secondary=secondary)
+            if len(frame) == 0:
+                continue
+            if "run_id" in types:
+                frame["run_id"] = run_id
+            yield from cut(conform(frame, types), batch_rows)
 
     def _purge_run(self, run_id: str) -> None:
         """Delete a run with its edges, columns and analyses, in batches."""

@@ -156,17 +156,20 @@ def _key_order(keys: dict[str, np.ndarray]) -> np.ndarray:
     return np.lexsort(cols[::-1])
 
 
-def edge_frame(columns: dict[str, Any], run_id: str = "") -> pd.DataFrame:
-    """The edge table from what ``store/get_edges`` returns: the relationships' ends and
-    :data:`REL_PROPS` as lists, and ``blocks``, the run's ``NIFColumns`` nodes (maps of lists).
-    Both sides are sorted by their key and must name the same edges; the secondary columns a
-    node does not store are rebuilt with :func:`default_column`. Sorted by source layer, source
-    index, target index (the order of the embedded store)."""
+def edge_frame(columns: dict[str, Any], run_id: str = "", *, secondary: bool = True) -> pd.DataFrame:
+    """The edge table from what ``store/get_edges`` (or one ``store/get_edge_page``) returns: the
+    relationships' ends and :data:`REL_PROPS` as lists, and ``blocks``, the run's ``NIFColumns``
+    nodes (maps of lists). Both sides are sorted by their key and must name the same edges; the
+    secondary columns a node does not store are rebuilt with :func:`default_column`. Sorted by
+    source layer, source index, target index, target layer (the order of the embedded store).
+    Without ``secondary``: the ends and :data:`REL_PROPS` only (``blocks`` is not read)."""
     rel_keys = {c: np.asarray(columns[c], dtype=np.int64) for c in KEY_COLUMNS}
     rel = {c: np.asarray(columns[c], dtype=np.float64) for c in REL_PROPS}  # None (if any) -> NaN
     order = _key_order(rel_keys)
     rel_keys = {c: v[order] for c, v in rel_keys.items()}
     rel = {c: v[order] for c, v in rel.items()}
+    if not secondary:
+        return pd.DataFrame({**rel_keys, **rel}, copy=False)
     blocks = list(columns.get("blocks") or [])
     sizes = [len(b["src_idx"]) for b in blocks]
 
