@@ -5,12 +5,16 @@ large runs, :mod:`nifgraph.store.neo4j_import`)."""
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import pandas as pd
+
 from ..errors import ValidationError
-from ..records import AnalysisRecord, ModelRecord, RunRecord, layer_table
+from ..records import EDGE_COLUMNS, AnalysisRecord, ModelRecord, RunRecord, conform, layer_table
 from ..store.base import Store
-from .files import output_folder, write_file
+from .files import output_folder, write_file, write_files
 
 __all__ = ["FORMATS", "export_run"]
 
@@ -38,26 +42,75 @@ def export_run(
     nodes = nodes.assign(layer_name=[names[i] for i in nodes["layer"]], layer_kind=[kinds[i] for i in nodes["layer"]])
     if analysis is not None:
         nodes = nodes.merge(analysis.neuron_metrics, on=["layer", "idx"], how="left")
-    edges = store.get_edges(run.run_id).assign(model_id=model.model_id)
-    # layers are numbered in topological order; a skip edge jumps over at least one layer
-    edges = edges.assign(
-        src_layer_name=[names[i] for i in edges["src_layer"]], dst_layer_name=[names[i] for i in edges["dst_layer"]],
-        skip=(edges["dst_layer"] - edges["src_layer"]) > 1,
-    )
-    if "conv_samples" in run.settings:  # a DAG run: each edge's samples, means per image or positions
-        on_pos = {tuple(p) for p in run.settings.get("position_pairs") or []}
-        edges = edges.assign(samples=[
-            "positions" if (a, b) in on_pos else "means"
-            for a, b in zip(edges["src_layer"].tolist(), edges["dst_layer"].tolist(), strict=True)
-        ])
-    written = []
-    for label, frame in (("nodes", nodes), ("edges", edges)):
-        stem = folder / f"{run.run_id}_{label}"
+    on_pos = {tuple(p) for p in run.settings.get("position_pairs") or []}
+    dag = "conv_samples" in run.settings
+
+    def decorate(edges: pd.DataFrame) -> pd.DataFrame:
+        # layers are numbered in topological order; a skip edge jumps over at least one layer
+        edges = edges.assign(
+            model_id=model.model_id,
+            src_layer_name=[names[i] for i in edges["src_layer"]], dst_layer_name=[names[i] for i in edges["dst_layer"]],
+            skip=(edges["dst_layer"] - edges["src_layer"]) > 1,
+        )
+        if dag:  # a DAG run: each edge's samples, means per image or positions
+            edges = edges.assign(samples=[
+                "positions" if (a, b) in on_pos else "means"
+                for a, b in zip(edges["src_layer"].tolist(), edges["dst_layer"].tolist(), strict=True)
+            ])
+        return edges
+
+    parts = store.iter_edges(run.run_id)  # checks the run now, before any file is written
+    try:
+        written = []
+        stem = folder / f"{run.run_id}_nodes"
         if fmt in ("parquet", "both"):
-            written.append(write_file(stem.with_suffix(".parquet"), lambda tmp, f=frame: f.to_parquet(tmp, index=False)))
+            written.append(write_file(stem.with_suffix(".parquet"), lambda tmp: nodes.to_parquet(tmp, index=False)))
         if fmt in ("csv", "both"):
-            written.append(write_file(stem.with_suffix(".csv"), lambda tmp, f=frame: f.to_csv(tmp, index=False)))
+            written.append(write_file(stem.with_suffix(".csv"), lambda tmp: nodes.to_csv(tmp, index=False)))
+        stem = folder / f"{run.run_id}_edges"
+        suffixes = [x for x, f in ((".parquet", ("parquet", "both")), (".csv", ("csv", "both"))) if fmt in f]
+        written += write_files(
+            [stem.with_suffix(x) for x in suffixes],
+            lambda tmps: _write_edges(parts, decorate, dict(zip(suffixes, tmps, strict=True))),
+        )
+    finally:  # release the store's read (DuckDB holds its file until the last slice)
+        close = getattr(parts, "close", None)
+        if close is not None:
+            close()
     return written
+
+
+def _write_edges(parts: Iterator[pd.DataFrame], decorate: Callable[[pd.DataFrame], pd.DataFrame], tmps: dict) -> None:
+    """The run's edges into the files ``tmps`` (``{".parquet": path, ".csv": path}``) slice by slice,
+    in one pass over the store's read: a slice of edges in memory at a time, never the table."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq_writer, schema, csv_file = None, None, None
+    try:
+        if ".csv" in tmps:
+            csv_file = open(tmps[".csv"], "w", encoding="utf-8", newline="")  # noqa: SIM115 - closed below
+        first = True
+        for part in itertools.chain(parts, [None]):
+            if part is None:
+                if not first:
+                    break
+                part = conform(pd.DataFrame({c: [] for c in EDGE_COLUMNS}), EDGE_COLUMNS)  # a run without edges
+            frame = decorate(part)
+            if ".parquet" in tmps:
+                table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
+                if pq_writer is None:
+                    schema = table.schema
+                    pq_writer = pq.ParquetWriter(tmps[".parquet"], schema)
+                pq_writer.write_table(table)
+            if csv_file is not None:
+                frame.to_csv(csv_file, index=False, header=first)
+            first = False
+    finally:
+        if pq_writer is not None:
+            pq_writer.close()
+        if csv_file is not None:
+            csv_file.close()
 
 
 def export_neo4j_import(store: Store, model: ModelRecord, run: RunRecord, folder: Path) -> list[Path]:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..errors import ValidationError
 
-__all__ = ["output_folder", "write_file"]
+__all__ = ["output_folder", "write_file", "write_files"]
 
 
 def _why(exc: OSError) -> str:
@@ -35,16 +35,31 @@ def write_file(path: Path, write: Callable[[Path], object]) -> Path:
     """Call ``write(tmp)`` to produce ``path`` through a temporary file in the same folder, then
     rename it into place; on any failure the temporary file is removed and an ``OSError``
     (permission, full disk) becomes a one-line error."""
-    path = Path(path)
-    output_folder(path.parent)
-    if path.is_dir():
-        raise ValidationError(f"Cannot write {path}: a folder has that name; choose another --out.")
-    tmp = path.with_name(f".{path.name}.tmp")
+    return write_files([path], lambda tmps: write(tmps[0]))[0]
+
+
+def write_files(paths: list[Path], write: Callable[[list[Path]], object]) -> list[Path]:
+    """:func:`write_file` for files written together (one pass over data read once):
+    ``write(tmps)`` produces all of them; they are renamed into place only when it succeeded,
+    and on any failure every temporary file is removed."""
+    paths = [Path(p) for p in paths]
+    for path in paths:
+        output_folder(path.parent)
+        if path.is_dir():
+            raise ValidationError(f"Cannot write {path}: a folder has that name; choose another --out.")
+    tmps = [path.with_name(f".{path.name}.tmp") for path in paths]
+    current = paths[0]
     try:
-        write(tmp)
-        tmp.replace(path)
+        write(tmps)
+        for tmp, path in zip(tmps, paths, strict=True):
+            current = path
+            tmp.replace(path)
     except OSError as exc:
-        raise ValidationError(f"Cannot write {path} ({_why(exc)}); free some space or choose another --out.") from None
+        named = {str(t): p for t, p in zip(tmps, paths, strict=True)}.get(str(exc.filename or ""))
+        raise ValidationError(
+            f"Cannot write {named or current} ({_why(exc)}); free some space or choose another --out."
+        ) from None
     finally:
-        tmp.unlink(missing_ok=True)
-    return path
+        for tmp in tmps:
+            tmp.unlink(missing_ok=True)
+    return paths

@@ -7,7 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import pandas as pd
+
 from ..errors import NotFoundError
+from ..records import EDGE_COLUMNS, RunRecord, conform
 from .base import Store
 
 __all__ = ["CopySummary", "copy_models"]
@@ -53,7 +56,7 @@ def copy_models(src: Store, dst: Store, model_ids: list[str] | None = None, *, f
             if present and not force:
                 out.runs_skipped += 1
             else:
-                dst.put_run(r, src.get_edges(r.run_id))
+                _copy_run(src, dst, r)
                 out.runs_copied += 1
             a = src.get_analysis(r.run_id)
             if a is not None:
@@ -62,3 +65,21 @@ def copy_models(src: Store, dst: Store, model_ids: list[str] | None = None, *, f
                     dst.put_analysis(a)
                     out.analyses_copied += 1
     return out
+
+
+def _copy_run(src: Store, dst: Store, run: RunRecord) -> None:
+    """``run`` from ``src`` into ``dst`` slice by slice (``src.iter_edges`` into ``dst.run_writer``):
+    at most a slice of edges in memory at a time, and all or nothing in ``dst`` as ``put_run``."""
+    parts = src.iter_edges(run.run_id)
+    try:
+        with dst.run_writer(run) as writer:
+            added = 0
+            for part in parts:
+                writer.add(part)
+                added += 1
+            if not added:  # a run without edges is still a run
+                writer.add(conform(pd.DataFrame({c: [] for c in EDGE_COLUMNS}), EDGE_COLUMNS))
+    finally:  # a refused slice: release the source's read (DuckDB holds its file until then)
+        close = getattr(parts, "close", None)
+        if close is not None:
+            close()
