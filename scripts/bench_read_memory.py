@@ -19,6 +19,12 @@ this script's process at the fork (the store just written), and it cannot be res
 of their bytes is compared; a difference exits with status 1). With ``--alpha`` (default 0.05,
 what the analysis uses on a run with a null) and without (``--alpha none``). ``--quick`` (CI):
 64-128-128-10, 25,856 edges, in seconds.
+
+Then the same for writing the run out (``nifgraph export --format both``): ``export-frame`` (the
+code before: ``get_edges``, the layer names and ``skip`` assigned on the whole frame,
+``to_parquet`` and ``to_csv``) against ``export-streamed`` (``render.export.export_run``: one pass
+over ``iter_edges`` slices into a Parquet writer and a CSV stream); the CSV files must be equal
+byte for byte and the Parquet files must read back to the same frame.
 """
 
 from __future__ import annotations
@@ -135,6 +141,42 @@ def child(mode: str, path: str, alpha: float | None) -> dict:
             "method": method}
 
 
+def export_child(mode: str, path: str, folder: str) -> dict:
+    """Write the run out one way into ``folder``; the peak RSS the writing adds, and digests."""
+    from nifgraph.records import layer_table
+    from nifgraph.render.export import export_run
+    from nifgraph.store.duckdb import DuckDBStore
+
+    st = DuckDBStore(path, read_only=True)
+    run = st.get_run("r-bench")
+    model = st.get_model(run.model_id)
+    Path("/proc/self/clear_refs").write_text("5")
+    before = _status("VmRSS")
+    t = time.perf_counter()
+    out = Path(folder)
+    if mode == "export-frame":  # the code before, for a chain run
+        names = [la["name"] for la in layer_table(model)]
+        edges = st.get_edges(run.run_id).assign(model_id=model.model_id)
+        edges = edges.assign(
+            src_layer_name=[names[i] for i in edges["src_layer"]], dst_layer_name=[names[i] for i in edges["dst_layer"]],
+            skip=(edges["dst_layer"] - edges["src_layer"]) > 1,
+        )
+        out.mkdir(parents=True, exist_ok=True)
+        edges.to_parquet(out / f"{run.run_id}_edges.parquet", index=False)
+        edges.to_csv(out / f"{run.run_id}_edges.csv", index=False)
+        del edges
+    else:
+        export_run(st, model, run, None, out, "both")
+    seconds = time.perf_counter() - t
+    after = _status("VmHWM")
+    csv = hashlib.sha256((out / f"{run.run_id}_edges.csv").read_bytes()).hexdigest()
+    frame = pd.read_parquet(out / f"{run.run_id}_edges.parquet")
+    pq = hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes()
+                        + ",".join(frame.columns).encode()).hexdigest()
+    return {"mode": mode, "seconds": seconds, "before_mib": before / 1024, "after_mib": after / 1024,
+            "added_mib": (after - before) / 1024, "csv": csv, "parquet": pq, "rows": len(frame)}
+
+
 def _status(key: str) -> int:
     """A ``/proc/self/status`` figure in KiB (``VmRSS``, ``VmHWM``)."""
     for line in Path("/proc/self/status").read_text().splitlines():
@@ -152,7 +194,10 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if args.child:
         mode, path, alpha = args.child
-        print(json.dumps(child(mode, path, None if alpha == "none" else float(alpha))))
+        if mode.startswith("export"):
+            print(json.dumps(export_child(mode, path, alpha)))
+        else:
+            print(json.dumps(child(mode, path, None if alpha == "none" else float(alpha))))
         return 0
 
     sizes = QUICK if args.quick else FULL
@@ -182,6 +227,29 @@ def main(argv=None) -> int:
             same = len(digests) == 1
             ok = ok and same
             print(f"  alpha {alpha:>4}  matrices {'identical' if same else 'DIFFER'} ({res['entries']:,} entries)")
+        if not Path("/proc/self/clear_refs").exists():
+            print("export: skipped (no /proc/self/clear_refs to reset the peak RSS)")
+            return 0 if ok else 1
+        print("writing the run out (export --format both), each in a fresh process:")
+        digests = set()
+        for r in range(max(args.rounds, 1)):
+            for mode in ("export-frame", "export-streamed"):
+                folder = Path(tmp) / f"{mode}-{r}"
+                out = subprocess.run([sys.executable, __file__, "--child", mode, str(path), str(folder)],
+                                     capture_output=True, text=True, check=False)
+                if out.returncode:
+                    print(out.stdout + out.stderr, file=sys.stderr)
+                    return out.returncode
+                res = json.loads(out.stdout.strip().splitlines()[-1])
+                digests.add((res["csv"], res["parquet"]))
+                print(f"  {mode:<15}  RSS {res['before_mib']:4.0f} MiB before, peak {res['after_mib']:4.0f} MiB "
+                      f"while writing: +{res['added_mib']:4.0f} MiB in {res['seconds']:.1f} s")
+                for f in folder.iterdir():  # room for the next child
+                    f.unlink()
+        same = len(digests) == 1
+        ok = ok and same
+        print(f"  files {'identical (CSV byte for byte, Parquet as read back)' if same else 'DIFFER'} "
+              f"({res['rows']:,} edges)")
     return 0 if ok else 1
 
 
