@@ -148,6 +148,25 @@ def test_a_failed_export_leaves_no_edge_file_and_releases_the_store(tmp_path, mo
         st.delete_model(model.model_id)  # the file is not held for reading any more
 
 
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (a device whose writes fail: disk full)")
+@pytest.mark.parametrize("full", ["csv", "parquet"])
+def test_a_full_disk_names_the_file_that_failed(tmp_path, full):
+    """``--format both`` on a disk that fills while one of the two edge files is written: the
+    one-line error names that file (not the other), and neither edge file is left."""
+    with DuckDBStore(str(tmp_path / "s.duckdb")) as st:
+        st._test_created = []
+        model, run = _stored(st, False)
+        out = tmp_path / "out"
+        out.mkdir()
+        (out / f".{run.run_id}_edges.{full}.tmp").symlink_to("/dev/full")
+        with pytest.raises(ValidationError) as err:
+            export_run(st, model, run, None, out, "both")
+        msg = str(err.value)
+        assert "\n" not in msg and "No space left on device" in msg
+        assert f"{run.run_id}_edges.{full} " in msg  # the file that failed, by its final name
+        assert not any("_edges" in p.name for p in out.iterdir())  # no edge file, no temporary
+
+
 def test_write_files_renames_all_or_nothing(tmp_path):
     a, b = tmp_path / "a.txt", tmp_path / "b.txt"
 

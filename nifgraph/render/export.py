@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -98,19 +99,35 @@ def _write_edges(parts: Iterator[pd.DataFrame], decorate: Callable[[pd.DataFrame
                 part = conform(pd.DataFrame({c: [] for c in EDGE_COLUMNS}), EDGE_COLUMNS)  # a run without edges
             frame = decorate(part)
             if ".parquet" in tmps:
-                table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
-                if pq_writer is None:
-                    schema = table.schema
-                    pq_writer = pq.ParquetWriter(tmps[".parquet"], schema)
-                pq_writer.write_table(table)
+                with _naming(tmps[".parquet"]):
+                    table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
+                    if pq_writer is None:
+                        schema = table.schema
+                        pq_writer = pq.ParquetWriter(tmps[".parquet"], schema)
+                    pq_writer.write_table(table)
             if csv_file is not None:
-                frame.to_csv(csv_file, index=False, header=first)
+                with _naming(tmps[".csv"]):
+                    frame.to_csv(csv_file, index=False, header=first)
             first = False
     finally:
         if pq_writer is not None:
-            pq_writer.close()
+            with _naming(tmps[".parquet"]):
+                pq_writer.close()
         if csv_file is not None:
-            csv_file.close()
+            with _naming(tmps[".csv"]):
+                csv_file.close()
+
+
+@contextmanager
+def _naming(path: Path) -> Iterator[None]:
+    """An ``OSError`` that names no file (a full disk in a stream's write) names ``path``, so the
+    one-line error of :func:`~.files.write_files` names the file that failed."""
+    try:
+        yield
+    except OSError as exc:
+        if not exc.filename:
+            exc.filename = str(path)
+        raise
 
 
 def export_neo4j_import(store: Store, model: ModelRecord, run: RunRecord, folder: Path) -> list[Path]:

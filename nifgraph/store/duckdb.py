@@ -105,7 +105,10 @@ class DuckDBStore(Store):
     The file is opened only for the length of one read or one write transaction, never for
     the life of the object: DuckDB lets one process write a file or several read it, so a
     long job (training, estimation) holds nothing, and ``nifgraph models`` answers while
-    another process estimates. A writer or reader that finds the file busy waits for the
+    another process estimates. A sliced read (:meth:`iter_edges`: the analysis, ``export``,
+    ``push`` / ``pull`` from this store) is one read session, held until its last slice is
+    taken, so that no page comes from another version of the run: while ``push`` feeds a slow
+    target, writers to this file wait. A writer or reader that finds the file busy waits for the
     other's transaction (a message on stderr after a moment), up to ``lock_timeout`` seconds
     (``NIFGRAPH_LOCK_TIMEOUT``, default 120), then fails with one line."""
 
@@ -206,7 +209,7 @@ class DuckDBStore(Store):
                         "it finishes, raise NIFGRAPH_LOCK_TIMEOUT, or use --store to pick another file."
                     ) from exc
                 if not told:
-                    print(f"Store {p} is busy (another nifgraph process is writing); waiting up to "
+                    print(f"Store {p} is busy (another nifgraph process is reading or writing it); waiting up to "
                           f"{self.lock_timeout:g} s…", file=sys.stderr, flush=True)
                     told = True
                 time.sleep(pause)
