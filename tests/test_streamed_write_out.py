@@ -58,21 +58,26 @@ def ref_edges_frame(store, model, run):
     return edges
 
 
+def _wrap_slices(store, monkeypatch, read_rows, change):
+    """``store.iter_edges`` in slices of ``read_rows``, each slice ``n`` passed through
+    ``change(n, part)`` (which may raise, alter or note it)."""
+    monkeypatch.setattr(store, "read_rows", read_rows)
+    iter_edges = store.iter_edges
+
+    def wrapped(*a, **kw):
+        for n, part in enumerate(iter_edges(*a, **kw)):
+            yield change(n, part)
+
+    monkeypatch.setattr(store, "iter_edges", wrapped)
+
+
 def _refuse_whole_table(store, monkeypatch, read_rows):
     def refuse(run_id):
         raise AssertionError("the whole edge table was read (get_edges)")
 
     monkeypatch.setattr(store, "get_edges", refuse)
-    monkeypatch.setattr(store, "read_rows", read_rows)
     calls = []
-    iter_edges = store.iter_edges
-
-    def counting(*a, **kw):
-        for part in iter_edges(*a, **kw):
-            calls.append(len(part))
-            yield part
-
-    monkeypatch.setattr(store, "iter_edges", counting)
+    _wrap_slices(store, monkeypatch, read_rows, lambda n, part: calls.append(len(part)) or part)
     return calls
 
 
@@ -130,16 +135,12 @@ def test_a_failed_export_leaves_no_edge_file_and_releases_the_store(tmp_path, mo
     with DuckDBStore(str(tmp_path / "s.duckdb")) as st:
         st._test_created = []
         model, run = _stored(st, False)
-        monkeypatch.setattr(st, "read_rows", 5)
-        iter_edges = st.iter_edges
+        def failing(n, part):
+            if n == 2:
+                raise OSError(28, "No space left on device")
+            return part
 
-        def failing(*a, **kw):
-            for n, part in enumerate(iter_edges(*a, **kw)):
-                if n == 2:
-                    raise OSError(28, "No space left on device")
-                yield part
-
-        monkeypatch.setattr(st, "iter_edges", failing)
+        _wrap_slices(st, monkeypatch, 5, failing)
         with pytest.raises(ValidationError, match="No space left on device"):
             export_run(st, model, run, None, tmp_path / "out", "both")
         left = sorted(p.name for p in (tmp_path / "out").iterdir())
@@ -211,14 +212,7 @@ def test_a_copy_refused_half_way_leaves_nothing_of_the_run(tmp_path, monkeypatch
     with DuckDBStore(str(tmp_path / "a.duckdb")) as src, DuckDBStore(str(tmp_path / "b.duckdb")) as dst:
         src._test_created = []
         model, run = _stored(src, False)
-        monkeypatch.setattr(src, "read_rows", 5)
-        iter_edges = src.iter_edges
-
-        def corrupt(*a, **kw):
-            for n, part in enumerate(iter_edges(*a, **kw)):
-                yield part.assign(dst_layer=part["dst_layer"] + 5) if n == 1 else part
-
-        monkeypatch.setattr(src, "iter_edges", corrupt)
+        _wrap_slices(src, monkeypatch, 5, lambda n, part: part.assign(dst_layer=part["dst_layer"] + 5) if n == 1 else part)
         with pytest.raises(ValidationError, match="do not go from layer l to layer l"):
             copy_models(src, dst)
         with pytest.raises(NotFoundError):

@@ -5,7 +5,6 @@ large runs, :mod:`nifgraph.store.neo4j_import`)."""
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -88,27 +87,29 @@ def _write_edges(parts: Iterator[pd.DataFrame], decorate: Callable[[pd.DataFrame
     import pyarrow.parquet as pq
 
     pq_writer, schema, csv_file = None, None, None
+
+    def write(frame: pd.DataFrame, header: bool) -> None:
+        nonlocal pq_writer, schema
+        if ".parquet" in tmps:
+            with _naming(tmps[".parquet"]):
+                table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
+                if pq_writer is None:
+                    schema = table.schema
+                    pq_writer = pq.ParquetWriter(tmps[".parquet"], schema)
+                pq_writer.write_table(table)
+        if csv_file is not None:
+            with _naming(tmps[".csv"]):
+                frame.to_csv(csv_file, index=False, header=header)
+
     try:
         if ".csv" in tmps:
             csv_file = open(tmps[".csv"], "w", encoding="utf-8", newline="")  # noqa: SIM115 - closed below
         first = True
-        for part in itertools.chain(parts, [None]):
-            if part is None:
-                if not first:
-                    break
-                part = conform(pd.DataFrame({c: [] for c in EDGE_COLUMNS}), EDGE_COLUMNS)  # a run without edges
-            frame = decorate(part)
-            if ".parquet" in tmps:
-                with _naming(tmps[".parquet"]):
-                    table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
-                    if pq_writer is None:
-                        schema = table.schema
-                        pq_writer = pq.ParquetWriter(tmps[".parquet"], schema)
-                    pq_writer.write_table(table)
-            if csv_file is not None:
-                with _naming(tmps[".csv"]):
-                    frame.to_csv(csv_file, index=False, header=first)
+        for part in parts:
+            write(decorate(part), first)
             first = False
+        if first:  # a run without edges: the columns alone
+            write(decorate(conform(pd.DataFrame({c: [] for c in EDGE_COLUMNS}), EDGE_COLUMNS)), True)
     finally:
         if pq_writer is not None:
             with _naming(tmps[".parquet"]):

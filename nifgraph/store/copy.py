@@ -7,10 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import pandas as pd
-
 from ..errors import NotFoundError
-from ..records import EDGE_COLUMNS, RunRecord, conform
+from ..records import RunRecord
 from .base import Store
 
 __all__ = ["CopySummary", "copy_models"]
@@ -69,16 +67,13 @@ def copy_models(src: Store, dst: Store, model_ids: list[str] | None = None, *, f
 
 def _copy_run(src: Store, dst: Store, run: RunRecord) -> None:
     """``run`` from ``src`` into ``dst`` slice by slice (``src.iter_edges`` into ``dst.run_writer``):
-    at most a slice of edges in memory at a time, and all or nothing in ``dst`` as ``put_run``."""
+    at most a slice of edges in memory at a time, and all or nothing in ``dst`` as ``put_run``
+    (a run without edges is committed by the writer all the same)."""
     parts = src.iter_edges(run.run_id)
     try:
         with dst.run_writer(run) as writer:
-            added = 0
             for part in parts:
                 writer.add(part)
-                added += 1
-            if not added:  # a run without edges is still a run
-                writer.add(conform(pd.DataFrame({c: [] for c in EDGE_COLUMNS}), EDGE_COLUMNS))
     finally:  # a refused slice: release the source's read (DuckDB holds its file until then)
         close = getattr(parts, "close", None)
         if close is not None:
