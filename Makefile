@@ -34,6 +34,7 @@ bench-quick: $(STAMP)
 	$(BIN)/python scripts/reproduce_paper.py --quick
 	$(BIN)/python scripts/residual_flow.py --quick
 	$(BIN)/python scripts/bench_screen.py --quick
+	$(BIN)/python scripts/bench_schedule.py --quick
 	$(BIN)/python scripts/bench_million.py --quick
 	$(BIN)/python scripts/bench_read_memory.py --quick
 	$(BIN)/python scripts/bench_resnet.py --quick
@@ -42,6 +43,7 @@ bench: $(STAMP)
 	$(BIN)/python scripts/bench_main_job.py
 	$(BIN)/python scripts/bench_speed.py
 	$(BIN)/python scripts/bench_accuracy.py
+	$(BIN)/python scripts/bench_schedule.py
 	$(BIN)/python scripts/bench_null.py
 	$(BIN)/python scripts/bench_neo4j_writes.py
 	$(BIN)/python scripts/bench_decisions.py

@@ -16,7 +16,8 @@ Usage::
     edge of every layer pair (~50k) estimated with MINE, wall time and peak memory;
 (e) scale (issue #14), side by side in one run: the batched torch step of before
     (``kernel="bmm"``) and the compiled CPU loop (the default), each on ``workers=1`` and on
-    every core (or ``--workers``), and the cheaper schedule (``CHEAP``): edges/s and mean
+    every core (or ``--workers``), the cheaper schedule (``CHEAP``) and the stopping schedule
+    of before the quiet-edge rule (``SCHEDULE_BEFORE``): edges/s and mean
     |error| on the ground-truth edges; with ``--device cuda`` also the GPU;
 (f) Ray (issue #14, when ``ray`` is installed; also in ``--quick``): the same edges as Ray tasks
     on ``--ray`` (default ``local``: a Ray instance on this machine, every core), edges/s and
@@ -42,7 +43,10 @@ N_TRUE = 8
 CHEAP = {"min_steps": 100, "eval_every": 25, "batch_size": 64, "final_shuffles": 8}
 #: The critic's defaults before issue #14's rank inputs and averaged weights (one input per
 #: variable, the weights themselves evaluated, lr 0.01, 4 eval shuffles): the "old schedule".
-BEFORE_CRITIC = {"rank_input": False, "ema": 0.0, "lr": 0.01, "eval_shuffles": 4}
+#: The stopping schedule before the quiet-edge rule (issue #14): evaluations every 50 steps,
+#: patience 3, at least 200 steps, every edge alike.
+SCHEDULE_BEFORE = {"eval_every": 50, "patience": 3, "min_steps": 200, "quiet_below": 0.0}
+BEFORE_CRITIC = {"rank_input": False, "ema": 0.0, "lr": 0.01, "eval_shuffles": 4, **SCHEDULE_BEFORE}
 RHOS = np.linspace(0.2, 0.95, N_TRUE)
 
 
@@ -228,7 +232,8 @@ def bench_scale(args, mine_opts) -> None:
     cases = [("bmm step, critic of before #14", {**bmm, **BEFORE_CRITIC}, 1, "cpu"), ("bmm step", bmm, workers, "cpu"),
              ("default (compiled loop)", {}, 1, "cpu"), ("default (compiled loop)", {}, workers, "cpu"),
              ("compiled loop, critic of before #14", BEFORE_CRITIC, workers, "cpu"),
-             ("cheap schedule", CHEAP, workers, "cpu")]
+             ("cheap schedule", CHEAP, workers, "cpu"),
+             ("compiled loop, schedule of before the quiet rule", SCHEDULE_BEFORE, workers, "cpu")]
     if mi.resolve_device(args.device).startswith("cuda"):
         cases += [("default", {}, 1, args.device), ("cheap", CHEAP, 1, args.device)]
     rounds = 1 if args.quick else args.rounds
@@ -263,7 +268,8 @@ def bench_scale(args, mine_opts) -> None:
           f"defaults on {workers} workers vs the bmm step with the critic of before #14 on 1: "
           f"{rows[3][3] / rows[0][3]:.2f}x; defaults on {workers} workers vs 1: {rows[3][3] / rows[2][3]:.2f}x; "
           f"the critic of before #14 on the compiled loop, {workers} workers: "
-          f"{rows[4][3] / rows[3][3]:.2f}x the defaults' speed (and their accuracy: docs/estimators.md)")
+          f"{rows[4][3] / rows[3][3]:.2f}x the defaults' speed (and their accuracy: docs/estimators.md); "
+          f"the quiet-edge rule and its schedule: {rows[3][3] / rows[6][3]:.2f}x the schedule of before it")
     return x, y, rows
 
 

@@ -374,7 +374,7 @@ def _step_grad(theta, x_tr, y_tr, ex_e, ey_e, xr, qr, batch, bound, log_ma, rate
 @_jit
 def _train(x_tr, y_tr, x_ho, y_ho, ex, ey, theta0, x_rows, q_rows, shuffles, final_shuffles,
            batch, bound, h, lr, rate, tau, patience, min_steps, max_steps, eval_every, tol, ema,
-           out, steps_out):
+           quiet_below, quiet_patience, out, steps_out):
     n_edges, n_param = theta0.shape
     m2 = 2 * batch
     n_ho = x_ho.shape[1]
@@ -437,7 +437,8 @@ def _train(x_tr, y_tr, x_ho, y_ho, ex, ey, theta0, x_rows, q_rows, shuffles, fin
             else:
                 stale += 1
             best = max(best, est)
-            if (step >= min_steps and stale >= patience) or step >= max_steps:
+            need = quiet_patience if best < quiet_below else patience  # a quiet edge: see _mine.DEFAULTS
+            if (step >= min_steps and stale >= need) or step >= max_steps:
                 break
         out[e] = _heldout(best_theta, x_ho, y_ho, ex_e, ey_e, final_shuffles, bound, tau, xin, q1, ax, h1, t1, h)
         steps_out[e] = step
@@ -493,11 +494,12 @@ def warm() -> None:
     shuffles = np.argsort(rng.random((2, 64)), 1)
     train_edges(x, x, x, x, np.zeros((1, 1), np.int64), np.ones(1, np.int64), theta0, rows, rows, shuffles,
                 shuffles, batch=4, bound="mine", hidden=2, lr=0.01, rate=0.01, tau=0.0, patience=1,
-                min_steps=1, max_steps=2, eval_every=1, tol=0.001, ema=0.0)
+                min_steps=1, max_steps=2, eval_every=1, tol=0.001, ema=0.0, quiet_below=0.0, quiet_patience=1)
 
 
 def train_edges(x_tr, y_tr, x_ho, y_ho, ex, ey, theta0, x_rows, q_rows, shuffles, final_shuffles, *,
-                batch, bound, hidden, lr, rate, tau, patience, min_steps, max_steps, eval_every, tol, ema=0.0):
+                batch, bound, hidden, lr, rate, tau, patience, min_steps, max_steps, eval_every, tol, ema=0.0,
+                quiet_below=0.0, quiet_patience=1):
     """Train the critics of the edges ``(ex[e], ey[e])`` one after another; returns their
     held-out bounds ``(E,)`` (float64) and the steps each trained ``(E,)``.
 
@@ -506,7 +508,10 @@ def train_edges(x_tr, y_tr, x_ho, y_ho, ex, ey, theta0, x_rows, q_rows, shuffles
     each critic reads; ``theta0 (E, P)``: initial weights (``_Critics`` layout);
     ``x_rows``/``q_rows (T, 2B)``: each step's rows; ``shuffles (K, n_ho)``,
     ``final_shuffles (K', n_ho)``: the held-out marginal's shuffles; ``ema``: rate of the
-    weights' moving average that is evaluated and reported (0: the weights themselves).
+    weights' moving average that is evaluated and reported (0: the weights themselves);
+    ``quiet_below``/``quiet_patience``: an edge whose best held-out bound is below
+    ``quiet_below`` nats stops after ``quiet_patience`` evaluations without gain instead of
+    ``patience`` (``quiet_below`` 0: off).
     """
     ensure_cached()
     f32 = np.float32
@@ -525,7 +530,8 @@ def train_edges(x_tr, y_tr, x_ho, y_ho, ex, ey, theta0, x_rows, q_rows, shuffles
         np.ascontiguousarray(q_rows, dtype=np.int64), np.ascontiguousarray(shuffles, dtype=np.int64),
         np.ascontiguousarray(final_shuffles, dtype=np.int64), int(batch), 0 if bound == "mine" else 1,
         int(hidden), float(lr), float(rate), f32(tau), int(patience), int(min_steps), int(max_steps),
-        int(eval_every), f32(tol), float(ema), out, steps,
+        int(eval_every), f32(tol), float(ema), f32(quiet_below) if quiet_below > 0 else f32(-np.inf),
+        int(quiet_patience), out, steps,
     )
     return out, steps
 

@@ -23,7 +23,8 @@ The samples are split once (by the seed) into a training part and a held-out par
 evaluated on the held-out part, its marginal term averaged over ``eval_shuffles`` fixed
 shuffles of the held-out ``q``. The reported value is the best held-out bound seen; an edge
 whose held-out bound has not improved by ``tol`` for ``patience`` evaluations (after at least
-``min_steps``) or that reached ``steps`` is frozen and leaves the pool, and a waiting edge
+``min_steps``) -- ``quiet_patience`` evaluations for a quiet edge, whose best bound is below
+``quiet_below`` nats -- or that reached ``steps`` is frozen and leaves the pool, and a waiting edge
 takes its place, so the pool stays ``chunk_size`` wide and cache-sized until the queue ends.
 
 Randomness that does not depend on the pool
@@ -52,9 +53,14 @@ DEFAULTS: dict[str, object] = {
     "hidden": 16,
     "lr": 0.03,  # with the weights' average (ema) a higher rate pays: 0.01 -> 0.03 (docs/estimators.md)
     "chunk_size": None,  # edges trained together (pool width); None: 256 on a CPU, 8192 on a GPU
-    "eval_every": 50,
-    "patience": 3,  # evaluations without improvement before an edge is frozen
-    "min_steps": 200,
+    "eval_every": 25,
+    "patience": 6,  # evaluations without improvement before an edge is frozen (6 x 25 steps)
+    "min_steps": 100,
+    # A quiet edge, whose best held-out bound is below quiet_below nats, stops after
+    # quiet_patience evaluations without gain (0: off). Most edges of a trained network carry
+    # almost nothing and settled early; 2.3x fewer steps at the same accuracy with eval_every 25 (docs/estimators.md)
+    "quiet_below": 0.01,
+    "quiet_patience": 1,
     "tol": 0.001,  # nats: smaller held-out gains do not count as improvement
     "holdout": 0.25,
     "eval_shuffles": 2,  # shuffles of the held-out q for early stopping (4 was no more accurate)
@@ -104,6 +110,7 @@ _RANGES = {  # name: (low, high, inclusive-low) for the float options
     "ma_rate": (0.0, 1.0, False),
     "ema": (0.0, 1.0, True),
     "tol": (0.0, math.inf, True),
+    "quiet_below": (0.0, math.inf, True),
     "tau": (0.0, math.inf, False),
 }
 
@@ -336,6 +343,8 @@ def train_bounds(
     tau = float(opts.get("tau", 0.0))
     patience, min_steps, max_steps = int(opts["patience"]), int(opts["min_steps"]), int(opts["steps"])
     tol = float(opts["tol"])
+    quiet_below = float(opts.get("quiet_below", 0.0))
+    quiet_patience = int(opts.get("quiet_patience", 1))
 
     if fused is None and use_numba(opts, dev):
         return _train_numba(
@@ -415,7 +424,10 @@ def train_bounds(
         pool.stale = torch.where(gain, torch.zeros_like(pool.stale), pool.stale + 1)
         pool.best = torch.maximum(pool.best, est)
         pool.best_theta[gain] = cur[gain]
-        finished = ((pool.t >= min_steps) & (pool.stale >= patience)) | (pool.t >= max_steps)
+        need = patience
+        if quiet_below > 0.0:  # a quiet edge needs fewer evaluations without gain (see DEFAULTS)
+            need = torch.where(pool.best < quiet_below, quiet_patience, patience)
+        finished = ((pool.t >= min_steps) & (pool.stale >= need)) | (pool.t >= max_steps)
         if bool(finished.any()):
             # final estimate: the best critic, marginal term over more (fresh) shuffles
             final = _heldout(
@@ -456,6 +468,7 @@ def _train_numba(critics, x_tr, y_tr, x_ho, y_ho, ex, ey, keys, seed, x_rows, q_
             lr=float(opts["lr"]), rate=float(opts["ma_rate"]), tau=float(opts.get("tau", 0.0)),
             patience=int(opts["patience"]), min_steps=int(opts["min_steps"]), max_steps=int(opts["steps"]),
             eval_every=eval_every, tol=float(opts["tol"]), ema=float(opts.get("ema", 0.0)),
+            quiet_below=float(opts.get("quiet_below", 0.0)), quiet_patience=int(opts.get("quiet_patience", 1)),
         )
         out[a:b], steps_taken[a:b] = est, steps
         if progress is not None:
