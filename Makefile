@@ -28,6 +28,7 @@ bench-quick: $(STAMP)
 	$(BIN)/python scripts/bench_speed.py --quick
 	$(BIN)/python scripts/bench_accuracy.py --quick
 	$(BIN)/python scripts/bench_null.py --quick
+	$(BIN)/python scripts/bench_calibration.py --quick
 	$(BIN)/python scripts/bench_neo4j_writes.py --quick
 	$(BIN)/python scripts/bench_decisions.py --quick
 	$(BIN)/python scripts/bench_attribution.py --quick
@@ -45,6 +46,7 @@ bench: $(STAMP)
 	$(BIN)/python scripts/bench_accuracy.py
 	$(BIN)/python scripts/bench_schedule.py
 	$(BIN)/python scripts/bench_null.py
+	$(BIN)/python scripts/bench_calibration.py
 	$(BIN)/python scripts/bench_neo4j_writes.py
 	$(BIN)/python scripts/bench_decisions.py
 	$(BIN)/python scripts/bench_attribution.py

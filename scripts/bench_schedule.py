@@ -3,7 +3,7 @@ least 100 steps, and the quiet-edge rule: an edge whose best held-out bound is b
 stops after one evaluation without gain) against the schedule of before them (every 50 steps,
 patience 3, at least 200 steps, every edge alike; ``bench_speed.SCHEDULE_BEFORE``).
 
-    python scripts/bench_schedule.py [--quick] [--seeds 8] [--workers N]
+    python scripts/bench_schedule.py [--quick] [--seeds 8] [--workers N] [--parts abc]
 
 (a) ``bench_accuracy.py``'s 13 tasks (3 data sets each, N = 4000) for ``--seeds`` benchmark seeds:
     MAE, worst task, mean training steps per edge (all 1,404 live pairs of the call);
@@ -12,8 +12,9 @@ patience 3, at least 200 steps, every edge alike; ``bench_speed.SCHEDULE_BEFORE`
     sets each, N = 300, 1000 and 4000: mean estimate and mean |error| per rho;
 (c) trained networks (``bench_screen.network``: iris 4-16-8-3, digits 64-32-16-10) with the
     pooled null: CPU seconds (one worker), Spearman of the edge values, the largest difference,
-    significance (q <= 0.05) and prunable decisions that flip.
-``--quick`` (CI): one seed, N = 1000 only with 4 data sets per rho, iris only.
+    significance (q <= 0.05) and prunable decisions that flip; next to it the same schedule run
+    with another estimator seed, the flips that the seed alone causes.
+``--parts c`` runs only the parts named. ``--quick`` (CI): one seed, N = 1000 only with 4 data sets per rho, iris only.
 """
 
 from __future__ import annotations
@@ -75,30 +76,40 @@ def weak(ns, reps, workers) -> None:
             print(f"| {n} | {name} | " + " | ".join(cells) + f" | {steps:.0f} |")
 
 
+def _compare(a, b, dead) -> str:
+    """Table cells for two NIF results of one network: Spearman, largest difference, flips."""
+    va, vb = flat(a.values), flat(b.values)
+    sa, sb = significant(a), significant(b)
+    pr = [prunable(n.values, dead, threshold=0.02) for n in (a, b)]
+    pq = [prunable([v * s for v, s in zip(n.values, sig, strict=True)], dead, threshold=0.0)
+          for n, sig in ((a, sa), (b, sb))]
+    n_hidden = int(sum(a.layer_sizes[1:-1]))
+    return (f"{stats.spearmanr(va, vb).statistic:.3f} | {np.abs(va - vb).max():.3f} "
+            f"| {np.mean(flat(sa) != flat(sb)):.1%} | {int((pr[0] != pr[1]).sum())}/{n_hidden} "
+            f"| {int((pq[0] != pq[1]).sum())}/{n_hidden}")
+
+
 def networks(nets) -> None:
+    """Before against now (seed 0), and, as the yardstick of what a change of schedule moves,
+    now against now with another estimator seed (1): the flips a user sees from the seed alone."""
     print("\n# (c) trained networks, MINE with the pooled null, one worker (CPU seconds of this process)")
-    print("| network | edges | CPU s before -> now | speed-up | Spearman | max abs diff | significance flips "
+    print("| network | edges | comparison | CPU s | speed-up | Spearman | max abs diff | significance flips "
           "| prunable flips (0.02 rule) | prunable flips (q rule) |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    runs = (("before", 0, SCHEDULE_BEFORE), ("now", 0, {}), ("now", 1, {}))
     for name, hidden, epochs in nets:
         acts, acc = network(name, hidden, epochs)
         dead = dead_units(acts)
         got = {}
-        for label, sched in SCHEDULES.items():
+        for label, seed, sched in runs:
             c0 = time.process_time()
-            nif = estimate_nif(acts, estimator="mine", seed=0, null=True, workers=1, device="cpu", **sched)
-            got[label] = (nif, time.process_time() - c0)
-        (old, t_old), (new, t_new) = got["before"], got["now (defaults)"]
-        vo, vn = flat(old.values), flat(new.values)
-        so, sn = significant(old), significant(new)
-        pr = [prunable(n.values, dead, threshold=0.02) for n in (old, new)]
-        pq = [prunable([v * s for v, s in zip(n.values, sig, strict=True)], dead, threshold=0.0)
-              for n, sig in ((old, so), (new, sn))]
-        n_hidden = int(sum(new.layer_sizes[1:-1]))
-        print(f"| {name} {'-'.join(str(a.shape[1]) for a in acts)} (accuracy {acc:.3f}) | {vo.size} "
-              f"| {t_old:.1f} -> {t_new:.1f} | {t_old / t_new:.2f}x | {stats.spearmanr(vo, vn).statistic:.3f} "
-              f"| {np.abs(vo - vn).max():.3f} | {np.mean(flat(so) != flat(sn)):.1%} "
-              f"| {int((pr[0] != pr[1]).sum())}/{n_hidden} | {int((pq[0] != pq[1]).sum())}/{n_hidden} |")
+            nif = estimate_nif(acts, estimator="mine", seed=seed, null=True, workers=1, device="cpu", **sched)
+            got[label, seed] = (nif, time.process_time() - c0)
+        (old, t_old), (new, t_new), (new1, t_new1) = (got[r[:2]] for r in runs)
+        head = f"| {name} {'-'.join(str(a.shape[1]) for a in acts)} (accuracy {acc:.3f}) | {flat(new.values).size}"
+        print(f"{head} | before -> now, seed 0 | {t_old:.1f} -> {t_new:.1f} | {t_old / t_new:.2f}x "
+              f"| {_compare(old, new, dead)} |")
+        print(f"{head} | now, seed 0 -> seed 1 | {t_new:.1f} -> {t_new1:.1f} | - | {_compare(new, new1, dead)} |")
 
 
 def main(argv=None) -> int:
@@ -106,13 +117,16 @@ def main(argv=None) -> int:
     p.add_argument("--quick", action="store_true", help="one seed, one N, iris only (CI)")
     p.add_argument("--seeds", type=int, default=8)
     p.add_argument("--workers", type=int, default=None, help="(a), (b): worker processes (default: every core)")
+    p.add_argument("--parts", default="abc", help="which parts to run, e.g. 'c' (default: abc)")
     args = p.parse_args(argv)
     print(f"# MINE's stopping schedule, before and now; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     t0 = time.perf_counter()
-    accuracy(1 if args.quick else args.seeds, args.workers)
-    weak((1000,) if args.quick else (300, 1000, 4000), 4 if args.quick else 16, args.workers)
-    nets = [("iris", (16, 8), 200)] + ([] if args.quick else [("digits", (32, 16), 60)])
-    networks(nets)
+    if "a" in args.parts:
+        accuracy(1 if args.quick else args.seeds, args.workers)
+    if "b" in args.parts:
+        weak((1000,) if args.quick else (300, 1000, 4000), 4 if args.quick else 16, args.workers)
+    if "c" in args.parts:
+        networks([("iris", (16, 8), 200)] + ([] if args.quick else [("digits", (32, 16), 60)]))
     print(f"\n{time.perf_counter() - t0:.0f} s in all")
     return 0
 
