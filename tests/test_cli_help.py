@@ -53,3 +53,27 @@ def test_a_mistyped_data_set_fails_before_torch_is_imported(command):
     first, *rest = res.stdout.splitlines()
     assert first == "1 False", res.stdout + res.stderr
     assert "Unknown data set 'irsi'" in "\n".join(rest)
+
+
+
+
+@pytest.mark.parametrize("cmd", [[], ["db"]], ids=["nifgraph", "db"])
+def test_command_list_flows_instead_of_breaking_mid_sentence(cmd):
+    """The commands panel lists each command by its first sentence, rewrapped for the terminal:
+    a line followed by more of the same command's text is filled (the next word would not have
+    fitted). Typer kept the docstrings' own line breaks there, leaving lines of 30-50 characters."""
+    out = invoke(*cmd, "--help").output
+    lines = out.splitlines()
+    top = next(i for i, ln in enumerate(lines) if "Commands" in ln and ln.lstrip().startswith("╭"))
+    rows = []
+    for ln in lines[top + 1:]:
+        if ln.lstrip().startswith("╰"):
+            break
+        rows.append(ln.strip()[1:-1])  # inside the box's borders
+    col = len(rows[0]) - len(rows[0][1:].lstrip(" ").split("  ", 1)[-1].lstrip())  # where the text starts
+    width = len(rows[0]) - col - 1
+    assert len(rows) >= 3
+    for row, nxt in zip(rows, rows[1:], strict=False):
+        if not nxt[:col].strip():  # nxt continues row's command
+            text, more = row[col:].rstrip(), nxt[col:].split()
+            assert len(text) + 1 + len(more[0]) > width, f"broken early: {text!r} / {more[0]!r}\n{out}"

@@ -69,3 +69,14 @@ def test_compare_all_is_one_line_per_model_with_details_behind_an_option():
     assert "top features per class" in detailed and "Kendall" in detailed
     assert len(detailed.splitlines()) > len(out.splitlines())
     assert len(json.loads(invoke("compare", "--all", "--json").stdout)["models"]) == 3
+
+
+def test_compare_all_names_the_models_it_leaves_out():
+    done = _estimated()
+    bare = train_iris()  # trained, never estimated
+    out = _readable(invoke("compare", "--all"))
+    assert [r[0] for r in table_rows(out)[0]] == [done]
+    assert "left out 1 model(s) without an analysed run" in out and bare in out
+    assert json.loads(invoke("compare", "--all", "--json").stdout)["left_out"] == [bare]
+    res = invoke("compare", "--dataset", "iris")
+    assert res.exit_code == 0 and bare in res.stdout

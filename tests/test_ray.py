@@ -114,6 +114,8 @@ def test_missing_ray_names_the_extra(monkeypatch):
     res = invoke("estimate", "latest", "--ray", "local")
     assert res.exit_code == 1
     assert "pip install 'nifgraph[ray]'" in res.stderr and len(res.stderr.strip().splitlines()) == 1, res.stderr
+    help_text = " ".join(invoke("estimate", "--help").stdout.split())  # Rich must not eat "[ray]" as markup
+    assert "pip install 'nifgraph[ray]'" in help_text.replace("│ ", "").replace(" │", ""), help_text
 
 
 @needs_ray

@@ -92,3 +92,6 @@ def test_screen_mistakes_are_one_line():
         EstimationSettings.build(screen="gcmi", screen_alpha=0)
     res = invoke("estimate", "latest", "--screen", "gcmi", "--estimator", "gcmi")
     assert res.exit_code == 1 and len(res.stderr.strip().splitlines()) == 1, res.stderr
+    res = invoke("estimate", "latest", "--screen-alpha", "0.2")  # a cut without a screen: refused
+    assert res.exit_code == 1 and res.stderr.strip().splitlines() == [
+        "ValidationError: --screen-alpha sets the cut of the two-stage screen: add --screen gcmi, or drop --screen-alpha."]

@@ -9,6 +9,7 @@ user mistake. Heavy imports (torch, drivers) happen inside the commands.
 
 from __future__ import annotations
 
+import inspect
 import sys
 from typing import Any
 
@@ -63,11 +64,27 @@ def _root(
     """NIF: mutual information along every edge of a trained network, stored and analysed as a graph."""
 
 
+def _flowing_help(t: typer.Typer) -> None:
+    """Docstrings are wrapped for the source, not the terminal: join each paragraph's lines (Rich
+    keeps single line breaks, which left help text broken mid-sentence) and list each command by
+    its first sentence."""
+    for info in t.registered_commands:
+        paras = [" ".join(p.split()) for p in (inspect.getdoc(info.callback) or "").split("\n\n") if p.strip()]
+        if paras and info.help is None:
+            info.help = "\n\n".join(paras)
+        if paras and info.short_help is None:
+            first = paras[0].split(". ", 1)[0]
+            info.short_help = first if first.endswith(".") else first + "."
+    for group in t.registered_groups:
+        _flowing_help(group.typer_instance)
+
+
 def _register() -> None:
     from . import compare, db, job, results
 
     for module in (job, results, compare, db):
         module.register(app)
+    _flowing_help(app)
 
 
 _register()

@@ -32,7 +32,7 @@ __all__ = ["compare", "attribution_compare", "prune_curve", "agreement", "regist
 
 def compare(
     models: Annotated[list[str] | None, typer.Argument(help="Model ids (or unique prefixes / names).")] = None,
-    all_: Annotated[bool, typer.Option("--all", help="Compare every stored model.")] = False,
+    all_: Annotated[bool, typer.Option("--all", help="Compare every stored model that has an analysed run (the others are named as left out).")] = False,
     dataset: Annotated[str | None, typer.Option("--dataset", "-d", help="Compare every stored model of this data set.")] = None,
     plot: Annotated[bool, typer.Option("--plot", help="Draw the attributions side by side (PNG).")] = False,
     details: Annotated[bool, typer.Option("--details", help="Every column (name, parameters, modularity, run, top features per class) and the agreement of every pair; default: one line per model.")] = False,
@@ -46,14 +46,17 @@ def compare(
     from ..config import default_out
     from ..errors import ValidationError
 
+    left_out: list[str] = []
     with open_store_cli(store, read_only=True) as st:
         refs = list(models or [])
         if all_ or dataset:
             chosen = [m for m in st.list_models() if not dataset or m.dataset == dataset.strip().lower()]
-            analysed = [m.model_id for m in chosen if any(st.get_analysis(r.run_id) for r in st.list_runs(m.model_id)[-1:])]
-            refs += analysed
+            for m in chosen:
+                analysed = any(st.get_analysis(r.run_id) for r in st.list_runs(m.model_id)[-1:])
+                (refs if analysed else left_out).append(m.model_id)
         if not refs:
-            raise ValidationError("No model to compare: name models, or use --all or --dataset NAME (models need an analysed run).")
+            raise ValidationError("No model to compare: name models, or use --all or --dataset NAME (models need an analysed run"
+                                  + (f"; {len(left_out)} stored model(s) have none: run nifgraph analyze MODEL)." if left_out else ")."))
         res = compare_models(st, refs)
     figure = None
     if plot:
@@ -61,10 +64,14 @@ def compare(
     if json_:
         d = res.to_dict()
         d["figure"] = str(figure) if figure else None
+        d["left_out"] = left_out
         print_json(d)
         return
     for t in comparison_tables(res, details=details):
         console.print(t)
+    if left_out:  # --all / --dataset: say who is missing rather than drop them silently
+        console.print(f"left out {len(left_out)} model(s) without an analysed run (nifgraph analyze MODEL): "
+                      + ", ".join(left_out))
     if figure:
         console.print(f"figure: {figure}")
 

@@ -191,21 +191,25 @@ class EstimateOptions:
     bias_correct: Annotated[bool, typer.Option("--bias-correct", help="Subtract the null mean from every edge (needs --null).")] = False
     workers: Annotated[int | None, typer.Option("--workers", help="Worker processes (default: every core; 1 = this process only). The values do not depend on it.")] = None
     device: Annotated[str, typer.Option("--device", help="Where MINE/SMILE, the null and the bootstrap run: auto (a GPU when torch sees one), cpu or cuda.")] = "auto"
-    ray: Annotated[str | None, typer.Option("--ray", help="Train MINE/SMILE edges as tasks on a Ray cluster: local (start one here), auto (the cluster this machine joined) or HOST:PORT. Same values as without. Needs pip install 'nifgraph[ray]'.")] = None
+    ray: Annotated[str | None, typer.Option("--ray", help="Train MINE/SMILE edges as tasks on a Ray cluster: local (start one here), auto (the cluster this machine joined) or HOST:PORT. Same values as without. Needs pip install 'nifgraph\\[ray]'.")] = None
     screen: Annotated[str | None, typer.Option("--screen", help="Two-stage mode: gcmi screens every edge first and only edges it finds dependent (p ≤ --screen-alpha) go to MINE/SMILE; the rest keep the GCMI value (docs/estimators.md).")] = None
-    screen_alpha: Annotated[float, typer.Option("--screen-alpha", help="The screen's p-value cut (default 0.05).")] = 0.05
+    screen_alpha: Annotated[float | None, typer.Option("--screen-alpha", help="The screen's p-value cut (default 0.05); only with --screen.")] = None
     conv_samples: Annotated[str, typer.Option("--conv-samples", help="A conv channel's samples: mean (over positions, default) or positions (between conv layers of one spatial size every position of every image is a sample, at most --max-positions; not independent samples, so no --null; README).")] = "mean"
     max_positions: Annotated[int | None, typer.Option("--max-positions", help="Position samples drawn at most per spatial size with --conv-samples positions (default 20,000).")] = None
 
     def settings(self, seed: int) -> EstimationSettings:
+        from ..errors import ValidationError
         from ..settings import EstimationSettings
 
+        if self.screen_alpha is not None and not self.screen:
+            raise ValidationError("--screen-alpha sets the cut of the two-stage screen: add --screen gcmi, or drop --screen-alpha.")
         return EstimationSettings.build(
             self.estimator, split=self.split, seed=seed, beta=self.beta, variant=self.variant,
             options=parse_estimator_options(self.option, self.steps), null=self.null,
             null_draws=self.null_draws, bootstrap=self.bootstrap, bias_correct=self.bias_correct,
             workers=self.workers, device=self.device, ray=self.ray, screen=self.screen,
-            screen_alpha=self.screen_alpha, conv_samples=self.conv_samples, max_positions=self.max_positions,
+            conv_samples=self.conv_samples, max_positions=self.max_positions,
+            **({} if self.screen_alpha is None else {"screen_alpha": self.screen_alpha}),
         )
 
 

@@ -84,7 +84,7 @@ def prune_tables(res: Any) -> list[Any]:
     )
     s = FitTable(
         [Col("method"), Col("AUC", kind="num"), Col("removable", kind="num")],
-        [[f"{r.method} (default)" if r.method == default else r.method, _f(r.auc), _f(r.removable_1pt, 1)]
+        [[f"{r.method} (default)" if r.method == default else r.method, _f(r.auc), f"{r.removable_1pt:.1f}"]
          for r in res.summary().itertuples()],
         title="Summary (AUC: area under accuracy vs fraction removed; removable: neurons removed within 1 point)",
     )
