@@ -1,7 +1,7 @@
 """NIF on every edge of a small ResNet over CIFAR-10-shaped data (synthetic 3×32×32, no
 download): units, edges, time, edges/s and peak memory of the whole estimation.
 
-    python scripts/bench_resnet.py [--quick] [--hidden 16,32,64] [--n 2000] [--estimator mine]
+    python scripts/bench_resnet.py [--quick] [--hidden 16,32,64] [--n 2000] [--estimator mine] [--schedule-before]
                                    [--conv-samples mean|positions] [--workers N]
 
 The network is nifgraph's built-in ``resnet`` (:mod:`nifgraph.convnets`: a stem conv, one
@@ -88,11 +88,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--conv-samples", default="mean", choices=("mean", "positions"))
     ap.add_argument("--workers", type=int, default=None, help="worker processes (default: every core)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--schedule-before", action="store_true",
+                    help="MINE/SMILE with the stopping schedule of before the quiet-edge rule (bench_speed.SCHEDULE_BEFORE)")
     args = ap.parse_args(argv)
     if args.quick:
         args.hidden, args.n, args.epochs, args.steps = "2,2", 200, 1, args.steps or 40
     hidden = tuple(int(c) for c in args.hidden.split(","))
     options = {"steps": args.steps} if args.steps else {}
+    if args.schedule_before:
+        from bench_speed import SCHEDULE_BEFORE
+
+        options.update(SCHEDULE_BEFORE)
 
     x, y = synthetic(args.n + args.n // 4, args.seed)
     x_tr, y_tr, x_te, y_te = x[: args.n], y[: args.n], x[args.n :], y[args.n :]

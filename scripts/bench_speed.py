@@ -41,11 +41,12 @@ from nifgraph.mi import _mine
 N_TRUE = 8
 #: The cheaper schedule measured in issue #14 (not the default: see docs/estimators.md).
 CHEAP = {"min_steps": 100, "eval_every": 25, "batch_size": 64, "final_shuffles": 8}
-#: The critic's defaults before issue #14's rank inputs and averaged weights (one input per
-#: variable, the weights themselves evaluated, lr 0.01, 4 eval shuffles): the "old schedule".
 #: The stopping schedule before the quiet-edge rule (issue #14): evaluations every 50 steps,
 #: patience 3, at least 200 steps, every edge alike.
 SCHEDULE_BEFORE = {"eval_every": 50, "patience": 3, "min_steps": 200, "quiet_below": 0.0}
+#: The critic's defaults before issue #14's rank inputs and averaged weights (one input per
+#: variable, the weights themselves evaluated, lr 0.01, 4 eval shuffles), with the stopping
+#: schedule of then: the "old schedule".
 BEFORE_CRITIC = {"rank_input": False, "ema": 0.0, "lr": 0.01, "eval_shuffles": 4, **SCHEDULE_BEFORE}
 RHOS = np.linspace(0.2, 0.95, N_TRUE)
 
