@@ -38,6 +38,7 @@ bench-quick: $(STAMP)
 	$(BIN)/python scripts/bench_schedule.py --quick
 	$(BIN)/python scripts/bench_million.py --quick
 	$(BIN)/python scripts/bench_read_memory.py --quick
+	$(BIN)/python scripts/bench_activation_memory.py --quick
 	$(BIN)/python scripts/bench_resnet.py --quick
 
 bench: $(STAMP)
@@ -52,6 +53,7 @@ bench: $(STAMP)
 	$(BIN)/python scripts/bench_attribution.py
 	$(BIN)/python scripts/bench_resnet.py
 	$(BIN)/python scripts/bench_read_memory.py
+	$(BIN)/python scripts/bench_activation_memory.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

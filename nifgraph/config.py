@@ -11,6 +11,9 @@ store lock wait        120 s (a busy DuckDB file: another process writing)  ``NI
 downloaded data sets   ``$XDG_CACHE_HOME/nifgraph/data``                 ``NIFGRAPH_DATA_HOME``,
                        (``~/.cache/nifgraph/data``)                      ``--data-home``
 figures and exports    ``./nifgraph-out``                                ``--out``
+activations held for   float32 in memory; above 256 MiB in all, memory-  ``NIFGRAPH_MMAP_MIB``
+an estimate            mapped ``.npy`` files in the temporary directory  (MiB; 0 = always
+                       (``$TMPDIR``), unlinked once mapped               mapped), ``TMPDIR``
 =====================  ===============================================  =====================
 """
 
@@ -52,3 +55,24 @@ def is_neo4j_uri(uri: str) -> bool:
 
 def default_out() -> Path:
     return Path(os.environ.get("NIFGRAPH_OUT", "nifgraph-out"))
+
+
+#: Activations held for an estimate above this many MiB (all layers, float32) go to
+#: memory-mapped files (:func:`nifgraph.network.estimation_activations`).
+DEFAULT_MMAP_MIB = 256.0
+
+
+def mmap_above_mib() -> float:
+    """``NIFGRAPH_MMAP_MIB`` (MiB, >= 0) or :data:`DEFAULT_MMAP_MIB`."""
+    from .errors import ValidationError
+
+    val = os.environ.get("NIFGRAPH_MMAP_MIB")
+    if val is None or not val.strip():
+        return DEFAULT_MMAP_MIB
+    try:
+        mib = float(val)
+    except ValueError:
+        mib = -1.0
+    if not (mib >= 0 and mib != float("inf")):
+        raise ValidationError(f"NIFGRAPH_MMAP_MIB must be a number of MiB >= 0 (0 = always memory-map); got {val!r}.")
+    return mib

@@ -12,9 +12,14 @@ refused with :class:`~nifgraph.errors.UnsupportedModelError` naming the layer.
 
 from __future__ import annotations
 
+import contextlib
 import copy
-from collections.abc import Callable, Sequence
+import errno
+import os
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -33,6 +38,7 @@ __all__ = [
     "from_module",
     "accuracy",
     "record_activations",
+    "estimation_activations",
     "neuron_summaries",
     "pruned",
 ]
@@ -77,9 +83,11 @@ class Network:
         return self.layer_sizes[-1]
 
     @torch.no_grad()
-    def forward_layers(self, x: np.ndarray | torch.Tensor) -> list[np.ndarray]:
+    def forward_layers(self, x: np.ndarray | torch.Tensor, dtype: Any = np.float64) -> list[np.ndarray]:
         """Activations of every layer for inputs ``x`` (N, n_inputs): a list of
-        ``len(layer_sizes)`` arrays (N, n_l); layer 0 is the input, the last the logits."""
+        ``len(layer_sizes)`` arrays (N, n_l); layer 0 is the input, the last the logits.
+        The network computes in float32; ``dtype`` float64 (the default) returns exact upcasts,
+        ``np.float32`` the values as computed, in half the memory."""
         t = torch.as_tensor(np.asarray(x, dtype=np.float32))
         if t.ndim != 2 or t.shape[1] != self.n_inputs:
             raise ValidationError(
@@ -87,12 +95,12 @@ class Network:
                 f"{t.shape[-1] if t.ndim else 0}; use the data set the model was trained on."
             )
         self.module.eval()
-        out = [t.numpy().astype(np.float64)]
+        out = [t.numpy().astype(dtype)]
         for lin, act in zip(self.linears, self.acts, strict=True):
             t = lin(t)
             if act is not None:
                 t = act(t)
-            out.append(t.numpy().astype(np.float64))
+            out.append(t.numpy().astype(dtype))
         return out
 
     @torch.no_grad()
@@ -322,6 +330,76 @@ def record_activations(net: Network, x: np.ndarray) -> list[np.ndarray]:
     """Every neuron's value for the samples ``x``: layer 0 = inputs, hidden layers after their
     activation, last layer = logits. A list of (N, n_l) float64 arrays."""
     return net.forward_layers(x)
+
+
+def _reserve(path: Path) -> None:
+    """Allocate a new file's blocks now, so that a full disk fails here with ``ENOSPC`` rather
+    than as SIGBUS when a page of its map is first written. Where the file system or the OS
+    cannot reserve (no ``posix_fallocate``, ``EOPNOTSUPP``), the file stays sparse."""
+    if not hasattr(os, "posix_fallocate"):
+        return
+    with open(path, "r+b") as f:
+        try:
+            os.posix_fallocate(f.fileno(), 0, os.path.getsize(path))
+        except OSError as exc:
+            if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
+                raise
+
+
+@contextlib.contextmanager
+def estimation_activations(
+    net: Network, x: np.ndarray, *, mmap_above_mib: float | None = None, batch_rows: int = 8192,
+) -> Iterator[list[np.ndarray]]:
+    """Every layer's activations on ``x``, held for an estimate: float32, the values the
+    network computes (the estimators turn one layer pair at a time into float64, so every
+    estimate equals the one on :meth:`Network.forward_layers`' float64 arrays, bit for bit).
+
+    When the layers total more than ``mmap_above_mib`` MiB (default ``NIFGRAPH_MMAP_MIB`` or
+    256), they are computed ``batch_rows`` rows at a time straight into memory-mapped ``.npy``
+    files in a new temporary directory (``$TMPDIR``), their blocks reserved first (a full disk
+    is a one-line error, not a SIGBUS), then mapped read-only and unlinked with their directory
+    before they are handed out: a map outlives its file's name, so nothing is left behind
+    however the process ends, except when it is killed while the files are being written. The
+    pages belong to the files, which the OS can drop and re-read (unless ``$TMPDIR`` is a
+    tmpfs, whose pages are memory), so a large data set's activations need not fit in memory.
+    A batched forward pass can round differently from a whole one (float32 GEMMs of other
+    shapes), so mapped activations equal the in-memory ones to float32 rounding, not always bit
+    for bit.
+    """
+    from .config import mmap_above_mib as _env_mib
+    from .errors import NifgraphError
+
+    if not (isinstance(batch_rows, int | np.integer) and batch_rows >= 1):
+        raise param_error("batch_rows", "estimation_activations", "an int ≥ 1", batch_rows)
+    limit = _env_mib() if mmap_above_mib is None else float(mmap_above_mib)
+    x = np.asarray(x, dtype=np.float32)
+    n = x.shape[0] if x.ndim == 2 else 0
+    total = 4 * n * sum(net.layer_sizes) / 2**20
+    if total <= limit or n == 0:
+        yield net.forward_layers(x, dtype=np.float32)
+        return
+    with tempfile.TemporaryDirectory(prefix="nifgraph-acts-", ignore_cleanup_errors=True) as tmp:
+        paths = [Path(tmp) / f"layer{l}.npy" for l in range(len(net.layer_sizes))]  # noqa: E741
+        try:
+            maps = []
+            for path, w in zip(paths, net.layer_sizes, strict=True):
+                maps.append(np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(n, w)))
+                _reserve(path)
+        except OSError as exc:
+            raise NifgraphError(
+                f"Cannot hold {total:,.0f} MiB of activations as files in {tmp!s} ({exc.strerror or exc}): "
+                "point TMPDIR at a disk with room, or raise NIFGRAPH_MMAP_MIB to keep them in memory."
+            ) from None
+        for s in range(0, n, batch_rows):
+            for m, a in zip(maps, net.forward_layers(x[s:s + batch_rows], dtype=np.float32), strict=True):
+                m[s:s + a.shape[0]] = a
+        for m in maps:
+            m.flush()
+        del maps
+        views = [np.load(path, mmap_mode="r") for path in paths]
+        for path in paths:  # unlinked now: a map outlives its file's name on POSIX, and a process
+            path.unlink()  # killed from here on leaves no file behind
+    yield views
 
 
 def neuron_summaries(acts: Sequence[np.ndarray]) -> list[dict[str, np.ndarray]]:

@@ -100,7 +100,9 @@ def _check_acts(acts: Sequence[np.ndarray]) -> list[np.ndarray]:
     out = []
     n = None
     for i, a in enumerate(acts):
-        arr = np.asarray(a, dtype=np.float64)
+        arr = np.asarray(a)  # float32 stays float32 (and a memory map a map): every estimator
+        if arr.dtype not in (np.float32, np.float64):  # takes one pair at a time to float64
+            arr = np.asarray(arr, dtype=np.float64)
         if arr.ndim != 2:
             raise ValidationError(f"Activations of layer {i} must be 2-D (n_samples, n_neurons); got shape {arr.shape}.")
         if n is None:
@@ -109,7 +111,7 @@ def _check_acts(acts: Sequence[np.ndarray]) -> list[np.ndarray]:
             raise ValidationError(
                 f"Layer {i} has {arr.shape[0]} samples but layer 0 has {n}; record all layers on the same inputs."
             )
-        if not np.isfinite(arr).all():
+        if not all(np.isfinite(arr[s:s + 65536]).all() for s in range(0, arr.shape[0], 65536)):  # rows in blocks
             raise ValidationError(f"Activations of layer {i} contain NaN or inf; check the model and the inputs.")
         out.append(arr)
     return out

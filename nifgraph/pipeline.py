@@ -460,6 +460,7 @@ def _estimate(
     """Estimate one run and stream its edges into ``store`` as each layer pair is final (with
     ``model_parts``: the model and the run as one unit). Returns the run record and the NIF result."""
     from . import mi
+    from .network import estimation_activations
     from .nif import estimate_nif, pair_edges
 
     if model.is_dag:  # a CNN / residual model: NIF per joined layer pair
@@ -468,53 +469,53 @@ def _estimate(
         raise ValidationError(f"--conv-samples {settings.conv_samples} is for models with conv layers; {model.model_id} is a chain of Linear layers.")
 
     x, _ = ds.split(settings.split)
-    acts = net.forward_layers(x)
-    run = RunRecord(
-        run_id=new_id("r"), model_id=model.model_id, estimator=settings.estimator, seed=settings.seed,
-        split=settings.split, n_samples=int(x.shape[0]), beta=settings.beta, variant=settings.variant,
-    )  # its settings and timing are set once the estimate is done
-    if progress is not None:
-        progress(0, 0)  # the phase starts (its size is not known yet): its clock starts here
-    with store.run_writer(run, model_parts=model_parts) as writer:
-        writing = 0.0  # seconds spent writing edges, not estimating
-
-        def write_pair(layer: int, matrices: dict[str, np.ndarray]) -> None:
-            nonlocal writing
-            t = time.perf_counter()
-            for part in pair_edges(layer, layer + 1, matrices, run.run_id):
-                writer.add(part)
-            writing += time.perf_counter() - t
-
-        t0 = time.perf_counter()
-        nif = estimate_nif(
-            acts, estimator=settings.estimator, beta=settings.beta, variant=settings.variant, seed=settings.seed,
-            progress=progress, significance=settings.significance, workers=settings.workers,
-            device=settings.device, ray=settings.ray, screen=settings.screen, screen_alpha=settings.screen_alpha,
-            on_pair=write_pair, **settings.options,
-        )
-        elapsed = time.perf_counter() - t0 - writing
-        run_settings = {**mi.describe(settings.estimator), **settings.options, "device": nif.device}
-        if nif.significance:
-            run_settings["significance"] = nif.significance
-        if nif.screen:
-            run_settings["screen"] = nif.screen
-        warning = sample_size_warning(int(x.shape[0]), net.layer_sizes)
-        if warning:
-            run_settings["warnings"] = [warning]
+    with estimation_activations(net, x) as acts:  # float32; memory-mapped when large
         run = RunRecord(
-            run_id=run.run_id,
-            model_id=model.model_id,
-            estimator=settings.estimator,
-            seed=settings.seed,
-            split=settings.split,
-            n_samples=int(x.shape[0]),
-            beta=settings.beta,
-            variant=settings.variant,
-            settings=run_settings,
-            elapsed_s=elapsed,
-        )
-        writer.set_run(run)
-    return run, nif
+            run_id=new_id("r"), model_id=model.model_id, estimator=settings.estimator, seed=settings.seed,
+            split=settings.split, n_samples=int(x.shape[0]), beta=settings.beta, variant=settings.variant,
+        )  # its settings and timing are set once the estimate is done
+        if progress is not None:
+            progress(0, 0)  # the phase starts (its size is not known yet): its clock starts here
+        with store.run_writer(run, model_parts=model_parts) as writer:
+            writing = 0.0  # seconds spent writing edges, not estimating
+
+            def write_pair(layer: int, matrices: dict[str, np.ndarray]) -> None:
+                nonlocal writing
+                t = time.perf_counter()
+                for part in pair_edges(layer, layer + 1, matrices, run.run_id):
+                    writer.add(part)
+                writing += time.perf_counter() - t
+
+            t0 = time.perf_counter()
+            nif = estimate_nif(
+                acts, estimator=settings.estimator, beta=settings.beta, variant=settings.variant, seed=settings.seed,
+                progress=progress, significance=settings.significance, workers=settings.workers,
+                device=settings.device, ray=settings.ray, screen=settings.screen, screen_alpha=settings.screen_alpha,
+                on_pair=write_pair, **settings.options,
+            )
+            elapsed = time.perf_counter() - t0 - writing
+            run_settings = {**mi.describe(settings.estimator), **settings.options, "device": nif.device}
+            if nif.significance:
+                run_settings["significance"] = nif.significance
+            if nif.screen:
+                run_settings["screen"] = nif.screen
+            warning = sample_size_warning(int(x.shape[0]), net.layer_sizes)
+            if warning:
+                run_settings["warnings"] = [warning]
+            run = RunRecord(
+                run_id=run.run_id,
+                model_id=model.model_id,
+                estimator=settings.estimator,
+                seed=settings.seed,
+                split=settings.split,
+                n_samples=int(x.shape[0]),
+                beta=settings.beta,
+                variant=settings.variant,
+                settings=run_settings,
+                elapsed_s=elapsed,
+            )
+            writer.set_run(run)
+        return run, nif
 
 
 @dataclass
@@ -540,8 +541,11 @@ def run_main_job(
 ) -> MainJobResult:
     """Train → estimate → analyse → verify pruning, everything stored; the trained network and
     the data stay in memory throughout. Every setting is validated before any work is done."""
+    from .config import mmap_above_mib
+
     estimation = (estimation or EstimationSettings()).validate()
     analysis = (analysis or AnalysisSettings(seed=estimation.seed)).validate()
+    mmap_above_mib()  # NIFGRAPH_MMAP_MIB, read again by the estimate: a bad value fails before training
     timings: dict[str, float] = {}
     t = time.perf_counter()
     parts, trained = _fit(ds, train_config, name=name, csv=csv, target=target, progress=faults.wrap("train", on_train))

@@ -1,0 +1,126 @@
+"""What the activations held for an estimate cost in memory (issue #14, "Memory"): float64 (before)
+against float32 and memory-mapped float32 (``nifgraph.network.estimation_activations``), each in a
+fresh child process, side by side in one run:
+
+    python scripts/bench_activation_memory.py [--quick] [--n 60000] [--sizes 784,1024,512,10]
+
+A random-weight ReLU MLP (``--sizes``, default MNIST-shaped 784-1024-512-10) on ``--n`` Gaussian
+inputs (default 60,000, MNIST's training set size; nothing is downloaded). Each child records
+every layer's activations one way, then estimates NIF on every edge with GCMI (1.3M edges at
+full size; GCMI because its cost is a few GEMMs, so the activations are what is measured, not
+MINE's minutes of training). Per mode it prints:
+
+* the anonymous and the file-backed resident memory the held activations add (``RssAnon``,
+  ``RssFile`` of ``/proc/self/status``, after minus before recording): anonymous pages must stay
+  in memory or swap, a map's file pages can be dropped by the OS and re-read;
+* the peak resident memory of the whole child (``VmHWM``: the estimate's own float64 working set
+  of one layer pair included) and the wall time of recording and estimating;
+* a digest of the NIF values: float32 must equal float64 bit for bit (the estimators take a layer
+  pair at a time to float64, and float32 is what the network computes); the mapped activations
+  are computed in row batches, whose GEMMs may round apart from one whole pass, so their
+  largest difference from the float64 values is printed instead.
+
+``--quick`` (CI): 5,000 inputs, 64-128-64-10, in seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+MODES = ("float64 (before)", "float32", "float32, memory-mapped")
+
+
+def _status_kib(key: str) -> int:
+    for line in open("/proc/self/status"):
+        if line.startswith(key + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def child(mode: str, n: int, sizes: list[int]) -> dict:
+    import torch
+
+    from nifgraph.network import build_mlp, estimation_activations, from_module
+    from nifgraph.nif import estimate_nif
+
+    torch.manual_seed(0)
+    net = from_module(build_mlp(sizes[0], sizes[1:-1], sizes[-1]))
+    x = np.random.default_rng(0).standard_normal((n, sizes[0])).astype(np.float32)
+    anon0, file0 = _status_kib("RssAnon"), _status_kib("RssFile")
+    t0 = time.perf_counter()
+    if mode == MODES[0]:
+        ctx = None
+        acts = net.forward_layers(x)  # what the pipeline held before
+    else:
+        ctx = estimation_activations(net, x, mmap_above_mib=0 if "mapped" in mode else float("inf"))
+        acts = ctx.__enter__()
+    record_s = time.perf_counter() - t0
+    anon1, file1 = _status_kib("RssAnon"), _status_kib("RssFile")
+    t0 = time.perf_counter()
+    nif = estimate_nif(acts, estimator="gcmi", seed=0)
+    est_s = time.perf_counter() - t0
+    if ctx is not None:
+        ctx.__exit__(None, None, None)
+    values = np.concatenate([v.ravel() for v in nif.values])
+    return {
+        "mode": mode, "held_mib": sum(a.nbytes for a in acts) / 2**20,
+        "anon_mib": (anon1 - anon0) / 1024, "file_mib": (file1 - file0) / 1024,
+        "peak_mib": _status_kib("VmHWM") / 1024, "record_s": record_s, "estimate_s": est_s,
+        "digest": hashlib.sha256(values.tobytes()).hexdigest()[:16], "edges": int(values.size), "sample": values[:: max(1, values.size // 20_000)].tolist(),
+    }
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="5,000 inputs, 64-128-64-10 (CI)")
+    p.add_argument("--n", type=int, default=60_000)
+    p.add_argument("--sizes", default="784,1024,512,10")
+    p.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.quick:
+        args.n, args.sizes = 5000, "64,128,64,10"
+    sizes = [int(s) for s in args.sizes.split(",")]
+    if args.child is not None:
+        print(json.dumps(child(args.child, args.n, sizes)))
+        return 0
+    rows = []
+    for mode in MODES:
+        out = subprocess.run([sys.executable, __file__, "--child", mode, "--n", str(args.n), "--sizes", args.sizes],
+                             capture_output=True, text=True, check=False)
+        if out.returncode != 0:
+            print(out.stderr[-2000:], file=sys.stderr)
+            return 1
+        rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    edges = rows[0]["edges"]
+    print(f"# activations held for an estimate: {'-'.join(map(str, sizes))} ReLU MLP, N = {args.n:,}, "
+          f"{edges:,} edges, GCMI; one fresh process per mode")
+    print("| activations | held (MiB) | anonymous RSS added (MiB) | file-backed RSS added (MiB) | peak RSS of the process (MiB) "
+          "| record s | estimate s | values |")
+    print("|---|---|---|---|---|---|---|---|")
+    ref = np.asarray(rows[0]["sample"])
+    status = 0
+    for r in rows:
+        if r["mode"] == MODES[0]:
+            same = f"digest {r['digest']}"
+        elif "mapped" not in r["mode"]:
+            ok = r["digest"] == rows[0]["digest"]
+            same = f"digest {r['digest']}: " + ("bit for bit the float64 values" if ok else "DIFFERENT from float64")
+            status |= 0 if ok else 1
+        else:
+            diff = float(np.abs(np.asarray(r["sample"]) - ref).max())
+            same = ("bit for bit the float64 values" if r["digest"] == rows[0]["digest"]
+                    else f"max |difference| {diff:.1e} nats on every {max(1, edges // 20_000)}th edge")
+        print(f"| {r['mode']} | {r['held_mib']:.0f} | {r['anon_mib']:.0f} | {r['file_mib']:.0f} | {r['peak_mib']:.0f} "
+              f"| {r['record_s']:.1f} | {r['estimate_s']:.1f} | {same} |")
+    return status
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
