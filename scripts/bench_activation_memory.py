@@ -33,18 +33,14 @@ import sys
 import time
 
 import numpy as np
+from bench_read_memory import _status
 
 MODES = ("float64 (before)", "float32", "float32, memory-mapped")
 
 
-def _status_kib(key: str) -> int:
-    for line in open("/proc/self/status"):
-        if line.startswith(key + ":"):
-            return int(line.split()[1])
-    return 0
-
-
 def child(mode: str, n: int, sizes: list[int]) -> dict:
+    import contextlib
+
     import torch
 
     from nifgraph.network import build_mlp, estimation_activations, from_module
@@ -53,27 +49,23 @@ def child(mode: str, n: int, sizes: list[int]) -> dict:
     torch.manual_seed(0)
     net = from_module(build_mlp(sizes[0], sizes[1:-1], sizes[-1]))
     x = np.random.default_rng(0).standard_normal((n, sizes[0])).astype(np.float32)
-    anon0, file0 = _status_kib("RssAnon"), _status_kib("RssFile")
+    anon0, file0 = _status("RssAnon"), _status("RssFile")
     t0 = time.perf_counter()
-    if mode == MODES[0]:
-        ctx = None
-        acts = net.forward_layers(x)  # what the pipeline held before
-    else:
-        ctx = estimation_activations(net, x, mmap_above_mib=0 if "mapped" in mode else float("inf"))
-        acts = ctx.__enter__()
-    record_s = time.perf_counter() - t0
-    anon1, file1 = _status_kib("RssAnon"), _status_kib("RssFile")
-    t0 = time.perf_counter()
-    nif = estimate_nif(acts, estimator="gcmi", seed=0)
-    est_s = time.perf_counter() - t0
-    if ctx is not None:
-        ctx.__exit__(None, None, None)
+    held = (contextlib.nullcontext(net.forward_layers(x)) if mode == MODES[0]  # what the pipeline held before
+            else estimation_activations(net, x, mmap_above_mib=0 if "mapped" in mode else float("inf")))
+    with held as acts:
+        record_s = time.perf_counter() - t0
+        anon1, file1 = _status("RssAnon"), _status("RssFile")
+        t0 = time.perf_counter()
+        nif = estimate_nif(acts, estimator="gcmi", seed=0)
+        est_s = time.perf_counter() - t0
     values = np.concatenate([v.ravel() for v in nif.values])
     return {
         "mode": mode, "held_mib": sum(a.nbytes for a in acts) / 2**20,
         "anon_mib": (anon1 - anon0) / 1024, "file_mib": (file1 - file0) / 1024,
-        "peak_mib": _status_kib("VmHWM") / 1024, "record_s": record_s, "estimate_s": est_s,
-        "digest": hashlib.sha256(values.tobytes()).hexdigest()[:16], "edges": int(values.size), "sample": values[:: max(1, values.size // 20_000)].tolist(),
+        "peak_mib": _status("VmHWM") / 1024, "record_s": record_s, "estimate_s": est_s,
+        "digest": hashlib.sha256(values.tobytes()).hexdigest()[:16], "edges": int(values.size),
+        "sample": values[:: max(1, values.size // 20_000)].tolist(),
     }
 
 

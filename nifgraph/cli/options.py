@@ -208,8 +208,8 @@ class EstimateOptions:
             options=parse_estimator_options(self.option, self.steps), null=self.null,
             null_draws=self.null_draws, bootstrap=self.bootstrap, bias_correct=self.bias_correct,
             workers=self.workers, device=self.device, ray=self.ray, screen=self.screen,
+            screen_alpha=EstimationSettings.screen_alpha if self.screen_alpha is None else self.screen_alpha,
             conv_samples=self.conv_samples, max_positions=self.max_positions,
-            **({} if self.screen_alpha is None else {"screen_alpha": self.screen_alpha}),
         )
 
 
