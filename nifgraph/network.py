@@ -95,12 +95,12 @@ class Network:
                 f"{t.shape[-1] if t.ndim else 0}; use the data set the model was trained on."
             )
         self.module.eval()
-        out = [t.numpy().astype(dtype)]
+        out = [t.numpy().astype(dtype)]  # a copy: never an alias of the caller's input
         for lin, act in zip(self.linears, self.acts, strict=True):
             t = lin(t)
             if act is not None:
                 t = act(t)
-            out.append(t.numpy().astype(dtype))
+            out.append(t.numpy().astype(dtype, copy=False))  # a fresh tensor: no second copy
         return out
 
     @torch.no_grad()

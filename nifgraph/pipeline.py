@@ -9,6 +9,7 @@ bar's clock times its own step; nothing here prints.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -502,18 +503,7 @@ def _estimate(
             warning = sample_size_warning(int(x.shape[0]), net.layer_sizes)
             if warning:
                 run_settings["warnings"] = [warning]
-            run = RunRecord(
-                run_id=run.run_id,
-                model_id=model.model_id,
-                estimator=settings.estimator,
-                seed=settings.seed,
-                split=settings.split,
-                n_samples=int(x.shape[0]),
-                beta=settings.beta,
-                variant=settings.variant,
-                settings=run_settings,
-                elapsed_s=elapsed,
-            )
+            run = dataclasses.replace(run, settings=run_settings, elapsed_s=elapsed)
             writer.set_run(run)
         return run, nif
 

@@ -178,15 +178,24 @@ def tie_broken_scores(a: np.ndarray, seed: int) -> np.ndarray:
     ndarray, shape (n_samples, n_cols): each non-constant column is a permutation of the
     normal quantiles ``Φ⁻¹(j / (n + 1))``, ordered as the column (ties in random order).
     """
-    a = np.asarray(a, dtype=np.float64)
+    from .mi._validate import column_spans
+
+    a = a if getattr(a, "dtype", None) == np.float32 else np.asarray(a, dtype=np.float64)
     n, c = a.shape
     rng = np.random.default_rng([int(seed), _SEED_TIES])
-    keys = rng.random((c, n))
-    order = np.lexsort((keys, a.T), axis=-1)  # (c, n): per column, by value then tie key
-    ranks = np.empty_like(order)
-    np.put_along_axis(ranks, order, np.arange(n)[None, :].repeat(c, 0), axis=-1)
-    z = _normal_quantiles(n)[ranks].T  # (n, c)
-    z[:, np.all(a == a[:1], axis=0)] = 0.0
+    quantiles = _normal_quantiles(n)
+    z = np.empty((n, c))
+    # a block of columns at a time: the keys are drawn column after column either way, so the
+    # result is the whole-layer one, without its sort temporaries (~5 copies of the layer)
+    for s, e in column_spans(c, n):
+        blk = np.asarray(a[:, s:e], dtype=np.float64)
+        keys = rng.random((e - s, n))
+        order = np.lexsort((keys, blk.T), axis=-1)  # (w, n): per column, by value then tie key
+        ranks = np.empty_like(order)
+        np.put_along_axis(ranks, order, np.arange(n)[None, :].repeat(e - s, 0), axis=-1)
+        zb = quantiles[ranks].T  # (n, w)
+        zb[:, np.all(blk == blk[:1], axis=0)] = 0.0
+        z[:, s:e] = zb
     return z
 
 

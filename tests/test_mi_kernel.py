@@ -83,11 +83,11 @@ def test_the_fused_gpu_step_is_the_same_estimator_on_a_cpu(opts):
     """``fused_step`` (the GPU path, run uncompiled here) on the default critic inputs (two per
     variable, weights averaged) and on the one-input critic: the same values as the bmm step
     to float rounding amplified by training."""
-    from nifgraph.mi._registry import _critic_inputs, _neural_scores
+    from nifgraph.mi._registry import _table
 
     x, y, truth = _gaussians()
     o = mi.check_options("mine", {**FAST, **opts})
-    (tx, per), (ty, _) = (_critic_inputs(_neural_scores(a, True)[0], a, o) for a in (x, y))
+    (tx, per), (ty, _) = (_table(a, o) for a in (x, y))
     ii, jj = np.meshgrid(np.arange(3), np.arange(3), indexing="ij")
     ex = (ii.ravel()[:, None] * per + np.arange(per)).astype(np.int64)
     ey = (jj.ravel()[:, None] * per + np.arange(per)).astype(np.int64)

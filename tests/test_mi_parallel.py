@@ -71,10 +71,9 @@ def test_an_edge_does_not_depend_on_its_neighbours(data):
 
 def _mine_inputs(a):
     """The critic-input table of ``a`` at the defaults and the inputs per variable."""
-    from nifgraph.mi._registry import _critic_inputs, _neural_scores
+    from nifgraph.mi._registry import _table
 
-    table, per = _critic_inputs(_neural_scores(a, True)[0], a, mi.check_options("mine", FAST))
-    return table.astype(np.float32), per
+    return _table(a, mi.check_options("mine", FAST))
 
 
 def test_joint_and_nif_with_null_do_not_depend_on_workers(data, parallel_always):

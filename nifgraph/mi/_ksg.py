@@ -18,7 +18,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 from scipy.special import digamma
 
-from ._validate import constant_columns, normal_scores, standardize
+from ._validate import column_map, constant_columns, normal_scores, standardize
 
 DEFAULTS: dict[str, object] = {"k": 3, "copula": True}  # kd-tree threads: the call's ``workers``
 _JITTER = 1e-10
@@ -30,9 +30,8 @@ def min_samples(opts: dict) -> int:
 
 def _prepare(a: np.ndarray, copula: bool, rng: np.random.Generator):
     const = constant_columns(a)
-    z = normal_scores(a) if copula else a
-    z = standardize(z)
-    z = z + _JITTER * rng.standard_normal(z.shape)
+    z = column_map(a, (lambda b: standardize(normal_scores(b))) if copula else standardize)
+    z += _JITTER * rng.standard_normal(z.shape)
     return z, const
 
 

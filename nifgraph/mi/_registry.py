@@ -10,7 +10,7 @@ import numpy as np
 from scipy.stats import rankdata
 
 from . import _gcmi, _ksg, _mine, _parallel
-from ._validate import constant_columns, normal_scores, standardize
+from ._validate import column_map, column_spans, constant_columns, normal_scores, standardize
 
 Progress = Callable[[int, int], None] | None
 
@@ -51,25 +51,32 @@ class Method:
     check: Callable[[dict, str], None] = lambda opts, owner: None
 
 
-def _neural_scores(a: np.ndarray, copula: bool) -> tuple[np.ndarray, np.ndarray]:
-    const = constant_columns(a)
-    z = standardize(normal_scores(a) if copula else a)
-    return z, const
-
-
-def _critic_inputs(z: np.ndarray, a: np.ndarray, opts: dict) -> tuple[np.ndarray, int]:
-    """The table the critics read and the inputs per variable: ``z`` itself (1), or with
-    ``rank_input`` each variable's score beside its uniform rank scaled to unit variance (2;
-    variable ``i`` is rows ``2i, 2i + 1``). A smooth critic sees a bounded-support dependence
-    as straight edges in ranks and a heavy-tailed one as a Gaussian in normal scores; given
-    both, it uses either (docs/estimators.md, "Critic inputs")."""
-    if not opts.get("rank_input", False):
-        return z, 1
+def _table(a: np.ndarray, opts: dict, cols: np.ndarray | None = None) -> tuple[np.ndarray, int]:
+    """The float32 table ``(N, c * per)`` the critics read, built a block of columns at a time
+    (no float64 copy of the layer is held), and the inputs per variable ``per``: each variable's
+    standardised normal score (``copula``; else the value standardised) (1), or with
+    ``rank_input`` that score beside its uniform rank scaled to unit variance (2; variable ``i``
+    is rows ``2i, 2i + 1``). A smooth critic sees a bounded-support dependence as straight
+    edges in ranks and a heavy-tailed one as a Gaussian in normal scores; given both, it uses
+    either (docs/estimators.md, "Critic inputs"). ``cols``: only these columns of ``a``."""
+    copula, ranked = opts["copula"], opts.get("rank_input", False)
     n = a.shape[0]
-    ranks = (rankdata(a, axis=0) - 0.5) / n
-    u = standardize(ranks - 0.5)
-    out = np.empty((n, 2 * a.shape[1]), dtype=np.float64)
-    out[:, 0::2], out[:, 1::2] = z, u
+
+    def block(b: np.ndarray) -> np.ndarray:
+        z = standardize(normal_scores(b) if copula else b)
+        if not ranked:
+            return z
+        u = standardize((rankdata(b, axis=0) - 0.5) / n - 0.5)
+        out = np.empty((n, 2 * b.shape[1]))
+        out[:, 0::2], out[:, 1::2] = z, u
+        return out
+
+    if not ranked:
+        return column_map(a, block, np.float32, cols), 1
+    idx = np.arange(a.shape[1]) if cols is None else np.asarray(cols)
+    out = np.empty((n, 2 * idx.size), dtype=np.float32)
+    for s, e in column_spans(idx.size, 2 * n):
+        out[:, 2 * s : 2 * e] = block(np.asarray(a[:, idx[s:e]], dtype=np.float64))
     return out, 2
 
 
@@ -90,17 +97,16 @@ def _train(zx, zy, ex, jj, keys, bound, opts, seed, where, progress, skipped, to
 
 def _neural_pairwise(bound: str):
     def run(x, y, opts, seed, progress, where, edges=None):
-        zx, cx = _neural_scores(x, opts["copula"])
-        zy, cy = _neural_scores(y, opts["copula"])
-        a, b = zx.shape[1], zy.shape[1]
+        cx, cy = constant_columns(x), constant_columns(y)
+        a, b = x.shape[1], y.shape[1]
         live = ~cx[:, None] & ~cy[None, :]
         ii, jj = np.nonzero(live if edges is None else live & edges)  # edges that need training
         total, skipped = a * b, a * b - ii.size
         if progress is not None and skipped:
             progress(skipped, total)
         keys = ii * b + jj  # the edge's cell: its identity, whatever the sharding
-        tx, per = _critic_inputs(zx, x, opts)
-        ty, _ = _critic_inputs(zy, y, opts)
+        tx, per = _table(x, opts)
+        ty, _ = _table(y, opts)
         ex = _rows(ii, per).reshape(ii.size, per)
         est = _train(tx, ty, ex, _rows(jj, per), keys, bound, opts, seed, where, progress, skipped, total)
         out = np.zeros((a, b))
@@ -112,13 +118,12 @@ def _neural_pairwise(bound: str):
 
 def _neural_joint(bound: str):
     def run(x, y, opts, seed, progress, where, edges=None):
-        zx, cx = _neural_scores(x, opts["copula"])
-        zy, cy = _neural_scores(y, opts["copula"])
+        cx, cy = constant_columns(x), constant_columns(y)
         if edges is not None:  # (b,): the q columns to estimate
             cy = cy | ~edges
-        tx, per = _critic_inputs(zx[:, ~cx], x[:, ~cx], opts)
-        ty, _ = _critic_inputs(zy, y, opts)
-        b = zy.shape[1]
+        tx, per = _table(x, opts, np.nonzero(~cx)[0])
+        ty, _ = _table(y, opts)
+        b = y.shape[1]
         out = np.zeros(b)
         jj = np.nonzero(~cy)[0] if tx.shape[1] else np.zeros(0, dtype=int)
         skipped = b - jj.size

@@ -1,6 +1,10 @@
 """Input checks and the shared pre-processing of every estimator.
 
 Everything here works in float64 numpy; the neural estimators cast to float32 themselves.
+float32 inputs (the activations nifgraph records) are kept as they are and taken to float64 a
+block of columns at a time (:func:`column_map`), so no estimator holds a float64 copy of a
+whole layer beside its own working arrays; a float32 value is exactly a float64 one, and every
+transform here works column by column, so the results are the same bit for bit.
 """
 
 from __future__ import annotations
@@ -14,18 +18,24 @@ from scipy.stats import rankdata
 
 from ..errors import ValidationError, param_error
 
-__all__ = ["as_matrix", "check_pair", "merge_options", "normal_scores", "constant_columns"]
+__all__ = ["as_matrix", "check_pair", "merge_options", "normal_scores", "constant_columns", "column_map",
+           "column_spans", "block_width"]
+
+#: float64 bytes of one block of columns that :func:`column_map` works on (~32 MiB)
+BLOCK_BYTES = 32 << 20
 
 
-def as_matrix(v: Any, name: str, owner: str) -> np.ndarray:
-    """``v`` (numpy array, torch tensor or nested sequence) as a float64 ``(n_samples, n_cols)``.
+def as_matrix(v: Any, name: str, owner: str, keep_float32: bool = False) -> np.ndarray:
+    """``v`` (numpy array, torch tensor or nested sequence) as a float64 ``(n_samples, n_cols)``;
+    with ``keep_float32`` a float32 array (a memory map too) is returned as it is, not copied.
 
     A 1-D input is one column.
     """
     if hasattr(v, "detach") and hasattr(v, "cpu"):  # a torch tensor, without importing torch
         v = v.detach().cpu().numpy()
     try:
-        arr = np.asarray(v, dtype=np.float64)
+        keep = keep_float32 and getattr(v, "dtype", None) == np.float32
+        arr = np.asarray(v) if keep else np.asarray(v, dtype=np.float64)
     except (TypeError, ValueError) as e:
         raise ValidationError(
             f"{owner}: {name!r} must be a numeric array of shape (n_samples, n_cols); "
@@ -40,8 +50,8 @@ def as_matrix(v: Any, name: str, owner: str) -> np.ndarray:
         )
     if arr.shape[1] == 0:
         raise ValidationError(f"{owner}: {name!r} has no columns (shape {arr.shape}).")
-    if not np.all(np.isfinite(arr)):
-        bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
+    bad = sum(int(np.size(blk) - np.count_nonzero(np.isfinite(blk))) for blk in _blocks(arr))
+    if bad:
         raise ValidationError(
             f"{owner}: {name!r} contains {bad} NaN or infinite value(s); "
             "drop or impute those samples first."
@@ -50,9 +60,11 @@ def as_matrix(v: Any, name: str, owner: str) -> np.ndarray:
 
 
 def check_pair(x: Any, y: Any, owner: str, min_samples: int) -> tuple[np.ndarray, np.ndarray]:
-    """Validate ``x`` and ``y`` together: same number of samples, at least ``min_samples``."""
-    xa = as_matrix(x, "x", owner)
-    ya = as_matrix(y, "y", owner)
+    """Validate ``x`` and ``y`` together: same number of samples, at least ``min_samples``.
+    Both come back float64, or float32 as given (the estimators read them with
+    :func:`column_map`)."""
+    xa = as_matrix(x, "x", owner, keep_float32=True)
+    ya = as_matrix(y, "y", owner, keep_float32=True)
     if xa.shape[0] != ya.shape[0]:
         raise ValidationError(
             f"{owner}: x has {xa.shape[0]} samples but y has {ya.shape[0]}; "
@@ -128,3 +140,42 @@ def standardize(a: np.ndarray) -> np.ndarray:
     sd = c.std(axis=0, keepdims=True)
     sd[sd == 0] = 1.0
     return c / sd
+
+
+def block_width(n_rows: int) -> int:
+    """Columns per block of :func:`column_map` for ``n_rows`` samples (at least 2)."""
+    return max(2, BLOCK_BYTES // (8 * max(1, n_rows)))
+
+
+def column_spans(n_cols: int, n_rows: int, width: int | None = None) -> list[tuple[int, int]]:
+    """``(start, stop)`` of the column blocks of an ``(n_rows, n_cols)`` array. No block is one
+    column wide unless the array is: numpy reduces a one-column block along its rows pairwise
+    and a wider one row after row, so a lone last column would round its mean differently
+    from the same column inside a wider array (measured). Blocks of 2 or more columns give
+    the whole array's values bit for bit."""
+    w = max(2, width or block_width(n_rows))
+    spans = [(s, min(s + w, n_cols)) for s in range(0, n_cols, w)]
+    if len(spans) > 1 and spans[-1][1] - spans[-1][0] == 1:
+        spans[-2:] = [(spans[-2][0], n_cols)]
+    return spans
+
+
+def _blocks(a: np.ndarray):
+    for s, e in column_spans(a.shape[1], a.shape[0]):
+        yield a[:, s:e]
+
+
+def column_map(a: np.ndarray, fn, dtype=np.float64, cols: np.ndarray | None = None) -> np.ndarray:
+    """``fn`` applied to the columns of ``a (N, c)`` a block at a time (:func:`column_spans`),
+    each block taken to float64 first: the ``(N, c)`` result (``dtype``) without a float64 copy
+    of all of ``a``. ``fn`` maps a float64 ``(N, w)`` block to ``(N, w)`` and must treat columns
+    independently (ranks, normal scores, standardising), so the result does not depend on the
+    blocks. ``cols``: only these columns of ``a``, in this order."""
+    n = a.shape[0]
+    idx = None if cols is None else np.asarray(cols)
+    width = a.shape[1] if idx is None else idx.size
+    out = np.empty((n, width), dtype=dtype)
+    for s, e in column_spans(width, n):
+        blk = a[:, s:e] if idx is None else a[:, idx[s:e]]
+        out[:, s:e] = fn(np.asarray(blk, dtype=np.float64))
+    return out
