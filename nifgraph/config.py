@@ -12,8 +12,8 @@ downloaded data sets   ``$XDG_CACHE_HOME/nifgraph/data``                 ``NIFGR
                        (``~/.cache/nifgraph/data``)                      ``--data-home``
 figures and exports    ``./nifgraph-out``                                ``--out``
 activations held for   float32 in memory; above 256 MiB in all, memory-  ``NIFGRAPH_MMAP_MIB``
-an estimate            mapped ``.npy`` files in the temporary directory  (MiB; 0 = always
-                       (``$TMPDIR``), unlinked once mapped               mapped), ``TMPDIR``
+an estimate (and a     mapped ``.npy`` files in the temporary directory  (MiB; 0 = always
+null's normal scores)  (``$TMPDIR``), unlinked before they are written   mapped), ``TMPDIR``
 =====================  ===============================================  =====================
 """
 

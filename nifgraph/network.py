@@ -14,12 +14,8 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import errno
-import os
-import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -332,20 +328,6 @@ def record_activations(net: Network, x: np.ndarray) -> list[np.ndarray]:
     return net.forward_layers(x)
 
 
-def _reserve(path: Path) -> None:
-    """Allocate a new file's blocks now, so that a full disk fails here with ``ENOSPC`` rather
-    than as SIGBUS when a page of its map is first written. Where the file system or the OS
-    cannot reserve (no ``posix_fallocate``, ``EOPNOTSUPP``), the file stays sparse."""
-    if not hasattr(os, "posix_fallocate"):
-        return
-    with open(path, "r+b") as f:
-        try:
-            os.posix_fallocate(f.fileno(), 0, os.path.getsize(path))
-        except OSError as exc:
-            if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
-                raise
-
-
 @contextlib.contextmanager
 def estimation_activations(
     net: Network, x: np.ndarray, *, mmap_above_mib: float | None = None, batch_rows: int = 8192,
@@ -356,18 +338,18 @@ def estimation_activations(
 
     When the layers total more than ``mmap_above_mib`` MiB (default ``NIFGRAPH_MMAP_MIB`` or
     256), they are computed ``batch_rows`` rows at a time straight into memory-mapped ``.npy``
-    files in a new temporary directory (``$TMPDIR``), their blocks reserved first (a full disk
-    is a one-line error, not a SIGBUS), then mapped read-only and unlinked with their directory
-    before they are handed out: a map outlives its file's name, so nothing is left behind
-    however the process ends, except when it is killed while the files are being written. The
-    pages belong to the files, which the OS can drop and re-read (unless ``$TMPDIR`` is a
-    tmpfs, whose pages are memory), so a large data set's activations need not fit in memory.
+    files in a new temporary directory (``$TMPDIR``, :func:`nifgraph._scratch.scratch_arrays`):
+    their blocks reserved first (a full disk is a one-line error, not a SIGBUS), unlinked with
+    their directory before the first row is written (a map outlives its file's name, so nothing
+    is left behind however the process ends), and handed out read-only. The pages belong to the
+    files, which the OS can drop and re-read (unless ``$TMPDIR`` is a tmpfs, whose pages are
+    memory), so a large data set's activations need not fit in memory.
     A batched forward pass can round differently from a whole one (float32 GEMMs of other
     shapes), so mapped activations equal the in-memory ones to float32 rounding, not always bit
     for bit.
     """
+    from ._scratch import scratch_arrays
     from .config import mmap_above_mib as _env_mib
-    from .errors import NifgraphError
 
     if not (isinstance(batch_rows, int | np.integer) and batch_rows >= 1):
         raise param_error("batch_rows", "estimation_activations", "an int ≥ 1", batch_rows)
@@ -378,28 +360,14 @@ def estimation_activations(
     if total <= limit or n == 0:
         yield net.forward_layers(x, dtype=np.float32)
         return
-    with tempfile.TemporaryDirectory(prefix="nifgraph-acts-", ignore_cleanup_errors=True) as tmp:
-        paths = [Path(tmp) / f"layer{l}.npy" for l in range(len(net.layer_sizes))]  # noqa: E741
-        try:
-            maps = []
-            for path, w in zip(paths, net.layer_sizes, strict=True):
-                maps.append(np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(n, w)))
-                _reserve(path)
-        except OSError as exc:
-            raise NifgraphError(
-                f"Cannot hold {total:,.0f} MiB of activations as files in {tmp!s} ({exc.strerror or exc}): "
-                "point TMPDIR at a disk with room, or raise NIFGRAPH_MMAP_MIB to keep them in memory."
-            ) from None
-        for s in range(0, n, batch_rows):
-            for m, a in zip(maps, net.forward_layers(x[s:s + batch_rows], dtype=np.float32), strict=True):
-                m[s:s + a.shape[0]] = a
-        for m in maps:
-            m.flush()
-        del maps
-        views = [np.load(path, mmap_mode="r") for path in paths]
-        for path in paths:  # unlinked now: a map outlives its file's name on POSIX, and a process
-            path.unlink()  # killed from here on leaves no file behind
-    yield views
+    maps = scratch_arrays([(n, w) for w in net.layer_sizes], np.float32, prefix="nifgraph-acts-",
+                          what="activations")
+    for s in range(0, n, batch_rows):
+        for m, a in zip(maps, net.forward_layers(x[s:s + batch_rows], dtype=np.float32), strict=True):
+            m[s:s + a.shape[0]] = a
+    for m in maps:
+        m.flags.writeable = False
+    yield maps
 
 
 def neuron_summaries(acts: Sequence[np.ndarray]) -> list[dict[str, np.ndarray]]:

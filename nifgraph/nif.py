@@ -233,7 +233,7 @@ def estimate_nif(
         bootstrap=bootstrap, bias_correct=bias_correct,
     )).validate("estimate_nif", variant)
     if spec.null:  # one marginal for every column: the pooled null then fits every edge
-        acts = [sig.tie_broken_scores(a, seed + l) for l, a in enumerate(acts)]  # noqa: E741
+        acts = sig.null_scores(acts, seed)
     sizes = tuple(a.shape[1] for a in acts)
     pairs_total = sum(sizes[i] * sizes[i + 1] for i in range(len(sizes) - 1))
     red_total = sum(s * s for s in sizes[:-1]) if beta > 0 else 0

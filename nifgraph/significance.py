@@ -69,6 +69,7 @@ __all__ = [
     "SignificanceSpec",
     "Significance",
     "chain_pairs",
+    "null_scores",
     "tie_broken_scores",
     "pairwise_with_null",
     "permutation_pvalues",
@@ -165,13 +166,15 @@ def _normal_quantiles(n: int) -> np.ndarray:
     return ndtri(np.arange(1, n + 1) / (n + 1.0))
 
 
-def tie_broken_scores(a: np.ndarray, seed: int) -> np.ndarray:
+def tie_broken_scores(a: np.ndarray, seed: int, out: np.ndarray | None = None) -> np.ndarray:
     """Normal scores by rank with ties broken at random; constant columns become 0.
 
     Parameters
     ----------
     a : ndarray, shape (n_samples, n_cols)
     seed : int, draws the tie keys.
+    out : float64 array of ``a``'s shape to write the scores into (e.g. a file-backed scratch
+        array, :func:`nifgraph._scratch.scratch_arrays`); a new array by default.
 
     Returns
     -------
@@ -184,7 +187,9 @@ def tie_broken_scores(a: np.ndarray, seed: int) -> np.ndarray:
     n, c = a.shape
     rng = np.random.default_rng([int(seed), _SEED_TIES])
     quantiles = _normal_quantiles(n)
-    z = np.empty((n, c))
+    if out is not None and (out.shape != (n, c) or out.dtype != np.float64):
+        raise ValueError(f"out must be a float64 array of shape {(n, c)}; got {out.dtype} {out.shape}")
+    z = np.empty((n, c)) if out is None else out
     # a block of columns at a time: the keys are drawn column after column either way, so the
     # result is the whole-layer one, without its sort temporaries (~5 copies of the layer)
     for s, e in column_spans(c, n):
@@ -197,6 +202,23 @@ def tie_broken_scores(a: np.ndarray, seed: int) -> np.ndarray:
         zb[:, np.all(blk == blk[:1], axis=0)] = 0.0
         z[:, s:e] = zb
     return z
+
+
+def null_scores(acts: Sequence[np.ndarray], seed: int) -> list[np.ndarray]:
+    """Every layer's :func:`tie_broken_scores` (layer ``l`` drawn with ``seed + l``), the arrays
+    a permutation-null estimate runs on. When they total more than ``NIFGRAPH_MMAP_MIB`` (float64,
+    default 256 MiB) they are written into file-backed scratch arrays in ``$TMPDIR`` whose names
+    are already unlinked (:func:`nifgraph._scratch.scratch_arrays`), so their pages can leave
+    memory like the mapped activations'; the values are the same either way."""
+    from ._scratch import scratch_arrays
+    from .config import mmap_above_mib
+
+    mib = 8 * sum(int(a.shape[0]) * int(a.shape[1]) for a in acts) / 2**20
+    outs: list[np.ndarray | None] = [None] * len(acts)
+    if mib > mmap_above_mib():
+        outs = list(scratch_arrays([a.shape for a in acts], np.float64, prefix="nifgraph-scores-",
+                                   what="the null's normal scores"))
+    return [tie_broken_scores(a, seed + l, out=o) for l, (a, o) in enumerate(zip(acts, outs, strict=True))]  # noqa: E741
 
 
 def _constant(a: np.ndarray) -> np.ndarray:

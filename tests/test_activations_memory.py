@@ -175,3 +175,53 @@ def test_a_bad_mmap_limit_is_one_line_before_any_work(monkeypatch):
         one_line_error(invoke("estimate", "latest", "--estimator", "gcmi"), "NIFGRAPH_MMAP_MIB")
     one_line_error(invoke("run", "--epochs", "1", "--no-plot"), "NIFGRAPH_MMAP_MIB")  # refused before training
     assert len(stored_models()) == 1
+
+
+def test_the_nulls_scores_are_mapped_above_the_limit_with_the_same_values(iris_net, own_tmpdir, monkeypatch):
+    """A --null run's tie-broken float64 scores of every layer: in memory below
+    NIFGRAPH_MMAP_MIB, file-backed scratch arrays above it (unlinked before the first score is
+    written), and the same p-values, q-values and NIF values either way."""
+    import nifgraph.significance as sig
+
+    net, ds = iris_net
+    acts = net.forward_layers(ds.split("all")[0], dtype=np.float32)
+    real, seen = sig.tie_broken_scores, []
+
+    def spy(a, seed, out=None):
+        z = real(a, seed, out=out)
+        seen.append((type(z), list(own_tmpdir.iterdir())))
+        return z
+
+    monkeypatch.setattr(sig, "tie_broken_scores", spy)
+    kw = dict(estimator="gcmi", seed=0, null=True, null_draws=200, bootstrap=3)
+    ref = estimate_nif(acts, **kw)
+    monkeypatch.setenv("NIFGRAPH_MMAP_MIB", "0")
+    got = estimate_nif(acts, **kw)
+    assert [t for t, _ in seen] == [np.ndarray] * len(acts) + [np.memmap] * len(acts)
+    assert all(files == [] for _, files in seen)  # nothing on disk by name, even while written
+    assert got.significance == ref.significance
+    assert set(got.extras) == set(ref.extras) and "p_value" in ref.extras
+    for name in ("values", "relevance"):
+        for a, b in zip(getattr(got, name), getattr(ref, name), strict=True):
+            np.testing.assert_array_equal(a, b)
+    for name, mats in ref.extras.items():
+        for a, b in zip(got.extras[name], mats, strict=True):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_no_room_for_the_nulls_scores_is_one_clear_error(iris_net, own_tmpdir, monkeypatch):
+    import errno
+
+    from nifgraph.errors import NifgraphError
+
+    def full(fd, offset, length):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    net, ds = iris_net
+    acts = net.forward_layers(ds.split("all")[0], dtype=np.float32)
+    monkeypatch.setattr(os, "posix_fallocate", full, raising=False)
+    monkeypatch.setenv("NIFGRAPH_MMAP_MIB", "0")
+    with pytest.raises(NifgraphError, match=r"MiB of the null's normal scores .*No space left.*TMPDIR.*NIFGRAPH_MMAP_MIB"):
+        estimate_nif(acts, estimator="gcmi", null=True, null_draws=100)
+    assert list(own_tmpdir.iterdir()) == []
+    estimate_nif(acts, estimator="gcmi")  # no null, no scores to hold: no files needed

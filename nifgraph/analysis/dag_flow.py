@@ -141,7 +141,7 @@ def estimate_dag(
     samples = dag.layer_samples(x, conv_samples, max_positions=cap, seed=seed)
     acts = samples.means
     if spec is not None and spec.null:  # one marginal for every column: the pooled null fits every edge
-        acts = [sig.tie_broken_scores(a, seed + layer) for layer, a in enumerate(acts)]
+        acts = sig.null_scores(acts, seed)
     pairs = dag.pairs
     total = sum(acts[a].shape[1] * acts[b].shape[1] for a, b in pairs) + (spec.work(acts, pairs) if spec else 0)
     done = 0
