@@ -39,6 +39,7 @@ bench-quick: $(STAMP)
 	$(BIN)/python scripts/bench_million.py --quick
 	$(BIN)/python scripts/bench_read_memory.py --quick
 	$(BIN)/python scripts/bench_activation_memory.py --quick
+	$(BIN)/python scripts/bench_worker_tables.py --quick
 	$(BIN)/python scripts/bench_resnet.py --quick
 
 bench: $(STAMP)
@@ -54,6 +55,7 @@ bench: $(STAMP)
 	$(BIN)/python scripts/bench_resnet.py
 	$(BIN)/python scripts/bench_read_memory.py
 	$(BIN)/python scripts/bench_activation_memory.py
+	$(BIN)/python scripts/bench_worker_tables.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -4,6 +4,8 @@ one line naming the fix."""
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pytest
 import torch
@@ -176,3 +178,56 @@ def test_fused_step_is_the_same_mathematics(data):
         plain = mi.pairwise(x, y, method, seed=4, workers=1, kernel="bmm", **FAST)
         fused = mi.pairwise(x, y, method, seed=4, workers=1, compile=True, **FAST)
         assert np.abs(fused - plain).max() < tol
+
+
+def test_workers_map_the_parents_tables_instead_of_a_copy_per_piece(data, parallel_always, monkeypatch, tmp_path):
+    """Every piece of a worker call carries handles to the two critic tables (a few bytes), not
+    the tables: the parent writes them once to unnamed files that the workers map. The values
+    are those of one process and of the pickled tables; no file has a name meanwhile."""
+    import pickle
+    import tempfile
+
+    x, y = data
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    real, seen = _parallel.shared_tables, []
+
+    @contextlib.contextmanager
+    def spy(pool, *tables):
+        with real(pool, *tables) as out:
+            seen.append(([type(t) for t in out], sorted(p.name for p in tmp_path.iterdir())))
+            yield out
+
+    monkeypatch.setattr(_parallel, "shared_tables", spy)
+    one = mi.pairwise(x, y, "mine", seed=5, workers=1, device="cpu", **FAST)
+    two = mi.pairwise(x, y, "mine", seed=5, workers=2, device="cpu", **FAST)
+    assert seen == [([_parallel.SharedTable] * 2, [])]
+    handle = _parallel.SharedTable(1, 3, (200, 12))
+    assert len(pickle.dumps(handle)) < 200
+    pool = _parallel._executor(2)
+    monkeypatch.setattr(pool, "_nifgraph_maps", False, raising=False)  # workers that cannot map them
+    pickled = mi.pairwise(x, y, "mine", seed=5, workers=2, device="cpu", **FAST)
+    assert seen[-1][0] == [np.ndarray] * 2
+    np.testing.assert_array_equal(two, pickled)
+    np.testing.assert_allclose(two, one, atol=1e-6, rtol=0)
+
+
+def test_no_room_for_the_shared_tables_falls_back_to_sending_them(monkeypatch):
+    import errno
+    import tempfile
+
+    def full():
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", full)
+    t = np.ones((4, 3), dtype=np.float32)
+    with _parallel.shared_tables(_parallel._executor(2), t, t) as out:
+        assert out[0] is t and out[1] is t
+
+
+def test_a_worker_opens_the_parents_table_bit_for_bit():
+    t = np.random.default_rng(0).standard_normal((50, 7)).astype(np.float32)
+    pool = _parallel._executor(2)
+    with _parallel.shared_tables(pool, t) as (h,):
+        assert isinstance(h, _parallel.SharedTable)
+        back = pool.submit(_parallel._table, h).result()  # mapped in the worker, sent back
+    np.testing.assert_array_equal(np.asarray(back), t)

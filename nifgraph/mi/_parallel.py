@@ -20,6 +20,7 @@ import os
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -99,10 +100,70 @@ def torch_threads(threads: int | None):
         torch.set_num_threads(before)
 
 
+@dataclass(frozen=True)
+class SharedTable:
+    """A float32 table that a worker maps read-only instead of receiving a copy. The parent
+    wrote it to an unnamed temporary file (``tempfile.TemporaryFile``: ``O_TMPFILE``, or
+    unlinked as soon as it is made, so a killed process leaves nothing behind) and holds it open as descriptor ``fd`` for the call; a
+    worker opens the same file through ``/proc/<pid>/fd/<fd>``. Each piece of a call then
+    carries a few bytes instead of both tables, and the workers share one copy of the pages."""
+
+    pid: int
+    fd: int
+    shape: tuple[int, ...]
+
+    def open(self) -> np.ndarray:
+        return np.memmap(f"/proc/{self.pid}/fd/{self.fd}", dtype=np.float32, mode="r", shape=self.shape)
+
+
+def _table(t: np.ndarray | SharedTable) -> np.ndarray:
+    return t.open() if isinstance(t, SharedTable) else t
+
+
+def _can_open(t: SharedTable) -> bool:
+    """In a worker: whether the parent's table can be mapped here (asked once per pool)."""
+    try:
+        return _table(t).shape == t.shape
+    except OSError:
+        return False
+
+
+@contextmanager
+def shared_tables(pool: ProcessPoolExecutor, *tables: np.ndarray):
+    """The float32 ``tables`` as :class:`SharedTable` handles for ``pool``'s workers while the
+    block runs, or the tables themselves (pickled into every piece, as before) where that cannot
+    be done: no ``/proc``, no room in the temporary directory, or workers that cannot open the
+    parent's descriptors. The values are the same either way."""
+    import tempfile
+
+    files: list[Any] = []
+    out: list[Any] = list(tables)
+    try:
+        if os.path.isdir(f"/proc/{os.getpid()}/fd"):
+            for t in tables:
+                files.append(tempfile.TemporaryFile())  # O_TMPFILE, or unlinked at once where not
+                files[-1].write(memoryview(np.ascontiguousarray(t, dtype=np.float32)).cast("B"))
+                files[-1].flush()
+            handles = [SharedTable(os.getpid(), f.fileno(), tuple(t.shape)) for f, t in zip(files, tables, strict=True)]
+            if getattr(pool, "_nifgraph_maps", None) is None:
+                pool._nifgraph_maps = bool(pool.submit(_can_open, handles[0]).result())  # type: ignore[attr-defined]
+            if pool._nifgraph_maps:  # type: ignore[attr-defined]
+                out = handles
+    except OSError:  # e.g. no room in $TMPDIR: send the tables themselves
+        out = list(tables)
+    try:
+        yield out
+    finally:
+        for f in files:
+            f.close()
+
+
 def _piece(zx, zy, ex, ey, keys, bound, opts, seed) -> tuple[np.ndarray, np.ndarray]:
-    """One piece of edges in a worker process (CPU)."""
+    """One piece of edges in a worker process (CPU); ``zx``, ``zy``: the critic tables, or
+    :class:`SharedTable` handles to the parent's (mapped for this piece only)."""
     from . import _mine
 
+    zx, zy = _table(zx), _table(zy)
     with torch_threads(opts["threads"] if opts["threads"] is not None else 1):
         est = _mine.train_bounds(zx, zy, ex, ey, keys=keys, bound=bound, opts=opts, seed=seed, device="cpu")
     return est, _mine.LAST_RUN["steps"]
@@ -180,21 +241,22 @@ def train(
     out, steps = np.zeros(n_edges), np.zeros(n_edges)
     pool = _executor(workers)
     width = _mine.pool_width(opts, torch.device("cpu"))
-    futures = {
-        pool.submit(_piece, zx32, zy32, ex[s], ey[s], keys[s], bound, opts, seed): s
-        for s in pieces(n_edges, workers, width)
-    }
     done = 0
     try:
-        pending = set(futures)
-        while pending:
-            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for f in finished:
-                s = futures[f]
-                out[s], steps[s] = f.result()
-                done += s.stop - s.start
-                if progress is not None:
-                    progress(done_offset + done, total)
+        with shared_tables(pool, zx32, zy32) as (tx, ty):  # a few bytes per piece, not both tables
+            futures = {
+                pool.submit(_piece, tx, ty, ex[s], ey[s], keys[s], bound, opts, seed): s
+                for s in pieces(n_edges, workers, width)
+            }
+            pending = set(futures)
+            while pending:
+                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for f in finished:
+                    s = futures[f]
+                    out[s], steps[s] = f.result()
+                    done += s.stop - s.start
+                    if progress is not None:
+                        progress(done_offset + done, total)
     except BaseException:  # a failed or interrupted call: drop these workers, start fresh next time
         _EXECUTORS.pop(workers, None)
         pool.shutdown(wait=False, cancel_futures=True)
