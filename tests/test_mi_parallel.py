@@ -5,6 +5,7 @@ one line naming the fix."""
 from __future__ import annotations
 
 import contextlib
+import os
 
 import numpy as np
 import pytest
@@ -224,6 +225,30 @@ def test_no_room_for_the_shared_tables_falls_back_to_sending_them(monkeypatch):
         assert out[0] is t and out[1] is t
 
 
+def test_an_empty_table_is_sent_as_it_is():
+    t = np.zeros((0, 3), dtype=np.float32)
+    with _parallel.shared_tables(_parallel._executor(2), t) as out:
+        assert out[0] is t
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc (elsewhere the tables are sent)")
+def test_no_worker_keeps_a_calls_table_files(data, parallel_always, monkeypatch, tmp_path):
+    """Workers forked while a call's table files were open would inherit them and keep them
+    allocated; the pool forks its workers when it is made, before any table exists."""
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    _parallel.shutdown()  # a fresh pool, made by this call
+    x, y = data
+    mi.pairwise(x, y, "mine", seed=5, workers=2, device="cpu", **FAST)
+    pool = _parallel._executor(2)
+    assert pool._nifgraph_maps is True and len(pool._processes) == 2
+    for pid in pool._processes:
+        links = [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")]
+        assert not [ln for ln in links if str(tmp_path) in ln], links
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc (elsewhere the tables are sent)")
 def test_a_worker_opens_the_parents_table_bit_for_bit():
     t = np.random.default_rng(0).standard_normal((50, 7)).astype(np.float32)
     pool = _parallel._executor(2)

@@ -124,7 +124,7 @@ def _can_open(t: SharedTable) -> bool:
     """In a worker: whether the parent's table can be mapped here (asked once per pool)."""
     try:
         return _table(t).shape == t.shape
-    except OSError:
+    except (OSError, ValueError):
         return False
 
 
@@ -137,23 +137,23 @@ def shared_tables(pool: ProcessPoolExecutor, *tables: np.ndarray):
     import tempfile
 
     files: list[Any] = []
-    out: list[Any] = list(tables)
     try:
-        if os.path.isdir(f"/proc/{os.getpid()}/fd"):
-            for t in tables:
-                files.append(tempfile.TemporaryFile())  # O_TMPFILE, or unlinked at once where not
-                files[-1].write(memoryview(np.ascontiguousarray(t, dtype=np.float32)).cast("B"))
-                files[-1].flush()
-            handles = [SharedTable(os.getpid(), f.fileno(), tuple(t.shape)) for f, t in zip(files, tables, strict=True)]
-            if getattr(pool, "_nifgraph_maps", None) is None:
-                pool._nifgraph_maps = bool(pool.submit(_can_open, handles[0]).result())  # type: ignore[attr-defined]
-            if pool._nifgraph_maps:  # type: ignore[attr-defined]
-                out = handles
-    except OSError:  # e.g. no room in $TMPDIR: send the tables themselves
-        out = list(tables)
-    try:
+        out: list[Any] = list(tables)
+        try:
+            if os.path.isdir(f"/proc/{os.getpid()}/fd") and all(t.size for t in tables):
+                for t in tables:
+                    files.append(tempfile.TemporaryFile())  # O_TMPFILE, or unlinked at once where not
+                    files[-1].write(memoryview(np.ascontiguousarray(t, dtype=np.float32)).cast("B"))
+                    files[-1].flush()
+                handles = [SharedTable(os.getpid(), f.fileno(), tuple(t.shape)) for f, t in zip(files, tables, strict=True)]
+                if getattr(pool, "_nifgraph_maps", None) is None:
+                    pool._nifgraph_maps = bool(pool.submit(_can_open, handles[0]).result())  # type: ignore[attr-defined]
+                if pool._nifgraph_maps:  # type: ignore[attr-defined]
+                    out = handles
+        except (OSError, ValueError):  # e.g. no room in $TMPDIR: send the tables themselves
+            out = list(tables)
         yield out
-    finally:
+    finally:  # every way out, an interrupted write included
         for f in files:
             f.close()
 
@@ -174,7 +174,16 @@ def _executor(workers: int) -> ProcessPoolExecutor:
     if ex is None:
         ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
         ex = _EXECUTORS[workers] = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+        # fork every worker now, while this process holds no table file (a fork inherits open
+        # descriptors: a worker forked during a call would keep that call's tables allocated)
+        ex.submit(os.getpid).result()
     return ex
+
+
+def _drop(workers: int, pool: ProcessPoolExecutor) -> None:
+    if _EXECUTORS.get(workers) is pool:
+        del _EXECUTORS[workers]
+    pool.shutdown(wait=False, cancel_futures=True)
 
 
 @atexit.register
@@ -244,22 +253,25 @@ def train(
     done = 0
     try:
         with shared_tables(pool, zx32, zy32) as (tx, ty):  # a few bytes per piece, not both tables
-            futures = {
-                pool.submit(_piece, tx, ty, ex[s], ey[s], keys[s], bound, opts, seed): s
-                for s in pieces(n_edges, workers, width)
-            }
-            pending = set(futures)
-            while pending:
-                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for f in finished:
-                    s = futures[f]
-                    out[s], steps[s] = f.result()
-                    done += s.stop - s.start
-                    if progress is not None:
-                        progress(done_offset + done, total)
-    except BaseException:  # a failed or interrupted call: drop these workers, start fresh next time
-        _EXECUTORS.pop(workers, None)
-        pool.shutdown(wait=False, cancel_futures=True)
+            try:
+                futures = {
+                    pool.submit(_piece, tx, ty, ex[s], ey[s], keys[s], bound, opts, seed): s
+                    for s in pieces(n_edges, workers, width)
+                }
+                pending = set(futures)
+                while pending:
+                    finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    for f in finished:
+                        s = futures[f]
+                        out[s], steps[s] = f.result()
+                        done += s.stop - s.start
+                        if progress is not None:
+                            progress(done_offset + done, total)
+            except BaseException:  # dropped before the tables close (queued pieces are discarded)
+                _drop(workers, pool)
+                raise
+    except BaseException:  # a failed or interrupted call (the probe's too): start fresh next time
+        _drop(workers, pool)
         raise
     _mine.LAST_RUN["steps"] = steps
     return out
