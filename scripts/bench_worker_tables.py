@@ -10,8 +10,9 @@ One MINE call (``mi.pairwise``, the defaults otherwise) on a ``width`` × ``widt
 Gaussian layers with ``--n`` samples (default 60,000, MNIST's training set size: the tables grow
 with N while MINE's training barely does), ``--workers`` worker processes. Per mode it prints the
 pieces and the bytes each piece's arguments pickle to, the wall time and edges/s of the call,
-the parent's peak RSS and the workers' largest peak RSS (``VmHWM``), and a digest of the values:
-the two modes must agree bit for bit.
+the parent's peak RSS and the workers' largest peak RSS (``VmHWM``; the parent's leaves out the
+table files' own page-cache pages, which are memory where ``$TMPDIR`` is a tmpfs), and a digest of
+the values: the two modes must agree bit for bit.
 
 ``--quick`` (CI): N = 4,000, 48 × 48, in seconds.
 """
@@ -47,7 +48,6 @@ def child(mode: str, n: int, width: int, workers: int) -> dict:
     x = rng.standard_normal((n, width))
     y = np.tanh(x @ rng.standard_normal((width, width)) / np.sqrt(width) + 0.5 * rng.standard_normal((n, width)))
     pool = _parallel._executor(workers)
-    pool.submit(int, 0).result()  # the workers are started before the clock
     if mode == MODES[0]:
         pool._nifgraph_maps = False  # what every call did before: the tables pickled into each piece
     real, sizes = _parallel.shared_tables, []
