@@ -1,8 +1,10 @@
 """What sending the critic tables to the CPU workers costs (issue #14, "Memory" and speed): every
-piece of a worker call used to carry both float32 tables (pickled through a pipe, unpickled into
-each worker); now the parent writes them once to unnamed temporary files and every piece
-carries two small handles that the workers map (``nifgraph.mi._parallel.shared_tables``). Both
-ways side by side in one run, a fresh child process per mode:
+piece of a worker call used to carry the float32 critic tables (pickled through a pipe, unpickled
+into each worker); now the parent lays them out once (per variable, the training then the
+held-out samples: ``nifgraph.mi._mine.critic_tables``), writes them to unnamed temporary files,
+and every piece carries four small handles that the workers map and read in place
+(``nifgraph.mi._parallel.shared_tables``). Both ways side by side in one run, a fresh child
+process per mode:
 
     python scripts/bench_worker_tables.py [--quick] [--n 60000] [--width 256] [--workers 2]
 
@@ -55,8 +57,8 @@ def child(mode: str, n: int, width: int, workers: int) -> dict:
     from contextlib import contextmanager
 
     @contextmanager
-    def measured(p, *tables):
-        with real(p, *tables) as out:
+    def measured(p, tables):
+        with real(p, tables) as out:
             sizes.append(len(pickle.dumps(tuple(out), protocol=pickle.HIGHEST_PROTOCOL)))
             yield out
 

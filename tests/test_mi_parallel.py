@@ -182,9 +182,10 @@ def test_fused_step_is_the_same_mathematics(data):
 
 
 def test_workers_map_the_parents_tables_instead_of_a_copy_per_piece(data, parallel_always, monkeypatch, tmp_path):
-    """Every piece of a worker call carries handles to the two critic tables (a few bytes), not
-    the tables: the parent writes them once to unnamed files that the workers map. The values
-    are those of one process and of the pickled tables; no file has a name meanwhile."""
+    """Every piece of a worker call carries handles to the four laid-out critic tables (training
+    and held-out samples of each side; a few bytes), not the tables: the parent writes them once
+    to unnamed files that the workers map. The values are those of one process and of the
+    pickled tables; no file has a name meanwhile."""
     import pickle
     import tempfile
 
@@ -193,21 +194,21 @@ def test_workers_map_the_parents_tables_instead_of_a_copy_per_piece(data, parall
     real, seen = _parallel.shared_tables, []
 
     @contextlib.contextmanager
-    def spy(pool, *tables):
-        with real(pool, *tables) as out:
+    def spy(pool, tables):
+        with real(pool, tables) as out:
             seen.append(([type(t) for t in out], sorted(p.name for p in tmp_path.iterdir())))
             yield out
 
     monkeypatch.setattr(_parallel, "shared_tables", spy)
     one = mi.pairwise(x, y, "mine", seed=5, workers=1, device="cpu", **FAST)
     two = mi.pairwise(x, y, "mine", seed=5, workers=2, device="cpu", **FAST)
-    assert seen == [([_parallel.SharedTable] * 2, [])]
+    assert seen == [([_parallel.SharedTable] * 4, [])]
     handle = _parallel.SharedTable(1, 3, (200, 12))
     assert len(pickle.dumps(handle)) < 200
     pool = _parallel._executor(2)
     monkeypatch.setattr(pool, "_nifgraph_maps", False, raising=False)  # workers that cannot map them
     pickled = mi.pairwise(x, y, "mine", seed=5, workers=2, device="cpu", **FAST)
-    assert seen[-1][0] == [np.ndarray] * 2
+    assert len(seen[-1][0]) == 4 and all(issubclass(t, np.ndarray) for t in seen[-1][0])
     np.testing.assert_array_equal(two, pickled)
     np.testing.assert_allclose(two, one, atol=1e-6, rtol=0)
 
@@ -221,13 +222,13 @@ def test_no_room_for_the_shared_tables_falls_back_to_sending_them(monkeypatch):
 
     monkeypatch.setattr(tempfile, "TemporaryFile", full)
     t = np.ones((4, 3), dtype=np.float32)
-    with _parallel.shared_tables(_parallel._executor(2), t, t) as out:
+    with _parallel.shared_tables(_parallel._executor(2), [t, t]) as out:
         assert out[0] is t and out[1] is t
 
 
 def test_an_empty_table_is_sent_as_it_is():
     t = np.zeros((0, 3), dtype=np.float32)
-    with _parallel.shared_tables(_parallel._executor(2), t) as out:
+    with _parallel.shared_tables(_parallel._executor(2), [t]) as out:
         assert out[0] is t
 
 
@@ -252,7 +253,102 @@ def test_no_worker_keeps_a_calls_table_files(data, parallel_always, monkeypatch,
 def test_a_worker_opens_the_parents_table_bit_for_bit():
     t = np.random.default_rng(0).standard_normal((50, 7)).astype(np.float32)
     pool = _parallel._executor(2)
-    with _parallel.shared_tables(pool, t) as (h,):
+    with _parallel.shared_tables(pool, [t]) as (h,):
         assert isinstance(h, _parallel.SharedTable)
         back = pool.submit(_parallel._table, h).result()  # mapped in the worker, sent back
     np.testing.assert_array_equal(np.asarray(back), t)
+
+
+def test_a_second_table_without_room_is_sent_with_the_first_one_written(monkeypatch):
+    """No room for the second file: both tables are sent, the first from its file, the values
+    unchanged."""
+    import errno
+    import tempfile
+
+    real, made = tempfile.TemporaryFile, []
+
+    def second_full():
+        if made:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        made.append(1)
+        return real()
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", second_full)
+    a = np.arange(12, dtype=np.float32).reshape(4, 3)
+    b = -a
+    with _parallel.shared_tables(_parallel._executor(2), iter([a, b])) as out:
+        assert not any(isinstance(t, _parallel.SharedTable) for t in out)
+        np.testing.assert_array_equal(out[0], a)
+        assert out[1] is b
+
+
+def test_the_tables_are_built_one_at_a_time(monkeypatch):
+    """The parent holds one new table at most: each is written to its file and dropped before
+    the next is made (checked with weak references where the tables are shared)."""
+    import gc
+    import weakref
+
+    refs, alive_when_made = [], []
+
+    def tables():
+        for k in range(3):
+            gc.collect()
+            alive_when_made.append(sum(r() is not None for r in refs))
+            t = np.full((5, 2), k, dtype=np.float32)
+            refs.append(weakref.ref(t))
+            yield t
+            del t
+
+    with _parallel.shared_tables(_parallel._executor(2), tables()) as out:
+        assert len(out) == 3
+        if os.path.isdir("/proc/self/fd"):
+            assert all(isinstance(h, _parallel.SharedTable) for h in out)
+            assert alive_when_made == [0, 0, 0]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_laid_out_tables_are_the_transposed_split_of_the_inputs(dtype, monkeypatch):
+    """:func:`_mine.critic_tables`: per variable, the training then the held-out samples of the
+    seed's split, float32, C-contiguous, equal bit for bit to a whole-array transposed copy (a
+    tiny gather block, so many blocks and a last partial one)."""
+    monkeypatch.setattr(_mine, "GATHER_BYTES", 3 * 4 * 170)
+    rng = np.random.default_rng(3)
+    xs, ys = rng.standard_normal((213, 7)).astype(dtype), rng.standard_normal((213, 4)).astype(dtype)
+    opts = mi.check_options("mine", FAST)
+    t = _mine.critic_tables(xs, ys, seed=9, opts=opts)
+    train, hold = _mine.split_rows(9, 213, opts)
+    assert sorted(np.concatenate([train, hold]).tolist()) == list(range(213))
+    assert hold.size == max(round(opts["holdout"] * 213), 10) and t.n == 213
+    for got, side, rows in ((t.x_tr, xs, train), (t.y_tr, ys, train), (t.x_ho, xs, hold), (t.y_ho, ys, hold)):
+        assert got.dtype == np.float32 and got.flags.c_contiguous
+        np.testing.assert_array_equal(got, side.T.astype(np.float32)[:, rows])
+    other = _mine.split_rows(10, 213, opts)[1]
+    assert not np.array_equal(np.sort(other), np.sort(hold))
+
+
+def test_laid_out_tables_are_trained_in_place_with_the_same_values(data, monkeypatch):
+    """Given laid-out tables, a call reads them where they are (no copy: the compiled loop gets
+    the very buffers) and gives the values of a call given the variables; tables laid out for
+    another seed are refused."""
+    x, y = data
+    (tx, per), (ty, _) = _mine_inputs(x), _mine_inputs(y)
+    opts = mi.check_options("mine", FAST)
+    ex = np.stack([np.arange(per) + i * per for i in range(6)])
+    ey = np.stack([np.arange(per) + j * per for j in range(5)])
+    ex, ey = np.repeat(ex, 5, 0), np.tile(ey, (6, 1))
+    kw = dict(keys=np.arange(30), bound="mine", opts=opts, seed=2)
+    plain = _mine.train_bounds(tx.astype(np.float32), ty.astype(np.float32), ex, ey, **kw)
+    laid = _mine.critic_tables(tx.astype(np.float32), ty.astype(np.float32), seed=2, opts=opts)
+    real, seen = _mine._train_numba, []
+
+    def spy(critics, x_tr, y_tr, x_ho, y_ho, *rest):
+        seen.append([a.data_ptr() for a in (x_tr, y_tr, x_ho, y_ho)])
+        return real(critics, x_tr, y_tr, x_ho, y_ho, *rest)
+
+    monkeypatch.setattr(_mine, "_train_numba", spy)
+    again = _mine.train_bounds(None, None, ex, ey, tables=laid, **kw)
+    np.testing.assert_array_equal(again, plain)
+    if _mine.use_numba(opts, torch.device("cpu")):
+        assert seen == [[a.ctypes.data for a in laid.arrays()]]
+    with pytest.raises(ValueError, match="another seed"):
+        _mine.train_bounds(None, None, ex, ey, tables=laid, **dict(kw, seed=3))

@@ -41,7 +41,9 @@ rounding), and the same seed gives the same random choices on a CPU and a GPU.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -261,6 +263,65 @@ def pool_width(opts: dict, device: torch.device) -> int:
     return POOL_GPU if device.type == "cuda" else POOL_CPU
 
 
+def _split(gen: torch.Generator, n: int, opts: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    """The held-out and training rows: the first draw of a call's generator."""
+    n_hold = max(int(round(opts["holdout"] * n)), 10)
+    perm = torch.randperm(n, generator=gen)
+    return perm[:n_hold], perm[n_hold:]
+
+
+def split_rows(seed: int, n: int, opts: dict) -> tuple[np.ndarray, np.ndarray]:
+    """The training and held-out rows of ``n`` samples that ``seed`` draws (as every call does)."""
+    hold, train = _split(torch.Generator().manual_seed(int(seed)), n, opts)
+    return train.numpy(), hold.numpy()
+
+
+#: Bytes of the temporary that :func:`gather_rows` takes per block of columns.
+GATHER_BYTES = 8 << 20
+
+
+def gather_rows(x: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``x[rows].T`` as one C-contiguous float32 array ``(columns, len(rows))``, a few columns
+    at a time (no full-size temporary; the same values as a whole-array copy)."""
+    out = np.empty((x.shape[1], rows.size), dtype=np.float32)
+    blk = int(max(1, min(64, GATHER_BYTES // max(1, rows.size * x.itemsize))))
+    for c0 in range(0, x.shape[1], blk):
+        out[c0 : c0 + blk] = x[rows, c0 : c0 + blk].T
+    return out
+
+
+@dataclass(frozen=True)
+class CriticTables:
+    """The critic tables in the layout the training loop reads: per variable (a row), its
+    training samples ``x_tr (cx, n_tr)``, ``y_tr (cy, n_tr)`` and its held-out samples
+    ``x_ho (cx, n_hold)``, ``y_ho (cy, n_hold)``, float32 and C-contiguous, for the split that
+    ``seed`` draws. The pieces of one call share the seed, so the parent builds this once and
+    the workers read it as it is (mapped: :mod:`._parallel`), with no copy of their own."""
+
+    x_tr: np.ndarray
+    y_tr: np.ndarray
+    x_ho: np.ndarray
+    y_ho: np.ndarray
+    seed: int
+    holdout: float
+
+    @property
+    def n(self) -> int:
+        return int(self.x_tr.shape[1] + self.x_ho.shape[1])
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        return self.x_tr, self.y_tr, self.x_ho, self.y_ho
+
+
+def critic_tables(xs: np.ndarray, ys: np.ndarray, *, seed: int, opts: dict) -> CriticTables:
+    """:class:`CriticTables` of the variables ``xs (N, cx)``, ``ys (N, cy)`` for ``seed``."""
+    train, hold = split_rows(seed, xs.shape[0], opts)
+    return CriticTables(
+        gather_rows(xs, train), gather_rows(ys, train), gather_rows(xs, hold), gather_rows(ys, hold),
+        int(seed), float(opts["holdout"]),
+    )
+
+
 def _tables(gen: torch.Generator, n: int, opts: dict):
     """Every random choice of a call, drawn once from the seed (on the CPU).
 
@@ -268,9 +329,8 @@ def _tables(gen: torch.Generator, n: int, opts: dict):
     and per training step ``t`` the x rows ``(T, 2B)`` and q rows ``(T, 2B)`` of the batch
     (joint half: the same rows; marginal half: q's rows shuffled within the batch).
     """
-    n_hold = max(int(round(opts["holdout"] * n)), 10)
-    perm = torch.randperm(n, generator=gen)
-    hold, train = perm[:n_hold], perm[n_hold:]
+    hold, train = _split(gen, n, opts)
+    n_hold = hold.numel()
     n_tr = n - n_hold
     batch = min(int(opts["batch_size"]), n_tr)
     shuffles = torch.argsort(torch.rand(int(opts["eval_shuffles"]), n_hold, generator=gen), 1)  # (K, n_hold)
@@ -285,8 +345,8 @@ def _tables(gen: torch.Generator, n: int, opts: dict):
 
 
 def train_bounds(
-    xs: np.ndarray,
-    ys: np.ndarray,
+    xs: np.ndarray | None,
+    ys: np.ndarray | None,
     ex: np.ndarray,
     ey: np.ndarray,
     *,
@@ -299,6 +359,7 @@ def train_bounds(
     done_offset: int = 0,
     total: int | None = None,
     fused: bool | None = None,
+    tables: CriticTables | None = None,
 ) -> np.ndarray:
     """Train one critic per edge and return each edge's held-out bound ``(E,)`` in nats.
 
@@ -314,6 +375,8 @@ def train_bounds(
     fused : the element-wise step (:func:`fused_step`) instead of the ``bmm`` step, compiled by
         ``torch.compile`` on a GPU (uncompiled on a CPU: the same code path, for tests);
         default: ``opts["compile"]``.
+    tables : the variables already laid out for ``seed`` (:func:`critic_tables`); ``xs`` and
+        ``ys`` are then not read (pass ``None``). Read as they are on a CPU: no copy.
     """
     dev = torch.device(device)
     n_edges = int(ey.shape[0])
@@ -325,13 +388,16 @@ def train_bounds(
         return out
     keys = np.arange(n_edges) if keys is None else np.asarray(keys)
     gen = torch.Generator().manual_seed(int(seed))
-    hold, train, shuffles, final_shuffles, x_rows, q_rows, batch, eval_every = _tables(gen, xs.shape[0], opts)
+    if tables is None:
+        tables = critic_tables(xs, ys, seed=seed, opts=opts)
+    elif tables.seed != int(seed) or tables.holdout != float(opts["holdout"]):
+        raise ValueError("critic tables laid out for another seed or holdout")  # a caller's bug
+    hold, train, shuffles, final_shuffles, x_rows, q_rows, batch, eval_every = _tables(gen, tables.n, opts)
     shuffles, final_shuffles = shuffles.to(dev), final_shuffles.to(dev)
     x_rows, q_rows = x_rows.to(dev), q_rows.to(dev)
-    xs_t = torch.as_tensor(np.ascontiguousarray(xs.T), dtype=torch.float32)  # (cx, N)
-    ys_t = torch.as_tensor(np.ascontiguousarray(ys.T), dtype=torch.float32)  # (cy, N)
-    x_tr, y_tr = xs_t[:, train].contiguous().to(dev), ys_t[:, train].contiguous().to(dev)
-    x_ho, y_ho = xs_t[:, hold].contiguous().to(dev), ys_t[:, hold].contiguous().to(dev)
+    with warnings.catch_warnings():  # read-only tables (Ray's object store) are read, never written
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        x_tr, y_tr, x_ho, y_ho = (torch.as_tensor(a).to(dev) for a in tables.arrays())  # (c, n_tr), (c, n_hold)
     n_tr = x_tr.shape[1]
     x_flat, y_flat = x_tr.view(-1), y_tr.view(-1)  # row c of the table starts at c * n_tr
     ex_t = torch.as_tensor(ex, dtype=torch.long).to(dev)  # (E, dx)

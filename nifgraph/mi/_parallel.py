@@ -17,7 +17,7 @@ import atexit
 import math
 import multiprocessing as mp
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -106,14 +106,15 @@ class SharedTable:
     wrote it to an unnamed temporary file (``tempfile.TemporaryFile``: ``O_TMPFILE``, or
     unlinked as soon as it is made, so a killed process leaves nothing behind) and holds it open as descriptor ``fd`` for the call; a
     worker opens the same file through ``/proc/<pid>/fd/<fd>``. Each piece of a call then
-    carries a few bytes instead of both tables, and the workers share one copy of the pages."""
+    carries a few bytes instead of the tables, and the workers share one copy of the pages."""
 
     pid: int
     fd: int
     shape: tuple[int, ...]
 
     def open(self) -> np.ndarray:
-        return np.memmap(f"/proc/{self.pid}/fd/{self.fd}", dtype=np.float32, mode="r", shape=self.shape)
+        # copy-on-write: writable for torch without a copy, and nothing reaches the parent's file
+        return np.memmap(f"/proc/{self.pid}/fd/{self.fd}", dtype=np.float32, mode="c", shape=self.shape)
 
 
 def _table(t: np.ndarray | SharedTable) -> np.ndarray:
@@ -129,43 +130,56 @@ def _can_open(t: SharedTable) -> bool:
 
 
 @contextmanager
-def shared_tables(pool: ProcessPoolExecutor, *tables: np.ndarray):
+def shared_tables(pool: ProcessPoolExecutor, tables: Iterable[np.ndarray]):
     """The float32 ``tables`` as :class:`SharedTable` handles for ``pool``'s workers while the
     block runs, or the tables themselves (pickled into every piece, as before) where that cannot
-    be done: no ``/proc``, no room in the temporary directory, or workers that cannot open the
-    parent's descriptors. The values are the same either way."""
+    be done: no ``/proc``, an empty table, no room in the temporary directory, or workers that
+    cannot open the parent's descriptors. The values are the same either way. ``tables`` is
+    read lazily: each table, once written, is dropped for a read-only map of its file, so the
+    caller may build them one at a time (the parent then holds one new table at most)."""
     import tempfile
 
     files: list[Any] = []
+    arrays: list[np.ndarray] = []
+    it = iter(tables)
     try:
-        out: list[Any] = list(tables)
+        shared = os.path.isdir(f"/proc/{os.getpid()}/fd")
         try:
-            if os.path.isdir(f"/proc/{os.getpid()}/fd") and all(t.size for t in tables):
-                for t in tables:
-                    files.append(tempfile.TemporaryFile())  # O_TMPFILE, or unlinked at once where not
-                    files[-1].write(memoryview(np.ascontiguousarray(t, dtype=np.float32)).cast("B"))
-                    files[-1].flush()
-                handles = [SharedTable(os.getpid(), f.fileno(), tuple(t.shape)) for f, t in zip(files, tables, strict=True)]
-                if getattr(pool, "_nifgraph_maps", None) is None:
-                    pool._nifgraph_maps = bool(pool.submit(_can_open, handles[0]).result())  # type: ignore[attr-defined]
-                if pool._nifgraph_maps:  # type: ignore[attr-defined]
-                    out = handles
+            for t in it:
+                arrays.append(np.ascontiguousarray(t, dtype=np.float32))
+                if not (shared and arrays[-1].size):
+                    shared = False
+                    continue
+                files.append(tempfile.TemporaryFile())  # O_TMPFILE, or unlinked at once where not
+                files[-1].write(memoryview(arrays[-1]).cast("B"))
+                files[-1].flush()
+                arrays[-1] = np.memmap(files[-1], dtype=np.float32, mode="r", shape=arrays[-1].shape)
+                del t  # the table lives on in its file only, before the next one is made
         except (OSError, ValueError):  # e.g. no room in $TMPDIR: send the tables themselves
-            out = list(tables)
+            shared = False
+            arrays.extend(np.ascontiguousarray(t, dtype=np.float32) for t in it)
+        out: list[Any] = arrays
+        if shared and files:
+            handles = [SharedTable(os.getpid(), f.fileno(), tuple(a.shape)) for f, a in zip(files, arrays, strict=True)]
+            if getattr(pool, "_nifgraph_maps", None) is None:
+                pool._nifgraph_maps = bool(pool.submit(_can_open, handles[0]).result())  # type: ignore[attr-defined]
+            if pool._nifgraph_maps:  # type: ignore[attr-defined]
+                out = handles
         yield out
     finally:  # every way out, an interrupted write included
         for f in files:
             f.close()
 
 
-def _piece(zx, zy, ex, ey, keys, bound, opts, seed) -> tuple[np.ndarray, np.ndarray]:
-    """One piece of edges in a worker process (CPU); ``zx``, ``zy``: the critic tables, or
-    :class:`SharedTable` handles to the parent's (mapped for this piece only)."""
+def _piece(tables, seed_holdout, ex, ey, keys, bound, opts, seed) -> tuple[np.ndarray, np.ndarray]:
+    """One piece of edges in a worker process (CPU); ``tables``: the four arrays of the
+    parent's :class:`._mine.CriticTables` for ``seed``, or :class:`SharedTable` handles to them
+    (mapped for this piece only and read as they are)."""
     from . import _mine
 
-    zx, zy = _table(zx), _table(zy)
+    laid = _mine.CriticTables(*(_table(t) for t in tables), *seed_holdout)
     with torch_threads(opts["threads"] if opts["threads"] is not None else 1):
-        est = _mine.train_bounds(zx, zy, ex, ey, keys=keys, bound=bound, opts=opts, seed=seed, device="cpu")
+        est = _mine.train_bounds(None, None, ex, ey, keys=keys, bound=bound, opts=opts, seed=seed, device="cpu", tables=laid)
     return est, _mine.LAST_RUN["steps"]
 
 
@@ -252,10 +266,14 @@ def train(
     width = _mine.pool_width(opts, torch.device("cpu"))
     done = 0
     try:
-        with shared_tables(pool, zx32, zy32) as (tx, ty):  # a few bytes per piece, not both tables
+        # the tables laid out once for every piece (one seed, one split), written to files the
+        # workers map one at a time: a few bytes per piece, and no worker copies them
+        split = _mine.split_rows(seed, zx32.shape[0], opts)
+        laid = (_mine.gather_rows(z, rows) for rows in split for z in (zx32, zy32))
+        with shared_tables(pool, laid) as tables:
             try:
                 futures = {
-                    pool.submit(_piece, tx, ty, ex[s], ey[s], keys[s], bound, opts, seed): s
+                    pool.submit(_piece, tables, (seed, float(opts["holdout"])), ex[s], ey[s], keys[s], bound, opts, seed): s
                     for s in pieces(n_edges, workers, width)
                 }
                 pending = set(futures)

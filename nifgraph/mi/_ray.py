@@ -136,14 +136,18 @@ def task_device(device: str) -> tuple[str, int, float]:
     return "cpu", cpus, 0.0
 
 
-def _task(zx, zy, ex, ey, keys, bound, opts, seed, device):
-    """One chunk of edges in a Ray worker: ``(bounds (E,), steps (E,))``."""
+def _task(x_tr, y_tr, x_ho, y_ho, holdout, ex, ey, keys, bound, opts, seed, device):
+    """One chunk of edges in a Ray worker: ``(bounds (E,), steps (E,))``. The four tables are
+    the call's :class:`._mine.CriticTables` from the object store, read in place on a CPU."""
     from . import _mine
     from ._parallel import torch_threads
 
     threads = 1 if device == "cpu" else opts["threads"]
+    laid = _mine.CriticTables(x_tr, y_tr, x_ho, y_ho, seed, holdout)
     with torch_threads(threads):
-        est = _mine.train_bounds(zx, zy, ex, ey, keys=keys, bound=bound, opts=opts, seed=seed, device=device)
+        est = _mine.train_bounds(
+            None, None, ex, ey, keys=keys, bound=bound, opts=opts, seed=seed, device=device, tables=laid,
+        )
     return est, _mine.LAST_RUN["steps"]
 
 
@@ -178,10 +182,14 @@ def iter_chunks(
     if n_edges == 0:
         return
     width = _mine.pool_width(opts, torch.device(dev))
-    zx_ref, zy_ref = ray_mod.put(np.asarray(zx, dtype=np.float32)), ray_mod.put(np.asarray(zy, dtype=np.float32))
+    # the tables laid out once for every task (one seed, one split), put one at a time
+    zx32, zy32 = np.asarray(zx, dtype=np.float32), np.asarray(zy, dtype=np.float32)
+    split = _mine.split_rows(seed, zx32.shape[0], opts)
+    tables = [ray_mod.put(_mine.gather_rows(z, rows)) for rows in split for z in (zx32, zy32)]
     task = _remote().options(num_cpus=1, num_gpus=gpus)
     chunks = pieces(n_edges, slots, width)
-    refs = [task.remote(zx_ref, zy_ref, ex[s], ey[s], keys[s], bound, opts, seed, dev) for s in chunks]
+    holdout = float(opts["holdout"])
+    refs = [task.remote(*tables, holdout, ex[s], ey[s], keys[s], bound, opts, seed, dev) for s in chunks]
     index = {ref: i for i, ref in enumerate(refs)}
     ready: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     pending, nxt, landed = list(refs), 0, 0
