@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-stamp
 $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -c constraints.txt -e ".[dev,compare,viz,ray]"
+	$(BIN)/python -m pip install -q -c constraints.txt -e ".[dev,compare,viz,ray,gpu]"
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -38,6 +38,7 @@ bench-quick: $(STAMP)
 	$(BIN)/python scripts/bench_schedule.py --quick
 	$(BIN)/python scripts/bench_million.py --quick
 	$(BIN)/python scripts/bench_read_memory.py --quick
+	$(BIN)/python scripts/bench_gpu.py --quick
 	$(BIN)/python scripts/bench_activation_memory.py --quick
 	$(BIN)/python scripts/bench_worker_tables.py --quick
 	$(BIN)/python scripts/bench_resnet.py --quick

@@ -123,7 +123,8 @@ class EstimationSettings:
         self.significance.validate(owner, self.variant)
         mi.check_where(self.workers, self.device, owner, ray=self.ray)
         check_screen(self.screen, self.screen_alpha, self.estimator, self.variant, owner)
-        mi.check_options(self.estimator, dict(self.options), f"the {self.estimator} estimator")
+        opts = mi.check_options(self.estimator, dict(self.options), f"the {self.estimator} estimator")
+        mi.check_kernel(opts, self.device, f"the {self.estimator} estimator", self.ray)
         self._check_conv_samples(owner)
         return self
 

@@ -26,7 +26,8 @@ def data():
 
 def test_all_is_complete():
     assert set(mi.__all__) == {
-        "METHODS", "DEVICES", "pairwise", "joint", "describe", "check_options", "check_where", "resolve_device",
+        "METHODS", "DEVICES", "pairwise", "joint", "describe", "check_options", "check_kernel", "check_where",
+        "resolve_device",
         "ray_device",
     }
     assert set(mi.METHODS) >= {"mine", "smile", "ksg", "gcmi"}

@@ -41,7 +41,7 @@ from ._registry import REGISTRY, Where
 from ._validate import check_pair, merge_options
 
 __all__ = [
-    "METHODS", "DEVICES", "pairwise", "joint", "describe", "check_options", "check_where", "resolve_device",
+    "METHODS", "DEVICES", "pairwise", "joint", "describe", "check_options", "check_kernel", "check_where", "resolve_device",
     "ray_device",
 ]
 
@@ -91,6 +91,20 @@ def check_options(method: str, options: dict[str, Any], owner: str = "the estima
     return opts
 
 
+def check_kernel(opts: dict[str, Any], device: Any, owner: str, ray: Any = None) -> None:
+    """``kernel="triton"`` needs a device it runs on (a CUDA GPU here; on a Ray cluster the
+    tasks' device is checked where they run): refused in one line, before any work."""
+    if opts.get("kernel") != "triton" or ray is not None:
+        return
+    import torch
+
+    from ._triton import unavailable
+
+    why = unavailable(torch.device(resolve_device(device)))
+    if why is not None:
+        raise ValidationError(f"{owner}: {why}")
+
+
 def describe(method: str) -> dict[str, Any]:
     """Default options of ``method`` (a fresh dict, safe to record with a run's settings)."""
     m = _method(method, "describe")
@@ -109,6 +123,7 @@ def _estimate(
     where = Where(check_workers(workers, owner), check_device(device, owner, local=ray is None), ray)
     opts = merge_options(m.defaults, options, owner)
     m.check(opts, owner)
+    check_kernel(opts, device, owner, ray)
     xa, ya = check_pair(x, y, owner, m.min_samples(opts))
     if edges is not None:
         shape = (xa.shape[1], ya.shape[1]) if kind == "pairwise" else (ya.shape[1],)

@@ -73,7 +73,10 @@ DEFAULTS: dict[str, object] = {
     "ema": 0.03,  # rate of the weights' moving average that is evaluated and reported (0: the weights)
     "threads": 1,  # torch threads; the ops are small, so more threads rarely pay (see docs)
     "compile": False,  # GPU: the fused step through torch.compile (1.1-1.4x once compiled, ~30 s to compile)
-    "kernel": "auto",  # CPU training loop: "numba" (compiled, one edge at a time), "bmm" (batched torch); auto: numba on a CPU
+    # training loop: "numba" (compiled, CPU, one edge at a time), "bmm" (batched torch, any device),
+    # "triton" (one GPU program per edge, the gpu extra; not yet measured on a card; it takes precedence over
+    # compile); auto: numba on a CPU, bmm on a GPU
+    "kernel": "auto",
 }
 SMILE_DEFAULTS: dict[str, object] = {**DEFAULTS, "tau": 5.0}
 
@@ -122,7 +125,7 @@ _RANGES = {  # name: (low, high, inclusive-low) for the float options
 _INT_CAPS = {"steps": 100_000, "min_steps": 100_000, "batch_size": 65_536, "eval_shuffles": 1_000, "final_shuffles": 1_000}
 
 
-KERNELS = ("auto", "numba", "bmm")
+KERNELS = ("auto", "numba", "bmm", "triton")
 
 
 def use_numba(opts: dict, device: torch.device) -> bool:
@@ -131,7 +134,7 @@ def use_numba(opts: dict, device: torch.device) -> bool:
     from ._kernel import HAVE_NUMBA
 
     kernel = opts.get("kernel", "auto")
-    if device.type != "cpu" or opts.get("compile", False) or kernel == "bmm":
+    if device.type != "cpu" or opts.get("compile", False) or kernel not in ("auto", "numba"):
         return False
     return HAVE_NUMBA
 
@@ -142,6 +145,15 @@ def check_options(opts: dict, owner: str) -> None:
 
     if "kernel" in opts and opts["kernel"] not in KERNELS:
         raise param_error("kernel", owner, "one of " + ", ".join(repr(k) for k in KERNELS), opts["kernel"])
+    if opts.get("kernel") == "triton":
+        from ..errors import ValidationError
+        from ._triton import HAVE_TRITON, too_large, unavailable
+
+        if not HAVE_TRITON:
+            raise ValidationError(f"{owner}: {unavailable(torch.device('cuda'))}")
+        big = too_large(int(opts.get("hidden", 16)), int(opts.get("batch_size", 128)))
+        if big is not None:
+            raise ValidationError(f"{owner}: {big}")
 
     for name, (lo, hi, closed) in _RANGES.items():
         if name in opts:
@@ -412,6 +424,11 @@ def train_bounds(
     quiet_below = float(opts.get("quiet_below", 0.0))
     quiet_patience = int(opts.get("quiet_patience", 1))
 
+    if fused is None and opts.get("kernel") == "triton":
+        return _train_triton(
+            critics, x_tr, y_tr, x_ho, y_ho, ex_t, ey_t, keys, seed, x_rows, q_rows, shuffles, final_shuffles,
+            batch, eval_every, bound, opts, out, steps_taken, progress, done_offset, total, dev,
+        )
     if fused is None and use_numba(opts, dev):
         return _train_numba(
             critics, x_tr, y_tr, x_ho, y_ho, ex, ey, keys, seed, x_rows, q_rows, shuffles, final_shuffles,
@@ -535,6 +552,40 @@ def _train_numba(critics, x_tr, y_tr, x_ho, y_ho, ex, ey, keys, seed, x_rows, q_
             patience=int(opts["patience"]), min_steps=int(opts["min_steps"]), max_steps=int(opts["steps"]),
             eval_every=eval_every, tol=float(opts["tol"]), ema=float(opts.get("ema", 0.0)),
             quiet_below=float(opts.get("quiet_below", 0.0)), quiet_patience=int(opts.get("quiet_patience", 1)),
+        )
+        out[a:b], steps_taken[a:b] = est, steps
+        if progress is not None:
+            progress(done_offset + b, total)
+    return out
+
+
+#: Edges per launch of the Triton kernel (progress is reported between launches): enough
+#: programs to fill a large GPU many times over (two per SM resident at the defaults); small
+#: under the CPU interpreter.
+TRITON_BLOCK, TRITON_BLOCK_INTERPRETED = 1 << 14, 16
+
+
+def _train_triton(critics, x_tr, y_tr, x_ho, y_ho, ex_t, ey_t, keys, seed, x_rows, q_rows, shuffles, final_shuffles,
+                  batch, eval_every, bound, opts, out, steps_taken, progress, done_offset, total, dev) -> np.ndarray:
+    """:func:`train_bounds` through the Triton kernel (:mod:`._triton`), one program per edge,
+    in launches of :data:`TRITON_BLOCK` edges."""
+    from ..errors import ValidationError
+    from ._triton import interpreting, too_large, train_edges, unavailable
+
+    why = unavailable(dev) or too_large(critics.h, batch, critics.din)
+    if why is not None:
+        raise ValidationError(why)
+    n_edges = int(ey_t.shape[0])
+    block = TRITON_BLOCK_INTERPRETED if interpreting() else TRITON_BLOCK
+    for a in range(0, n_edges, block):
+        b = min(a + block, n_edges)
+        est, steps = train_edges(
+            x_tr, y_tr, x_ho, y_ho, ex_t[a:b], ey_t[a:b], critics.init(keys[a:b], seed, dev), x_rows, q_rows,
+            shuffles, final_shuffles, batch=batch, bound=bound, hidden=critics.h, lr=float(opts["lr"]),
+            rate=float(opts["ma_rate"]), tau=float(opts.get("tau", 0.0)), patience=int(opts["patience"]),
+            min_steps=int(opts["min_steps"]), max_steps=int(opts["steps"]), eval_every=eval_every,
+            tol=float(opts["tol"]), ema=float(opts.get("ema", 0.0)), quiet_below=float(opts.get("quiet_below", 0.0)),
+            quiet_patience=int(opts.get("quiet_patience", 1)),
         )
         out[a:b], steps_taken[a:b] = est, steps
         if progress is not None:

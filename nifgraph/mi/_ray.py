@@ -178,6 +178,11 @@ def iter_chunks(
 
     connect(ray)
     dev, slots, gpus = task_device(device)
+    if opts.get("kernel") == "triton" and dev != "cuda":  # refused here, not in every task
+        from ..errors import ValidationError
+
+        raise ValidationError("ray: kernel 'triton' needs GPU tasks, and this cluster's workers have no GPU "
+                              "(or device is 'cpu'); use kernel 'auto' there")
     n_edges = int(ey.shape[0])
     if n_edges == 0:
         return
