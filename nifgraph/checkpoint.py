@@ -199,8 +199,9 @@ def load_network(path: str | os.PathLike[str], *, trust_pickle: bool = False) ->
     except Exception as exc:
         if "weights only load failed" not in str(exc).lower():
             raise UnsupportedModelError(
-                f"{path.name} is not a PyTorch file nifgraph can read ({type(exc).__name__}); save the model "
-                "with torch.save(model, path) or torch.jit.save(torch.jit.script(model), path)."
+                f"{path.name} is not a PyTorch model file nifgraph can read; save the model as a torch.export "
+                "program: torch.export.save(torch.export.export(model, (x,)), 'model.pt2') (or TorchScript: "
+                "torch.jit.save(torch.jit.script(model), path))."
             ) from exc
         if not trust_pickle:
             raise UnsupportedModelError(

@@ -40,6 +40,23 @@ def test_reading_commands_use_the_newest_analysed_run_and_say_so(tmp_path):
     assert json.loads(res.stdout)["run_id"] == newer
 
 
+def test_models_and_compare_all_keep_the_newest_analysed_run():
+    """A newer, unanalysed run (estimate --no-analyze) hides nothing: `models` still counts the
+    prunable units of the newest analysed run and `compare --all` still compares the model
+    (both used to look at the newest run only)."""
+    mid = train_iris()
+    _estimate(mid)
+    before = {r["model_id"]: r for r in json.loads(invoke("models", "--json").stdout)}[mid]
+    assert before["prunable"] is not None
+    _estimate(mid, "--no-analyze")
+    after = {r["model_id"]: r for r in json.loads(invoke("models", "--json").stdout)}[mid]
+    assert after["runs"] == before["runs"] + 1 and after["prunable"] == before["prunable"]
+    res = invoke("compare", "--all", "--json")
+    assert res.exit_code == 0, res.output
+    d = json.loads(res.stdout)
+    assert d["left_out"] == [] and mid in json.dumps(d)
+
+
 def test_a_model_with_no_analysed_run_names_the_command_that_analyses_it():
     mid = train_iris()
     run = _estimate(mid, "--no-analyze")

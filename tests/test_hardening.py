@@ -102,3 +102,15 @@ def test_a_binary_file_as_csv_and_an_alpha_above_one_are_one_line_errors(tmp_pat
     one_line_error(invoke("train", "--csv", str(blob), "--target", "x"), "Could not parse", "as CSV")
     one_line_error(invoke("run", "--alpha", "2"), "'alpha'")
     assert stored_models() == []
+
+
+def test_a_file_that_is_no_model_names_the_format_to_save_in(tmp_path):
+    """Garbage given as --model-file: one line recommending torch.export (the preferred format),
+    without the internal exception's name."""
+
+    path = tmp_path / "garbage.pt2"
+    path.write_bytes(b"not a model at all")
+    res = invoke("train", "--model-file", str(path), "--dataset", "iris")
+    assert res.exit_code == 1, res.output
+    lines = [ln for ln in res.output.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1 and "torch.export.save" in lines[0] and "Error)" not in lines[0], res.output

@@ -151,9 +151,17 @@ def test_values_do_not_depend_on_the_launches(tri, dev, monkeypatch):
 
 def test_a_cpu_without_the_interpreter_is_refused_in_one_line(tri, monkeypatch):
     monkeypatch.delenv("TRITON_INTERPRET", raising=False)
-    with pytest.raises(ValidationError, match="kernel 'triton' runs on a CUDA GPU .*kernel 'auto'") as err:
+    with pytest.raises(ValidationError, match="kernel 'triton' runs on a CUDA GPU only.*leave kernel at 'auto'.*start Python with TRITON_INTERPRET=1") as err:
         mi.pairwise(np.zeros((50, 1)), np.zeros((50, 1)), device="cpu", kernel="triton")
     assert "\n" not in str(err.value)
+
+
+def test_a_ray_run_on_the_cpu_is_refused_before_ray_starts(tri, monkeypatch):
+    ray = pytest.importorskip("ray", reason="the ray extra is not installed")
+    monkeypatch.delenv("TRITON_INTERPRET", raising=False)
+    with pytest.raises(ValidationError, match="kernel 'triton' runs on a CUDA GPU only"):
+        mi.pairwise(np.zeros((50, 1)), np.zeros((50, 1)), device="cpu", ray="local", kernel="triton")
+    assert not ray.is_initialized()
 
 
 def test_the_run_command_refuses_it_before_training(tri, monkeypatch):

@@ -130,3 +130,17 @@ def test_a_job_killed_at_any_point_leaves_a_consistent_store(tmp_path, point):
     res = invoke("run", *FAST, "--store", str(store))
     assert res.exit_code == 0, res.output
     assert len(_consistent(store)) == len(runs) + 1
+
+
+@pytest.mark.parametrize(("name", "content"), [("data.csv", b"sepal,petal\n1,2\n"), ("empty.duckdb", b"")])
+def test_a_file_that_is_not_a_store_is_named_as_such_and_left_untouched(tmp_path, name, content):
+    """A CSV (or an empty file) given as the store: one line saying it is not a nifgraph store,
+    for reading and writing commands alike, and the file keeps its bytes."""
+    path = tmp_path / name
+    path.write_bytes(content)
+    for args in (("models",), ("train", "--epochs", "1")):
+        res = invoke(*args, "--store", str(path))
+        assert res.exit_code == 1, res.output
+        lines = [ln for ln in res.output.strip().splitlines() if ln.strip()]
+        assert len(lines) == 1 and "is not a nifgraph store" in lines[0] and "read-only" not in lines[0], res.output
+    assert path.read_bytes() == content

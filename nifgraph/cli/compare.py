@@ -52,7 +52,7 @@ def compare(
         if all_ or dataset:
             chosen = [m for m in st.list_models() if not dataset or m.dataset == dataset.strip().lower()]
             for m in chosen:
-                analysed = any(st.get_analysis(r.run_id) for r in st.list_runs(m.model_id)[-1:])
+                analysed = st.newest_analysed(st.list_runs(m.model_id)) is not None
                 (refs if analysed else left_out).append(m.model_id)
         if not refs:
             raise ValidationError("No model to compare: name models, or use --all or --dataset NAME (models need an analysed run"

@@ -94,13 +94,13 @@ def check_options(method: str, options: dict[str, Any], owner: str = "the estima
 def check_kernel(opts: dict[str, Any], device: Any, owner: str, ray: Any = None) -> None:
     """``kernel="triton"`` needs a device it runs on (a CUDA GPU here; on a Ray cluster the
     tasks' device is checked where they run): refused in one line, before any work."""
-    if opts.get("kernel") != "triton" or ray is not None:
-        return
+    if opts.get("kernel") != "triton" or (ray is not None and device != "cpu"):
+        return  # on a cluster, auto/cuda: its tasks' device is known once it is joined
     import torch
 
     from ._triton import unavailable
 
-    why = unavailable(torch.device(resolve_device(device)))
+    why = unavailable(torch.device("cpu" if ray is not None else resolve_device(device)))
     if why is not None:
         raise ValidationError(f"{owner}: {why}")
 

@@ -142,7 +142,7 @@ REGISTRY: dict[str, Method] = {
     for m in (
         Method(
             "mine",
-            "MINE: Donsker-Varadhan bound, moving-average gradient, batched critics",
+            "MINE: Donsker-Varadhan bound, moving-average gradient; one compiled loop per edge on a CPU, batched critics on a GPU",
             dict(_mine.DEFAULTS),
             _mine.min_samples,
             _neural_pairwise("mine"),

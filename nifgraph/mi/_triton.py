@@ -69,8 +69,9 @@ def too_large(hidden: int, batch: int, inputs: int | None = None) -> str | None:
     """Why a critic of ``hidden`` units, batch ``batch`` and ``inputs`` input rows is too large
     for the kernel (one line, with the fix); None when it fits."""
     if _pow2(hidden) * _pow2(2 * batch) > MAX_TILE:
-        return (f"kernel 'triton' keeps the hidden layer in registers: hidden x 2 batch_size (rounded up to "
-                f"powers of two) must be <= {MAX_TILE:,}, got {hidden} x {2 * batch}; lower them or use kernel 'bmm'")
+        return (f"kernel 'triton' keeps the hidden layer in registers: hidden x 2 batch_size, each rounded up "
+                f"to a power of two, must be <= {MAX_TILE:,}, got hidden {hidden} and batch_size {batch} "
+                f"({_pow2(hidden)} x {_pow2(2 * batch)}); lower them or use kernel 'bmm'")
     if inputs is not None and inputs + 1 > MAX_INPUTS:
         return (f"kernel 'triton' takes critics of <= {MAX_INPUTS - 1} inputs, got {inputs} (joint over a wide "
                 f"layer); use kernel 'bmm'")
@@ -84,8 +85,9 @@ def unavailable(device: torch.device) -> str | None:
                 "(or use kernel 'auto')")
     if device.type == "cuda" or (device.type == "cpu" and interpreting()):
         return None
-    return ("kernel 'triton' runs on a CUDA GPU (device 'cuda'); on a CPU use kernel 'auto' "
-            "(the compiled loop), or set TRITON_INTERPRET=1 to test it, slowly")
+    return ("kernel 'triton' runs on a CUDA GPU only, and this runs on the CPU: leave kernel at 'auto' "
+            "(the compiled CPU loop), or, to test the kernel slowly, start Python with TRITON_INTERPRET=1 set "
+            "(triton reads it when first imported)")
 
 
 if HAVE_TRITON:

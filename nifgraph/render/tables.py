@@ -231,7 +231,8 @@ def model_rows(store: Store) -> list[dict[str, Any]]:
     rows = []
     for m in store.list_models():
         runs = store.list_runs(m.model_id)
-        a = store.get_analysis(runs[-1].run_id) if runs else None
+        found = store.newest_analysed(runs)  # an unanalysed newer run does not hide the results
+        a = found[1] if found else None
         rows.append(dict(
             model_id=m.model_id, name=m.name, dataset=m.dataset, architecture=m.architecture,
             activation=",".join(sorted(set(m.activations) - {"identity"})) or "identity",

@@ -457,6 +457,11 @@ class Store(abc.ABC):
                 return model, found[0], found[1]
         return model, run, None
 
+    def newest_analysed(self, runs: list[RunRecord]) -> tuple[RunRecord, AnalysisRecord] | None:
+        """The newest of ``runs`` (oldest first, as :meth:`list_runs` gives them) that has an
+        analysis, with it; or ``None`` (what ``models`` and ``compare --all`` report)."""
+        return self._newest_analysed(runs)
+
     def _newest_analysed(self, runs: list[RunRecord]) -> tuple[RunRecord, AnalysisRecord] | None:
         """The newest of ``runs`` (oldest first) that has an analysis, with it; or ``None``."""
         for run in reversed(runs):

@@ -200,6 +200,11 @@ class DuckDBStore(Store):
             except duckdb.Error as exc:
                 msg = str(exc).splitlines()[0]
                 if "lock" not in msg.lower():
+                    if p.is_file() and not _is_duckdb_file(p):
+                        raise StoreUnavailableError(
+                            f"{p} is not a nifgraph store (not a DuckDB database file; left untouched); point "
+                            "--store or NIFGRAPH_STORE at a new or existing nifgraph .duckdb file."
+                        ) from exc
                     raise StoreUnavailableError(
                         f"Cannot open store {p} ({msg}); choose a writable location with --store or NIFGRAPH_STORE."
                     ) from exc
@@ -592,3 +597,13 @@ class DuckDBRunWriter(RunWriter):
         if self._dir is not None:
             shutil.rmtree(self._dir, ignore_errors=True)
             self._dir, self._files = None, []
+
+
+def _is_duckdb_file(path) -> bool:
+    """Whether ``path`` starts like a DuckDB database file (its magic number ``DUCK`` at byte 8)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(12)
+    except OSError:
+        return True  # unreadable: let DuckDB's own message speak
+    return len(head) >= 12 and head[8:12] == b"DUCK"
