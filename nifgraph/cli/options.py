@@ -181,7 +181,7 @@ class EstimateOptions:
 
     estimator: Annotated[str, typer.Option("--estimator", "-e", help="MI estimator: mine (default), smile, ksg, gcmi, …")] = "mine"
     steps: Annotated[int | None, typer.Option("--steps", help="Training steps of neural MI estimators (default: the estimator's).")] = None
-    option: Annotated[list[str] | None, typer.Option("--option", "-o", help="Extra estimator option KEY=VALUE (repeatable).")] = None
+    option: Annotated[list[str] | None, typer.Option("--option", "-o", help="Extra estimator option KEY=VALUE (repeatable), e.g. -o lr=0.01, -o kernel=bmm|numba|triton (docs/estimators.md); an unknown KEY lists the valid ones.")] = None
     split: Annotated[str, typer.Option("--split", help="Samples to estimate NIF on: all (default), train or test.")] = "all"
     beta: Annotated[float, typer.Option("--beta", help="Redundancy weight β of the paper's Eq. 3 (0 = independent inputs).")] = 0.0
     variant: Annotated[str, typer.Option("--variant", help="pairwise: I(X_i;Q_k); layer: the paper's literal I(X;Q_k).")] = "pairwise"
