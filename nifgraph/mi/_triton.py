@@ -45,8 +45,6 @@ except Exception:  # pragma: no cover - triton missing or broken
 
 __all__ = ["HAVE_TRITON", "NUM_WARPS", "compile_for", "interpreting", "unavailable", "train_edges"]
 
-_B1, _B2, _EPS = 0.9, 0.999, 1e-8
-
 #: Warps per program (one program trains one edge; ``(H, 2B)`` = 16 x 256 activations at the
 #: defaults, 32 per thread with 4 warps). To be tuned on a GPU (scripts/bench_gpu.py --warps).
 NUM_WARPS = 4
@@ -61,7 +59,7 @@ def interpreting() -> bool:
 
 #: Largest critic the kernel takes: the hidden layer ``(H, 2B)`` (powers of two) and the
 #: critic's input rows (x rows + q rows + the bias) live in registers. The defaults are
-#: 16 x 256 and 5 (4 + 1; compiled for sm_90: 212 registers, no spills, docs/estimators.md).
+#: 16 x 256 and 5 (4 + 1; compiled for sm_90: 210 registers, no spills, docs/estimators.md).
 MAX_TILE, MAX_INPUTS = 16 * 512, 16
 
 
@@ -144,6 +142,8 @@ if HAVE_TRITON:
         gw2 = tl.sum(tl.maximum(pre, 0.0) * dt[None, :], axis=1)
         gb2 = tl.sum(dt, axis=0)
         rr = tl.arange(0, D_PAD)
+        # the inputs are gathered again rather than kept from the forward pass: D rows of 2B
+        # samples more in registers would cost occupancy; the second gather hits the cache
         gw1 = tl.where(rr[:, None] == D_X + D_Q, (w2 * tl.sum(g, axis=1))[None, :], 0.0)
         for d in tl.static_range(D_X):
             row = tl.load(ex_ptr + d)
@@ -287,8 +287,7 @@ def compile_for(arch: int = 90, *, dx: int = 2, dq: int = 2, hidden: int = 16, b
     from triton.compiler import ASTSource
 
     names = _train_kernel.arg_names
-    const = dict(D_X=dx, D_Q=dq, HID=hidden, H=_pow2(hidden), D_PAD=_pow2(dx + dq + 1), M2=_pow2(2 * batch),
-                 BLOCK_N=256, MINE=bound == "mine", EMA=bool(ema))
+    const = _constants(dx, dq, hidden, batch, None, bound, ema)
     sig = {n: _POINTERS.get(n) or ("constexpr" if n in const else "fp32" if n in _FLOATS else "i32") for n in names}
     src = ASTSource(fn=_train_kernel, signature=sig, constexprs={(names.index(k),): v for k, v in const.items()})
     kernel = triton.compile(src, target=GPUTarget("cuda", arch, 32), options={"num_warps": num_warps or NUM_WARPS})
@@ -303,6 +302,12 @@ def compile_for(arch: int = 90, *, dx: int = 2, dq: int = 2, hidden: int = 16, b
 
 def _pow2(n: int) -> int:
     return 1 << max(0, int(n) - 1).bit_length()
+
+
+def _constants(dx: int, dq: int, hidden: int, batch: int, n_ho: int | None, bound: str, ema: float) -> dict:
+    """The kernel's compile-time arguments (``n_ho`` None: the widest held-out block)."""
+    return dict(D_X=dx, D_Q=dq, HID=int(hidden), H=_pow2(hidden), D_PAD=_pow2(dx + dq + 1), M2=_pow2(2 * batch),
+                BLOCK_N=256 if n_ho is None else min(256, _pow2(n_ho)), MINE=bound == "mine", EMA=ema > 0.0)
 
 
 def train_edges(x_tr, y_tr, x_ho, y_ho, ex, ey, theta0, x_rows, q_rows, shuffles, final_shuffles, *,
@@ -337,20 +342,11 @@ def train_edges(x_tr, y_tr, x_ho, y_ho, ex, ey, theta0, x_rows, q_rows, shuffles
     c = [t.to(dev, f32).contiguous() for t in (x_tr, y_tr, x_ho, y_ho, theta0)]
     r = [t.to(dev, torch.int64).contiguous() for t in (x_rows, q_rows, shuffles, final_shuffles)]
     with torch.cuda.device(dev) if dev.type == "cuda" else contextlib.nullcontext():  # cuda:N: launch there
-        _launch(n_edges, c, ex2, ey2, r, out, steps, x_tr, n_ho, batch, shuffles, final_shuffles, n_param, lr, rate,
-                tau, patience, min_steps, max_steps, eval_every, tol, ema, quiet_below, quiet_patience, dx, dq, hidden,
-                bound, num_warps)
+        _train_kernel[(n_edges,)](
+            *c[:4], ex2, ey2, c[4], *r, out, steps,
+            int(x_tr.shape[1]), n_ho, int(batch), int(shuffles.shape[0]), int(final_shuffles.shape[0]), int(n_param),
+            float(lr), float(rate), float(tau), int(patience), int(min_steps), int(max_steps), int(eval_every),
+            float(tol), float(ema), float(quiet_below) if quiet_below > 0 else -math.inf, int(quiet_patience),
+            **_constants(dx, dq, hidden, batch, n_ho, bound, ema), num_warps=num_warps or NUM_WARPS,
+        )
     return out.double().cpu().numpy(), steps.long().cpu().numpy()
-
-
-def _launch(n_edges, c, ex2, ey2, r, out, steps, x_tr, n_ho, batch, shuffles, final_shuffles, n_param, lr, rate, tau,
-            patience, min_steps, max_steps, eval_every, tol, ema, quiet_below, quiet_patience, dx, dq, hidden, bound,
-            num_warps):
-    _train_kernel[(n_edges,)](
-        *c[:4], ex2, ey2, c[4], *r, out, steps,
-        int(x_tr.shape[1]), n_ho, int(batch), int(shuffles.shape[0]), int(final_shuffles.shape[0]), int(n_param),
-        float(lr), float(rate), float(tau), int(patience), int(min_steps), int(max_steps), int(eval_every),
-        float(tol), float(ema), float(quiet_below) if quiet_below > 0 else -math.inf, int(quiet_patience),
-        D_X=dx, D_Q=dq, HID=int(hidden), H=_pow2(hidden), D_PAD=_pow2(dx + dq + 1), M2=_pow2(2 * batch),
-        BLOCK_N=min(256, _pow2(n_ho)), MINE=bound == "mine", EMA=ema > 0.0, num_warps=num_warps or NUM_WARPS,
-    )

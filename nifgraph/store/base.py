@@ -445,25 +445,21 @@ class Store(abc.ABC):
         if ref == "latest":  # the newest run: a model stored without one (an estimate
             runs = self.list_runs()  # interrupted, a plain `train`) does not hide the last result
             if runs:
-                found = self._newest_analysed(runs) if prefer_analysed else None
+                found = self.newest_analysed(runs) if prefer_analysed else None
                 run, analysis = found or (runs[-1], None)
                 return self.get_model(run.model_id), run, analysis
         model, run = self.resolve(ref)
         if run is None:
             raise no_run_error(model.model_id)
         if prefer_analysed and not run.run_id.startswith(ref):  # a model was named, not a run
-            found = self._newest_analysed(self.list_runs(model.model_id))
+            found = self.newest_analysed(self.list_runs(model.model_id))
             if found:
                 return model, found[0], found[1]
         return model, run, None
 
     def newest_analysed(self, runs: list[RunRecord]) -> tuple[RunRecord, AnalysisRecord] | None:
         """The newest of ``runs`` (oldest first, as :meth:`list_runs` gives them) that has an
-        analysis, with it; or ``None`` (what ``models`` and ``compare --all`` report)."""
-        return self._newest_analysed(runs)
-
-    def _newest_analysed(self, runs: list[RunRecord]) -> tuple[RunRecord, AnalysisRecord] | None:
-        """The newest of ``runs`` (oldest first) that has an analysis, with it; or ``None``."""
+        analysis, with it; or ``None`` (what reading commands, ``models`` and ``compare --all`` use)."""
         for run in reversed(runs):
             analysis = self.get_analysis(run.run_id)
             if analysis is not None:
