@@ -34,8 +34,9 @@ RESOLVE = {"store/list_models", "store/list_runs", "store/get_model"}
 # -- stored models ---------------------------------------------------------------------------
 def _stored_models(duck):
     """Three analysed models: two on one data set (their attributions differ), one on another
-    with a NaN accuracy and modularity and mostly missing edges; the second model has an older
-    analysed run, a newer one with a negative and missing edges."""
+    with a NaN accuracy and modularity and mostly missing edges, and a newer run that is not
+    analysed; the second model has an older analysed run, a newer one with a negative and
+    missing edges."""
     ids = []
     a, na = make_model((4, 3, 2), name="alpha")
     b, nb = make_model((4, 5, 2), name="beta")
@@ -67,6 +68,8 @@ def _stored_models(duck):
     edges["value"] = [0.5, -0.1]
     duck.put_run(run, edges)
     duck.put_analysis(dataclasses.replace(make_analysis(c, run), modularity=float("nan")))
+    later, edges = make_run(c, seed=6)  # newer, never analysed: the comparison keeps the analysed run
+    duck.put_run(later, edges)
     return ids
 
 
@@ -86,8 +89,10 @@ def _none(v):
 
 
 def _newest(duck, mid):
+    """The run the three queries pick: the newest analysed one, else the newest complete one."""
     runs = duck.list_runs(mid)
-    return runs[-1] if runs else None
+    analysed = [r for r in runs if duck.get_analysis(r.run_id) is not None]
+    return (analysed or runs or [None])[-1]
 
 
 def cypher_flow(values, sizes, top):
@@ -236,6 +241,7 @@ def test_both_stores_give_the_same_comparison(duck):
     # the fixture exercises what it should: newest run, NaNs, an agreement row, a prunable share
     t = neo.table().set_index("name")
     assert t.loc["beta", "run_id"] == duck.list_runs(ids[1])[-1].run_id
+    assert t.loc["gamma", "run_id"] == duck.list_runs(ids[2])[-2].run_id  # the newest analysed run
     assert t.loc["beta", "fraction_prunable"] == pytest.approx(2 / 5) and t.loc["beta", "n_communities"] == 3
     assert np.isnan(t.loc["gamma", "test_accuracy"]) and np.isnan(t.loc["gamma", "modularity"])
     assert t.loc["gamma", "flow_concentration"] == pytest.approx(0.5 / 0.4)
@@ -326,7 +332,7 @@ def test_same_comparison_on_a_neo4j_server(duck):
         got = neo.run_named("flow_concentration", {"model_ids": ids, "top": FLOW_TOP})
         assert list(got.columns) == return_columns("queries/flow_concentration")
         for r in got.itertuples():
-            run = duck.list_runs(r.model_id)[-1]
+            run = _newest(duck, r.model_id)
             want = cypher_flow(duck.get_edges(run.run_id)["value"].tolist(), duck.get_model(r.model_id).layer_sizes, FLOW_TOP)
             assert r.run_id == run.run_id and r.n_top == want["n_top"] and r.n_stored == want["n_stored"]
             assert r.flow_concentration == pytest.approx(want["flow_concentration"], rel=1e-12)

@@ -8,6 +8,7 @@ import json
 import re
 import time
 
+import pytest
 from rich.console import Console
 
 from nifgraph.cli import options
@@ -74,3 +75,38 @@ def test_the_pipeline_marks_the_start_of_each_step():
         )
     assert calls["train"][0] == (0, 2) and calls["train"][-1] == (2, 2)
     assert calls["nif"][0] == (0, 0) and calls["nif"][-1] == (35, 35)
+
+
+def test_a_first_estimate_on_a_terminal_says_it_compiles(monkeypatch):
+    """The one line before a first CPU estimate, while numba's cache has no loop for this
+    machine: on a terminal only, and only where the compiled loop is what will run."""
+    from rich.console import Console
+
+    from nifgraph.cli import options
+    from nifgraph.mi import _kernel
+    from nifgraph.settings import EstimationSettings
+
+    def said(est, *, terminal=True, cached=False):
+        console = Console(stderr=True, force_terminal=terminal, record=True, width=120)
+        monkeypatch.setattr(options, "err_console", console)
+        monkeypatch.setattr(_kernel, "is_cached", lambda: cached)
+        options.compile_notice(est)
+        return console.export_text()
+
+    cpu = EstimationSettings(device="cpu")
+    assert "compiling its training loop" in said(cpu)
+    assert said(cpu, cached=True) == ""
+    assert said(cpu, terminal=False) == ""  # a log or a pipe: nothing
+    assert said(EstimationSettings(estimator="gcmi", device="cpu")) == ""
+    assert said(EstimationSettings(device="cpu", options={"kernel": "bmm"})) == ""
+    assert said(EstimationSettings(device="cpu", ray="local")) == ""
+    assert "compiling its training loop" in said(EstimationSettings(estimator="smile", device="cpu"))
+
+
+def test_is_cached_is_true_once_the_loop_is_loaded():
+    from nifgraph.mi import _kernel
+
+    if not _kernel.HAVE_NUMBA:
+        pytest.skip("numba is not installed")
+    _kernel.ensure_cached()
+    assert _kernel.is_cached()

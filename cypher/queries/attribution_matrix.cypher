@@ -1,10 +1,10 @@
 // name: queries/attribution_matrix
-// answers: The NIF attribution matrix (feature x class, long form) of each model's newest complete run,
-//          if that run is analysed -- what `nifgraph compare` ranks and correlates.
+// answers: The NIF attribution matrix (feature x class, long form) of each model's newest analysed run
+//          -- what `nifgraph compare` ranks and correlates.
 // params: model_ids:list
 UNWIND $model_ids AS mid
 MATCH (r:Run {model_id: mid})
-WHERE r.status = 'complete'
+WHERE r.status = 'complete' AND r.analysis_id IS NOT NULL
 WITH mid, r ORDER BY r.created_at DESC, r.seq DESC, r.run_id DESC
 WITH mid, head(collect(r)) AS r
 MATCH (a:Analysis {analysis_id: r.analysis_id})

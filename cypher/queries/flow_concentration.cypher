@@ -1,14 +1,15 @@
 // name: queries/flow_concentration
 // answers: Share of a model's total NIF carried by its strongest $top fraction of edges (0.1 = top 10 %,
-//          at least one edge), newest complete run; edges the run does not store count as 0, as in
-//          `nifgraph compare`. Null when there is no flow or an edge has no value (NaN).
+//          at least one edge), in the run model_summary picks (the newest analysed, else the newest
+//          complete); edges the run does not store count as 0, as in `nifgraph compare`. Null when
+//          there is no flow or an edge has no value (NaN).
 // params: model_ids:list, top:float
 UNWIND $model_ids AS mid
 MATCH (m:Model {model_id: mid})
 WHERE m.pending IS NULL
 MATCH (r:Run {model_id: mid})
 WHERE r.status = 'complete'
-WITH m, r ORDER BY r.created_at DESC, r.seq DESC, r.run_id DESC
+WITH m, r ORDER BY r.analysis_id IS NOT NULL DESC, r.created_at DESC, r.seq DESC, r.run_id DESC
 WITH m, head(collect(r)) AS r
 OPTIONAL MATCH ()-[e:NIF {run_id: r.run_id}]->()
 WITH m, r, e, e.value AS v

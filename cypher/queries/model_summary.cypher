@@ -1,14 +1,15 @@
 // name: queries/model_summary
-// answers: One row per model (given by id): accuracy, size, and the analysis of its newest complete run
-//          (communities, modularity, prunable neurons) -- the per-model rows of `nifgraph compare`.
-//          run_id is null when the model has no complete run, analysis_id when that run has no analysis.
+// answers: One row per model (given by id): accuracy, size, and the analysis of its newest analysed run
+//          (communities, modularity, prunable neurons) -- the per-model rows of `nifgraph compare`; a newer
+//          run without an analysis does not hide it. With no analysed run: the newest complete run, and a
+//          null analysis_id; run_id is null when the model has no complete run.
 // params: model_ids:list
 UNWIND $model_ids AS mid
 MATCH (m:Model {model_id: mid})
 WHERE m.pending IS NULL
 OPTIONAL MATCH (r:Run {model_id: mid})
 WHERE r.status = 'complete'
-WITH m, r ORDER BY r.created_at DESC, r.seq DESC, r.run_id DESC
+WITH m, r ORDER BY r.analysis_id IS NOT NULL DESC, r.created_at DESC, r.seq DESC, r.run_id DESC
 WITH m, head(collect(r)) AS r
 OPTIONAL MATCH (a:Analysis {analysis_id: r.analysis_id})
 WHERE a.status = 'complete'

@@ -24,6 +24,7 @@ from .options import (
     TrustPickleOpt,
     bars,
     command,
+    compile_notice,
     console,
     err_console,
     open_store_cli,
@@ -77,6 +78,8 @@ def run(
 
     cfg, est, ana = training.config(seed), estimation.settings(seed), analysis.settings(seed)
     with open_store_cli(store) as st:
+        if not json_:
+            compile_notice(est)
         with bars("train", f"NIF ({est.estimator})", enabled=not json_) as (on_train, on_est):
             res = run_main_job(
                 st, ds, cfg, est, ana, name=name, csv=data.csv, target=data.target, on_train=on_train, on_estimate=on_est,
@@ -155,6 +158,8 @@ def estimate(
     est = estimation.settings(seed)
     with open_store_cli(store) as st:
         m, _ = st.resolve(model)
+        if not json_:
+            compile_notice(est)
         with bars(f"NIF ({est.estimator})", enabled=not json_) as (cb,):
             run, _ = estimate_run(st, m.model_id, est, progress=cb)
         _warn_run(run)

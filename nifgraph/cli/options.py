@@ -382,6 +382,23 @@ def bars(*descriptions: str, enabled: bool = True):
         yield callbacks
 
 
+def compile_notice(est: Any) -> None:
+    """On a terminal, one line before an estimate whose CPU training loop is not compiled for
+    this machine yet (the first neural estimate after installing: ~10-30 s before its bar
+    moves; later runs load numba's cache). Nothing in a log or a pipe, nor for GCMI, KSG, a
+    GPU, Ray or the torch steps."""
+    if not err_console.is_terminal or est.estimator not in ("mine", "smile") or est.ray:
+        return
+    from ..mi import _kernel
+    from ..mi._parallel import resolve_device
+
+    kernel = (est.options or {}).get("kernel", "auto")
+    if resolve_device(est.device) != "cpu" or kernel not in ("auto", "numba") or (est.options or {}).get("compile"):
+        return
+    if _kernel.HAVE_NUMBA and not _kernel.is_cached():
+        err_console.print("[dim]first NIF estimate on this machine: compiling its training loop (once, ~10-30 s)[/]")
+
+
 def _plain_progress(description: str) -> Callable[[int, int], None]:
     """A ``progress(done, total)`` that prints plain lines on stderr (see :func:`bars`)."""
     import time

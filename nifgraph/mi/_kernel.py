@@ -464,15 +464,7 @@ def ensure_cached() -> None:
     _READY = True
     if _train.signatures:  # compiled or loaded in this process already
         return
-    cached = False
-    try:
-        from numba.core.registry import cpu_target
-
-        magic = cpu_target.target_context.codegen().magic_tuple()
-        cached = any(key[1] == magic for key in _train._cache._cache_file._load_index())
-    except Exception:  # pragma: no cover - numba internals moved: warm up anyway
-        pass
-    if not cached:
+    if not is_cached():
         try:
             env, cwd = _child_env()
             subprocess.run([sys.executable, "-c", "from nifgraph.mi._kernel import warm; warm()"],
@@ -483,6 +475,23 @@ def ensure_cached() -> None:
     # helper compiled here first (the tests call _step_grad and _exp_neg directly) is what the
     # loaded loop then calls, which again changed the last bits.
     warm()
+
+
+def is_cached() -> bool:
+    """Whether the loop is ready without compiling: loaded in this process, or in numba's
+    on-disk cache for this machine's target (``False`` without numba, or when numba's cache
+    layout is not the one read here: then the first training compiles, ~10-30 s)."""
+    if not HAVE_NUMBA:
+        return False
+    if _train.signatures:
+        return True
+    try:
+        from numba.core.registry import cpu_target
+
+        magic = cpu_target.target_context.codegen().magic_tuple()
+        return any(key[1] == magic for key in _train._cache._cache_file._load_index())
+    except Exception:  # pragma: no cover - numba internals moved
+        return False
 
 
 def _child_env() -> tuple[dict[str, str], str]:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from ..records import AnalysisRecord, ModelRecord, RunRecord
+from ..records import AnalysisRecord, ModelRecord, RunRecord, layer_table
 from .layout import Col, FitTable, fmt_num
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -129,8 +129,8 @@ def header_table(model: ModelRecord, run: RunRecord | None, analysis: AnalysisRe
         add("run", f"{run.run_id} · {run.estimator} · {run.n_samples} samples ({run.split}) · seed {run.seed} · {run.elapsed_s:.1f} s")
         if run.beta:
             add("redundancy β", f"{run.beta}")
-        if run.settings.get("conv_samples"):
-            add("conv samples", conv_samples_text(run.settings))
+        if run.settings.get("conv_samples") and any(la["kind"] == "conv" for la in layer_table(model)):
+            add("conv samples", conv_samples_text(run.settings))  # a DAG of Linear layers has none
     if analysis is not None:
         add("engine", analysis.engine)
         add("communities", f"{analysis.n_communities} (γ = {analysis.gamma}, modularity {analysis.modularity:.3f})")
