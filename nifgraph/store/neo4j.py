@@ -410,7 +410,7 @@ class Neo4jStore(Neo4jAdmin, Store):
     # -- comparisons through the named queries (cypher/queries) ----------------------
     def summary_inputs(self, model_ids: list[str], *, flow_top: float = 0.1) -> list[SummaryInputs]:
         """:meth:`Store.summary_inputs` from three named queries (one round trip each for all
-        models): ``model_summary`` (model, newest complete run, its analysis, prunable count),
+        models): ``model_summary`` (model, newest analysed run, its analysis, prunable count),
         ``flow_concentration`` (top share computed in Cypher) and ``attribution_matrix``
         (feature × class entries). Same run choice, errors and result as the generic path."""
         ids = list(model_ids)
