@@ -93,8 +93,7 @@ class GraphRunner(FakeRunner):
         a["store/get_edge_page"] = lambda p: [self._page(p)]
         a["store/delete_run_edges"] = lambda p: self.batches.pop(p["run_id"], None) and [{"deleted": 0}] or [{"deleted": 0}]
         a["store/delete_run_node"] = lambda p: [{"deleted": int(self.runs.pop(p["run_id"], None) is not None)}]
-        a["store/hide_runs_of_model"] = lambda p: [{"run_id": rid} for rid, r in self.runs.items()
-                                                   if r["props"]["model_id"] == p["model_id"]]
+        a["store/hide_runs_of_model"] = self._hide_model
         a["store/delete_model_node"] = lambda p: [{"deleted": int(self.models.pop(p["model_id"], None) is not None)}]
 
     def _put_model(self, p):
@@ -103,6 +102,14 @@ class GraphRunner(FakeRunner):
         pending = p["pending"] if old is None else (None if old["pending"] is None else p["pending"])
         self.models[mid] = {"props": p["model"], "pending": pending}
         return [{"model_id": mid}]
+
+    def _hide_model(self, p):
+        if (m := self.models.get(p["model_id"])) is not None:
+            m["pending"] = m["pending"] or "deleting"
+        runs = [rid for rid, r in self.runs.items() if r["props"]["model_id"] == p["model_id"]]
+        for rid in runs:
+            self.runs[rid]["status"] = "deleting"
+        return [{"run_id": rid} for rid in runs] or [{"run_id": None}]
 
     def _put_neurons(self, p):
         for row in p["rows"]:

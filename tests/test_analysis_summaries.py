@@ -24,7 +24,7 @@ from nifgraph.nif import flow_concentration, matrices_from_edges
 
 from .conftest import NEO4J_SKIP, neo4j_env
 from .fakes import fake_neo4j_store
-from .store_fixtures import make_analysis, make_model, make_run
+from .store_fixtures import make_analysis, make_dag_model, make_edges, make_model, make_run
 
 NAMED = ("queries/model_summary", "queries/flow_concentration", "queries/attribution_matrix")
 #: Statements of ``Store.resolve`` (model references -> model ids), not of the summaries.
@@ -33,10 +33,10 @@ RESOLVE = {"store/list_models", "store/list_runs", "store/get_model"}
 
 # -- stored models ---------------------------------------------------------------------------
 def _stored_models(duck):
-    """Three analysed models: two on one data set (their attributions differ), one on another
+    """Four analysed models: two on one data set (their attributions differ), one on another
     with a NaN accuracy and modularity and mostly missing edges, and a newer run that is not
     analysed; the second model has an older analysed run, a newer one with a negative and
-    missing edges."""
+    missing edges; a fourth is a DAG model with a skip edge."""
     ids = []
     a, na = make_model((4, 3, 2), name="alpha")
     b, nb = make_model((4, 5, 2), name="beta")
@@ -70,6 +70,14 @@ def _stored_models(duck):
     duck.put_analysis(dataclasses.replace(make_analysis(c, run), modularity=float("nan")))
     later, edges = make_run(c, seed=6)  # newer, never analysed: the comparison keeps the analysed run
     duck.put_run(later, edges)
+
+    d, nd = make_dag_model((2, 3, 3, 4))  # a skip edge: 39 edges, not the 27 of a 2-3-3-4 chain
+    d = dataclasses.replace(d, name="delta", dataset="dags")
+    duck.put_model(d, nd)
+    ids.append(d.model_id)
+    run, edges = make_edges(d, null=False, missing_value=False)
+    duck.put_run(run, edges)
+    duck.put_analysis(make_analysis(d, run))
     return ids
 
 
@@ -95,11 +103,12 @@ def _newest(duck, mid):
     return (analysed or runs or [None])[-1]
 
 
-def cypher_flow(values, sizes, top):
-    """Line-by-line transcription of cypher/queries/flow_concentration.cypher (from the ORDER BY on)."""
+def cypher_flow(values, sizes, top, dag=False):
+    """Line-by-line transcription of cypher/queries/flow_concentration.cypher (from the ORDER BY on);
+    ``dag``: the model is a DAG model (its stored edges are all the query counts)."""
     vs = sorted((v for v in values if not math.isnan(v)), reverse=True)  # ORDER BY v DESC; collect skips null
     n_stored, n_valued = len(values), len(vs)
-    n_edges = sum(sizes[i] * sizes[i + 1] for i in range(len(sizes) - 1))
+    n_edges = n_stored if dag else sum(sizes[i] * sizes[i + 1] for i in range(len(sizes) - 1))
     k = int(math.ceil(top * n_edges))
     k = 1 if k < 1 else k
     pos, neg, zeros = [x for x in vs if x >= 0.0], [x for x in vs if x < 0.0], n_edges - n_stored
@@ -141,7 +150,7 @@ def answers_from(duck):
                 continue
             values = duck.get_edges(r.run_id)["value"].astype(float).tolist()
             rows.append(dict(model_id=mid, run_id=r.run_id,
-                             **cypher_flow(values, duck.get_model(mid).layer_sizes, p["top"])))
+                             **cypher_flow(values, duck.get_model(mid).layer_sizes, p["top"], duck.get_model(mid).is_dag)))
         return sorted(rows, key=lambda r: r["model_id"])
 
     def attribution(p):
@@ -245,6 +254,9 @@ def test_both_stores_give_the_same_comparison(duck):
     assert t.loc["beta", "fraction_prunable"] == pytest.approx(2 / 5) and t.loc["beta", "n_communities"] == 3
     assert np.isnan(t.loc["gamma", "test_accuracy"]) and np.isnan(t.loc["gamma", "modularity"])
     assert t.loc["gamma", "flow_concentration"] == pytest.approx(0.5 / 0.4)
+    dag = neo.summaries[3]
+    edges = duck.get_edges(dag.run_id)["value"].to_numpy()
+    assert len(edges) == 39 and dag.flow_concentration == pytest.approx(flow_concentration([edges]), rel=1e-12)
     assert list(neo.agreement[["model_a", "model_b"]].itertuples(index=False, name=None)) == [(ids[0], ids[1])]
     assert np.isfinite(neo.agreement[["spearman", "kendall"]].to_numpy()).all()
     assert neo.to_dict()["models"][1]["top_features"] == embedded.to_dict()["models"][1]["top_features"]
@@ -333,7 +345,8 @@ def test_same_comparison_on_a_neo4j_server(duck):
         assert list(got.columns) == return_columns("queries/flow_concentration")
         for r in got.itertuples():
             run = _newest(duck, r.model_id)
-            want = cypher_flow(duck.get_edges(run.run_id)["value"].tolist(), duck.get_model(r.model_id).layer_sizes, FLOW_TOP)
+            m = duck.get_model(r.model_id)
+            want = cypher_flow(duck.get_edges(run.run_id)["value"].tolist(), m.layer_sizes, FLOW_TOP, m.is_dag)
             assert r.run_id == run.run_id and r.n_top == want["n_top"] and r.n_stored == want["n_stored"]
             assert r.flow_concentration == pytest.approx(want["flow_concentration"], rel=1e-12)
         assert set(neo.run_named("model_summary", {"model_ids": ids}).columns) == set(return_columns("queries/model_summary"))

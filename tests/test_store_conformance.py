@@ -388,3 +388,78 @@ def test_the_pages_of_iter_edges_are_bounded_and_cover_every_edge(dag, batch_row
     assert (hits == 1).all()
     if batch_rows >= 10**6:
         assert len(pages) == len(set(edges["src_layer"]))  # one page a source layer
+
+
+@pytest.mark.parametrize("with_nan", [False, True], ids=["numbers", "with-nan"])
+def test_dicts_with_numpy_values_read_back_as_python_values(store, with_nan):
+    """meta, run settings and analysis settings holding numpy scalars and arrays (what a caller
+    of the Python API may pass) come back as the same JSON values from every store, not as
+    their str()."""
+    from dataclasses import replace
+
+    extra = {"n": np.int64(3), "flag": np.bool_(True), "xs": np.array([1, 2]), "f": np.float32(0.5)}
+    want = {"n": 3, "flag": True, "xs": [1, 2], "f": 0.5}
+    if with_nan:  # a NaN anywhere took another path once
+        extra, want = {**extra, "nan": float("nan")}, {**want, "nan": None}
+    model, neurons = make_model()
+    model = replace(model, meta={**model.meta, **extra})
+    store._test_created.append(model.model_id)
+    store.put_model(model, neurons)
+    run, edges = make_run(model)
+    run = replace(run, settings={**run.settings, **extra})
+    store.put_run(run, edges)
+    analysis = make_analysis(model, run)
+    store.put_analysis(replace(analysis, settings={**analysis.settings, **extra}))
+    got = [store.get_model(model.model_id).meta, store.get_run(run.run_id).settings,
+           store.get_analysis(run.run_id).settings]
+    for d in got:
+        assert {k: d[k] for k in want} == want
+
+
+def test_a_replaced_run_loses_the_analysis_of_its_old_edges(store):
+    """Writing a run's id again with other edges replaces the run; its analysis was of the old
+    edges, so no store keeps it (comparisons then ask for `nifgraph analyze` again)."""
+    model, _ = _put_model(store)
+    run, edges = make_run(model, seed=1)
+    store.put_run(run, edges)
+    store.put_analysis(make_analysis(model, run))
+    assert store.get_analysis(run.run_id) is not None
+    _, other = make_run(model, seed=2)
+    store.put_run(run, other.assign(run_id=run.run_id))
+    assert store.get_analysis(run.run_id) is None
+    got = store.get_edges(run.run_id).sort_values(["src_layer", "src_idx", "dst_idx"])["value"].to_numpy()
+    want = other.sort_values(["src_layer", "src_idx", "dst_idx"])["value"].to_numpy()
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
+    store.put_analysis(make_analysis(model, run))  # and it can be analysed again
+    assert store.get_analysis(run.run_id) is not None
+
+
+def test_runs_are_ordered_by_when_they_began_not_by_when_they_were_written(store):
+    """Two overlapping estimates: the one begun later (created_at) finishes first. Every store
+    calls the later-begun run the newest, whatever the write order (a copy between stores
+    keeps created_at, not the write order)."""
+    from dataclasses import replace
+
+    model, _ = _put_model(store)
+    early, e1 = make_run(model, seed=1)
+    late, e2 = make_run(model, seed=2)
+    early = replace(early, created_at="2026-01-01T00:00:00.000+00:00")
+    late = replace(late, created_at="2026-01-02T00:00:00.000+00:00")
+    store.put_run(late, e2)
+    store.put_run(early, e1)
+    assert [r.run_id for r in store.list_runs(model.model_id)] == [early.run_id, late.run_id]
+    assert store.latest_run(model.model_id).run_id == late.run_id
+    assert store.resolve(model.model_id)[1].run_id == late.run_id
+
+
+def test_a_neuron_table_that_does_not_fit_its_model_is_refused_and_nothing_is_stored(store):
+    from nifgraph.errors import ValidationError
+
+    model, neurons = make_model()
+    store._test_created.append(model.model_id)
+    with pytest.raises(ValidationError, match="9 neurons but 7 neuron rows"):
+        store.put_model(model, neurons.iloc[:-2])
+    with pytest.raises(ValidationError, match="model_id"):
+        store.put_model(model, neurons.assign(model_id="m-other"))
+    with pytest.raises(NotFoundError):
+        store.get_model(model.model_id)

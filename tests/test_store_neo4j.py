@@ -341,3 +341,33 @@ def test_browsing_queries_are_top_k_filtered_and_bounded(neo, significance):
     comm = neo.query("bloom/community", model_id=mid, community=0, k=1)
     members = sum((n + 1) // 2 for n in model.layer_sizes)  # make_analysis: community = idx % 2
     assert len(comm) == members and all(r["e"] is None or r["t"] is not None for r in comm)
+
+
+@pytest.mark.neo4j
+def test_an_interrupted_delete_hides_the_model_and_repair_finishes_it(neo, monkeypatch):
+    """`delete_model` killed half-way (runs gone, neurons and checkpoint not yet): no read shows
+    the half-deleted model, and `repair` removes what is left."""
+    from nifgraph.errors import NotFoundError
+
+    model, neurons = make_model(name="half-deleted")
+    mid = model.model_id
+    neo._test_created.append(mid)
+    neo.put_model(model, neurons, b"ckpt")
+    run, edges = make_run(model)
+    neo.put_run(run, edges)
+    write = neo._write
+
+    def killed(name, **params):
+        if name == "store/delete_checkpoint":
+            raise RuntimeError("killed")
+        return write(name, **params)
+
+    monkeypatch.setattr(neo, "_write", killed)
+    with pytest.raises(RuntimeError):
+        neo.delete_model(mid)
+    monkeypatch.setattr(neo, "_write", write)
+    assert mid not in {m.model_id for m in neo.list_models()}
+    with pytest.raises(NotFoundError):
+        neo.get_model(mid)
+    assert neo.repair() >= 1
+    assert _model_nodes(neo, mid) == {"models": 0, "neurons": 0, "runs": 0, "checkpoints": 0}

@@ -115,6 +115,20 @@ def cut(frame: pd.DataFrame, batch_rows: int) -> Iterator[pd.DataFrame]:
 ModelParts = tuple[ModelRecord, pd.DataFrame, bytes | None]
 
 
+def checked_neurons(model: ModelRecord, neurons: pd.DataFrame) -> pd.DataFrame:
+    """The neuron table of ``model`` (``NEURON_COLUMNS``), refused unless every row carries the
+    model's id and there is one row per neuron (what every store's ``put_model`` writes)."""
+    from ..records import NEURON_COLUMNS, conform
+
+    frame = conform(neurons, NEURON_COLUMNS)
+    if (frame["model_id"] != model.model_id).any():
+        raise ValidationError("Every neuron row must carry the model's model_id.")
+    expected = sum(model.layer_sizes)
+    if len(frame) != expected:
+        raise ValidationError(f"Model {model.model_id} has {expected} neurons but {len(frame)} neuron rows were given.")
+    return frame
+
+
 def no_run_error(model_id: str) -> NotFoundError:
     """The one message for "this model has no run yet"."""
     return NotFoundError(f"Model {model_id} has no NIF run yet; run `nifgraph estimate {model_id}` first.")
@@ -350,7 +364,9 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def list_runs(self, model_id: str | None = None) -> list[RunRecord]:
-        """Complete runs (of one model, or all), oldest first."""
+        """Complete runs (of one model, or all), oldest first: by ``created_at`` (when the
+        estimate began; a copy keeps it), ties in write order, then by id — the same order in
+        every store, so ``latest`` and a model's newest run do not depend on the store."""
 
     @abc.abstractmethod
     def get_edges(self, run_id: str) -> pd.DataFrame:

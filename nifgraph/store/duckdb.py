@@ -47,7 +47,7 @@ from ..records import (
     nan_of,
     run_from_flat,
 )
-from .base import EDGE_ORDER, ModelParts, RunWriter, Store, cut, edge_pages
+from .base import EDGE_ORDER, ModelParts, RunWriter, Store, checked_neurons, cut, edge_pages
 
 __all__ = ["DuckDBStore", "DuckDBRunWriter", "SCHEMA_VERSION"]
 
@@ -287,20 +287,9 @@ class DuckDBStore(Store):
 
     # -- models ------------------------------------------------------------------------
     def put_model(self, model: ModelRecord, neurons: pd.DataFrame, checkpoint: bytes | None = None) -> None:
-        frame = self._neuron_rows(model, neurons)
+        frame = checked_neurons(model, neurons)
         with self._tx() as con:
             self._write_model(con, model, frame, checkpoint)
-
-    @staticmethod
-    def _neuron_rows(model: ModelRecord, neurons: pd.DataFrame) -> pd.DataFrame:
-        """The checked neuron table of ``model``."""
-        frame = rec.conform(neurons, rec.NEURON_COLUMNS)
-        if (frame["model_id"] != model.model_id).any():
-            raise ValidationError("Every neuron row must carry the model's model_id.")
-        expected = sum(model.layer_sizes)
-        if len(frame) != expected:
-            raise ValidationError(f"Model {model.model_id} has {expected} neurons but {len(frame)} neuron rows were given.")
-        return frame
 
     def _write_model(
         self, con: duckdb.DuckDBPyConnection, model: ModelRecord, frame: pd.DataFrame, checkpoint: bytes | None
@@ -437,9 +426,9 @@ class DuckDBStore(Store):
 
     def list_runs(self, model_id: str | None = None) -> list[RunRecord]:
         if model_id is None:
-            df = self._fetch("SELECT * FROM runs ORDER BY seq", [])
+            df = self._fetch("SELECT * FROM runs ORDER BY created_at, seq, run_id", [])
         else:
-            df = self._fetch("SELECT * FROM runs WHERE model_id = ? ORDER BY seq", [model_id])
+            df = self._fetch("SELECT * FROM runs WHERE model_id = ? ORDER BY created_at, seq, run_id", [model_id])
         return [run_from_flat(r) for r in df.to_dict("records")]
 
     def get_edges(self, run_id: str) -> pd.DataFrame:
@@ -548,7 +537,7 @@ class DuckDBRunWriter(RunWriter):
         self._model = None
         if model_parts is not None:  # checked now, not after the estimate
             model, neurons, checkpoint = model_parts
-            self._model = (model, store._neuron_rows(model, neurons), checkpoint)
+            self._model = (model, checked_neurons(model, neurons), checkpoint)
         self._frames: list[pd.DataFrame] = []
         self._rows = 0
         self._dir: Path | None = None

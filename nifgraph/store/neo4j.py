@@ -36,7 +36,8 @@ How writes stay all-or-nothing
   ``status = 'complete'``. If a slice or a batch fails, or the code writing the slices raises,
   the run is deleted again; if the process dies, ``repair()`` deletes it later (a streamed run is
   hidden while the rest of it is estimated: run ``repair`` when no job is writing). Re-putting a
-  run first hides it (an interrupted *replacement* therefore leaves the run absent, never mixed).
+  run first hides it and drops its analyses, which were of the old edges (an interrupted
+  *replacement* therefore leaves the run absent, never mixed).
 * ``put_analysis`` writes the new analysis under a fresh ``analysis_id``; one transaction then
   marks it complete and points ``Run.analysis_id`` at it; only after that is the previous one
   deleted. Reads follow the pointer, so an interrupted write leaves the previous analysis intact.
@@ -76,6 +77,7 @@ from .base import (
     RunWriter,
     Store,
     SummaryInputs,
+    checked_neurons,
     cut,
     edge_pages,
     no_analysis_error,
@@ -206,7 +208,7 @@ class Neo4jStore(Neo4jAdmin, Store):
         """One transaction; ``pending``: the run id a new model stays hidden until (see
         :meth:`put_model_with_run`), ``None`` to make it visible now."""
         mid = model.model_id
-        frame = conform(neurons.assign(model_id=mid), NEURON_COLUMNS)
+        frame = checked_neurons(model, neurons)
         rows = [
             {"neuron_id": neuron_key(mid, r["layer"], r["idx"]), "props": {"model_id": mid, **r}}
             for r in rows_of(frame, NEURON_PROPS)
@@ -254,8 +256,11 @@ class Neo4jStore(Neo4jAdmin, Store):
         self._purge_model(model_id)
 
     def _purge_model(self, model_id: str) -> None:
-        """Delete a model (visible or pending) with its runs, neurons and checkpoint."""
-        runs = [r["run_id"] for r in self._write("store/hide_runs_of_model", model_id=model_id)]
+        """Delete a model (visible or pending) with its runs, neurons and checkpoint. The model
+        is hidden first, so an interrupted deletion leaves nothing visible and ``repair()``
+        finishes it."""
+        hidden = self._write("store/hide_runs_of_model", model_id=model_id, now_ms=now_ms())
+        runs = [r["run_id"] for r in hidden if r["run_id"] is not None]
         for run_id in runs:
             self._purge_run(run_id)
         self._drain("store/delete_neurons", model_id=model_id, limit=self.batch_size)
@@ -487,9 +492,12 @@ class Neo4jRunWriter(RunWriter):
         if st._schema_version is None:  # a database new to nifgraph: record the schema once
             st._schema_version = st._record_schema()
         if not (begun and begun[0].get("fresh")):
-            # a replaced (or interrupted) run: drop its old edges and columns while it is hidden
+            # a replaced (or interrupted) run: drop its old edges, columns and analyses (of the
+            # old edges; begin_run unlinked them) while it is hidden, as the embedded store does
             st._drain("store/delete_run_edges", run_id=run.run_id, limit=st.batch_size)
             st._drain("store/delete_run_columns", run_id=run.run_id, from_seq=0, limit=st.batch_size)
+            for r in st.query("store/analyses_of_run", run_id=run.run_id):
+                st._purge_analysis(r["analysis_id"])
 
     def _write(self, frame: pd.DataFrame) -> None:
         if not self._begun:

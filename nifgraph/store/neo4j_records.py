@@ -6,7 +6,6 @@ Property names are the snake_case column names of :mod:`nifgraph.records`; dicts
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Iterator
@@ -17,7 +16,7 @@ import pandas as pd
 
 from ..errors import StoreError
 from ..flowgraph import cost_transform
-from ..records import AnalysisRecord, ModelRecord, RunRecord, json_clean, neuron_key
+from ..records import AnalysisRecord, ModelRecord, RunRecord, dumps, neuron_key
 
 
 # -- value conversion at the boundary ---------------------------------------------------
@@ -200,15 +199,10 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def to_json(d: dict[str, Any]) -> str:
-    return json.dumps(d, sort_keys=True, default=str, allow_nan=False) if d else "{}"
-
-
 def safe_json(d: dict[str, Any]) -> str:
-    try:
-        return to_json(d)
-    except ValueError:  # NaN inside: stored as null
-        return json.dumps(json_clean(d), sort_keys=True, default=str)
+    """A dict property as the embedded store keeps it (:func:`records.dumps`): numpy values as
+    Python ones, NaN as null (not ``str()`` of them)."""
+    return dumps(d) if d else "{}"
 
 
 def model_props(m: ModelRecord) -> dict[str, Any]:
