@@ -174,7 +174,7 @@ def test_named_queries(neo):
     paths = neo.run_named("strongest_paths", {"model_id": mid, "feature_idx": 1})
     for r in paths.itertuples():
         best = path_strengths(mats, 1, int(r.class_idx), top=1)
-        assert list(r.path) == best[0][0]
+        assert list(r.path) == best[0][0] and list(r.path_layers) == list(range(len(model.layer_sizes)))
         assert r.strength == pytest.approx(best[0][1], rel=1e-9)
 
 
@@ -371,3 +371,55 @@ def test_an_interrupted_delete_hides_the_model_and_repair_finishes_it(neo, monke
         neo.get_model(mid)
     assert neo.repair() >= 1
     assert _model_nodes(neo, mid) == {"models": 0, "neurons": 0, "runs": 0, "checkpoints": 0}
+
+
+def _dag_paths(layers, sizes, weights, src, dst):
+    """Every path from neuron ``src`` = (layer, idx) to ``dst`` of a DAG of layers, enumerated,
+    with the product of its edge values: ``[(strength, [(layer, idx), ...]), ...]``."""
+    if src == dst:
+        return [(1.0, [dst])]
+    out = []
+    for b, layer in enumerate(layers):
+        if src[0] in layer["inputs"]:
+            for k in range(sizes[b]):
+                w = weights.get((src[0], src[1], b, k))
+                if w is not None:
+                    out += [(w * s, [src, *p]) for s, p in _dag_paths(layers, sizes, weights, (b, k), dst)]
+    return out
+
+
+@pytest.mark.neo4j
+@pytest.mark.parametrize("sizes", [(2, 3, 3, 2), (3, 2, 4, 3)])
+def test_strongest_paths_of_a_dag_model_follow_its_skip_edges(neo, sizes):
+    """On a DAG model (a skip from layer 1 to the classes) the named query's max-product path
+    is the best of every enumerated path, skips included, and Bloom's scene draws its edges."""
+    from .store_fixtures import DAG_LAYERS, make_dag_model, make_edges
+
+    model, neurons = make_dag_model(sizes)
+    mid = model.model_id
+    neo._test_created.append(mid)
+    neo.put_model(model, neurons)
+    last = len(sizes) - 1
+    for seed in range(3):
+        run, edges = make_edges(model, seed=seed, null=False, missing_value=False)
+        neo.put_run(run, edges)
+        weights = {(int(e.src_layer), int(e.src_idx), int(e.dst_layer), int(e.dst_idx)): float(e.value)
+                   for e in edges.itertuples()}
+        for f in range(sizes[0]):
+            got = neo.run_named("strongest_paths", {"model_id": mid, "feature_idx": f})
+            assert set(got["run_id"]) == {run.run_id} and len(got) == sizes[-1]
+            for r in got.itertuples():
+                paths = _dag_paths(DAG_LAYERS, sizes, weights, (0, f), (last, int(r.class_idx)))
+                assert r.strength == pytest.approx(max(s for s, _ in paths), rel=1e-12)
+                if r.strength == 0:  # no path carries flow: none is named
+                    assert list(r.path) == [] == list(r.path_layers)
+                    continue
+                best = [p for s, p in paths if s == pytest.approx(r.strength, rel=1e-12)]
+                assert list(zip(r.path_layers, r.path, strict=True)) in best
+            scene = neo.query("bloom/strongest_paths", model_id=mid, feature_idx=f)
+            drawn = {(e["a"]["layer"], e["a"]["idx"], e["b"]["layer"], e["b"]["idx"]) for e in scene}
+            want = set()
+            for r in got.itertuples():
+                nodes = list(zip(r.path_layers, r.path, strict=True))
+                want |= {(*a, *b) for a, b in zip(nodes, nodes[1:], strict=False)} if r.strength > 0 else set()
+            assert drawn == want

@@ -1,38 +1,44 @@
 // name: queries/strongest_paths
 // answers: From one input feature, the strongest flow path to every class (largest product of NIF values
 //          along the path, latest complete run), computed layer by layer as a max-product dynamic
-//          programme -- no variable-length path is expanded.
+//          programme -- no variable-length path is expanded. path: the neuron index in each layer it
+//          passes, path_layers: those layers (0, 1, ... for a chain; a DAG model's skip edges jump).
 // params: model_id, feature_idx:int
 MATCH (m:Model {model_id: $model_id})
 WHERE m.pending IS NULL
 MATCH (r:Run {model_id: $model_id})
 WHERE r.status = 'complete'
-WITH m, r ORDER BY r.created_at DESC, r.seq DESC LIMIT 1
+WITH m, r ORDER BY r.created_at DESC, r.seq DESC, r.run_id DESC LIMIT 1
 MATCH (t:Neuron {model_id: $model_id})
 WHERE t.layer > 0
-// incoming edges per target, unsorted (each carries its source index; no sort of all edges)
+// incoming edges per target, unsorted (each carries its source layer and index; no sort of all edges)
 CALL (t, r) {
   OPTIONAL MATCH (s:Neuron)-[e:NIF {run_id: r.run_id}]->(t)
-  RETURN collect([s.idx, e.value]) AS incoming
+  RETURN collect([s.layer, s.idx, e.value]) AS incoming
 }
 WITH m, r, t.layer AS layer, t.idx AS j, incoming
 ORDER BY layer, j
 WITH m, r, layer, collect(incoming) AS by_target
 ORDER BY layer
 WITH m, r, collect(by_target) AS layers
-// best[i] = [strength, path, source] of the strongest partial path from the feature to neuron i
-// of the current layer (ties: the smaller source index); one reduce step per layer pair.
-WITH m, r, reduce(best = [i IN range(0, m.layer_sizes[0] - 1) |
-                            CASE WHEN i = $feature_idx THEN [1.0, [i]] ELSE [0.0, [i]] END],
+// best[l][i] = [strength, path, source] of the strongest partial path from the feature to neuron i
+// of layer l (path: its [layer, idx] pairs; source: layer * 2^32 + idx); one reduce step per layer, in
+// order, so a DAG model's skip edges read the layer they skip from (its layers are numbered in
+// topological order); ties: the smaller source.
+WITH m, r, reduce(best = [[i IN range(0, m.layer_sizes[0] - 1) |
+                             CASE WHEN i = $feature_idx THEN [1.0, [[0, i]], null] ELSE [0.0, [[0, i]], null] END]],
                   by_target IN layers |
-       [j IN range(0, size(by_target) - 1) |
+       best + [[j IN range(0, size(by_target) - 1) |
          reduce(top = [0.0, [], null], x IN by_target[j] |
-           CASE WHEN x[0] IS NOT NULL AND (best[x[0]][0] * coalesce(x[1], 0.0) > top[0]
-                     OR (best[x[0]][0] * coalesce(x[1], 0.0) = top[0] AND top[0] > 0 AND x[0] < top[2]))
-                THEN [best[x[0]][0] * x[1], best[x[0]][1] + j, x[0]]
-                ELSE top END)]) AS final
+           CASE WHEN x[1] IS NOT NULL AND (best[x[0]][x[1]][0] * coalesce(x[2], 0.0) > top[0]
+                     OR (best[x[0]][x[1]][0] * coalesce(x[2], 0.0) = top[0] AND top[0] > 0
+                         AND x[0] * 4294967296 + x[1] < top[2]))
+                THEN [best[x[0]][x[1]][0] * x[2], best[x[0]][x[1]][1] + [[size(best), j]], x[0] * 4294967296 + x[1]]
+                ELSE top END)]]) AS best
+WITH m, r, best[size(best) - 1] AS final
 UNWIND range(0, size(final) - 1) AS c
 OPTIONAL MATCH (k:Neuron {model_id: $model_id, layer: size(m.layer_sizes) - 1, idx: c})
 RETURN r.run_id AS run_id, m.feature_names[$feature_idx] AS feature, c AS class_idx,
-       k.name AS class_name, final[c][0] AS strength, final[c][1] AS path
+       k.name AS class_name, final[c][0] AS strength, [p IN final[c][1] | p[1]] AS path,
+       [p IN final[c][1] | p[0]] AS path_layers
 ORDER BY strength DESC, class_idx
