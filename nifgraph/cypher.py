@@ -31,6 +31,7 @@ import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from .errors import NotFoundError, ValidationError
 
@@ -209,8 +210,41 @@ def named(name: str) -> CypherQuery:
     return known[short]
 
 
+#: What a named query's parameter may hold, by name (a name means the same in every query):
+#: (check, what it must be).
+PARAM_RULES: dict[str, tuple[Any, str]] = {
+    "limit": (lambda v: v >= 1, "an int ≥ 1 (the most rows to return)"),
+    "k": (lambda v: v >= 1, "an int ≥ 1 (edges kept per neuron)"),
+    "feature_idx": (lambda v: v >= 0, "an input feature's index (0, 1, …)"),
+    "top": (lambda v: 0 < v <= 1, "a fraction in (0, 1] (0.1 = the strongest 10 % of edges)"),
+    "alpha": (lambda v: 0 <= v <= 1, "a significance level in [0, 1] (e.g. 0.05)"),
+}
+
+
+def check_value(query: CypherQuery, key: str, value: Any) -> Any:
+    """``value`` if it fits the ``key`` parameter of ``query`` (its declared type, a finite
+    number, :data:`PARAM_RULES`); else a one-line error naming what it must be."""
+    import math
+
+    kind = query.param_types.get(key, "string")
+    want = {"int": int, "float": (int, float), "bool": bool, "list": (list, tuple), "map": dict}.get(kind, str)
+    bad = not isinstance(value, want) or (kind in ("int", "float") and isinstance(value, bool))
+    if not bad and kind == "float" and not math.isfinite(value):
+        bad = True
+    rule = PARAM_RULES.get(key)
+    if not bad and rule is not None and kind in ("int", "float") and not rule[0](value):
+        bad = True
+    if bad:
+        what = rule[1] if rule else {"list": "a list (a,b,c or a JSON list)", "string": "a string"}.get(kind, f"a {kind}")
+        raise ValidationError(
+            f"The {key!r} parameter of query {query.short_name!r} must be {what}; got {value!r}."
+        )
+    return list(value) if kind == "list" else value
+
+
 def convert_param(query: CypherQuery, key: str, raw: str) -> object:
-    """Convert a ``--param key=raw`` string to the type the query header declares."""
+    """Convert a ``--param key=raw`` string to the type the query header declares (a list:
+    ``a,b,c`` or a JSON list), checked by :func:`check_value`."""
     import json
 
     if key not in query.param_types:
@@ -219,24 +253,23 @@ def convert_param(query: CypherQuery, key: str, raw: str) -> object:
             f"{', '.join(query.params) or 'none'}."
         )
     kind = query.param_types[key]
+    value: Any = raw
     try:
         if kind == "int":
-            return int(raw)
-        if kind == "float":
-            return float(raw)
-        if kind == "bool":
+            value = int(raw)
+        elif kind == "float":
+            value = float(raw)
+        elif kind == "bool":
             if raw.lower() in ("1", "true", "yes", "y"):
-                return True
-            if raw.lower() in ("0", "false", "no", "n"):
-                return False
-            raise ValueError(raw)
-        if kind in ("list", "map"):
-            value = json.loads(raw)
-            if not isinstance(value, list if kind == "list" else dict):
+                value = True
+            elif raw.lower() in ("0", "false", "no", "n"):
+                value = False
+            else:
                 raise ValueError(raw)
-            return value
-    except ValueError as e:
-        raise ValidationError(
-            f"The {key!r} parameter of query {query.short_name!r} must be {kind}. Got {raw!r} instead."
-        ) from e
-    return raw
+        elif kind == "list":
+            value = json.loads(raw) if raw.lstrip().startswith("[") else [s.strip() for s in raw.split(",") if s.strip()]
+        elif kind == "map":
+            value = json.loads(raw)
+    except ValueError:
+        value = raw  # not of the type: check_value says what it must be
+    return check_value(query, key, value)

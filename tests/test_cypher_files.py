@@ -203,12 +203,46 @@ def test_convert_param_types():
     q = cypher.named("central_neurons")
     assert cypher.convert_param(q, "limit", "5") == 5
     assert cypher.convert_param(q, "model_id", "m-1") == "m-1"
-    with pytest.raises(ValidationError, match="must be int"):
+    with pytest.raises(ValidationError, match=r"'limit' parameter .* must be an int ≥ 1 .*; got 'five'"):
         cypher.convert_param(q, "limit", "five")
     with pytest.raises(ValidationError, match="takes no parameter"):
         cypher.convert_param(q, "nope", "1")
     with pytest.raises(NotFoundError, match="known"):
         cypher.named("nope")
+
+
+@pytest.mark.parametrize(("query", "key", "raw"), [
+    ("central_neurons", "limit", "0"), ("central_neurons", "limit", "-3"), ("top_edges", "k", "-1"),
+    ("top_edges", "alpha", "nan"), ("top_edges", "alpha", "1.5"), ("flow_concentration", "top", "2"),
+    ("flow_concentration", "top", "0"), ("flow_concentration", "top", "inf"), ("strongest_paths", "feature_idx", "-1"),
+])
+def test_named_query_values_out_of_range_are_one_line_errors(query, key, raw):
+    """Every declared parameter is checked for its type and range before the server sees it
+    (the server's own messages name no parameter, and some values it accepts make no sense:
+    top = 2 gave a concentration of 1.0 from 70 of 35 edges)."""
+    q = cypher.named(query)
+    with pytest.raises(ValidationError, match=rf"The '{key}' parameter of query '{query}' must be .*; got"):
+        cypher.convert_param(q, key, raw)
+
+
+
+@pytest.mark.parametrize(("query", "key", "value"), [
+    ("central_neurons", "limit", 0), ("central_neurons", "limit", True), ("central_neurons", "limit", 3.0),
+    ("flow_concentration", "top", 2.0), ("top_edges", "alpha", float("nan")), ("central_neurons", "model_id", 3),
+])
+def test_the_python_api_checks_values_alike(query, key, value):
+    with pytest.raises(ValidationError, match=rf"The '{key}' parameter of query '{query}' must be"):
+        cypher.check_value(cypher.named(query), key, value)
+
+
+def test_list_parameters_take_commas_or_json():
+    q = cypher.named("model_summary")
+    assert cypher.convert_param(q, "model_ids", "m-a, m-b,m-c") == ["m-a", "m-b", "m-c"]
+    assert cypher.convert_param(q, "model_ids", '["m-a", "m-b"]') == ["m-a", "m-b"]
+    assert cypher.convert_param(q, "model_ids", "m-a") == ["m-a"]
+    assert cypher.check_value(q, "model_ids", ("m-a",)) == ["m-a"]
+    assert cypher.convert_param(cypher.named("flow_concentration"), "top", "1") == 1.0
+    assert cypher.convert_param(cypher.named("top_edges"), "alpha", "0") == 0.0
 
 
 # -- the store's control flow against a recording fake runner ---------------------------
@@ -371,14 +405,41 @@ def test_model_roundtrip_through_properties():
 
 
 def test_named_query_parameters_are_checked():
-    store, _, _ = _fake_store()
+    from nifgraph.store.neo4j_records import model_props as _model_props
+    from nifgraph.store.neo4j_records import run_props as _run_props
+
+    from .store_fixtures import make_model, make_run
+
+    store, model, _ = _fake_store()
+    mid = model.model_id
+    run, _ = make_run(model)
+    other, _ = make_model((3, 2), name="other")
+    store.runner.answers["store/list_models"] = lambda p: [{"model": _model_props(m)} for m in (model, other)]
+    store.runner.answers["store/list_runs"] = lambda p: [{"run": _run_props(run)}]
     with pytest.raises(ValidationError, match="missing"):
-        store.run_named("central_neurons", {"model_id": "m-1"})
+        store.run_named("central_neurons", {"model_id": mid})
     with pytest.raises(ValidationError, match="unknown"):
-        store.run_named("central_neurons", {"model_id": "m-1", "limit": 3, "x": 1})
+        store.run_named("central_neurons", {"model_id": mid, "limit": 3, "x": 1})
+    with pytest.raises(ValidationError, match="'limit' parameter .* must be an int ≥ 1"):
+        store.run_named("central_neurons", {"model_id": mid, "limit": 0})
     store.runner.answers["queries/central_neurons"] = lambda p: [{"layer": 1, "idx": 0}]
-    frame = store.run_named("central_neurons", {"model_id": "m-1", "limit": 3})
+    frame = store.run_named("central_neurons", {"model_id": mid, "limit": 3})
     assert isinstance(frame, pd.DataFrame) and list(frame.columns) == ["layer", "idx"]
+    # a model is named as every command names it; the query gets the full id
+    for ref in (mid, mid[:8], "toy", run.run_id, "latest"):
+        store.runner.calls.clear()
+        store.run_named("central_neurons", {"model_id": ref, "limit": 3})
+        want = other.model_id if ref == "latest" else mid
+        assert store.runner.calls[-1] == ("queries/central_neurons", {"model_id": want, "limit": 3}), ref
+    store.runner.answers["queries/model_summary"] = lambda p: []
+    store.run_named("model_summary", {"model_ids": ["toy", "other"]})
+    assert store.runner.calls[-1] == ("queries/model_summary", {"model_ids": [mid, other.model_id]})
+    with pytest.raises(NotFoundError, match="No model or run 'm-nope'"):
+        store.run_named("central_neurons", {"model_id": "m-nope", "limit": 3})
+    with pytest.raises(NotFoundError, match="No model or run 'm-nope'"):
+        store.run_named("model_summary", {"model_ids": ["toy", "m-nope"]})
+    with pytest.raises(ValidationError, match=f"feature_idx 4 is not an input of model {mid}: it has 4"):
+        store.run_named("strongest_paths", {"model_id": mid, "feature_idx": 4})
 
 
 def test_bind_refuses_wrong_parameters():

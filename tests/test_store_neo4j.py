@@ -268,9 +268,12 @@ def test_a_pending_model_is_invisible_and_repair_removes_it(neo):
     with pytest.raises(NotFoundError, match=mid):
         neo.summary_inputs([mid])
     assert mid not in set(neo.run_named("models_by_accuracy", {"limit": 100000}).get("model_id", []))
-    assert neo.run_named("model_summary", {"model_ids": [mid]}).empty
-    assert neo.run_named("flow_concentration", {"model_ids": [mid], "top": 0.1}).empty
-    assert neo.run_named("strongest_paths", {"model_id": mid, "feature_idx": 0}).empty
+    for name, params in [("model_summary", {"model_ids": [mid]}), ("flow_concentration", {"model_ids": [mid], "top": 0.1}),
+                         ("strongest_paths", {"model_id": mid, "feature_idx": 0})]:
+        with pytest.raises(NotFoundError, match=mid):  # named queries name no hidden model either
+            neo.run_named(name, params)
+    assert neo._named("queries/model_summary", model_ids=[mid]).empty  # nor do the queries themselves
+    assert neo._named("queries/flow_concentration", model_ids=[mid], top=0.1).empty
     assert mid not in {r["m"]["model_id"] for r in neo.query("bloom/models_by_accuracy")}
     info = neo.status()
     assert info["pending_models"] >= 1 and info["incomplete_runs"] >= 1

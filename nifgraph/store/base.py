@@ -522,34 +522,42 @@ class Store(abc.ABC):
         """Resolve a model id, a run id, a unique id prefix or ``latest`` to (model, run).
 
         A model id gives its newest run (or ``None`` if it has none)."""
-        ref = ref.strip()
+        models = self.list_models()
+        model, run = self._match(ref, models, None if ref.strip() == "latest" else self.list_runs())
+        if run is not None:
+            return model, run
+        runs = self.list_runs(model.model_id)
+        return model, (runs[-1] if runs else None)
+
+    def resolve_models(self, refs: list[str]) -> list[ModelRecord]:
+        """The model each of ``refs`` names (as :meth:`resolve` reads it: an id, a run id, a
+        unique prefix, a name or ``latest``), reading the lists of models and runs once."""
+        models, runs = self.list_models(), self.list_runs()
+        return [self._match(ref, models, runs)[0] for ref in refs]
+
+    def _match(
+        self, ref: str, models: list[ModelRecord], runs: list[RunRecord] | None
+    ) -> tuple[ModelRecord, RunRecord | None]:
+        """:meth:`resolve`'s rule on the lists of models and runs: the run only when a run id
+        (or prefix) was given."""
+        ref = str(ref).strip()
         if not ref:
             raise NotFoundError("No model or run given; pass a model id, a run id, a unique prefix or 'latest'.")
-        models = self.list_models()
         if ref == "latest":
             if not models:
                 raise NotFoundError("The store holds no model yet; run `nifgraph run` first.")
-            model = models[-1]
-        else:
-            runs = self.list_runs()
-            run_hits = [r for r in runs if r.run_id == ref] or [
-                r for r in runs if r.run_id.startswith(ref)
-            ]
-            model_hits = [m for m in models if m.model_id == ref] or [
-                m for m in models if m.model_id.startswith(ref) or m.name == ref
-            ]
-            if len(run_hits) == 1 and not model_hits:
-                run = run_hits[0]
-                return self.get_model(run.model_id), run
-            if len(model_hits) > 1 or len(run_hits) > 1:
-                raise NotFoundError(
-                    f"{ref!r} matches several models or runs; give more of the id "
-                    "(see `nifgraph models`)."
-                )
-            if not model_hits:
-                raise NotFoundError(
-                    f"No model or run {ref!r} in store {self.uri}; list them with `nifgraph models`."
-                )
-            model = model_hits[0]
-        runs = self.list_runs(model.model_id)
-        return model, (runs[-1] if runs else None)
+            return models[-1], None
+        runs = runs or []
+        run_hits = [r for r in runs if r.run_id == ref] or [r for r in runs if r.run_id.startswith(ref)]
+        model_hits = [m for m in models if m.model_id == ref] or [
+            m for m in models if m.model_id.startswith(ref) or m.name == ref
+        ]
+        if len(run_hits) == 1 and not model_hits:
+            run = run_hits[0]
+            by_id = {m.model_id: m for m in models}
+            return by_id.get(run.model_id) or self.get_model(run.model_id), run
+        if len(model_hits) > 1 or len(run_hits) > 1:
+            raise NotFoundError(f"{ref!r} matches several models or runs; give more of the id (see `nifgraph models`).")
+        if not model_hits:
+            raise NotFoundError(f"No model or run {ref!r} in store {self.uri}; list them with `nifgraph models`.")
+        return model_hits[0], None

@@ -56,6 +56,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .. import cypher
 from ..errors import NotFoundError, StoreError, ValidationError
 from ..records import (
     ATTRIBUTION_COLUMNS,
@@ -458,8 +459,9 @@ class Neo4jStore(Neo4jAdmin, Store):
         return out
 
     def _named(self, name: str, **params: Any) -> pd.DataFrame:
-        """Rows of the named query ``name`` (``queries/…``), read-only, with exactly ``params``."""
-        return self.run_named(name.removeprefix("queries/"), params)
+        """Rows of the named query ``name`` (``queries/…``), read-only, with exactly ``params``
+        (model ids as stored: not resolved again)."""
+        return self._read_named(cypher.named(name.removeprefix("queries/")), params)
 
 
 class Neo4jRunWriter(RunWriter):

@@ -143,7 +143,11 @@ class Neo4jAdmin:
         return pd.DataFrame(rows, columns=keys)
 
     def run_named(self, name: str, params: dict[str, Any] | None = None) -> pd.DataFrame:
-        """Run a named query from ``cypher/queries`` (read-only) with checked parameters."""
+        """Run a named query from ``cypher/queries`` (read-only) with checked parameters: each
+        of the declared type and range (:func:`cypher.check_value`); a model parameter
+        (``model_id``, ``model_a``, ``model_b``, each of ``model_ids``) may name a model as every
+        command does (an id, a run id, a unique prefix, a name, ``latest``) and is an error when
+        it names none; ``feature_idx`` must be an input of that model."""
         q = cypher.named(name)
         params = dict(params or {})
         missing = [p for p in q.params if p not in params]
@@ -154,6 +158,26 @@ class Neo4jAdmin:
                 f"missing {missing or 'none'}, unknown {extra or 'none'}. "
                 f"Pass them with --param name=value."
             )
+        params = {k: cypher.check_value(q, k, v) for k, v in params.items()}
+        singles = [k for k in ("model_id", "model_a", "model_b") if k in params]
+        many = list(params.get("model_ids", []))
+        if singles or many:
+            models = self.resolve_models([*(params[k] for k in singles), *many])
+            for k, m in zip(singles, models, strict=False):
+                params[k] = m.model_id
+            if "model_ids" in params:
+                params["model_ids"] = [m.model_id for m in models[len(singles):]]
+            if "feature_idx" in params and "model_id" in params:
+                n = models[0].layer_sizes[0]
+                if params["feature_idx"] >= n:
+                    raise ValidationError(
+                        f"feature_idx {params['feature_idx']} is not an input of model {models[0].model_id}: "
+                        f"it has {n} (0 to {n - 1}; see `nifgraph show {models[0].model_id}`)."
+                    )
+        return self._read_named(q, params)
+
+    def _read_named(self, q: Any, params: dict[str, Any]) -> pd.DataFrame:
+        """Rows of the named query ``q`` with exactly ``params`` (already checked)."""
         self._ready()
         rows = self.runner.read(q, params)
         keys = list(rows[0].keys()) if rows else []
