@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from nifgraph.store.duckdb import DuckDBStore
 
@@ -114,3 +115,20 @@ def test_a_file_that_is_no_model_names_the_format_to_save_in(tmp_path):
     assert res.exit_code == 1, res.output
     lines = [ln for ln in res.output.strip().splitlines() if ln.strip()]
     assert len(lines) == 1 and "torch.export.save" in lines[0] and "Error)" not in lines[0], res.output
+
+
+def test_neo4j_uris_with_credentials_or_bad_ports():
+    """The URI's user:password is split off (percent-decoded) and never shown; a URI without a
+    host or with a port outside 1-65535 is refused in one line before anything connects."""
+    from nifgraph.errors import ValidationError
+    from nifgraph.store.neo4j_runner import split_uri
+
+    assert split_uri("bolt://127.0.0.1:7687") == ("bolt://127.0.0.1:7687", None, None)
+    assert split_uri("bolt://ann:p%40ss%3Aw@127.0.0.1:7687") == ("bolt://127.0.0.1:7687", "ann", "p@ss:w")
+    assert split_uri("neo4j+s://ann@db.example.org") == ("neo4j+s://db.example.org", "ann", None)
+    for uri in ("bolt://127.0.0.1:99999", "bolt://ann:hunter2@127.0.0.1:0", "bolt://", "bolt://h:port"):
+        with pytest.raises(ValidationError, match="needs a host") as e:
+            split_uri(uri)
+        assert "hunter2" not in str(e.value)
+    res = invoke("models", "--store", "bolt://ann:hunter2@127.0.0.1:99999")
+    assert res.exit_code == 1 and "'bolt://ann:***@127.0.0.1:99999' needs a host" in res.output and "hunter2" not in res.output

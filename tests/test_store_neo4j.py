@@ -10,7 +10,7 @@ import pytest
 
 from nifgraph.errors import StoreUnavailableError, ValidationError
 
-from .conftest import NEO4J_SKIP, neo4j_env
+from .conftest import NEO4J_SKIP, invoke, neo4j_env
 from .store_fixtures import make_analysis, make_model, make_run, store_analysed
 
 
@@ -110,6 +110,35 @@ def test_wrong_credentials_are_a_clear_error():
     with pytest.raises(StoreUnavailableError, match="NEO4J_PASSWORD"):
         bad.list_models()
     bad.close()
+    none = Neo4jStore(env["uri"], env["user"], "")
+    with pytest.raises(StoreUnavailableError, match="wants a password and none was given; set NEO4J_PASSWORD"):
+        none.list_models()
+    none.close()
+
+
+@pytest.mark.neo4j
+def test_credentials_in_the_uri_are_used_and_never_shown(monkeypatch):
+    """`bolt://user:password@host:port` (the other server of a push or pull) takes the place of
+    NEO4J_USER / NEO4J_PASSWORD for that store; no message, nor the store's uri, shows it."""
+    from urllib.parse import quote, urlsplit
+
+    from nifgraph.store import open_store
+
+    env = neo4j_env()
+    if env is None:
+        pytest.skip(NEO4J_SKIP)
+    parts = urlsplit(env["uri"])
+    with_creds = f"{parts.scheme}://{quote(env['user'])}:{quote(env['password'], safe='')}@{parts.netloc}"
+    monkeypatch.setenv("NEO4J_PASSWORD", "not-the-password")
+    st = open_store(with_creds)
+    try:
+        assert st.uri == env["uri"] and env["password"] not in st.uri
+        st.list_models()  # connects with the URI's password
+    finally:
+        st.close()
+    wrong = f"{parts.scheme}://{env['user']}:s3cret-wrong@{parts.netloc}"
+    res = invoke("models", "--store", wrong)
+    assert res.exit_code == 1 and "refused the credentials" in res.output and "s3cret" not in res.output, res.output
 
 
 @pytest.mark.neo4j
@@ -277,8 +306,6 @@ def test_a_pending_model_is_invisible_and_repair_removes_it(neo):
     assert mid not in {r["m"]["model_id"] for r in neo.query("bloom/models_by_accuracy")}
     info = neo.status()
     assert info["pending_models"] >= 1 and info["incomplete_runs"] >= 1
-
-    from .conftest import invoke
 
     res = invoke("db", "repair", "--store", neo.uri)
     assert res.exit_code == 0 and "Removed" in res.output, res.output

@@ -97,7 +97,7 @@ from .neo4j_records import (
     rows_of,
     run_props,
 )
-from .neo4j_runner import DriverRunner, bind, run_in_tx
+from .neo4j_runner import DriverRunner, bind, run_in_tx, split_uri
 
 __all__ = ["Neo4jStore", "Neo4jRunWriter", "DriverRunner", "expected_schema", "SCHEMA_VERSION"]
 
@@ -143,11 +143,14 @@ class Neo4jStore(Neo4jAdmin, Store):
     @classmethod
     def from_env(cls, uri: str) -> Neo4jStore:
         """A store for ``uri`` with credentials from ``NEO4J_USER`` (default ``neo4j``),
-        ``NEO4J_PASSWORD`` and ``NEO4J_DATABASE``."""
+        ``NEO4J_PASSWORD`` and ``NEO4J_DATABASE``; a user and password in the URI
+        (``bolt://user:password@host:7687``, e.g. the other server of a ``push``) take their
+        place, and the store's ``uri`` (what every message shows) is the URI without them."""
+        clean, user, password = split_uri(uri)
         return cls(
-            uri,
-            os.environ.get("NEO4J_USER", "neo4j"),
-            os.environ.get("NEO4J_PASSWORD", ""),
+            clean,
+            user or os.environ.get("NEO4J_USER", "neo4j"),
+            password if password is not None else os.environ.get("NEO4J_PASSWORD", ""),
             os.environ.get("NEO4J_DATABASE") or None,
         )
 

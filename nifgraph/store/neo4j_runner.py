@@ -15,10 +15,32 @@ from typing import Any
 from .. import cypher
 from ..errors import StoreError, StoreUnavailableError, ValidationError
 
-__all__ = ["DriverRunner", "Statement", "bind", "run_in_tx", "first_line", "START_HINT"]
+__all__ = ["DriverRunner", "Statement", "bind", "run_in_tx", "first_line", "split_uri", "START_HINT"]
 
 #: Fix printed when the server cannot be reached.
 START_HINT = "start it with `docker compose up -d` (see docs/neo4j.md) or check the URI"
+
+
+def split_uri(uri: str) -> tuple[str, str | None, str | None]:
+    """``uri`` without the credentials it may carry (``bolt://user:password@host:7687``,
+    percent-encoded), and that user and password (``None`` where absent). Refuses a URI
+    without a host or with a port outside 1-65535, naming it without its password."""
+    from urllib.parse import unquote, urlsplit, urlunsplit
+
+    parts = urlsplit(uri.strip())
+    userinfo, at, hostport = parts.netloc.rpartition("@")
+    user, colon, password = userinfo.partition(":")
+    clean = urlunsplit(parts._replace(netloc=hostport)) if at else uri.strip()
+    try:
+        port = parts.port
+    except ValueError:  # not a number, or out of range
+        port = -1
+    if not parts.hostname or (port is not None and not 1 <= port <= 65535):
+        shown = urlunsplit(parts._replace(netloc=f"{user}{':***' if colon else ''}@{hostport}")) if at else clean
+        raise ValidationError(
+            f"Neo4j URI {shown!r} needs a host (and, if given, a port in 1-65535); give e.g. bolt://127.0.0.1:7687."
+        )
+    return clean, (unquote(user) or None) if at else None, unquote(password) if at and colon else None
 
 
 def bind(name: str, params: dict[str, Any]) -> cypher.CypherQuery:
@@ -91,9 +113,14 @@ class DriverRunner:
         try:
             yield
         except nx.AuthError as e:
+            if not self._password:
+                raise StoreUnavailableError(
+                    f"Neo4j at {self.uri} wants a password and none was given; set NEO4J_PASSWORD "
+                    "(or give bolt://user:password@host:7687)."
+                ) from e
             raise StoreUnavailableError(
                 f"Neo4j at {self.uri} refused the credentials of user {self.user!r}; "
-                "check NEO4J_USER / NEO4J_PASSWORD."
+                "check NEO4J_USER / NEO4J_PASSWORD (or the user:password in the URI)."
             ) from e
         except (nx.ServiceUnavailable, nx.SessionExpired) as e:
             raise StoreUnavailableError(
