@@ -132,3 +132,11 @@ def test_neo4j_uris_with_credentials_or_bad_ports():
         assert "hunter2" not in str(e.value)
     res = invoke("models", "--store", "bolt://ann:hunter2@127.0.0.1:99999")
     assert res.exit_code == 1 and "'bolt://ann:***@127.0.0.1:99999' needs a host" in res.output and "hunter2" not in res.output
+
+
+def test_a_job_checks_its_neo4j_store_before_it_trains():
+    """An unreachable Neo4j store fails the main job at once, not after the training it would
+    have thrown away (nothing listens on 127.0.0.1:1)."""
+    res = invoke("run", "--dataset", "iris", "--store", "bolt://127.0.0.1:1")
+    assert res.exit_code == 1 and "not reachable" in res.output, res.output
+    assert "train" not in res.output.replace("retrain", "")

@@ -41,3 +41,26 @@ def test_show_names_conv_samples_only_for_models_with_conv_layers():
 
     assert "conv samples" in shown(cnn) and "mean over positions" in shown(cnn)
     assert "conv samples" not in shown(mlp) and "held-out accuracy" in shown(mlp)
+
+
+def test_query_tables_never_cut_ids_at_80_columns():
+    """A named query's or ad-hoc Cypher's rows at 80 columns: model and run ids (by column name,
+    `r.run_id` included, or by value) stay whole on one line, whatever wraps around them."""
+    import pandas as pd
+    from rich.console import Console
+
+    from nifgraph.render.comparisons import frame_table
+
+    mid, rid = "m-1babf673021a", "r-2a770c34fbcc"
+    frame = pd.DataFrame([dict(model_id=mid, name="iris-4-5-3-relu-s0", architecture="4-5-3", **{"r.run_id": rid},
+                               hidden=5, prunable=1, fraction_prunable=0.2, accuracy_before=0.9777,
+                               accuracy_after=0.9777, who=rid)])
+    console = Console(width=80, record=True)
+    console.print(frame_table(frame, title="Models ranked by the fraction of their hidden neurons that are prunable"))
+    text = console.export_text()
+    import re
+
+    ids = re.findall(r"\b[mr]-[0-9a-f]+", text)
+    assert ids and set(ids) == {mid, rid}, text  # whole, never cut (a wide table repeats the first id)
+    assert text.count(rid) >= 2
+    assert max(len(line) for line in text.splitlines()) <= 80

@@ -331,9 +331,17 @@ def report_written(paths: Any, json_: bool) -> None:
 
 
 def open_store_cli(uri: str | None, *, read_only: bool = False):
+    """The store a command names, checked usable now (a Neo4j server that is down or refuses
+    the credentials fails before any training or estimation, not after)."""
     from ..store import open_store
 
-    return open_store(uri, read_only=read_only)
+    st = open_store(uri, read_only=read_only)
+    try:
+        st.ready()
+    except BaseException:
+        st.close()
+        raise
+    return st
 
 
 #: Seconds between two progress lines when stderr is not a terminal (a log, a pipe, CI).

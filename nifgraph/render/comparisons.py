@@ -3,6 +3,7 @@ pruning curves, two runs' agreement, and any query result frame. Pure presentati
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from .layout import Col, FitTable, fmt_num
@@ -91,11 +92,24 @@ def prune_tables(res: Any) -> list[Any]:
     return [t, s]
 
 
+_ID = re.compile(r"^[a-z]-[0-9a-f]{12}$")
+
+
 def frame_table(frame: Any, title: str | None = None) -> Any:
+    """A query's rows as a table; ids (a column named ``…_id``, as ``r.run_id``, or holding only
+    nifgraph ids) are never cut, since they are copied into the next command."""
     import pandas as pd
 
-    cols = [Col(str(c), kind="num" if pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])
-                else "text") for c in frame.columns]
+    def kind(c: Any) -> str:
+        s = frame[c]
+        if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
+            return "num"
+        values = [v for v in s if isinstance(v, str)]
+        if str(c).rsplit(".", 1)[-1].endswith("_id") or (values and all(_ID.match(v) for v in values)):
+            return "id"
+        return "text"
+
+    cols = [Col(str(c), kind=kind(c)) for c in frame.columns]
     return FitTable(cols, [[_cell(v) for v in row] for row in frame.itertuples(index=False)], title=title)
 
 

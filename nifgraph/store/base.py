@@ -287,6 +287,11 @@ class Store(abc.ABC):
     def close(self) -> None:  # pragma: no cover - trivial default
         """Release connections."""
 
+    def ready(self) -> None:
+        """Fail now, in one line, if the store cannot be used (a job calls it before it trains
+        or estimates, not after). The embedded store was checked when it opened; Neo4j connects
+        and checks its schema here."""
+
     def __enter__(self) -> Store:
         return self
 

@@ -172,6 +172,9 @@ class Neo4jStore(Neo4jAdmin, Store):
         self._ready()
         return self.runner.read(bind(name, params), params)
 
+    def ready(self) -> None:
+        self._ready()
+
     def _ready(self) -> None:
         """Check the schema version once, on the first statement (migrating a database written by
         an older nifgraph; refusing one written by a newer one), see :mod:`.neo4j_layout`."""
