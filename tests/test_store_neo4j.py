@@ -307,8 +307,11 @@ def test_a_pending_model_is_invisible_and_repair_removes_it(neo):
     info = neo.status()
     assert info["pending_models"] >= 1 and info["incomplete_runs"] >= 1
 
+    res = invoke("db", "repair", "--dry-run", "--store", neo.uri)
+    assert res.exit_code == 0 and res.output.startswith("Would remove") and mid in res.output, res.output
+    assert run.run_id in res.output and _model_nodes(neo, mid)["models"] == 1  # named, not removed
     res = invoke("db", "repair", "--store", neo.uri)
-    assert res.exit_code == 0 and "Removed" in res.output, res.output
+    assert res.exit_code == 0 and res.output.startswith("Removed") and mid in res.output, res.output
     assert _model_nodes(neo, mid) == {"models": 0, "neurons": 0, "runs": 0, "checkpoints": 0}
     assert neo.run_cypher("MATCH ()-[e:NIF {run_id: $r}]->() RETURN count(e) AS n", {"r": run.run_id})["n"][0] == 0
 
@@ -453,3 +456,12 @@ def test_strongest_paths_of_a_dag_model_follow_its_skip_edges(neo, sizes):
                 nodes = list(zip(r.path_layers, r.path, strict=True))
                 want |= {(*a, *b) for a, b in zip(nodes, nodes[1:], strict=False)} if r.strength > 0 else set()
             assert drawn == want
+
+
+@pytest.mark.neo4j
+def test_db_estimate_without_gds_names_the_plugin(neo):
+    if neo.gds_version()[0] is not None:
+        pytest.skip("this server has Graph Data Science")
+    res = invoke("db", "estimate", "--nodes", "100", "--edges", "1000", "--store", neo.uri)
+    assert res.exit_code == 1 and len(res.output.strip().splitlines()) == 1, res.output
+    assert "graph-data-science" in res.output and "--engine local" in res.output and "gds.version" not in res.output

@@ -102,14 +102,23 @@ def init(store: StoreOpt = None) -> None:
 
 def repair(
     store: StoreOpt = None,
-    min_age: Annotated[float, typer.Option("--min-age", help="Only leftovers older than this many seconds.")] = 0.0,
+    min_age: Annotated[float, typer.Option("--min-age", help="Only leftovers older than this many seconds "
+                                           "(on a shared store: longer than any write takes).")] = 0.0,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would be removed; remove nothing.")] = False,
 ) -> None:
-    """Delete leftovers of interrupted writes (models left without their first run, incomplete
-    runs, stale analyses)."""
+    """Delete leftovers of interrupted writes (models left without their first run or half
+    deleted, incomplete runs, stale analyses), naming each. A write in progress looks the same:
+    run it when no job is writing, or give --min-age."""
     with open_store_cli(store) as st:
         _need_neo4j(st)
-        n = st.repair(min_age_s=min_age)
-    console.print(f"Removed {n} hidden models, incomplete runs or stale analyses.")
+        found = st.leftovers(min_age_s=min_age)
+        if not dry_run and any(found.values()):
+            st.repair(min_age_s=min_age)
+    kinds = {"models": "hidden model", "runs": "incomplete run", "analyses": "stale analysis"}
+    plural = {"hidden model": "hidden models", "incomplete run": "incomplete runs", "stale analysis": "stale analyses"}
+    parts = [f"{len(ids)} {kinds[k] if len(ids) == 1 else plural[kinds[k]]}" + (f" ({', '.join(ids)})" if ids else "")
+             for k, ids in found.items()]
+    console.print(f"{'Would remove' if dry_run else 'Removed'} {', '.join(parts)}.", highlight=False)
 
 def gds_estimate(
     nodes: Annotated[int, typer.Option("--nodes", help="Neurons in the run (sum of layer sizes).")],
@@ -126,7 +135,11 @@ def gds_estimate(
         if version is None:
             from ..errors import GdsMissingError
 
-            raise GdsMissingError(f"Neo4j at {st.uri} has no Graph Data Science ({reason}).")
+            raise GdsMissingError(
+                f"Neo4j at {st.uri} has no Graph Data Science, so it cannot estimate GDS memory; install the "
+                "plugin (NEO4J_PLUGINS='[\"graph-data-science\"]', see docker-compose.yml). "
+                "`nifgraph analyze --engine local` needs none."
+            )
         est = estimate_memory(st, nodes, edges)
     if json_:
         print_json(est)

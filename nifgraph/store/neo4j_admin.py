@@ -115,23 +115,32 @@ class Neo4jAdmin:
             return None, str(e)
         return (str(rows[0]["version"]) if rows else None), None
 
-    def repair(self, min_age_s: float = 0.0) -> int:
-        """Delete leftovers of interrupted writes older than ``min_age_s`` seconds: models still
-        hidden because the first run they wait for never completed (a main job killed half-way,
-        see ``put_model_with_run``), runs not complete, and analyses that are not the current one
-        of their run. Returns how many models, runs and analyses were removed. Run it when no
-        other process is writing."""
+    def leftovers(self, min_age_s: float = 0.0) -> dict[str, list[str]]:
+        """What :meth:`repair` would delete, by kind: ``models`` (still hidden because the first
+        run they wait for never completed: a main job killed half-way, see
+        ``put_model_with_run``, or a deletion that was interrupted), ``runs`` (not complete) and
+        ``analyses`` (not the current one of their run), each older than ``min_age_s`` seconds."""
         before = now_ms() - int(min_age_s * 1000)
-        models = [r["model_id"] for r in self.query("admin/pending_models", before_ms=before)]
-        for model_id in models:
+        return {
+            "models": [r["model_id"] for r in self.query("admin/pending_models", before_ms=before)],
+            "runs": [r["run_id"] for r in self.query("admin/incomplete_runs", before_ms=before)],
+            "analyses": [r["analysis_id"] for r in self.query("admin/stale_analyses", before_ms=before)],
+        }
+
+    def repair(self, min_age_s: float = 0.0) -> int:
+        """Delete the :meth:`leftovers` of interrupted writes older than ``min_age_s`` seconds
+        (a model with its neurons, checkpoint and runs; a run with its edges, columns and
+        analyses). Returns how many models, runs and analyses were removed. Run it when no
+        other process is writing, or give a ``min_age_s`` longer than any write takes."""
+        found = self.leftovers(min_age_s)
+        for model_id in found["models"]:
             self._purge_model(model_id)
-        runs = [r["run_id"] for r in self.query("admin/incomplete_runs", before_ms=before)]
+        runs = found["runs"] if not found["models"] else self.leftovers(min_age_s)["runs"]  # purged with their model
         for run_id in runs:
             self._purge_run(run_id)
-        analyses = [r["analysis_id"] for r in self.query("admin/stale_analyses", before_ms=before)]
-        for aid in analyses:
+        for aid in found["analyses"]:
             self._purge_analysis(aid)
-        return len(models) + len(runs) + len(analyses)
+        return len(found["models"]) + len(runs) + len(found["analyses"])
 
     def run_cypher(self, query: str, params: dict[str, Any] | None = None, write: bool = False) -> pd.DataFrame:
         """Run ad-hoc Cypher and return the rows as a DataFrame.
