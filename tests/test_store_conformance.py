@@ -463,3 +463,42 @@ def test_a_neuron_table_that_does_not_fit_its_model_is_refused_and_nothing_is_st
         store.put_model(model, neurons.assign(model_id="m-other"))
     with pytest.raises(NotFoundError):
         store.get_model(model.model_id)
+
+
+def test_models_created_in_the_same_millisecond_are_ordered_alike_everywhere(store):
+    """created_at, then model_id: the same order in every store (and after a copy), so `latest`
+    names the same model whichever store is read."""
+    from dataclasses import replace
+
+    when = "2026-01-01T00:00:00.000+00:00"
+    made = []
+    for prefix in ("m-ffff", "m-0000"):
+        model, neurons = make_model()
+        mid = prefix + model.model_id[6:]
+        model = replace(model, model_id=mid, created_at=when)
+        store._test_created.append(mid)
+        store.put_model(model, neurons.assign(model_id=mid))
+        made.append(mid)
+    listed = [m.model_id for m in store.list_models() if m.created_at == when and m.model_id in made]
+    assert listed == sorted(made)
+
+
+def test_an_analysis_naming_neurons_the_model_lacks_is_refused(store):
+    """A metrics row or an attribution entry outside the model: refused in one line by every
+    store (one kept it, the other dropped it silently), and the stored analysis stays."""
+    from dataclasses import replace
+
+    from nifgraph.errors import ValidationError
+
+    model, _ = _put_model(store)
+    run, edges = make_run(model)
+    store.put_run(run, edges)
+    good = make_analysis(model, run)
+    store.put_analysis(good)
+    extra_row = good.neuron_metrics.iloc[[0]].assign(layer=1, idx=7)
+    with pytest.raises(ValidationError, match=r"neuron \(layer 1, idx 7\), which model .* does not have"):
+        store.put_analysis(replace(good, modularity=0.9, neuron_metrics=pd.concat([good.neuron_metrics, extra_row])))
+    extra_attr = good.attribution.iloc[[0]].assign(feature_idx=4)
+    with pytest.raises(ValidationError, match="attributes feature 4 to class 0; model .* has 4 features and 2 classes"):
+        store.put_analysis(replace(good, modularity=0.9, attribution=pd.concat([good.attribution, extra_attr])))
+    assert store.get_analysis(run.run_id).modularity == good.modularity

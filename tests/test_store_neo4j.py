@@ -465,3 +465,35 @@ def test_db_estimate_without_gds_names_the_plugin(neo):
     res = invoke("db", "estimate", "--nodes", "100", "--edges", "1000", "--store", neo.uri)
     assert res.exit_code == 1 and len(res.output.strip().splitlines()) == 1, res.output
     assert "graph-data-science" in res.output and "--engine local" in res.output and "gds.version" not in res.output
+
+
+@pytest.mark.neo4j
+def test_an_analysis_published_while_it_is_read_is_read_whole(neo, monkeypatch):
+    """get_analysis reads a header and its rows in separate statements; another process
+    publishing a new analysis in between (and deleting the old one's rows) gives the new one
+    whole, never the old header with no rows."""
+    import dataclasses
+
+    model, neurons = make_model()
+    neo._test_created.append(model.model_id)
+    neo.put_model(model, neurons)
+    run, edges = make_run(model)
+    neo.put_run(run, edges)
+    old = make_analysis(model, run)
+    neo.put_analysis(old)
+    new = dataclasses.replace(old, modularity=0.77, attribution=old.attribution.assign(value=old.attribution["value"] + 10))
+    query, fired = neo.query, []
+
+    def racing(name, **params):
+        if name == "store/get_attribution" and not fired:
+            fired.append(1)
+            monkeypatch.setattr(neo, "query", query)
+            neo.put_analysis(new)  # publishes, then deletes the old rows
+            monkeypatch.setattr(neo, "query", racing)
+        return query(name, **params)
+
+    monkeypatch.setattr(neo, "query", racing)
+    got = neo.get_analysis(run.run_id)
+    assert fired and got.modularity == 0.77
+    assert len(got.neuron_metrics) == len(old.neuron_metrics)
+    np.testing.assert_allclose(np.sort(got.attribution["value"]), np.sort(new.attribution["value"]))

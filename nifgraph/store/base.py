@@ -129,6 +129,33 @@ def checked_neurons(model: ModelRecord, neurons: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+def check_analysis(model: ModelRecord, analysis: Any) -> None:
+    """Refuse an analysis that names a neuron ``model`` lacks (a metrics row outside its
+    layers, an attribution entry outside its inputs and classes), before any store writes it."""
+    sizes = np.asarray(model.layer_sizes, dtype=np.int64)
+    m = analysis.neuron_metrics
+    if len(m):
+        layer, idx = m["layer"].to_numpy(dtype=np.int64), m["idx"].to_numpy(dtype=np.int64)
+        inside = (layer >= 0) & (layer < len(sizes))
+        bad = ~inside | (idx < 0) | (idx >= sizes[np.clip(layer, 0, len(sizes) - 1)])
+        if bad.any():
+            k = int(np.argmax(bad))
+            raise ValidationError(
+                f"Analysis of run {analysis.run_id} has a row for neuron (layer {layer[k]}, idx {idx[k]}), which model "
+                f"{model.model_id} ({model.architecture}) does not have."
+            )
+    a = analysis.attribution
+    if len(a):
+        f, c = a["feature_idx"].to_numpy(dtype=np.int64), a["class_idx"].to_numpy(dtype=np.int64)
+        bad = (f < 0) | (f >= sizes[0]) | (c < 0) | (c >= sizes[-1])
+        if bad.any():
+            k = int(np.argmax(bad))
+            raise ValidationError(
+                f"Analysis of run {analysis.run_id} attributes feature {f[k]} to class {c[k]}; model {model.model_id} "
+                f"has {sizes[0]} features and {sizes[-1]} classes."
+            )
+
+
 def no_run_error(model_id: str) -> NotFoundError:
     """The one message for "this model has no run yet"."""
     return NotFoundError(f"Model {model_id} has no NIF run yet; run `nifgraph estimate {model_id}` first.")

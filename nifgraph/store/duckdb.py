@@ -47,7 +47,16 @@ from ..records import (
     nan_of,
     run_from_flat,
 )
-from .base import EDGE_ORDER, ModelParts, RunWriter, Store, checked_neurons, cut, edge_pages
+from .base import (
+    EDGE_ORDER,
+    ModelParts,
+    RunWriter,
+    Store,
+    check_analysis,
+    checked_neurons,
+    cut,
+    edge_pages,
+)
 
 __all__ = ["DuckDBStore", "DuckDBRunWriter", "SCHEMA_VERSION"]
 
@@ -475,7 +484,7 @@ class DuckDBStore(Store):
 
     # -- analyses ------------------------------------------------------------------------
     def put_analysis(self, analysis: AnalysisRecord) -> None:
-        self.get_run(analysis.run_id)
+        check_analysis(self.get_model(self.get_run(analysis.run_id).model_id), analysis)
         metrics = rec.conform(analysis.neuron_metrics, rec.NEURON_METRIC_COLUMNS).assign(run_id=analysis.run_id)
         attr = rec.conform(analysis.attribution, rec.ATTRIBUTION_COLUMNS).assign(run_id=analysis.run_id)
         with self._tx() as con:
@@ -493,17 +502,14 @@ class DuckDBStore(Store):
             )
 
     def get_analysis(self, run_id: str) -> AnalysisRecord | None:
-        self.get_run(run_id)
-        df = self._fetch("SELECT * FROM analyses WHERE run_id = ?", [run_id])
-        if df.empty:
-            return None
-        r = df.iloc[0].to_dict()
-        metrics = self._fetch(
-            "SELECT * FROM neuron_metrics WHERE run_id = ? ORDER BY layer, idx", [run_id]
-        )
-        attr = self._fetch(
-            "SELECT * FROM attribution WHERE run_id = ? ORDER BY feature_idx, class_idx", [run_id]
-        )
+        with self._session(write=False):  # one session: no writer replaces the analysis between the reads
+            self.get_run(run_id)
+            df = self._fetch("SELECT * FROM analyses WHERE run_id = ?", [run_id])
+            if df.empty:
+                return None
+            r = df.iloc[0].to_dict()
+            metrics = self._fetch("SELECT * FROM neuron_metrics WHERE run_id = ? ORDER BY layer, idx", [run_id])
+            attr = self._fetch("SELECT * FROM attribution WHERE run_id = ? ORDER BY feature_idx, class_idx", [run_id])
         return AnalysisRecord(
             run_id=run_id,
             engine=r["engine"],

@@ -78,6 +78,7 @@ from .base import (
     RunWriter,
     Store,
     SummaryInputs,
+    check_analysis,
     checked_neurons,
     cut,
     edge_pages,
@@ -353,6 +354,7 @@ class Neo4jStore(Neo4jAdmin, Store):
             for r in rows_of(metrics, METRIC_PROPS)
         ]
         model = self.get_model(mid)
+        check_analysis(model, analysis)
         last = model.n_layers - 1
         attr = conform(analysis.attribution, ATTRIBUTION_COLUMNS)
         attr_rows = [
@@ -389,13 +391,19 @@ class Neo4jStore(Neo4jAdmin, Store):
 
     def get_analysis(self, run_id: str) -> AnalysisRecord | None:
         self.get_run(run_id)
-        rows = self.query("store/get_analysis", run_id=run_id)
-        if not rows:
-            return None
-        props = rows[0]["analysis"]
-        aid = props["analysis_id"]
-        m = pd.DataFrame(self.query("store/get_neuron_results", analysis_id=aid), columns=list(NEURON_METRIC_COLUMNS))
-        a = pd.DataFrame(self.query("store/get_attribution", analysis_id=aid), columns=list(ATTRIBUTION_COLUMNS))
+        for _ in range(5):  # the header, its rows, the header again: an analysis published between
+            rows = self.query("store/get_analysis", run_id=run_id)  # the reads is read again
+            if not rows:
+                return None
+            props = rows[0]["analysis"]
+            aid = props["analysis_id"]
+            m = pd.DataFrame(self.query("store/get_neuron_results", analysis_id=aid), columns=list(NEURON_METRIC_COLUMNS))
+            a = pd.DataFrame(self.query("store/get_attribution", analysis_id=aid), columns=list(ATTRIBUTION_COLUMNS))
+            again = self.query("store/get_analysis", run_id=run_id)
+            if again and again[0]["analysis"]["analysis_id"] == aid:  # still current: the old one is
+                break  # deleted only after the pointer moved, so its rows were whole
+        else:
+            raise StoreError(f"The analysis of run {run_id} kept changing while it was read; read it again.")
         for c in ("betweenness", "in_flow", "out_flow"):
             m[c] = pd.to_numeric(m[c], errors="coerce").astype("float64")
         a["value"] = pd.to_numeric(a["value"], errors="coerce").astype("float64")
