@@ -502,3 +502,25 @@ def test_an_analysis_naming_neurons_the_model_lacks_is_refused(store):
     with pytest.raises(ValidationError, match="attributes feature 4 to class 0; model .* has 4 features and 2 classes"):
         store.put_analysis(replace(good, modularity=0.9, attribution=pd.concat([good.attribution, extra_attr])))
     assert store.get_analysis(run.run_id).modularity == good.modularity
+
+
+def test_a_model_with_runs_keeps_its_layers(store):
+    """Replacing a stored model by one of other layer sizes would orphan its runs' edges (one
+    store deleted them, the other kept edges that no longer fit): refused while it has runs; the
+    same layers, or a model without runs, may be replaced."""
+    from dataclasses import replace
+
+    from nifgraph.errors import ValidationError
+
+    model, neurons = _put_model(store)
+    store.put_model(replace(model, name="renamed"), neurons)  # same layers: a replacement
+    run, edges = make_run(model)
+    store.put_run(run, edges)
+    wider, wider_neurons = make_model(sizes=(4, 5, 2))
+    wider = replace(wider, model_id=model.model_id)
+    with pytest.raises(ValidationError, match=r"stored as 4-3-2 with runs; a model of other layers \(4-5-2\)"):
+        store.put_model(wider, wider_neurons.assign(model_id=model.model_id))
+    assert store.get_model(model.model_id).layer_sizes == (4, 3, 2) and len(store.get_edges(run.run_id)) == len(edges)
+    with pytest.raises(ValidationError, match="with runs"):
+        store.put_model_with_run(wider, wider_neurons.assign(model_id=model.model_id), None, run, edges)
+    assert store.get_model(model.model_id).name == "renamed"

@@ -314,6 +314,23 @@ class Store(abc.ABC):
     def close(self) -> None:  # pragma: no cover - trivial default
         """Release connections."""
 
+    def check_layers_kept(self, model: ModelRecord) -> None:
+        """Refuse to replace a stored model that has runs with one of other layers (sizes or,
+        for a DAG model, connections): its stored edges would no longer fit it."""
+        from ..records import layer_table
+
+        try:
+            old = self.get_model(model.model_id)
+        except NotFoundError:
+            return
+        same = tuple(old.layer_sizes) == tuple(model.layer_sizes) and layer_table(old) == layer_table(model)
+        if not same and self.list_runs(model.model_id):
+            raise ValidationError(
+                f"Model {model.model_id} is stored as {old.architecture} with runs; a model of other layers "
+                f"({model.architecture}) cannot replace it: store it under a new id, or `nifgraph delete "
+                f"{model.model_id}` first."
+            )
+
     def ready(self) -> None:
         """Fail now, in one line, if the store cannot be used (a job calls it before it trains
         or estimates, not after). The embedded store was checked when it opened; Neo4j connects

@@ -297,6 +297,7 @@ class DuckDBStore(Store):
     # -- models ------------------------------------------------------------------------
     def put_model(self, model: ModelRecord, neurons: pd.DataFrame, checkpoint: bytes | None = None) -> None:
         frame = checked_neurons(model, neurons)
+        self.check_layers_kept(model)
         with self._tx() as con:
             self._write_model(con, model, frame, checkpoint)
 
@@ -544,6 +545,7 @@ class DuckDBRunWriter(RunWriter):
         if model_parts is not None:  # checked now, not after the estimate
             model, neurons, checkpoint = model_parts
             self._model = (model, checked_neurons(model, neurons), checkpoint)
+            store.check_layers_kept(model)
         self._frames: list[pd.DataFrame] = []
         self._rows = 0
         self._dir: Path | None = None

@@ -217,6 +217,7 @@ class Neo4jStore(Neo4jAdmin, Store):
         :meth:`put_model_with_run`), ``None`` to make it visible now."""
         mid = model.model_id
         frame = checked_neurons(model, neurons)
+        self.check_layers_kept(model)
         rows = [
             {"neuron_id": neuron_key(mid, r["layer"], r["idx"]), "props": {"model_id": mid, **r}}
             for r in rows_of(frame, NEURON_PROPS)
