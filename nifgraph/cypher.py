@@ -231,11 +231,17 @@ def check_value(query: CypherQuery, key: str, value: Any) -> Any:
     bad = not isinstance(value, want) or (kind in ("int", "float") and isinstance(value, bool))
     if not bad and kind == "float" and not math.isfinite(value):
         bad = True
+    if not bad and kind == "int" and not -(2**63) <= value < 2**63:  # what Cypher's integers hold
+        bad = True
+    if not bad and kind == "list" and not value:
+        bad = True
     rule = PARAM_RULES.get(key)
     if not bad and rule is not None and kind in ("int", "float") and not rule[0](value):
         bad = True
     if bad:
-        what = rule[1] if rule else {"list": "a list (a,b,c or a JSON list)", "string": "a string"}.get(kind, f"a {kind}")
+        what = rule[1] if rule else {"list": "a non-empty list (a,b,c or a JSON list)", "string": "a string"}.get(kind, f"a {kind}")
+        if kind == "int" and isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 2**63:
+            what += " that fits in 64 bits"
         raise ValidationError(
             f"The {key!r} parameter of query {query.short_name!r} must be {what}; got {value!r}."
         )

@@ -566,3 +566,21 @@ def test_every_file_parses_with_neo4js_parser():
     assert report["files"] == len(ALL)
     problems = [f"{d['file']}:{d['line']}:{d['column']}: {d['severity']}: {d['message']}" for d in report["diagnostics"]]
     assert problems == [], "\n".join(problems)
+
+
+def test_values_beyond_what_cypher_holds_are_one_line_errors():
+    """An int past 64 bits crashed the driver (OverflowError traceback); an empty list of models
+    answered 'No rows.' for a question that names none."""
+    from .conftest import invoke
+
+    q = cypher.named("central_neurons")
+    assert cypher.convert_param(q, "limit", str(2**63 - 1)) == 2**63 - 1
+    with pytest.raises(ValidationError, match="must be an int ≥ 1 .* that fits in 64 bits; got 99999999999999999999"):
+        cypher.convert_param(q, "limit", "99999999999999999999")
+    for raw in ("", "[]", " , "):
+        with pytest.raises(ValidationError, match="'model_ids' parameter .* must be a non-empty list"):
+            cypher.convert_param(cypher.named("model_summary"), "model_ids", raw)
+    res = invoke("cypher", "RETURN $x AS x", "-p", "x=99999999999999999999", "--store", "bolt://127.0.0.1:1")
+    assert res.exit_code == 1 and "beyond 64 bits" in res.output and "Traceback" not in res.output, res.output
+    res = invoke("db", "estimate", "--nodes", "-5", "--edges", "10", "--store", "bolt://127.0.0.1:1")
+    assert res.exit_code != 0 and "--nodes" in res.output and "not reachable" not in res.output, res.output

@@ -140,3 +140,21 @@ def test_a_job_checks_its_neo4j_store_before_it_trains():
     res = invoke("run", "--dataset", "iris", "--store", "bolt://127.0.0.1:1")
     assert res.exit_code == 1 and "not reachable" in res.output, res.output
     assert "train" not in res.output.replace("retrain", "")
+
+
+def test_a_neo4j_login_lockout_says_what_to_do():
+    """After too many wrong passwords the server refuses logins for a while: one line naming
+    the lock and the variables, not 'Neo4j failed while connecting'."""
+    from neo4j import exceptions as nx
+
+    from nifgraph.errors import StoreUnavailableError
+    from nifgraph.store.neo4j_runner import DriverRunner
+
+    locked = nx.Neo4jError._hydrate_neo4j(
+        code="Neo.ClientError.Security.AuthenticationRateLimit",
+        message="The client has provided incorrect authentication details too many times in a row.",
+    )
+    runner = DriverRunner("bolt://127.0.0.1:7687", "neo4j", "pw", None)
+    with pytest.raises(StoreUnavailableError, match="refuses logins for a while .* check NEO4J_USER / NEO4J_PASSWORD"):
+        with runner.errors("connecting"):
+            raise locked

@@ -50,12 +50,24 @@ def _params(query: Any, items: list[str] | None) -> dict[str, Any]:
 def _adhoc_params(items: list[str] | None) -> dict[str, Any]:
     import json
 
+    def too_big(v: Any) -> bool:
+        if isinstance(v, int) and not isinstance(v, bool):
+            return not -(2**63) <= v < 2**63
+        if isinstance(v, list):
+            return any(too_big(x) for x in v)
+        return isinstance(v, dict) and any(too_big(x) for x in v.values())
+
     params = _params(None, items)
     for k, v in params.items():
         try:
             params[k] = json.loads(v)
         except ValueError:
             pass  # a plain string
+        if too_big(params[k]):
+            raise ValidationError(
+                f"Parameter {k!r} holds an integer beyond 64 bits, more than Cypher's integers hold; "
+                f"quote it to pass it as a string (-p '{k}=\"{v}\"')."
+            )
     return params
 
 
@@ -121,8 +133,8 @@ def repair(
     console.print(f"{'Would remove' if dry_run else 'Removed'} {', '.join(parts)}.", highlight=False)
 
 def gds_estimate(
-    nodes: Annotated[int, typer.Option("--nodes", help="Neurons in the run (sum of layer sizes).")],
-    edges: Annotated[int, typer.Option("--edges", help="Edges in the run (sum of n_l * n_{l+1}).")],
+    nodes: Annotated[int, typer.Option("--nodes", min=1, help="Neurons in the run (sum of layer sizes).")],
+    edges: Annotated[int, typer.Option("--edges", min=0, help="Edges in the run (sum of n_l * n_{l+1}).")],
     store: StoreOpt = None,
     json_: JsonOpt = False,
 ) -> None:
@@ -189,9 +201,10 @@ def run_cypher(
     json_: JsonOpt = False,
 ) -> None:
     """Run ad-hoc Cypher (read-only unless --write)."""
+    params = _adhoc_params(param)  # bad input is named before anything connects
     with open_store_cli(store) as st:
         _need_neo4j(st)
-        frame = st.run_cypher(text, _adhoc_params(param), write=write)
+        frame = st.run_cypher(text, params, write=write)
     if json_:
         print_json(_frame_json(frame))
         return

@@ -133,6 +133,11 @@ class DriverRunner:
             ) from e
         except nx.Neo4jError as e:
             code = getattr(e, "code", "") or ""
+            if "AuthenticationRateLimit" in code:
+                raise StoreUnavailableError(
+                    f"Neo4j at {self.uri} refuses logins for a while after too many wrong passwords "
+                    "(dbms.security.auth_lock_time, 5 s by default); check NEO4J_USER / NEO4J_PASSWORD, then retry."
+                ) from e
             if "DatabaseNotFound" in code:
                 raise StoreUnavailableError(
                     f"Neo4j at {self.uri} has no database {self.database!r}; check NEO4J_DATABASE."
