@@ -145,7 +145,7 @@ class _FakeNeoStore:
 
     def query(self, name, **params):
         if name == "gds/edge_summary":
-            return [{"n_edges": 18, "n_kept": 16, "n_with_q": 0}]
+            return [{"n_edges": 18, "n_kept": 16, "n_with_q": 0, "n_missing": 0}]
         if name == "gds/neuron_flows":
             return [{"layer": 0, "idx": 0, "role": "input", "dead": False, "in_flow": 0.0, "out_flow": 1.0, "max_in": 0.0, "max_out": 1.0}]
         if name == "gds/attribution_step":
@@ -339,7 +339,8 @@ class _MemDb:
     def query(self, name, **p):
         e = self.edges
         if name == "gds/edge_summary":
-            return [{"n_edges": len(e), "n_kept": len(self._kept(p["alpha"])), "n_with_q": int(e["q_value"].notna().sum())}]
+            return [{"n_edges": len(e), "n_kept": len(self._kept(p["alpha"])), "n_with_q": int(e["q_value"].notna().sum()),
+                     "n_missing": int(e["value"].isna().sum())}]
         if name == "gds/neuron_flows":
             rows = []
             for r in self.neurons.itertuples():
@@ -464,6 +465,21 @@ def test_engine_glue_reproduces_the_local_engine(gamma, ties):
     np.testing.assert_array_equal(g.prunable, loc.prunable)
     np.testing.assert_allclose(g.in_flow, loc.in_flow)
     assert ("Leiden" in " ".join(res.notes)) == (gamma != 1.0)
+
+
+def test_the_gds_engine_refuses_a_run_with_nan_values_as_the_local_engine_does():
+    """A failed estimate (NaN, stored as a missing property) would count as 0 in the database's
+    sums; both engines refuse the run with the same fix."""
+    from nifgraph.analysis.local import analyze
+
+    db = _MemDb(ties=False)
+    db.edges.loc[3, "value"] = np.nan
+    with pytest.raises(ValidationError, match="NaN or infinite values: replace failed estimates by 0"):
+        analyze(matrices_from_edges(db.edges, db.model.layer_sizes), np.zeros(sum(db.model.layer_sizes), bool))
+    gds = _MemGds(db)
+    with pytest.raises(ValidationError, match=f"Run {db.run.run_id} has 1 edges with no NIF value .*replace failed estimates by 0"):
+        analyze_run(db, db.run.run_id, engine="gds", gds=gds)
+    assert gds.graphs == {}  # refused before projecting
 
 
 # -- ties, versions, memory, sampling (no server) ---------------------------------------

@@ -497,3 +497,17 @@ def test_an_analysis_published_while_it_is_read_is_read_whole(neo, monkeypatch):
     assert fired and got.modularity == 0.77
     assert len(got.neuron_metrics) == len(old.neuron_metrics)
     np.testing.assert_allclose(np.sort(got.attribution["value"]), np.sort(new.attribution["value"]))
+
+
+@pytest.mark.neo4j
+def test_the_gds_edge_summary_counts_edges_without_a_value(neo):
+    """NaN values are stored as missing properties; gds/edge_summary counts them, so the GDS
+    engine can refuse the run as the local engine does (no GDS needed for this query)."""
+    model, neurons = make_model(sizes=(3, 4, 2))
+    neo._test_created.append(model.model_id)
+    neo.put_model(model, neurons)
+    run, edges = make_run(model)
+    edges.loc[[5, 7], "value"] = np.nan
+    neo.put_run(run, edges)
+    (got,) = neo.query("gds/edge_summary", model_id=model.model_id, run_id=run.run_id, alpha=None)
+    assert got["n_edges"] == len(edges) and got["n_missing"] == 2

@@ -146,6 +146,11 @@ def gds_analysis(
     summary = store.query("gds/edge_summary", model_id=mid, run_id=rid, alpha=alpha)[0]
     if alpha is not None and int(summary["n_with_q"]) == 0:
         raise ValidationError(f"Run {rid} has no significance values; estimate with --null to use --alpha.")
+    if int(summary.get("n_missing") or 0):  # as the local engine refuses NaN in its matrices
+        raise ValidationError(
+            f"Run {rid} has {int(summary['n_missing'])} edges with no NIF value (NaN): replace failed estimates "
+            "by 0 (no information) before analysis."
+        )
 
     in_flow, out_flow, prunable = _flows(store, mid, rid, alpha, off, n, threshold)
     inputs = [list(la["inputs"]) for la in model.meta["dag"]["layers"]] if model.is_dag else None
