@@ -221,30 +221,33 @@ PARAM_RULES: dict[str, tuple[Any, str]] = {
 }
 
 
+def beyond_int64(value: Any) -> bool:
+    """Whether ``value`` holds (at any depth of lists and maps) an integer that Cypher's
+    64-bit integers cannot (the driver fails with an OverflowError)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return not -(2**63) <= value < 2**63
+    if isinstance(value, list | tuple):
+        return any(beyond_int64(v) for v in value)
+    return isinstance(value, dict) and any(beyond_int64(v) for v in value.values())
+
+
 def check_value(query: CypherQuery, key: str, value: Any) -> Any:
     """``value`` if it fits the ``key`` parameter of ``query`` (its declared type, a finite
     number, :data:`PARAM_RULES`); else a one-line error naming what it must be."""
     import math
 
     kind = query.param_types.get(key, "string")
-    want = {"int": int, "float": (int, float), "bool": bool, "list": (list, tuple), "map": dict}.get(kind, str)
-    bad = not isinstance(value, want) or (kind in ("int", "float") and isinstance(value, bool))
-    if not bad and kind == "float" and not math.isfinite(value):
-        bad = True
-    if not bad and kind == "int" and not -(2**63) <= value < 2**63:  # what Cypher's integers hold
-        bad = True
-    if not bad and kind == "list" and not value:
-        bad = True
     rule = PARAM_RULES.get(key)
-    if not bad and rule is not None and kind in ("int", "float") and not rule[0](value):
-        bad = True
-    if bad:
+    want = {"int": int, "float": (int, float), "bool": bool, "list": (list, tuple), "map": dict}.get(kind, str)
+    numeric = kind in ("int", "float")
+    fits = isinstance(value, want) and not (numeric and isinstance(value, bool))
+    fits = fits and not beyond_int64(value) and not (kind == "float" and not math.isfinite(value))
+    fits = fits and not (kind == "list" and not value) and not (numeric and rule is not None and not rule[0](value))
+    if not fits:
         what = rule[1] if rule else {"list": "a non-empty list (a,b,c or a JSON list)", "string": "a string"}.get(kind, f"a {kind}")
-        if kind == "int" and isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 2**63:
+        if kind == "int" and beyond_int64(value):
             what += " that fits in 64 bits"
-        raise ValidationError(
-            f"The {key!r} parameter of query {query.short_name!r} must be {what}; got {value!r}."
-        )
+        raise ValidationError(f"The {key!r} parameter of query {query.short_name!r} must be {what}; got {value!r}.")
     return list(value) if kind == "list" else value
 
 

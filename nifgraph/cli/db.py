@@ -50,12 +50,7 @@ def _params(query: Any, items: list[str] | None) -> dict[str, Any]:
 def _adhoc_params(items: list[str] | None) -> dict[str, Any]:
     import json
 
-    def too_big(v: Any) -> bool:
-        if isinstance(v, int) and not isinstance(v, bool):
-            return not -(2**63) <= v < 2**63
-        if isinstance(v, list):
-            return any(too_big(x) for x in v)
-        return isinstance(v, dict) and any(too_big(x) for x in v.values())
+    from ..cypher import beyond_int64
 
     params = _params(None, items)
     for k, v in params.items():
@@ -63,7 +58,7 @@ def _adhoc_params(items: list[str] | None) -> dict[str, Any]:
             params[k] = json.loads(v)
         except ValueError:
             pass  # a plain string
-        if too_big(params[k]):
+        if beyond_int64(params[k]):
             raise ValidationError(
                 f"Parameter {k!r} holds an integer beyond 64 bits, more than Cypher's integers hold; "
                 f"quote it to pass it as a string (-p '{k}=\"{v}\"')."
@@ -125,7 +120,7 @@ def repair(
         _need_neo4j(st)
         found = st.leftovers(min_age_s=min_age)
         if not dry_run and any(found.values()):
-            st.repair(min_age_s=min_age)
+            st.repair(min_age_s=min_age, found=found)
     kinds = {"models": "hidden model", "runs": "incomplete run", "analyses": "stale analysis"}
     plural = {"hidden model": "hidden models", "incomplete run": "incomplete runs", "stale analysis": "stale analyses"}
     parts = [f"{len(ids)} {kinds[k] if len(ids) == 1 else plural[kinds[k]]}" + (f" ({', '.join(ids)})" if ids else "")

@@ -400,8 +400,8 @@ def compile_notice(est: Any) -> None:
     from ..mi import _kernel
     from ..mi._parallel import resolve_device
 
-    kernel = (est.options or {}).get("kernel", "auto")
-    if resolve_device(est.device) != "cpu" or kernel not in ("auto", "numba") or (est.options or {}).get("compile"):
+    opts = est.options or {}
+    if resolve_device(est.device) != "cpu" or opts.get("kernel", "auto") not in ("auto", "numba") or opts.get("compile"):
         return
     if _kernel.HAVE_NUMBA and not _kernel.is_cached():
         err_console.print("[dim]first NIF estimate on this machine: compiling its training loop (once, ~10-30 s)[/]")

@@ -338,11 +338,20 @@ class Neo4jStore(Neo4jAdmin, Store):
 
     def _purge_run(self, run_id: str) -> None:
         """Delete a run with its edges, columns and analyses, in batches."""
+        self._empty_run(run_id)
+        self._write("store/delete_run_node", run_id=run_id)
+
+    def _empty_run(self, run_id: str) -> None:
+        """Delete a run's edges, columns and analyses, in batches (its node stays)."""
         self._drain("store/delete_run_edges", run_id=run_id, limit=self.batch_size)
         self._drain("store/delete_run_columns", run_id=run_id, from_seq=0, limit=self.batch_size)
+        self._purge_analyses(run_id)
+
+    def _purge_analyses(self, run_id: str, keep: str | None = None) -> None:
+        """Delete every analysis of a run but ``keep``."""
         for r in self.query("store/analyses_of_run", run_id=run_id):
-            self._purge_analysis(r["analysis_id"])
-        self._write("store/delete_run_node", run_id=run_id)
+            if r["analysis_id"] != keep:
+                self._purge_analysis(r["analysis_id"])
 
     # -- analyses --------------------------------------------------------------------
     def put_analysis(self, analysis: AnalysisRecord) -> None:
@@ -383,12 +392,10 @@ class Neo4jStore(Neo4jAdmin, Store):
             raise
         # the new analysis is current; the old ones are garbage now (repair finishes the job
         # if this is interrupted)
-        for r in self.query("store/analyses_of_run", run_id=run.run_id):
-            if r["analysis_id"] != aid:
-                try:
-                    self._purge_analysis(r["analysis_id"])
-                except StoreError:  # pragma: no cover
-                    pass
+        try:
+            self._purge_analyses(run.run_id, keep=aid)
+        except StoreError:  # pragma: no cover
+            pass
 
     def get_analysis(self, run_id: str) -> AnalysisRecord | None:
         self.get_run(run_id)
@@ -511,10 +518,7 @@ class Neo4jRunWriter(RunWriter):
         if not (begun and begun[0].get("fresh")):
             # a replaced (or interrupted) run: drop its old edges, columns and analyses (of the
             # old edges; begin_run unlinked them) while it is hidden, as the embedded store does
-            st._drain("store/delete_run_edges", run_id=run.run_id, limit=st.batch_size)
-            st._drain("store/delete_run_columns", run_id=run.run_id, from_seq=0, limit=st.batch_size)
-            for r in st.query("store/analyses_of_run", run_id=run.run_id):
-                st._purge_analysis(r["analysis_id"])
+            st._empty_run(run.run_id)
 
     def _write(self, frame: pd.DataFrame) -> None:
         if not self._begun:

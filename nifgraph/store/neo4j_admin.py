@@ -123,19 +123,26 @@ class Neo4jAdmin:
         before = now_ms() - int(min_age_s * 1000)
         return {
             "models": [r["model_id"] for r in self.query("admin/pending_models", before_ms=before)],
-            "runs": [r["run_id"] for r in self.query("admin/incomplete_runs", before_ms=before)],
+            "runs": self._incomplete_runs(before),
             "analyses": [r["analysis_id"] for r in self.query("admin/stale_analyses", before_ms=before)],
         }
 
-    def repair(self, min_age_s: float = 0.0) -> int:
+    def _incomplete_runs(self, before_ms: int) -> list[str]:
+        return [r["run_id"] for r in self.query("admin/incomplete_runs", before_ms=before_ms)]
+
+    def repair(self, min_age_s: float = 0.0, found: dict[str, list[str]] | None = None) -> int:
         """Delete the :meth:`leftovers` of interrupted writes older than ``min_age_s`` seconds
-        (a model with its neurons, checkpoint and runs; a run with its edges, columns and
-        analyses). Returns how many models, runs and analyses were removed. Run it when no
-        other process is writing, or give a ``min_age_s`` longer than any write takes."""
-        found = self.leftovers(min_age_s)
+        (``found``: those already listed), a model with its neurons, checkpoint and runs, a run
+        with its edges, columns and analyses. Returns how many models, runs and analyses were
+        removed. Run it when no other process is writing, or give a ``min_age_s`` longer than
+        any write takes."""
+        found = found if found is not None else self.leftovers(min_age_s)
         for model_id in found["models"]:
             self._purge_model(model_id)
-        runs = found["runs"] if not found["models"] else self.leftovers(min_age_s)["runs"]  # purged with their model
+        runs = found["runs"]
+        if found["models"]:  # their runs went with them
+            still = set(self._incomplete_runs(now_ms() - int(min_age_s * 1000)))
+            runs = [r for r in runs if r in still]
         for run_id in runs:
             self._purge_run(run_id)
         for aid in found["analyses"]:
