@@ -38,7 +38,7 @@ bench-quick: $(STAMP)
 	$(BIN)/python scripts/bench_schedule.py --quick
 	$(BIN)/python scripts/bench_million.py --quick
 	$(BIN)/python scripts/bench_read_memory.py --quick
-	$(BIN)/python scripts/bench_gpu.py --quick
+	OUT=$${TMPDIR:-/tmp}/nifgraph-gpu-session PYTHON=$(BIN)/python bash scripts/gpu_session.sh --quick
 	$(BIN)/python scripts/bench_activation_memory.py --quick
 	$(BIN)/python scripts/bench_worker_tables.py --quick
 	$(BIN)/python scripts/bench_resnet.py --quick

@@ -65,6 +65,12 @@ def _accuracy(kernels, n, reps, steps_opts):
         errs = [e for _, e in per]
         worst = int(np.argmax(errs))
         rows.append((k, wall, n_edges / wall, float(np.mean(errs)), f"{names[worst]} ({errs[worst]:.3f})", n_edges))
+        if len(rows) == 1:
+            print(f"\nAccuracy benchmark settings: N = {n}, {reps} data set(s) per task, {n_edges:,} pairs in one call\n")
+            print("| kernel | seconds | edges/s | MAE (tasks) | worst task |\n|---|---|---|---|---|")
+        _, wall, eps, mae, worst_task, _ = rows[-1]
+        print(f"| {k} | {wall:.1f} | {eps:,.0f} | {mae:.3f} | {worst_task} |", flush=True)  # as measured: a
+        # timeout still leaves the rows before it
     return rows
 
 
@@ -88,6 +94,7 @@ def _layer(kernels, warps, n, width, steps_opts):
             _sync()
             wall = time.perf_counter() - t0
             rows.append((k, nw or "-", wall, width * width / wall))
+            print(f"| {k} | {nw or '-'} | {wall:.2f} | {width * width / wall:,.0f} |", flush=True)
     _triton.NUM_WARPS = 4
     return rows
 
@@ -120,23 +127,23 @@ def main(argv=None) -> int:
         reps, n, width, warps = 1, 400, 2, [4]
         acc_tasks = acc.tasks
         acc.tasks = lambda: acc_tasks()[:2]  # two tasks: seconds under the interpreter
+    kernels = ["bmm", "triton"]
     t0 = time.perf_counter()
     ramp = np.arange(n, dtype=float)[:, None]  # N as in the timed calls: the same compiled kernel
-    mi.pairwise(ramp, ramp**0.5, seed=0, workers=1, device=dev, kernel="triton", **{**steps_opts, "steps": 25,
-                "min_steps": 25})
-    print(f"first Triton call (compiles the kernel): {time.perf_counter() - t0:.1f} s")
-    rows = _accuracy(["bmm", "triton"], n, reps, steps_opts)
-    print(f"\nAccuracy benchmark settings: N = {n}, {reps} data set(s) per task, {rows[0][5]:,} pairs in one call\n")
-    print("| kernel | seconds | edges/s | MAE (tasks) | worst task |\n|---|---|---|---|---|")
-    for k, wall, eps, mae, worst, _ in rows:
-        print(f"| {k} | {wall:.1f} | {eps:,.0f} | {mae:.3f} | {worst} |")
-    print(f"\nTriton / bmm: {rows[1][2] / rows[0][2]:.2f}x")
-    lrows = _layer(["bmm", "triton"], warps, n, width, steps_opts)
+    try:
+        mi.pairwise(ramp, ramp**0.5, seed=0, workers=1, device=dev, kernel="triton", **{**steps_opts, "steps": 25,
+                    "min_steps": 25})
+        print(f"first Triton call (compiles the kernel): {time.perf_counter() - t0:.1f} s")
+    except Exception as exc:  # the GPU time is scarce: measure bmm anyway, and say why triton is missing
+        print(f"THE TRITON KERNEL FAILED ({type(exc).__name__}): {str(exc)[-1500:]}\nmeasuring bmm only")
+        kernels = ["bmm"]
+    rows = _accuracy(kernels, n, reps, steps_opts)
+    if len(rows) == 2:
+        print(f"\nTriton / bmm: {rows[1][2] / rows[0][2]:.2f}x")
     print(f"\n{width} x {width} tanh layer pair ({width * width:,} edges), N = {n}, warm\n")
     print("| kernel | warps | seconds | edges/s |\n|---|---|---|---|")
-    for k, nw, wall, eps in lrows:
-        print(f"| {k} | {nw} | {wall:.2f} | {eps:,.0f} |")
-    return 0
+    _layer(kernels, warps, n, width, steps_opts)
+    return 0 if len(kernels) == 2 else 1
 
 
 if __name__ == "__main__":
