@@ -30,6 +30,8 @@ bench-quick: $(STAMP)
 	$(BIN)/python scripts/bench_null.py --quick
 	$(BIN)/python scripts/bench_calibration.py --quick
 	$(BIN)/python scripts/bench_neo4j_writes.py --quick
+	$(BIN)/python scripts/bench_neo4j_queries.py --quick
+	$(BIN)/python scripts/bench_write_memory.py --quick
 	$(BIN)/python scripts/bench_decisions.py --quick
 	$(BIN)/python scripts/bench_attribution.py --quick
 	$(BIN)/python scripts/reproduce_paper.py --quick
@@ -51,12 +53,19 @@ bench: $(STAMP)
 	$(BIN)/python scripts/bench_null.py
 	$(BIN)/python scripts/bench_calibration.py
 	$(BIN)/python scripts/bench_neo4j_writes.py
+	$(BIN)/python scripts/bench_neo4j_queries.py
 	$(BIN)/python scripts/bench_decisions.py
 	$(BIN)/python scripts/bench_attribution.py
 	$(BIN)/python scripts/bench_resnet.py
 	$(BIN)/python scripts/bench_read_memory.py
 	$(BIN)/python scripts/bench_activation_memory.py
 	$(BIN)/python scripts/bench_worker_tables.py
+	$(BIN)/python scripts/bench_write_memory.py one-frame
+	$(BIN)/python scripts/bench_write_memory.py streamed
+	$(BIN)/python scripts/bench_screen.py
+	$(BIN)/python scripts/bench_million.py
+	$(BIN)/python scripts/residual_flow.py
+	$(BIN)/python scripts/reproduce_paper.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -5,6 +5,7 @@ rows it returns (all of them must be bounded by their ``$limit`` / ``$k``, never
     NEO4J_URI=bolt://localhost:7687 NEO4J_PASSWORD=… python scripts/bench_neo4j_queries.py
     python scripts/bench_neo4j_queries.py --sizes 64,1000,1000,10 --repeat 3      # 1,074,000 edges
     python scripts/bench_neo4j_queries.py --keep            # keep the model; then --model-id m-… reuses it
+    python scripts/bench_neo4j_queries.py --quick           # a tiny model, one timing each (CI)
 
 The synthetic run has significance columns (``q_value``) and an analysis (betweenness,
 8 communities, a few prunable neurons, attribution), so every query has something to find.
@@ -77,7 +78,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model-id", help="reuse a model already in the server (from an earlier --keep)")
     ap.add_argument("--keep", action="store_true", help="keep the synthetic model afterwards")
     ap.add_argument("--only", help="comma-separated query names (e.g. queries/top_edges,bloom/flow_network)")
+    ap.add_argument("--quick", action="store_true", help="a 4-16-16-3 model, one timing per query (CI)")
     args = ap.parse_args(argv)
+    if args.quick:
+        args.sizes, args.repeat = "4,16,16,3", 1
     uri = os.environ.get("NEO4J_URI")
     if not uri:
         print("Neo4j: skipped (set NEO4J_URI, NEO4J_USER, NEO4J_PASSWORD)")

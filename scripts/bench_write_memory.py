@@ -4,6 +4,7 @@ fresh DuckDB store, one way or the other, in a fresh process each:
 
     python scripts/bench_write_memory.py one-frame   # nif.edges_frame(...) then store.put_run(...)
     python scripts/bench_write_memory.py streamed    # store.run_writer + nif.pair_edges, slice by slice
+    python scripts/bench_write_memory.py --quick     # both, on a 64-32-32-10 network (CI: it runs)
 
 Prints the process's peak RSS before the write and after it (``ru_maxrss``): what the write adds at
 its peak. ``one-frame`` runs on any nifgraph (with ``PYTHONPATH`` at a checkout from before the
@@ -22,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 SIZES = (64, 1024, 1024, 10)
+QUICK_SIZES = (64, 32, 32, 10)
 
 
 def _model():
@@ -43,9 +45,19 @@ def _model():
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("mode", choices=["one-frame", "streamed"])
+    ap.add_argument("mode", nargs="?", choices=["one-frame", "streamed"])
+    ap.add_argument("--quick", action="store_true", help="both modes, one after the other, on a small network")
     args = ap.parse_args(argv)
+    if args.quick:
+        global SIZES
+        SIZES = QUICK_SIZES
+        return max(_write(mode) for mode in ("one-frame", "streamed"))
+    if args.mode is None:
+        ap.error("name a mode (one-frame or streamed), or --quick")
+    return _write(args.mode)
 
+
+def _write(mode: str) -> int:
     from nifgraph.nif import NifResult
     from nifgraph.records import RunRecord
     from nifgraph.store.duckdb import DuckDBStore
@@ -62,7 +74,7 @@ def main(argv=None) -> int:
         st.put_model(model, neurons)
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         t = time.perf_counter()
-        if args.mode == "one-frame":
+        if mode == "one-frame":
             from nifgraph.nif import edges_frame
 
             st.put_run(run, edges_frame(nif, run.run_id))
@@ -78,7 +90,7 @@ def main(argv=None) -> int:
         seconds = time.perf_counter() - t
         after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         n = len(st.get_edges(run.run_id))
-    print(f"{args.mode}: {n:,} edges written in {seconds:.1f} s; peak RSS {before / 1024:.0f} MiB before the "
+    print(f"{mode}: {n:,} edges written in {seconds:.1f} s; peak RSS {before / 1024:.0f} MiB before the "
           f"write, {after / 1024:.0f} MiB after: +{(after - before) / 1024:.0f} MiB")
     return 0
 

@@ -127,7 +127,7 @@ SeedsOpt = Annotated[int, typer.Option("--seeds", help="Random orders / tie-brea
 class DataOptions:
     """Which data set, and how it is split."""
 
-    dataset: Annotated[str, typer.Option("--dataset", "-d", help="iris, wine, breast-cancer, digits or banknote.")] = "iris"
+    dataset: Annotated[str, typer.Option("--dataset", "-d", help="iris, wine, breast-cancer, digits, banknote, mnist, fashion-mnist or cifar10 (the last four are downloaded once and cached).")] = "iris"
     csv: Annotated[str | None, typer.Option("--csv", help="Train on any CSV file instead (needs --target).")] = None
     target: Annotated[str | None, typer.Option("--target", help="Class column of the --csv file.")] = None
     test_size: Annotated[float, typer.Option("--test-size", help="Held-out share of the stratified split.")] = 0.3

@@ -167,7 +167,7 @@ def plot(
     html: HtmlOpt = False,
     neo4j: Annotated[bool, typer.Option(
         "--neo4j", help="Also write Neo4j's graph view of the run (neo4j-viz, layers left to right, the "
-        "strongest 2,000 edges) as <model>_<run>.neo4j.html; needs nifgraph[viz].")] = False,
+        "strongest 2,000 edges) as <model>_<run>.neo4j.html; needs nifgraph\\[viz].")] = False,
     store: StoreOpt = None,
     json_: JsonOpt = False,
 ) -> None:
