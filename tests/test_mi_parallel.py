@@ -61,7 +61,7 @@ def test_values_do_not_depend_on_workers_or_pool_width(method, kernel, data, par
 def test_an_edge_does_not_depend_on_its_neighbours(data):
     """The same edge estimated alone or among others: same value (randomness from its key)."""
     x, y = data
-    full = mi.pairwise(x, y, seed=2, workers=1, **FAST)
+    full = mi.pairwise(x, y, seed=2, workers=1, device="cpu", **FAST)  # train_bounds' default: the CPU loop
     (tx, per), (ty, _) = _mine_inputs(x), _mine_inputs(y)
     rows = np.arange(per) + 1 * per  # variable 1's critic inputs
     alone = _mine.train_bounds(
@@ -129,8 +129,8 @@ def test_device_path_on_cpu_is_the_auto_path(data):
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_cuda_matches_cpu(data):  # pragma: no cover - run on the GPU machine
     x, y = data
-    cpu = mi.pairwise(x, y, seed=0, device="cpu", workers=1, **FAST)
-    gpu = mi.pairwise(x, y, seed=0, device="cuda", **FAST)
+    cpu = mi.pairwise(x, y, seed=0, device="cpu", workers=1, kernel="bmm", **FAST)  # the same step: only
+    gpu = mi.pairwise(x, y, seed=0, device="cuda", kernel="bmm", **FAST)  # the rounding differs
     assert np.abs(gpu - cpu).max() < 0.02
 
 
@@ -352,3 +352,53 @@ def test_laid_out_tables_are_trained_in_place_with_the_same_values(data, monkeyp
         assert seen == [[a.ctypes.data for a in laid.arrays()]]
     with pytest.raises(ValueError, match="another seed"):
         _mine.train_bounds(None, None, ex, ey, tables=laid, **dict(kw, seed=3))
+
+
+def test_a_compile_failure_at_the_first_call_falls_back_to_the_plain_step(monkeypatch):
+    """torch.compile compiles lazily: a missing backend or C compiler raises at the first call
+    of the compiled function, inside training. The step then warns once and runs uncompiled,
+    with the plain step's values."""
+    calls = []
+
+    def broken_compile(fn, **kw):
+        def run(*args, **kwargs):
+            calls.append(1)
+            raise RuntimeError("Failed to find C compiler. Please specify via CC environment variable.")
+        return run
+
+    monkeypatch.setattr(torch, "compile", broken_compile)
+    monkeypatch.setattr(_mine, "_COMPILED", {})
+    g = torch.Generator().manual_seed(0)
+    a, dx, dq, h, batch, n = 3, 2, 2, 4, 8, 40
+    p = (dx + dq + 1) * h + h + 1
+    theta = torch.randn(a, p, generator=g)
+    args = (theta, torch.zeros(a, p), torch.zeros(a, p), torch.zeros(a), torch.zeros(a),
+            torch.randn(n * dx * a, generator=g), torch.randn(n * dq * a, generator=g),
+            (torch.arange(a * dx).reshape(a, dx, 1) * n), (torch.arange(a * dq).reshape(a, dq, 1) * n),
+            torch.randint(0, n, (1, 2 * batch), generator=g), torch.randint(0, n, (1, 2 * batch), generator=g))
+    kw = {"batch": batch, "lr": 0.01, "rate": 0.01, "bound": "mine"}
+    step = _mine.compiled_step()
+    with pytest.warns(RuntimeWarning, match="could not compile the fused step.*C compiler.*uncompiled"):
+        got = step(*args, **kw)
+    want = _mine.fused_step(*args, **kw)
+    for g_, w_ in zip(got, want, strict=True):
+        assert torch.equal(g_, w_)
+    again = step(*args, **kw)  # the plain step from now on: no second compile attempt, no warning
+    assert calls == [1] and torch.equal(again[0], want[0]) and _mine.compiled_step() is _mine.fused_step
+
+
+def test_a_gpu_pool_is_capped_by_the_cards_free_memory():
+    """The default GPU pool (8192 edges) fits a pair critic on any card, but a ``joint`` critic
+    reads a whole layer: on a 2048-unit layer its pool is capped to half the free memory."""
+    opts = mi.check_options("mine", {})
+    h, batch = int(opts["hidden"]), int(opts["batch_size"])
+    n_hold = 1000  # N = 4000
+    pair = _mine.pool_bytes_per_edge(5, h, batch, n_hold, (5 + 1) * h + 1)
+    assert 0.1e6 < pair < 0.4e6  # ~146 kB per edge measured (live tensors, N = 4000), with its 2x margin
+    free = 139 * 2**30
+    assert _mine.gpu_pool_cap(free, pair) > _mine.POOL_GPU  # pairs: never capped on an H200
+    d_in = 2 * 2048 + 2 + 1  # joint: the layer's normal scores and ranks, q's two, the bias
+    wide = _mine.pool_bytes_per_edge(d_in, h, batch, n_hold, (d_in + 1) * h + 1)
+    cap = _mine.gpu_pool_cap(free, wide)
+    assert 100 < cap < _mine.POOL_GPU and cap * wide <= _mine.GPU_MEMORY_SHARE * free
+    assert _mine.gpu_pool_cap(1, wide) == 1  # always at least one edge

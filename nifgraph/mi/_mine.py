@@ -275,6 +275,29 @@ def pool_width(opts: dict, device: torch.device) -> int:
     return POOL_GPU if device.type == "cuda" else POOL_CPU
 
 
+#: Share of the card's free memory a default-width GPU pool may take.
+GPU_MEMORY_SHARE = 0.5
+
+
+def pool_bytes_per_edge(d_in: int, hidden: int, batch: int, n_hold: int, n_param: int) -> int:
+    """Device memory one edge of the ``bmm`` pool takes at its peak, float32, with a 2x margin
+    (``torch.cat`` when the pool refills holds its state twice): the step's buffers (inputs,
+    hidden layer, work, row tables, weights, Adam and the best and averaged weights) and the
+    held-out evaluation (inputs, gathered q rows and hidden layer over the held-out samples).
+    It grows with the critic's inputs: ``joint`` on a wide layer (``d_in`` = 2 x width + 3)
+    needs megabytes per edge, where a pair needs ~0.1 MB at N = 4000."""
+    m2 = 2 * batch
+    train = 2 * d_in * m2 + hidden * m2 + d_in * hidden + 2 * m2 + 4 * m2 + 8 * n_param
+    held = (2 * d_in + hidden + 2) * n_hold
+    return 2 * 4 * (train + held)
+
+
+def gpu_pool_cap(free_bytes: int, per_edge: int) -> int:
+    """Edges a default-width GPU pool may hold: :data:`GPU_MEMORY_SHARE` of the free memory.
+    Values do not depend on the pool width, so the cap only bounds memory."""
+    return max(1, int(free_bytes * GPU_MEMORY_SHARE) // max(1, per_edge))
+
+
 def _split(gen: torch.Generator, n: int, opts: dict) -> tuple[torch.Tensor, torch.Tensor]:
     """The held-out and training rows: the first draw of a call's generator."""
     n_hold = max(int(round(opts["holdout"] * n)), 10)
@@ -442,6 +465,9 @@ def train_bounds(
     # writing into a reused buffer (see docs).
     chunk = min(pool_width(opts, dev), n_edges)  # the pool never holds more edges than there are
     m2, d_in, h = 2 * batch, dx + dq + 1, critics.h
+    if dev.type == "cuda" and opts.get("chunk_size") is None:  # a wide critic must not run out of memory
+        free = torch.cuda.mem_get_info(dev)[0]
+        chunk = min(chunk, gpu_pool_cap(free, pool_bytes_per_edge(d_in, h, batch, x_ho.shape[1], critics.n_param)))
     z = dict(device=dev)
     hid_buf = torch.empty(chunk, h, m2, **z)
     t_buf = torch.empty(chunk, 1, m2, **z)
@@ -644,13 +670,38 @@ _COMPILED: dict[str, Callable] = {}
 
 def compiled_step() -> Callable:
     """:func:`fused_step` through ``torch.compile`` (dynamic pool width), compiled once per
-    process; the plain function where compilation is unavailable."""
+    process; the plain function where compilation is unavailable. ``torch.compile`` compiles
+    at the first call, so that is where a missing backend or C compiler shows: the first call
+    then warns once and this process keeps the plain function (it is functional, so the failed
+    call changed nothing)."""
     if "step" not in _COMPILED:
         try:
-            _COMPILED["step"] = torch.compile(fused_step, dynamic=True)
+            compiled = torch.compile(fused_step, dynamic=True)
         except Exception:  # pragma: no cover - no compiler backend
-            _COMPILED["step"] = fused_step
+            compiled = None
+        _COMPILED["step"] = fused_step if compiled is None else _first_call_guarded(compiled)
     return _COMPILED["step"]
+
+
+def _first_call_guarded(compiled: Callable) -> Callable:
+    chosen: list[Callable] = []
+
+    def step(*args, **kwargs):
+        if chosen:
+            return chosen[0](*args, **kwargs)
+        try:
+            out = compiled(*args, **kwargs)
+        except Exception as exc:
+            warnings.warn(f"torch.compile could not compile the fused step ({type(exc).__name__}: "
+                          f"{str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ''}); it runs "
+                          "uncompiled (same values, slower)", RuntimeWarning, stacklevel=2)
+            chosen.append(fused_step)
+            _COMPILED["step"] = fused_step
+            return fused_step(*args, **kwargs)
+        chosen.append(compiled)
+        return out
+
+    return step
 
 
 def _adam(pool: _Pool, grad: torch.Tensor, lr: float, work) -> None:
