@@ -86,7 +86,7 @@ _FOLLOW = {
     "max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d", "avg_pool2d", "avg_pool3d",
     "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_avg_pool3d", "adaptive_max_pool1d",
     "adaptive_max_pool2d", "max_pool2d_with_indices", "flatten", "view", "reshape", "_unsafe_view",
-    "squeeze", "unsqueeze", "permute", "transpose", "t", "expand", "select", "slice", "getitem",
+    "squeeze", "unsqueeze", "unflatten", "permute", "transpose", "t", "expand", "select", "slice", "getitem",
     "mean", "sum", "amax", "pad", "constant_pad_nd", "upsample_nearest2d", "upsample_bilinear2d",
 }
 #: Ops that merge two tensors: the result carries the units of both.
@@ -468,12 +468,12 @@ def read_module(module: nn.Module | Any, example: torch.Tensor | np.ndarray) -> 
             finished = True
         elif op in _REFUSED_HINT:
             raise UnsupportedModelError(
-                f"Unsupported operation {where}: {_REFUSED_HINT[op]} is not a feed-forward layer nifgraph can read."
+                f"Unsupported operation {where}: nifgraph reads feed-forward layers of units, not {_REFUSED_HINT[op]}."
             )
         else:
             raise UnsupportedModelError(
                 f"Unsupported operation {where}; nifgraph reads Linear/Conv layers, element-wise activations, "
-                "normalisation, pooling, reshapes, add and cat."
+                "normalisation, pooling, reshapes and element-wise joins (add, sub, mul, div, cat)."
             )
     if len(layers) < 2:
         raise UnsupportedModelError("The model has no Linear or Conv layer; nothing to analyse.")

@@ -294,13 +294,20 @@ def _import_dag(
         ep = torch.export.load(str(path))
     except Exception as exc:
         raise ValidationError(f"{Path(path).name} could not be read as a torch.export program ({type(exc).__name__}).") from exc
+    val = next((n.meta.get("val") for n in ep.graph.nodes if n.name in set(ep.graph_signature.user_inputs)), None)
+    exported = _static_sample_shape(val)
+    given = input_shape is not None
     if input_shape is None:
-        val = next((n.meta.get("val") for n in ep.graph.nodes if n.name in set(ep.graph_signature.user_inputs)), None)
-        input_shape = tuple(int(d) for d in val.shape[1:]) if val is not None else (ds.n_features,)
+        input_shape = exported if exported is not None else (ds.n_features,)
     if int(np.prod(input_shape)) != ds.n_features:
         raise ValidationError(
             f"The model reads samples of shape {tuple(input_shape)} ({int(np.prod(input_shape))} values) but data set "
             f"{ds.name!r} has {ds.n_features} features; pass --input-shape with the shape of one sample (e.g. 1,8,8 for digits)."
+        )
+    if given and exported is not None and tuple(input_shape) != exported:  # a reshape to it would run, meaninglessly
+        raise ValidationError(
+            f"--input-shape {','.join(map(str, input_shape))} differs from the shape the program was exported with, "
+            f"{','.join(map(str, exported))}; omit --input-shape (or export the model for that shape)."
         )
     dag = read_module(ep, torch.zeros(1, *input_shape))
     if dag.n_outputs != ds.n_classes:
@@ -309,10 +316,27 @@ def _import_dag(
         "source": "import", "original_path": str(Path(path).resolve()), "dataset": _dataset_spec(ds, csv, target),
         "notes": [],
     }
-    parts = _dag_parts(dag, ds, name=name or Path(path).stem, meta=meta,
-                       train_acc=dag.accuracy(ds.x_train, ds.y_train), test_acc=dag.accuracy(ds.x_test, ds.y_test))
+    try:
+        train_acc, test_acc = dag.accuracy(ds.x_train, ds.y_train), dag.accuracy(ds.x_test, ds.y_test)
+    except RuntimeError as exc:  # torch: the samples do not fit the program's layers
+        msg = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        raise ValidationError(
+            f"The model cannot run on samples of shape {tuple(input_shape)} ({msg}); pass --input-shape with the "
+            "shape it was written for (e.g. 1,8,8 for digits images, 13 for wine's features)."
+        ) from None
+    parts = _dag_parts(dag, ds, name=name or Path(path).stem, meta=meta, train_acc=train_acc, test_acc=test_acc)
     store.put_model(*parts)
     return parts[0]
+
+
+def _static_sample_shape(val: Any) -> tuple[int, ...] | None:
+    """One sample's shape as exported (None where a sample dimension is symbolic)."""
+    if val is None or not hasattr(val, "shape"):
+        return None
+    try:
+        return tuple(int(d) for d in val.shape[1:]) if all(isinstance(d, int) for d in val.shape[1:]) else None
+    except TypeError:
+        return None
 
 
 #: Why two estimation options stay chain-only (the message names what works instead).

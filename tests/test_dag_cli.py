@@ -162,3 +162,48 @@ def test_the_default_cnn_reaches_97_percent_held_out_on_digits_through_run():
     assert d["architecture"] == "64-16-32-10"
     assert d["test_accuracy"] >= 0.97, d["test_accuracy"]
     assert d["timings"]["train_s"] < 60, d["timings"]
+
+
+def test_an_input_shape_the_program_cannot_take_is_one_line(tmp_path):
+    """A shape with the right number of values but not the exported one would reshape the
+    pixels into nonsense (accuracy near chance) and is refused; a program whose spatial size is
+    free but whose head is not runs into torch's error, which becomes one line."""
+    path = _pt2(tmp_path)
+    for shape in ("1,4,16", "64"):
+        one_line_error(invoke("train", "--model-file", str(path), "--dataset", "digits", "--input-shape", shape),
+                       f"--input-shape {shape} differs", "exported with, 1,8,8", "omit --input-shape")
+
+    class Flat(nn.Module):  # the conv runs at any size but needs one channel
+        def __init__(self):
+            super().__init__()
+            self.conv, self.head = nn.Conv2d(1, 4, 3, padding=1), nn.Linear(4 * 8 * 8, 10)
+
+        def forward(self, x):
+            return self.head(torch.relu(self.conv(x)).flatten(1))
+
+    dims = {"x": {0: torch.export.Dim.AUTO, 2: torch.export.Dim.AUTO, 3: torch.export.Dim.AUTO}}
+    torch.export.save(torch.export.export(Flat().eval(), (torch.randn(4, 1, 8, 8),), dynamic_shapes=dims),
+                      tmp_path / "flat.pt2")
+    one_line_error(invoke("train", "--model-file", str(tmp_path / "flat.pt2"), "--dataset", "digits",
+                          "--input-shape", "4,4,4"), "cannot run on samples of shape (4, 4, 4)", "--input-shape")
+    with open_store() as st:
+        assert st.list_models() == []
+    res = invoke("train", "--model-file", str(tmp_path / "flat.pt2"), "--dataset", "digits", "--input-shape", "1,8,8")
+    assert res.exit_code == 0, res.output
+
+
+def test_attention_is_refused_as_attention(tmp_path):
+    class Attn(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb, self.att, self.head = nn.Linear(1, 8), nn.MultiheadAttention(8, 2, batch_first=True), nn.Linear(8, 3)
+
+        def forward(self, x):
+            h = self.emb(x.unsqueeze(2))
+            return self.head(self.att(h, h, h)[0].mean(1))
+
+    torch.export.save(torch.export.export(Attn().eval(), (torch.randn(4, 13),)), tmp_path / "attn.pt2")
+    res = invoke("train", "--model-file", str(tmp_path / "attn.pt2"), "--dataset", "wine")
+    lines = res.output.strip().splitlines()
+    assert res.exit_code == 1 and len(lines) == 1 and "Traceback" not in res.output, res.output
+    assert lines[0].startswith("UnsupportedModelError: ") and "(node bmm)" in lines[0] and "not attention" in lines[0]
