@@ -1,5 +1,5 @@
 """Commands name the run they used (on stderr, so stdout stays clean for --json), and commands
-that read results pick the newest *analysed* run of a model (or of the store, for ``latest``)."""
+that read results pick the newest *analysed* run of a model (``latest``: of the model last worked on)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ def test_reading_commands_use_the_newest_analysed_run_and_say_so(tmp_path):
     mid = train_iris()
     analysed = _estimate(mid)
     newer = _estimate(mid, "--no-analyze")
-    for ref, where in ((mid, "newest analysed run"), ("latest", "newest analysed run in the store")):
+    for ref, where in ((mid, "newest analysed run"), ("latest", "newest analysed run")):
         for args in (
             ["attribution", ref, "--json"],
             ["plot", ref, "--out", str(tmp_path / "fig"), "--json"],

@@ -71,13 +71,28 @@ def test_a_store_write_that_fails_half_way_stores_nothing(monkeypatch):
     assert not (Path(os.environ["NIFGRAPH_STORE"]).parent / "models").exists()  # checkpoints live in the store
 
 
-def test_latest_is_the_newest_run_for_commands_that_need_one(tmp_path):
+def test_latest_is_the_model_last_worked_on_for_every_command(tmp_path):
+    """``latest`` names one model for every command: the model of the newest run, or a model
+    stored after it without a run. Reading commands used to take the newest run of *any* model
+    while ``show`` took the newest model, so ``prune latest`` after importing a model pruned
+    another one; now they refuse and say what to run."""
     first = train_iris()
     run = json.loads(invoke("estimate", first, "--estimator", "gcmi", "--json").stdout)["run_id"]
-    train_iris()  # a newer model without a run (a plain train, or an estimate killed half-way)
     res = invoke("export", "latest", "--out", str(tmp_path), "--json")
-    assert res.exit_code == 0, res.output
-    assert all(Path(p).name.startswith(run) for p in json.loads(res.stdout))
+    assert res.exit_code == 0 and all(Path(p).name.startswith(run) for p in json.loads(res.stdout))
+    second = train_iris()  # a newer model without a run (a plain train, or an estimate killed half-way)
+    assert json.loads(invoke("show", "latest", "--json").stdout)["model_id"] == second
+    for args in (["export", "latest", "--out", str(tmp_path)], ["prune", "latest"], ["attribution", "latest"]):
+        res = invoke(*args)
+        lines = res.output.strip().splitlines()
+        assert res.exit_code == 1 and len(lines) == 1 and second in lines[0], (args, res.output)
+        assert f"nifgraph estimate {second}" in lines[0] and first not in res.output, (args, res.output)
+    # estimating the older model again makes it the one last worked on
+    again = json.loads(invoke("estimate", first, "--estimator", "gcmi", "--json").stdout)["run_id"]
+    for args in (["show", "latest", "--json"], ["prune", "latest", "--json"]):
+        res = invoke(*args)
+        assert res.exit_code == 0 and f"run {again} (model {first}" in res.stderr, (args, res.stderr)
+    assert json.loads(invoke("show", "latest", "--json").stdout)["model_id"] == first
 
 
 def test_too_few_samples_for_the_edges_get_a_warning(tmp_path):

@@ -28,11 +28,10 @@ def run_note(st: Any, ref: str, model: Any, run: Any, analysed: bool | None = No
     if names_run(ref, run.run_id):
         why = ""
     else:
-        runs = st.list_runs() if ref.strip() == "latest" else st.list_runs(model.model_id)
+        runs = st.list_runs(model.model_id)
         if analysed is None:
             analysed = st.get_analysis(run.run_id) is not None
-        where = " in the store" if ref.strip() == "latest" else ""
-        why = f", newest {'analysed ' if analysed else ''}run{where}"
+        why = f", newest {'analysed ' if analysed else ''}run"
         ids = [r.run_id for r in runs]
         newer = ids[ids.index(run.run_id) + 1:] if run.run_id in ids else []
         if newer:

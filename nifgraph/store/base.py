@@ -487,9 +487,10 @@ class Store(abc.ABC):
     def need_run(self, ref: str, *, prefer_analysed: bool = False) -> tuple[ModelRecord, RunRecord]:
         """:meth:`resolve` ``ref`` to a model and a run; a model without runs is an error.
 
-        A run id (or prefix) gives that run. A model id gives its newest run and ``latest`` the
-        newest run of any model; with ``prefer_analysed`` (commands that read results), the
-        newest *analysed* run instead, or the newest run when none is analysed."""
+        A run id (or prefix) gives that run. A model id gives its newest run, and ``latest``
+        names the model last worked on (:meth:`_latest`) as if its id were given; with
+        ``prefer_analysed`` (commands that read results), the newest *analysed* run instead, or
+        the newest run when none is analysed."""
         model, run, _ = self._pick_run(ref, prefer_analysed)
         return model, run
 
@@ -507,16 +508,10 @@ class Store(abc.ABC):
         """:meth:`need_run`'s choice, with the analysis it read on the way (``None`` when it
         read none), so that no analysis is read twice."""
         ref = ref.strip()
-        if ref == "latest":  # the newest run: a model stored without one (an estimate
-            runs = self.list_runs()  # interrupted, a plain `train`) does not hide the last result
-            if runs:
-                found = self.newest_analysed(runs) if prefer_analysed else None
-                run, analysis = found or (runs[-1], None)
-                return self.get_model(run.model_id), run, analysis
         model, run = self.resolve(ref)
         if run is None:
             raise no_run_error(model.model_id)
-        if prefer_analysed and not run.run_id.startswith(ref):  # a model was named, not a run
+        if prefer_analysed and (ref == "latest" or not run.run_id.startswith(ref)):  # a model was named, not a run
             found = self.newest_analysed(self.list_runs(model.model_id))
             if found:
                 return model, found[0], found[1]
@@ -578,6 +573,23 @@ class Store(abc.ABC):
         runs = self.list_runs(model.model_id)
         return model, (runs[-1] if runs else None)
 
+    def _latest(self, models: list[ModelRecord], runs: list[RunRecord]) -> ModelRecord:
+        """The model ``latest`` names, for every command alike: the one last worked on -- the
+        model of the newest run, or a model stored after that run without one (a plain
+        ``train``; then commands that need a run say so instead of reading another model's)."""
+        if not models:
+            raise NotFoundError("The store holds no model yet; run `nifgraph run` first.")
+        newest = models[-1]
+        if not runs:
+            return newest
+        last = runs[-1]
+        if newest.model_id != last.model_id and newest.created_at > last.created_at and not any(
+            r.model_id == newest.model_id for r in runs
+        ):
+            return newest
+        by_id = {m.model_id: m for m in models}
+        return by_id.get(last.model_id) or self.get_model(last.model_id)
+
     def resolve_models(self, refs: list[str]) -> list[ModelRecord]:
         """The model each of ``refs`` names (as :meth:`resolve` reads it: an id, a run id, a
         unique prefix, a name or ``latest``), reading the lists of models and runs once."""
@@ -593,9 +605,7 @@ class Store(abc.ABC):
         if not ref:
             raise NotFoundError("No model or run given; pass a model id, a run id, a unique prefix or 'latest'.")
         if ref == "latest":
-            if not models:
-                raise NotFoundError("The store holds no model yet; run `nifgraph run` first.")
-            return models[-1], None
+            return self._latest(models, self.list_runs() if runs is None else runs), None
         runs = runs or []
         run_hits = [r for r in runs if r.run_id == ref] or [r for r in runs if r.run_id.startswith(ref)]
         model_hits = [m for m in models if m.model_id == ref] or [
