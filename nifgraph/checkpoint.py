@@ -194,6 +194,13 @@ def load_network(path: str | os.PathLike[str], *, trust_pickle: bool = False) ->
     scripted = _load_torchscript(path)
     if scripted is not None:
         return from_module(scripted), {"source": "torchscript", "path": str(path)}
+    with open(path, "rb") as f:
+        head = f.read(2)
+    if not (head.startswith(b"PK") or head.startswith(b"\x80")):  # torch.save writes a zip (or, legacy, a pickle)
+        raise UnsupportedModelError(
+            f"{path.name} is not a PyTorch model file (neither torch.save's zip nor a pickle); pass the saved model: "
+            "torch.export.save(torch.export.export(model, (x,)), 'model.pt2')."
+        )
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
@@ -212,6 +219,12 @@ def load_network(path: str | os.PathLike[str], *, trust_pickle: bool = False) ->
         obj = torch.load(path, map_location="cpu", weights_only=False)
     if isinstance(obj, dict) and obj.get("format") == CHECKPOINT_FORMAT:
         return _from_checkpoint(obj), dict(obj.get("meta", {}))
+    inner = [k for k, v in obj.items() if isinstance(v, nn.Module)] if isinstance(obj, dict) else []
+    if inner:
+        raise UnsupportedModelError(
+            f"{path.name} holds a dict with a network under {inner[0]!r}; save the network itself: "
+            f"torch.save(d[{inner[0]!r}], path), or better a torch.export program (.pt2)."
+        )
     if isinstance(obj, dict):
         raise UnsupportedModelError(
             f"{path.name} holds a state_dict (plain dict), not a network; save the whole nn.Sequential with "

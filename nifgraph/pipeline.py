@@ -219,7 +219,8 @@ def import_model(
         )
     if net.n_outputs != ds.n_classes:
         raise ValidationError(
-            f"The model has {net.n_outputs} outputs but data set {ds.name!r} has {ds.n_classes} classes."
+            f"The model has {net.n_outputs} outputs but data set {ds.name!r} has {ds.n_classes} classes"
+            + _one_logit_hint(net.n_outputs, ds.n_classes)
         )
     test_acc = accuracy(net, ds.x_test, ds.y_test)
     meta = {
@@ -311,7 +312,8 @@ def _import_dag(
         )
     dag = read_module(ep, torch.zeros(1, *input_shape))
     if dag.n_outputs != ds.n_classes:
-        raise ValidationError(f"The model has {dag.n_outputs} outputs but data set {ds.name!r} has {ds.n_classes} classes.")
+        raise ValidationError(f"The model has {dag.n_outputs} outputs but data set {ds.name!r} has {ds.n_classes} classes"
+                              + _one_logit_hint(dag.n_outputs, ds.n_classes))
     meta = {
         "source": "import", "original_path": str(Path(path).resolve()), "dataset": _dataset_spec(ds, csv, target),
         "notes": [],
@@ -328,6 +330,13 @@ def _import_dag(
     store.put_model(*parts)
     return parts[0]
 
+
+def _one_logit_hint(n_outputs: int, n_classes: int) -> str:
+    """The fix for a class-count mismatch; a one-logit binary head gets its own."""
+    if n_outputs == 1 and n_classes == 2:
+        return ("; nifgraph reads one output per class: give the binary head two logits, a final Linear with "
+                "rows -w/2 and w/2 and biases -b/2 and b/2 (the same probabilities as sigmoid(w·h + b)).")
+    return "; export a model with one output per class of the data set, or choose the data set it was trained on."
 
 def _static_sample_shape(val: Any) -> tuple[int, ...] | None:
     """One sample's shape as exported (None where a sample dimension is symbolic)."""

@@ -162,7 +162,9 @@ def query(
     store: StoreOpt = None,
     json_: JsonOpt = False,
 ) -> None:
-    """Run a named Cypher query from cypher/queries (read-only)."""
+    """Run a named Cypher query from cypher/queries (read-only) on a Neo4j store (--list works anywhere).
+
+    On the embedded DuckDB store use the commands instead: show, prune, attribution, compare."""
     from .. import cypher
 
     if list_ or name is None:
@@ -195,7 +197,7 @@ def run_cypher(
     store: StoreOpt = None,
     json_: JsonOpt = False,
 ) -> None:
-    """Run ad-hoc Cypher (read-only unless --write)."""
+    """Run ad-hoc Cypher (read-only unless --write) on a Neo4j store."""
     params = _adhoc_params(param)  # bad input is named before anything connects
     with open_store_cli(store) as st:
         _need_neo4j(st)

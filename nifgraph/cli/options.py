@@ -127,7 +127,7 @@ SeedsOpt = Annotated[int, typer.Option("--seeds", help="Random orders / tie-brea
 class DataOptions:
     """Which data set, and how it is split."""
 
-    dataset: Annotated[str, typer.Option("--dataset", "-d", help="iris, wine, breast-cancer, digits, banknote, mnist, fashion-mnist or cifar10 (the last four are downloaded once and cached).")] = "iris"
+    dataset: Annotated[str | None, typer.Option("--dataset", "-d", help="iris (default), wine, breast-cancer, digits, banknote, mnist, fashion-mnist or cifar10 (the last four are downloaded once and cached).")] = None
     csv: Annotated[str | None, typer.Option("--csv", help="Train on any CSV file instead (needs --target).")] = None
     target: Annotated[str | None, typer.Option("--target", help="Class column of the --csv file.")] = None
     test_size: Annotated[float, typer.Option("--test-size", help="Held-out share of the stratified split.")] = 0.3
@@ -140,8 +140,10 @@ class DataOptions:
     def load(self, seed: int) -> Dataset:
         from ..data import load_dataset
 
+        if self.csv is not None and self.dataset is not None:
+            raise ValidationError(f"Give either --dataset or --csv, not both (got --dataset {self.dataset} and --csv {self.csv}).")
         return load_dataset(
-            self.dataset, csv=self.csv, target=self.target, seed=seed, test_size=self.test_size,
+            self.dataset or "iris", csv=self.csv, target=self.target, seed=seed, test_size=self.test_size,
             data_dir=self.data_home, standardize=self.standardize,
         )
 

@@ -73,7 +73,8 @@ def check_pair(x: Any, y: Any, owner: str, min_samples: int) -> tuple[np.ndarray
     if xa.shape[0] < min_samples:
         raise ValidationError(
             f"{owner}: needs at least {min_samples} samples for this method; got "
-            f"{xa.shape[0]}. Record more samples or pick method='gcmi'."
+            f"{xa.shape[0]}. Record more samples"
+            + ("." if "gcmi" in owner else " or pick method='gcmi' (it needs 3).")
         )
     return xa, ya
 
@@ -83,6 +84,8 @@ def merge_options(
 ) -> dict[str, Any]:
     """Defaults updated by ``given``; unknown names and wrong types raise ValidationError."""
     unknown = sorted(set(given) - set(defaults))
+    if unknown and not defaults:
+        raise ValidationError(f"{owner} takes no options; drop {', '.join(unknown)}.")
     if unknown:
         raise ValidationError(
             f"{owner}: unknown option(s) {', '.join(unknown)}; valid options are "
