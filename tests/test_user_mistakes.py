@@ -69,3 +69,22 @@ def test_options_for_an_estimator_without_options_and_too_few_samples():
     assert "needs at least 3 samples" in str(exc.value) and "pick method='gcmi'" not in str(exc.value)
     with pytest.raises(ValidationError, match=r"pick method='gcmi' \(it needs 3\)"):
         mi.pairwise(np.zeros((5, 2)), np.zeros((5, 2)), method="mine")
+
+
+def test_compare_names_its_attribution_and_flags_mixed_estimators():
+    """compare's top features and rank agreement are of the path product (the paper's A, close
+    to class-blind), not of the class-specific default of `attribution`; a pair of runs of
+    different estimators is flagged (its agreement mixes two differences)."""
+    from .conftest import train_iris
+
+    a, b = train_iris(), train_iris()
+    for mid, est in ((a, "gcmi"), (b, "ksg")):
+        assert invoke("estimate", mid, "--estimator", est).exit_code == 0
+    res = invoke("compare", a, b, "--details")
+    assert res.exit_code == 0, res.output
+    out = " ".join(res.output.split())
+    assert "path-product attributions" in out and "top features per class (path product)" in out
+    assert "gcmi / ksg (differ)" in out and "1 pair compares runs of different estimators" in out
+    assert "class-specific default (flow_dpi)" in out
+    res = invoke("compare", a, b)
+    assert "1 pair compares runs of different estimators" in " ".join(res.output.split())

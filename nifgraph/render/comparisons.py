@@ -25,7 +25,8 @@ def comparison_tables(res: Any, *, details: bool = False) -> list[Any]:
     if details:
         cols[1:1] = [Col("name")]
         cols[4:4] = [Col("params", kind="num")]
-        cols += [Col("modularity", "mod", "num"), Col("run", kind="id"), Col("top features per class")]
+        cols += [Col("modularity", "mod", "num"), Col("run", kind="id"), Col("estimator", "est"),
+                 Col("top features per class (path product)", "top features")]
     rows = []
     for s in res.summaries:
         row = [s.model_id, s.dataset, f"{s.architecture} {s.activation}", _f(s.test_accuracy, 4),
@@ -33,25 +34,40 @@ def comparison_tables(res: Any, *, details: bool = False) -> list[Any]:
         if details:
             row[1:1] = [s.name]
             row[4:4] = [str(s.n_params)]
-            row += [_f(s.modularity), s.run_id,
+            row += [_f(s.modularity), s.run_id, s.estimator,
                     "; ".join(f"{c}: {', '.join(f)}" for c, f in s.top_features.items())]
         rows.append(row)
     out: list[Any] = [FitTable(cols, rows, title="Stored models side by side (newest analysed run of each)")]
     if len(res.agreement):
+        est = {s.model_id: s.estimator for s in res.summaries}
+        mixed = [(r.model_a, r.model_b) for r in res.agreement.itertuples() if est.get(r.model_a) != est.get(r.model_b)]
         if details:
-            ag = [[r.model_a, r.model_b, r.dataset, _f(r.spearman), _f(r.spearman_p), _f(r.kendall), _f(r.kendall_p)]
+            ag = [[r.model_a, r.model_b, r.dataset,
+                   est.get(r.model_a, "?") if est.get(r.model_a) == est.get(r.model_b)
+                   else f"{est.get(r.model_a, '?')} / {est.get(r.model_b, '?')} (differ)",
+                   _f(r.spearman), _f(r.spearman_p), _f(r.kendall), _f(r.kendall_p)]
                   for r in res.agreement.itertuples()]
             out.append(FitTable(
-                [Col("model A", kind="id"), Col("model B", kind="id"), Col("data"), Col("Spearman ρ", "ρ", "num"),
-                 Col("p", kind="num"), Col("Kendall τ", "τ", "num"), Col("p", kind="num")],
-                ag, title="Rank agreement of NIF attributions (features × classes, same data set)", keys=2,
+                [Col("model A", kind="id"), Col("model B", kind="id"), Col("data"), Col("estimator", "est"),
+                 Col("Spearman ρ", "ρ", "num"), Col("p", kind="num"), Col("Kendall τ", "τ", "num"), Col("p", kind="num")],
+                ag, title="Rank agreement of path-product attributions (the paper's A(i, j); features × classes, same data set)",
+                keys=2,
             ))
         else:
             rho = res.agreement["spearman"].astype(float)
             out.append(
-                f"Rank agreement of attributions (same data set): Spearman ρ {_f(rho.min())} to {_f(rho.max())} "
-                f"over {len(rho)} pair{'s' if len(rho) != 1 else ''} (--details: every pair, names, top features)"
+                f"Rank agreement of path-product attributions (same data set): Spearman ρ {_f(rho.min())} to "
+                f"{_f(rho.max())} over {len(rho)} pair{'s' if len(rho) != 1 else ''} (--details: every pair, names, "
+                "top features)"
             )
+        if mixed:
+            out.append(
+                f"Note: {len(mixed)} pair{'s' if len(mixed) != 1 else ''} compare{'s' if len(mixed) == 1 else ''} runs of "
+                "different estimators; their agreement mixes model and estimator differences."
+            )
+        if details:
+            out.append("Path product: the paper's attribution, dominated by the strongest input edges and close to "
+                       "class-blind; `nifgraph attribution MODEL` gives the class-specific default (flow_dpi).")
     return out
 
 
