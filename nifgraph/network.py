@@ -37,6 +37,7 @@ __all__ = [
     "estimation_activations",
     "neuron_summaries",
     "pruned",
+    "shrunk",
 ]
 
 ProgressFn = Callable[[int, int], None]
@@ -457,3 +458,41 @@ def pruned(
                 lin_in.bias[idx] = 0.0
             lin_out.weight[:, idx] = 0.0
     return new
+
+
+def shrunk(
+    net: Network,
+    neurons: Sequence[tuple[int, int]],
+    means: Sequence[np.ndarray] | None = None,
+) -> Network:
+    """A *smaller* copy of ``net`` without the given hidden neurons: :func:`pruned` (each
+    removed neuron's mean folded into the next layer's bias), then the removed neurons' rows of
+    their Linear layer and columns of the next one deleted. It computes what
+    ``pruned(net, neurons, means)`` computes (the deleted terms were exact zeros; only the
+    order of the float sums can differ), with fewer weights: the network to deploy.
+
+    Raises :class:`ValidationError` when a hidden layer would lose every unit.
+    """
+    p = pruned(net, neurons, means)
+    removed: dict[int, set[int]] = {}
+    for layer, idx in neurons:
+        removed.setdefault(int(layer), set()).add(int(idx))
+    keep = [[i for i in range(n) if i not in removed.get(la, set())] for la, n in enumerate(p.layer_sizes)]
+    empty = [la for la, k in enumerate(keep) if not k]
+    if empty:
+        raise ValidationError(
+            f"Removing every unit of layer {empty[0]} leaves no network; keep at least one unit per hidden layer."
+        )
+    children = list(copy.deepcopy(p.module).children())
+    linear_at = [i for i, c in enumerate(children) if _type_name(c) == "Linear"]
+    with torch.no_grad():
+        for li, pos in enumerate(linear_at):
+            old = children[pos]
+            rows = torch.as_tensor(keep[li + 1], dtype=torch.long)
+            cols = torch.as_tensor(keep[li], dtype=torch.long)
+            lin = nn.Linear(len(keep[li]), len(keep[li + 1]), bias=old.bias is not None, dtype=old.weight.dtype)
+            lin.weight.copy_(old.weight.index_select(0, rows).index_select(1, cols))
+            if old.bias is not None:
+                lin.bias.copy_(old.bias.index_select(0, rows))
+            children[pos] = lin
+    return from_module(nn.Sequential(*children).eval())

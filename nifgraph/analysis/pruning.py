@@ -242,6 +242,9 @@ class PruneCurves:
     flagged: tuple[tuple[int, int], ...] = ()
     accuracy_flagged: float = float("nan")
     settings: dict[str, Any] = field(default_factory=dict)
+    #: each method's removal order of seed 0 (ties broken by that seed): the units to remove,
+    #: first to last, as the curve removed them
+    orders: dict[str, tuple[tuple[int, int], ...]] = field(default_factory=dict)
 
     def mean(self, method: str) -> np.ndarray:
         return self.accuracy[method].mean(axis=0)
@@ -286,6 +289,7 @@ class PruneCurves:
             "summary": summary, "default_method": DEFAULT_PRUNE_METHOD,
             "flagged": [list(n) for n in self.flagged], "accuracy_flagged": self.accuracy_flagged,
             "settings": self.settings,
+            "order": {m: [list(u) for u in o] for m, o in self.orders.items()},
         }
 
 
@@ -364,10 +368,13 @@ def prune_curves(
     }
     scores = {m: raw[m]() if m == "greedy_kl" else layer_normalized(raw[m](), sizes) for m in methods}
     curves: dict[str, np.ndarray] = {}
+    orders: dict[str, tuple[tuple[int, int], ...]] = {}
     for m in methods:
         rows = []
         for s in range(int(seeds)):
             order = prune_order(scores[m], np.random.default_rng(1000 * s + 17))
+            if s == 0:
+                orders[m] = tuple(neurons[i] for i in order)
             rows.append(pruning_curve(net, x, y, [neurons[i] for i in order], ks_arr, means=means))
         curves[m] = np.asarray(rows)
     acc_flag = _accuracy_without(net, x, y, list(flagged), means) if flagged else float("nan")
@@ -377,7 +384,7 @@ def prune_curves(
                         else "unit replaced by 0 inside the traced graph")
     return PruneCurves(
         ks=ks_arr, accuracy=curves, n_hidden=h, seeds=int(seeds), flagged=tuple(flagged),
-        accuracy_flagged=acc_flag,
+        accuracy_flagged=acc_flag, orders=orders,
         settings={
             "score_normalisation": "divided by the layer's mean (static scores; greedy_kl is a global order)",
             "ties": "random by seed",

@@ -77,6 +77,7 @@ def prune(
     tolerance: ToleranceOpt = DEFAULT_TOLERANCE,
     curve: Annotated[bool, typer.Option("--curve", help="Accuracy vs neurons removed for every importance order (default greedy_kl; std_wout, mi_output, nif, betweenness) against magnitude and random.")] = False,
     seeds: SeedsOpt = 5,
+    save: Annotated[str | None, typer.Option("--save", help="Also write the recommended pruning as a smaller network (a torch.export program, e.g. pruned.pt2; MLP models), checked to reproduce the verified accuracy.")] = None,
     store: StoreOpt = None,
     json_: JsonOpt = False,
 ) -> None:
@@ -85,10 +86,17 @@ def prune(
     --tolerance is recommended. Re-analyses the run and stores the result (it becomes the
     analysis `show` reports). With --curve (read-only): accuracy against neurons removed for
     every importance order (default greedy_kl) against magnitude and random."""
+    from ..errors import ValidationError
     from ..pipeline import analyze_run
     from ..render import tables
     from ..settings import AnalysisSettings
 
+    if curve and save:
+        raise ValidationError("--save writes the verified recommendation; run it without --curve.")
+    if save:
+        from ..stored import check_save_path
+
+        check_save_path(save)
     if curve:
         from ..analysis.pruning import prune_curve_for_model
         from ..render.comparisons import prune_tables
@@ -109,10 +117,16 @@ def prune(
             gamma=prev.gamma if prev else 1.0, seed=int(prev.settings.get("seed", 0)) if prev else 0,
         ))
         neurons = st.get_neurons(m.model_id)
+        saved = None
+        if save:
+            from ..stored import save_pruned
+
+            saved = save_pruned(st, m, a, save)
         say(note)
         if json_:
             d = tables.summary_dict(m, r, a, neurons)
-            print_json({k: d[k] for k in ("model_id", "run_id", "threshold", "prunable", "accuracy_before", "accuracy_after", "pruning")})
+            out = {k: d[k] for k in ("model_id", "run_id", "threshold", "prunable", "accuracy_before", "accuracy_after", "pruning")}
+            print_json({**out, **({"saved": saved} if saved else {})})
             return
         if a.prunable or bool(a.neuron_metrics["candidate"].any()):
             console.print(tables.prune_table(m, a, neurons))
@@ -124,6 +138,12 @@ def prune(
                 else "No pruning candidate: every hidden neuron passes information."
             )
         console.print(f"held-out accuracy: {a.accuracy_before:.4f} before → {a.accuracy_after:.4f} after removing {len(a.prunable)} neuron(s)")
+        if saved:
+            console.print(
+                f"saved {saved['path']}: {saved['architecture_before']} → {saved['architecture_after']}, held-out accuracy "
+                f"{saved['accuracy_after']:.4f} (as verified); load it with torch.export.load(path).module(); inputs: "
+                f"{saved['inputs']} (--json lists them and each removed unit's folded constant)"
+            )
 
 
 def attribution(

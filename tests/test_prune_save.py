@@ -1,0 +1,133 @@
+"""`prune --save`: the verified recommendation as a smaller network a user can deploy. Ground
+truth: a trained Iris MLP with planted units -- two dead ReLUs and one stuck at 2.0 whose
+outgoing weights matter (removing it without the fold changes the logits) -- goes through the
+CLI; the saved program is loaded back with torch alone and must compute the pruned network."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from nifgraph.errors import ValidationError
+from nifgraph.network import from_module, pruned, shrunk
+from nifgraph.store import open_store
+from nifgraph.stored import model_dataset
+
+from .conftest import invoke
+
+
+def _planted_iris(tmp_path):
+    from nifgraph.data import load_dataset
+
+    ds = load_dataset("iris", seed=0)
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+    opt = torch.optim.Adam(net.parameters(), lr=0.05)
+    x, y = torch.as_tensor(ds.x_train), torch.as_tensor(ds.y_train)
+    for _ in range(300):
+        opt.zero_grad()
+        nn.functional.cross_entropy(net(x), y).backward()
+        opt.step()
+    with torch.no_grad():
+        for i in (5, 6):  # dead: never above zero
+            net[0].weight[i] = 0.0
+            net[0].bias[i] = -1.0
+        net[0].weight[7] = 0.0  # stuck at 2.0, read by the logits
+        net[0].bias[7] = 2.0
+        net[2].weight[:, 7] = torch.tensor([1.5, -0.5, -1.0])
+    path = tmp_path / "planted.pt"
+    torch.save(net, path)
+    return path, net
+
+
+def test_prune_save_writes_the_verified_smaller_network(tmp_path):
+    path, net = _planted_iris(tmp_path)
+    res = invoke("train", "--model-file", str(path), "--trust-model-file", "--json")
+    assert res.exit_code == 0, res.output
+    mid = json.loads(res.stdout)["model_id"]
+    assert invoke("estimate", mid, "--estimator", "gcmi").exit_code == 0
+    out = tmp_path / "pruned.pt2"
+    res = invoke("prune", mid, "--save", str(out), "--json")
+    assert res.exit_code == 0, res.output
+    saved = json.loads(res.stdout)["saved"]
+    removed = {(u["layer"], u["idx"]): u["folded_constant"] for u in saved["removed"]}
+    assert set(removed) == {(1, 5), (1, 6), (1, 7)}  # the planted units, and only they, are recommended
+    assert removed[(1, 7)] == pytest.approx(2.0) and removed[(1, 5)] == 0.0
+    assert saved["architecture_before"] == "4-8-3" and saved["architecture_after"] == f"4-{8 - len(removed)}-3"
+
+    small = torch.export.load(str(out)).module()  # torch alone
+    with open_store() as st:
+        model = st.get_model(mid)
+        analysis = st.get_analysis(st.list_runs(mid)[-1].run_id)
+    ds = model_dataset(model)
+    xt = torch.as_tensor(ds.x_test)
+    with torch.no_grad():
+        got = small(xt).numpy()
+        want = net(xt).numpy()  # dead and constant units only: the fold is exact, the logits are the full network's
+    acc = float((got.argmax(1) == ds.y_test).mean())
+    assert acc == pytest.approx(analysis.accuracy_after) == pytest.approx(saved["accuracy_after"])
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    assert sum(p.numel() for p in small.parameters()) < sum(p.numel() for p in net.parameters())
+    assert not list(tmp_path.glob(".pruned-*"))  # no temporary file left
+
+
+def test_prune_save_refuses_bad_paths_and_dag_models_in_one_line(tmp_path):
+    path, _ = _planted_iris(tmp_path)
+    mid = json.loads(invoke("train", "--model-file", str(path), "--trust-model-file", "--json").stdout)["model_id"]
+    assert invoke("estimate", mid, "--estimator", "gcmi").exit_code == 0
+    for bad, needle in ((str(tmp_path / "nope" / "p.pt2"), "existing folder"), (str(tmp_path), "existing folder")):
+        res = invoke("prune", mid, "--save", bad)
+        lines = res.output.strip().splitlines()
+        assert res.exit_code == 1 and len(lines) == 1 and needle in lines[0], res.output
+    res = invoke("prune", mid, "--curve", "--save", str(tmp_path / "p.pt2"))
+    assert res.exit_code == 1 and "without --curve" in res.output
+
+
+def test_shrunk_computes_what_pruned_computes_with_fewer_weights():
+    torch.manual_seed(1)
+    net = from_module(nn.Sequential(nn.Linear(5, 7), nn.Tanh(), nn.Linear(7, 6), nn.ReLU(), nn.Dropout(0.1),
+                                    nn.Linear(6, 3)).eval())
+    x = np.random.default_rng(0).standard_normal((50, 5)).astype(np.float32)
+    means = [np.zeros(5), np.linspace(-1, 1, 7), np.linspace(0, 2, 6), np.zeros(3)]
+    units = [(1, 0), (1, 4), (2, 5), (2, 1)]
+    small = shrunk(net, units, means)
+    assert small.layer_sizes == (5, 5, 4, 3)
+    np.testing.assert_allclose(small.forward_layers(x)[-1], pruned(net, units, means=means).forward_layers(x)[-1],
+                               rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValidationError, match="every unit of layer 2"):
+        shrunk(net, [(2, i) for i in range(6)], means)
+
+
+def test_prune_curve_gives_the_order_it_removed():
+    """--curve --json names each method's removal order (seed 0); removing its first k units
+    by hand (training-split means folded) gives the curve's accuracy at k."""
+    import tempfile
+    from pathlib import Path
+
+    from nifgraph.analysis.removal import replacement_values
+    from nifgraph.network import accuracy
+    from nifgraph.stored import load_model_network
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path, _ = _planted_iris(Path(tmp))
+        mid = json.loads(invoke("train", "--model-file", str(path), "--trust-model-file", "--json").stdout)["model_id"]
+    assert invoke("estimate", mid, "--estimator", "gcmi").exit_code == 0
+    res = invoke("prune", mid, "--curve", "--seeds", "1", "--json")
+    assert res.exit_code == 0, res.output
+    d = json.loads(res.stdout)
+    order = [tuple(u) for u in d["order"]["greedy_kl"]]
+    assert sorted(order) == [(1, i) for i in range(8)]
+    with open_store() as st:
+        model = st.get_model(mid)
+        net = load_model_network(model, st)
+    ds = model_dataset(model)
+    means = replacement_values(net, ds.x_train, "mean")
+    for i, k in enumerate(d["ks"]):
+        by_hand = accuracy(pruned(net, order[:k], means=means), ds.x_test, ds.y_test) if k else accuracy(net, ds.x_test, ds.y_test)
+        assert by_hand == pytest.approx(d["accuracy"]["greedy_kl"][0][i]), k
+    res = invoke("prune", mid, "--curve", "--seeds", "1")
+    assert "greedy_kl order (seed 0): the first" in " ".join(res.output.split())
