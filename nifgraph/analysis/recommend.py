@@ -40,7 +40,7 @@ from ..errors import ValidationError, param_error
 from ..settings import DEFAULT_TOLERANCE
 from .removal import replacement_values
 
-__all__ = ["DEFAULT_TOLERANCE", "Rejected", "Recommendation", "recommend", "prune_decision"]
+__all__ = ["DEFAULT_TOLERANCE", "Rejected", "Recommendation", "recommend", "prune_decision", "save_pruned"]
 
 _EPS = 1e-12
 
@@ -205,3 +205,71 @@ def prune_decision(
     candidates = [u for u in dict.fromkeys((int(a), int(b)) for a, b in flagged) if u in empty]
     rec = recommend(net, candidates, x_ref, x_val, y_val, tolerance=tolerance)
     return rec, tuple(sorted(empty))
+
+
+def check_save_path(path: str) -> Any:
+    """``path`` as a :class:`~pathlib.Path` a file can be written to, or a one-line error."""
+    from pathlib import Path
+
+    target = Path(path)
+    if target.is_dir() or not target.parent.is_dir():
+        raise ValidationError(f"Cannot write {target}: give a file path in an existing folder, e.g. pruned.pt2.")
+    return target
+
+
+def save_pruned(store: Any, model: Any, analysis: Any, path: str) -> dict[str, Any]:
+    """Write the recommended pruning of ``analysis`` as a smaller network, a ``torch.export``
+    program at ``path`` (load it with ``torch.export.load(path).module()``).
+
+    The network is :func:`~nifgraph.network.shrunk` with the training-split means the
+    verification used, and it is written only if it reproduces the verified held-out accuracy
+    and the pruned network's predictions on every held-out sample; the file is written whole or
+    not at all. Chain (MLP) models only. Returns what was written: the path, both
+    architectures, every removed unit with the constant folded in for it, the accuracy."""
+    import os
+    import tempfile
+
+    import torch
+
+    from ..network import accuracy, pruned, shrunk
+    from ..stored import load_model_network, model_dataset
+
+    if model.is_dag:
+        raise ValidationError(
+            f"Model {model.model_id} is a DAG model: its units are removed inside its traced graph, which "
+            "--save cannot write out yet; use the recommendation (prune --json) with the model itself."
+        )
+    units = analysis.prunable
+    if not units:
+        raise ValidationError(f"Run {analysis.run_id} recommends no unit for removal; there is nothing to save.")
+    target = check_save_path(path)
+    net = load_model_network(model, store)
+    ds = model_dataset(model)
+    means = replacement_values(net, ds.x_train, "mean")
+    small = shrunk(net, units, means)
+    acc = accuracy(small, ds.x_test, ds.y_test)
+    same = np.array_equal(small.predict(ds.x_test), pruned(net, units, means=means).predict(ds.x_test))
+    if not same or abs(acc - float(analysis.accuracy_after)) > 1e-12:
+        raise ValidationError(  # pragma: no cover - a model changed under its analysis
+            f"The smaller network gives held-out accuracy {acc:.4f}, not the verified {analysis.accuracy_after:.4f}; "
+            f"nothing was saved. Re-run `nifgraph prune {model.model_id}`."
+        )
+    x = torch.as_tensor(np.asarray(ds.x_test[:2]), dtype=torch.float32)
+    program = torch.export.export(small.module, (x,), dynamic_shapes=({0: torch.export.Dim.AUTO},))
+    fd, tmp = tempfile.mkstemp(prefix=".pruned-", suffix=".pt2", dir=str(target.parent))
+    os.close(fd)
+    try:
+        torch.export.save(program, tmp)
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return {
+        "path": str(target), "model_id": model.model_id, "run_id": analysis.run_id,
+        "architecture_before": "-".join(map(str, net.layer_sizes)),
+        "architecture_after": "-".join(map(str, small.layer_sizes)),
+        "removed": [{"layer": la, "idx": i, "folded_constant": float(means[la][i])} for la, i in units],
+        "accuracy_before": float(analysis.accuracy_before), "accuracy_after": acc,
+        "inputs": "(x - input_mean) / input_scale, the training split's statistics" if ds.standardized else "raw features",
+        "input_mean": np.asarray(ds.mean, dtype=float).tolist(), "input_scale": np.asarray(ds.scale, dtype=float).tolist(),
+    }

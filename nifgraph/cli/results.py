@@ -94,7 +94,7 @@ def prune(
     if curve and save:
         raise ValidationError("--save writes the verified recommendation; run it without --curve.")
     if save:
-        from ..stored import check_save_path
+        from ..analysis.recommend import check_save_path
 
         check_save_path(save)
     if curve:
@@ -119,7 +119,7 @@ def prune(
         neurons = st.get_neurons(m.model_id)
         saved = None
         if save:
-            from ..stored import save_pruned
+            from ..analysis.recommend import save_pruned
 
             saved = save_pruned(st, m, a, save)
         say(note)

@@ -583,7 +583,7 @@ class Store(abc.ABC):
         if not runs:
             return newest
         last = runs[-1]
-        if newest.model_id != last.model_id and newest.created_at > last.created_at and not any(
+        if newest.model_id != last.model_id and newest.created_at >= last.created_at and not any(
             r.model_id == newest.model_id for r in runs
         ):
             return newest
