@@ -131,3 +131,28 @@ def test_prune_curve_gives_the_order_it_removed():
         assert by_hand == pytest.approx(d["accuracy"]["greedy_kl"][0][i]), k
     res = invoke("prune", mid, "--curve", "--seeds", "1")
     assert "greedy_kl order (seed 0): the first" in " ".join(res.output.split())
+
+
+def test_prune_save_never_overwrites_a_file(tmp_path):
+    """A --save path that exists (the store itself, the model file, an earlier save) is refused
+    and left as it was; the file written is readable as any new file."""
+    import os
+
+    path, _ = _planted_iris(tmp_path)
+    mid = json.loads(invoke("train", "--model-file", str(path), "--trust-model-file", "--json").stdout)["model_id"]
+    assert invoke("estimate", mid, "--estimator", "gcmi").exit_code == 0
+    store_file = os.environ["NIFGRAPH_STORE"]
+    for existing in (store_file, str(path)):
+        before = open(existing, "rb").read()
+        res = invoke("prune", mid, "--save", existing)
+        lines = res.output.strip().splitlines()
+        assert res.exit_code == 1 and len(lines) == 1 and "already exists" in lines[0], res.output
+        assert open(existing, "rb").read() == before
+    res = invoke("prune", mid, "--save", "")
+    assert res.exit_code == 1 and "needs a file path" in res.output
+    out = tmp_path / "p.pt2"
+    assert invoke("prune", mid, "--save", str(out)).exit_code == 0
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask
+    assert invoke("prune", mid, "--save", str(out)).exit_code == 1  # the second save does not replace the first

@@ -208,12 +208,19 @@ def prune_decision(
 
 
 def check_save_path(path: str) -> Any:
-    """``path`` as a :class:`~pathlib.Path` a file can be written to, or a one-line error."""
+    """``path`` as a :class:`~pathlib.Path` a new file can be written to, or a one-line error."""
+    import os
     from pathlib import Path
 
-    target = Path(path)
+    if not str(path).strip():
+        raise ValidationError("--save needs a file path, e.g. pruned.pt2.")
+    target = Path(path).expanduser()
     if target.is_dir() or not target.parent.is_dir():
         raise ValidationError(f"Cannot write {target}: give a file path in an existing folder, e.g. pruned.pt2.")
+    if target.exists() or target.is_symlink():  # never replace a file (the store, the model file itself)
+        raise ValidationError(f"{target} already exists; remove it or choose another path (--save never overwrites).")
+    if not os.access(target.parent, os.W_OK):
+        raise ValidationError(f"Cannot write {target}: the folder is not writable; choose another path.")
     return target
 
 
@@ -256,13 +263,21 @@ def save_pruned(store: Any, model: Any, analysis: Any, path: str) -> dict[str, A
         )
     x = torch.as_tensor(np.asarray(ds.x_test[:2]), dtype=torch.float32)
     program = torch.export.export(small.module, (x,), dynamic_shapes=({0: torch.export.Dim.AUTO},))
-    fd, tmp = tempfile.mkstemp(prefix=".pruned-", suffix=".pt2", dir=str(target.parent))
-    os.close(fd)
+    tmp = None
     try:
+        fd, tmp = tempfile.mkstemp(prefix=".pruned-", suffix=".pt2", dir=str(target.parent))
+        os.close(fd)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # as any new file (mkstemp makes it private)
         torch.export.save(program, tmp)
-        os.replace(tmp, target)
+        os.link(tmp, target)  # whole, and never over a file that appeared meanwhile
+    except FileExistsError:
+        raise ValidationError(f"{target} already exists; remove it or choose another path (--save never overwrites).") from None
+    except OSError as exc:
+        raise ValidationError(f"Cannot write {target} ({exc.strerror or type(exc).__name__}); choose another path.") from None
     finally:
-        if os.path.exists(tmp):
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
     return {
         "path": str(target), "model_id": model.model_id, "run_id": analysis.run_id,

@@ -91,9 +91,9 @@ def prune(
     from ..render import tables
     from ..settings import AnalysisSettings
 
-    if curve and save:
+    if curve and save is not None:
         raise ValidationError("--save writes the verified recommendation; run it without --curve.")
-    if save:
+    if save is not None:
         from ..analysis.recommend import check_save_path
 
         check_save_path(save)
@@ -118,7 +118,7 @@ def prune(
         ))
         neurons = st.get_neurons(m.model_id)
         saved = None
-        if save:
+        if save is not None:
             from ..analysis.recommend import save_pruned
 
             saved = save_pruned(st, m, a, save)
