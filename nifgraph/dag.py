@@ -46,7 +46,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .errors import UnsupportedModelError
+from .errors import UnsupportedModelError, first_line
 
 __all__ = [
     "CONV_SAMPLES", "MAX_POSITION_SAMPLES", "DagLayer", "FlowDag", "LayerSamples", "read_module", "read_program_bytes",
@@ -403,8 +403,7 @@ def read_module(module: nn.Module | Any, example: torch.Tensor | np.ndarray) -> 
         try:  # the batch size stays free, so any number of samples can run through it
             ep = torch.export.export(module, (example,), dynamic_shapes=({0: torch.export.Dim.AUTO},))
         except Exception as exc:  # data-dependent control flow, unsupported Python
-            msg = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
-            raise UnsupportedModelError(f"The model cannot be traced as a feed-forward graph ({msg}).") from None
+            raise UnsupportedModelError(f"The model cannot be traced as a feed-forward graph ({first_line(exc, 160)}).") from None
     sig = ep.graph_signature
     user_inputs = set(sig.user_inputs)
     if len(user_inputs) != 1:

@@ -19,6 +19,7 @@ Messages name the problem and the fix, in one line.
 from __future__ import annotations
 
 __all__ = [
+    "first_line",
     "NifgraphError",
     "ValidationError",
     "UnsupportedModelError",
@@ -65,3 +66,11 @@ def param_error(name: str, owner: str, expected: str, got: object) -> Validation
     return ValidationError(
         f"The {name!r} parameter of {owner} must be {expected}. Got {got!r} instead."
     )
+
+
+def first_line(exc: BaseException, limit: int | None = None) -> str:
+    """The first line of an exception's message (at most ``limit`` characters), or its type's
+    name when the message is empty: what a one-line error quotes of a library's error."""
+    text = str(exc).strip()
+    line = text.splitlines()[0] if text else type(exc).__name__
+    return line if limit is None else line[:limit]

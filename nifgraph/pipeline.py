@@ -22,7 +22,7 @@ import pandas as pd
 from . import faults
 from .analysis import analyze_run
 from .data import Dataset
-from .errors import ValidationError
+from .errors import ValidationError, first_line
 from .records import AnalysisRecord, ModelRecord, RunRecord, new_id, not_for_dag
 from .settings import AnalysisSettings, EstimationSettings
 from .store.base import ModelParts, RunWriter, Store
@@ -321,9 +321,8 @@ def _import_dag(
     try:
         train_acc, test_acc = dag.accuracy(ds.x_train, ds.y_train), dag.accuracy(ds.x_test, ds.y_test)
     except RuntimeError as exc:  # torch: the samples do not fit the program's layers
-        msg = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
         raise ValidationError(
-            f"The model cannot run on samples of shape {tuple(input_shape)} ({msg}); pass --input-shape with the "
+            f"The model cannot run on samples of shape {tuple(input_shape)} ({first_line(exc, 160)}); pass --input-shape with the "
             "shape it was written for (e.g. 1,8,8 for digits images, 13 for wine's features)."
         ) from None
     parts = _dag_parts(dag, ds, name=name or Path(path).stem, meta=meta, train_acc=train_acc, test_acc=test_acc)
@@ -338,14 +337,13 @@ def _one_logit_hint(n_outputs: int, n_classes: int) -> str:
                 "rows -w/2 and w/2 and biases -b/2 and b/2 (the same probabilities as sigmoid(w·h + b)).")
     return "; export a model with one output per class of the data set, or choose the data set it was trained on."
 
+
 def _static_sample_shape(val: Any) -> tuple[int, ...] | None:
     """One sample's shape as exported (None where a sample dimension is symbolic)."""
     if val is None or not hasattr(val, "shape"):
         return None
-    try:
-        return tuple(int(d) for d in val.shape[1:]) if all(isinstance(d, int) for d in val.shape[1:]) else None
-    except TypeError:
-        return None
+    dims = tuple(val.shape[1:])
+    return dims if all(isinstance(d, int) for d in dims) else None
 
 
 #: Why two estimation options stay chain-only (the message names what works instead).

@@ -259,11 +259,14 @@ class PruneCurves:
     def removable(self, method: str, tolerance: float = 0.01) -> float:
         """Largest k (mean over seeds of the per-seed value) whose accuracy stays within
         ``tolerance`` of the unpruned accuracy, with every smaller k also within it."""
+        return float(np.mean(self.removable_per_seed(method, tolerance)))
+
+    def removable_per_seed(self, method: str, tolerance: float = 0.01) -> np.ndarray:
+        """:meth:`removable` of each seed's curve, shape (seeds,)."""
         acc = self.accuracy[method]
-        base = acc[:, :1]
-        ok = acc >= base - tolerance - 1e-12
+        ok = acc >= acc[:, :1] - tolerance - 1e-12
         first_bad = np.where(ok.all(axis=1), len(self.ks), np.argmin(ok, axis=1))
-        return float(np.mean([self.ks[max(0, i - 1)] for i in first_bad]))
+        return np.asarray([self.ks[max(0, i - 1)] for i in first_bad])
 
     def table(self) -> pd.DataFrame:
         """Long form: method, k, mean and sd of the accuracy over seeds."""

@@ -224,7 +224,9 @@ def check_save_path(path: str) -> Any:
     return target
 
 
-def save_pruned(store: Any, model: Any, analysis: Any, path: str) -> dict[str, Any]:
+def save_pruned(
+    store: Any, model: Any, analysis: Any, path: str, *, network: Any = None, dataset: Any = None
+) -> dict[str, Any]:
     """Write the recommended pruning of ``analysis`` as a smaller network, a ``torch.export``
     program at ``path`` (load it with ``torch.export.load(path).module()``).
 
@@ -232,13 +234,14 @@ def save_pruned(store: Any, model: Any, analysis: Any, path: str) -> dict[str, A
     verification used, and it is written only if it reproduces the verified held-out accuracy
     and the pruned network's predictions on every held-out sample; the file is written whole or
     not at all. Chain (MLP) models only. Returns what was written: the path, both
-    architectures, every removed unit with the constant folded in for it, the accuracy."""
+    architectures, every removed unit with the constant folded in for it, the accuracy.
+    ``network`` / ``dataset``: the model's, when the caller has them loaded already."""
     import os
     import tempfile
 
     import torch
 
-    from ..network import accuracy, pruned, shrunk
+    from ..network import pruned, shrunk
     from ..stored import load_model_network, model_dataset
 
     if model.is_dag:
@@ -250,12 +253,13 @@ def save_pruned(store: Any, model: Any, analysis: Any, path: str) -> dict[str, A
     if not units:
         raise ValidationError(f"Run {analysis.run_id} recommends no unit for removal; there is nothing to save.")
     target = check_save_path(path)
-    net = load_model_network(model, store)
-    ds = model_dataset(model)
+    net = network if network is not None else load_model_network(model, store)
+    ds = dataset if dataset is not None else model_dataset(model)
     means = replacement_values(net, ds.x_train, "mean")
     small = shrunk(net, units, means)
-    acc = accuracy(small, ds.x_test, ds.y_test)
-    same = np.array_equal(small.predict(ds.x_test), pruned(net, units, means=means).predict(ds.x_test))
+    pred = small.predict(ds.x_test)
+    acc = float((pred == np.asarray(ds.y_test)).mean())
+    same = np.array_equal(pred, pruned(net, units, means=means).predict(ds.x_test))
     if not same or abs(acc - float(analysis.accuracy_after)) > 1e-12:
         raise ValidationError(  # pragma: no cover - a model changed under its analysis
             f"The smaller network gives held-out accuracy {acc:.4f}, not the verified {analysis.accuracy_after:.4f}; "

@@ -112,16 +112,21 @@ def prune(
         m, r = st.need_run(ref, prefer_analysed=True)
         note = run_note(st, ref, m, r)
         prev = st.get_analysis(r.run_id)
+        loaded = {}  # --save reads the network and the split the analysis reads: load them once
+        if save is not None:
+            from ..stored import load_model_network, model_dataset
+
+            loaded = {"network": load_model_network(m, st), "dataset": model_dataset(m)}
         a = analyze_run(st, r.run_id, AnalysisSettings(
             threshold=threshold, alpha=alpha, tolerance=tolerance,
             gamma=prev.gamma if prev else 1.0, seed=int(prev.settings.get("seed", 0)) if prev else 0,
-        ))
+        ), **loaded)
         neurons = st.get_neurons(m.model_id)
         saved = None
         if save is not None:
             from ..analysis.recommend import save_pruned
 
-            saved = save_pruned(st, m, a, save)
+            saved = save_pruned(st, m, a, save, **loaded)
         say(note)
         if json_:
             d = tables.summary_dict(m, r, a, neurons)

@@ -124,7 +124,9 @@ def _estimate(
     opts = merge_options(m.defaults, options, owner)
     m.check(opts, owner)
     check_kernel(opts, device, owner, ray)
-    xa, ya = check_pair(x, y, owner, m.min_samples(opts))
+    gcmi = REGISTRY["gcmi"]  # the method that needs the fewest samples
+    fewer = None if m is gcmi else f"method='gcmi' (it needs {gcmi.min_samples(gcmi.defaults)})"
+    xa, ya = check_pair(x, y, owner, m.min_samples(opts), fewer=fewer)
     if edges is not None:
         shape = (xa.shape[1], ya.shape[1]) if kind == "pairwise" else (ya.shape[1],)
         edges = np.asarray(edges)

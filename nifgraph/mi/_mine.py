@@ -49,6 +49,8 @@ import numpy as np
 import torch
 from scipy.special import ndtri
 
+from ..errors import first_line
+
 DEFAULTS: dict[str, object] = {
     "steps": 1000,  # max training steps per edge
     "batch_size": 128,  # as accurate as 256 in bench_accuracy (MAE 0.032), 1.7x faster
@@ -693,8 +695,8 @@ def _first_call_guarded(compiled: Callable) -> Callable:
             out = compiled(*args, **kwargs)
         except Exception as exc:
             warnings.warn(f"torch.compile could not compile the fused step ({type(exc).__name__}: "
-                          f"{str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ''}); it runs "
-                          "uncompiled (same values, slower)", RuntimeWarning, stacklevel=2)
+                          f"{first_line(exc, 200)}); it runs uncompiled (same values, slower)", RuntimeWarning,
+                          stacklevel=2)
             chosen.append(fused_step)
             _COMPILED["step"] = fused_step
             return fused_step(*args, **kwargs)

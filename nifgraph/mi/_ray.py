@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ValidationError, param_error
+from ..errors import ValidationError, first_line, param_error
 
 __all__ = ["INSTALL_HINT", "check_ray", "connect", "loopback_only", "task_device", "train", "iter_chunks"]
 
@@ -113,9 +113,8 @@ def connect(ray: str) -> None:
         else:
             ray_mod.init(address=ray, log_to_driver=False, configure_logging=False)
     except (ConnectionError, RuntimeError, ValueError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise ValidationError(
-            f"Cannot join the Ray cluster {ray!r} ({first}); start one with `ray start --head`, "
+            f"Cannot join the Ray cluster {ray!r} ({first_line(e)}); start one with `ray start --head`, "
             "give its address (HOST:PORT), or use --ray local."
         ) from e
 

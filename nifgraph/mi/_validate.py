@@ -59,7 +59,9 @@ def as_matrix(v: Any, name: str, owner: str, keep_float32: bool = False) -> np.n
     return arr
 
 
-def check_pair(x: Any, y: Any, owner: str, min_samples: int) -> tuple[np.ndarray, np.ndarray]:
+def check_pair(
+    x: Any, y: Any, owner: str, min_samples: int, *, fewer: str | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Validate ``x`` and ``y`` together: same number of samples, at least ``min_samples``.
     Both come back float64, or float32 as given (the estimators read them with
     :func:`column_map`)."""
@@ -73,8 +75,7 @@ def check_pair(x: Any, y: Any, owner: str, min_samples: int) -> tuple[np.ndarray
     if xa.shape[0] < min_samples:
         raise ValidationError(
             f"{owner}: needs at least {min_samples} samples for this method; got "
-            f"{xa.shape[0]}. Record more samples"
-            + ("." if "gcmi" in owner else " or pick method='gcmi' (it needs 3).")
+            f"{xa.shape[0]}. Record more samples" + (f" or pick {fewer}." if fewer else ".")
         )
     return xa, ya
 

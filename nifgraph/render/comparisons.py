@@ -6,8 +6,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import numpy as np
-
 from .layout import Col, FitTable, fmt_num
 
 __all__ = ["comparison_tables", "attribution_tables", "prune_tables", "agreement_report", "frame_table"]
@@ -110,9 +108,7 @@ def prune_tables(res: Any) -> list[Any]:
     out: list[Any] = [t, s]
     order = res.orders.get(default) if default else None
     if order:
-        acc = res.accuracy[default][0]
-        ok = acc >= acc[0] - 0.01 - 1e-12
-        k = int(res.ks[len(ok) - 1 if ok.all() else max(0, int(np.argmin(ok)) - 1)])
+        k = int(res.removable_per_seed(default)[0])
         units = ", ".join(f"L{a}:{b}" for a, b in order[:k])
         out.append(f"{default} order (seed 0): the first {k} unit(s), removable within 1 point"
                    + (f": {units}" if k else "") + " (--json: every method's whole order, key 'order')")

@@ -583,9 +583,7 @@ class Store(abc.ABC):
         if not runs:
             return newest
         last = runs[-1]
-        if newest.model_id != last.model_id and newest.created_at >= last.created_at and not any(
-            r.model_id == newest.model_id for r in runs
-        ):
+        if newest.created_at >= last.created_at and all(r.model_id != newest.model_id for r in runs):
             return newest
         by_id = {m.model_id: m for m in models}
         return by_id.get(last.model_id) or self.get_model(last.model_id)
