@@ -1,8 +1,9 @@
 """Any feed-forward PyTorch model as a DAG of layers of units, read from its traced graph.
 
-This is the first part of "any model as a DAG of flow" (issue #11): the reader. It is pure
-(a module in, layers and activation arrays out); the stores, the estimator and the analyses
-still work on chains of ``Linear`` layers (:mod:`nifgraph.network`) and do not call it yet.
+This is the reader of "any model as a DAG of flow" (issue #11). It is pure (a module in,
+layers and activation arrays out); :mod:`nifgraph.analysis.dag_flow` estimates a DAG's edges,
+the pipeline stores and analyses it, and removals (pruning, its verification, ``prune --save``
+through :meth:`FlowDag.masked_program`) happen inside the traced graph.
 
 What a unit is
 --------------
@@ -268,6 +269,47 @@ class FlowDag:
         sizes = [n for n, _ in self._run(xt, hook)]
         got = got[-len(sizes):]  # a failed whole-batch try leaves a first entry
         return torch.cat([v[:n] for n, v in zip(sizes, got, strict=True)])
+
+    def masked_program(self, removed: Any, fill: Any) -> Any:
+        """The model with ``removed`` units ``(layer, idx)`` replaced by ``fill[layer][idx]``, as a
+        new ``torch.export`` program: after each such layer's output node the graph gets
+        ``where(mask, constants, value)`` (the mask and constants, ``(1, n_units, 1, …)``, become
+        buffers of the program), so it computes what :meth:`output` computes with the same
+        ``removed`` and ``fill``. Shapes are unchanged: a removed unit is still computed, then
+        overwritten. The program takes inputs of ``input_shape`` (not flat rows); its batch size
+        is free unless the graph bakes one in (then it keeps the original program's)."""
+        gm = self.program.module()
+        nodes = {n.name: n for n in gm.graph.nodes}
+        first = next(iter(gm.graph.nodes))
+        by_layer: dict[int, list[int]] = {}
+        for layer, idx in removed:
+            by_layer.setdefault(int(layer), []).append(int(idx))
+        for layer, idxs in sorted(by_layer.items()):
+            node = nodes[self.outputs[layer]]
+            val = node.meta.get("val")
+            shape = (1, self.layers[layer].n_units) + (1,) * ((val.dim() if val is not None else 2) - 2)
+            mask, const = torch.zeros(shape, dtype=torch.bool), torch.zeros(shape)
+            for i in idxs:
+                mask[0, i], const[0, i] = True, float(fill[layer][i])
+            names = (f"nifgraph_removed_{layer}", f"nifgraph_fill_{layer}")
+            gm.register_buffer(names[0], mask)
+            gm.register_buffer(names[1], const)
+            with gm.graph.inserting_before(first):
+                args = [gm.graph.get_attr(name) for name in names]
+            with gm.graph.inserting_after(node):
+                new = gm.graph.call_function(torch.ops.aten.where.self, (args[0], args[1], node))
+            node.replace_all_uses_with(new, delete_user_cb=lambda user, new=new: user is not new)
+        for node in list(gm.graph.nodes):  # the input-shape guard: re-exporting checks the shapes anew
+            if node.op == "call_module" and str(node.target) == "_guards_fn" and not node.users:
+                gm.graph.erase_node(node)
+        gm.graph.lint()
+        gm.recompile()
+        try:  # the batch size stays free where the graph allows it
+            return torch.export.export(gm, (torch.zeros(2, *self.input_shape),), dynamic_shapes=({0: torch.export.Dim.AUTO},))
+        except Exception:  # noqa: BLE001 - a batch size baked into the graph: keep the program's
+            val = next(n.meta.get("val") for n in self.program.graph.nodes if n.op == "placeholder"
+                       and n.name in set(self.program.graph_signature.user_inputs))
+            return torch.export.export(gm, (torch.zeros(int(val.shape[0]), *self.input_shape),))
 
     @torch.no_grad()
     def logits(self, x: np.ndarray | torch.Tensor, removed: Any = (), fill: Any = None) -> np.ndarray:

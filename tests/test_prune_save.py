@@ -75,7 +75,47 @@ def test_prune_save_writes_the_verified_smaller_network(tmp_path):
     assert not list(tmp_path.glob(".pruned-*"))  # no temporary file left
 
 
-def test_prune_save_refuses_bad_paths_and_dag_models_in_one_line(tmp_path):
+def test_prune_save_of_a_dag_model_masks_the_verified_units_inside_its_graph(tmp_path):
+    """The hand-built residual CNN (exported for batches of 4): its dead channel and its two
+    constant block channels are recommended; the saved program, loaded with torch alone, keeps
+    the shapes, overwrites those channels with their constants, gives the full model's logits
+    (the channels are constant, so the removal is exact) on any batch size, and the verified
+    accuracy; removing a channel that matters changes the logits (the mask is really there)."""
+    from nifgraph.stored import load_model_network
+
+    from .handbuilt import ResidualCNN, import_residual_cnn, residual_cnn_inputs
+
+    with open_store() as st:
+        mid = import_residual_cnn(st, tmp_path, n=600).model_id
+    assert invoke("estimate", mid, "--estimator", "gcmi").exit_code == 0
+    out = tmp_path / "pruned.pt2"
+    res = invoke("prune", mid, "--save", str(out), "--json")
+    assert res.exit_code == 0, res.output
+    saved = json.loads(res.stdout)["saved"]
+    assert saved["form"] == "masked" and saved["input_shape"] == list(ResidualCNN.INPUT_SHAPE)
+    assert saved["architecture_after"] == saved["architecture_before"] == "12-3-3-2"
+    removed = {(u["layer"], u["idx"]): u["folded_constant"] for u in saved["removed"]}
+    assert set(removed) == ResidualCNN.PRUNABLE and removed[(1, 1)] == 0.0
+    program = torch.export.load(str(out)).module()
+    full = ResidualCNN().eval()
+    for n in (1, 7):  # not the batch size it was exported for
+        x = torch.as_tensor(residual_cnn_inputs(n, seed=5)).reshape(n, *ResidualCNN.INPUT_SHAPE)
+        with torch.no_grad():
+            np.testing.assert_allclose(program(x).numpy(), full(x).numpy(), atol=1e-5)
+    with open_store() as st:
+        model = st.get_model(mid)
+        dag, analysis = load_model_network(model, st), st.get_analysis(st.list_runs(mid)[-1].run_id)
+    ds = model_dataset(model)
+    assert saved["accuracy_after"] == analysis.accuracy_after == 1.0
+    fill = dag.unit_means(ds.x_train)
+    harmful = dag.masked_program([(1, 0)], fill).module()  # stem channel 0 carries class 0's signal
+    x = torch.as_tensor(ds.x_test, dtype=torch.float32).reshape(len(ds.x_test), *ResidualCNN.INPUT_SHAPE)
+    with torch.no_grad():
+        np.testing.assert_allclose(harmful(x).numpy(), dag.logits(ds.x_test, [(1, 0)], fill), atol=1e-5)
+        assert not np.allclose(harmful(x).numpy(), full(x).numpy(), atol=1e-2)
+
+
+def test_prune_save_refuses_bad_paths_in_one_line(tmp_path):
     path, _ = _planted_iris(tmp_path)
     mid = json.loads(invoke("train", "--model-file", str(path), "--trust-model-file", "--json").stdout)["model_id"]
     assert invoke("estimate", mid, "--estimator", "gcmi").exit_code == 0

@@ -227,55 +227,79 @@ def check_save_path(path: str) -> Any:
 def save_pruned(
     store: Any, model: Any, analysis: Any, path: str, *, network: Any = None, dataset: Any = None
 ) -> dict[str, Any]:
-    """Write the recommended pruning of ``analysis`` as a smaller network, a ``torch.export``
-    program at ``path`` (load it with ``torch.export.load(path).module()``).
+    """Write the recommended pruning of ``analysis`` as a ``torch.export`` program at ``path``
+    (load it with ``torch.export.load(path).module()``).
 
-    The network is :func:`~nifgraph.network.shrunk` with the training-split means the
-    verification used, and it is written only if it reproduces the verified held-out accuracy
-    and the pruned network's predictions on every held-out sample; the file is written whole or
-    not at all. Chain (MLP) models only. Returns what was written: the path, both
-    architectures, every removed unit with the constant folded in for it, the accuracy.
-    ``network`` / ``dataset``: the model's, when the caller has them loaded already."""
-    import os
-    import tempfile
-
+    A chain (MLP) model becomes a smaller network (:func:`~nifgraph.network.shrunk` with the
+    training-split means the verification used). A DAG model (convolutions, skip paths) keeps its
+    shapes: its traced graph gets the removal the verification did, each removed unit overwritten
+    by its constant (:meth:`~nifgraph.dag.FlowDag.masked_program`) -- folding a channel into
+    the next layer is not exact in general (zero padding, a skip path that also reads it). The
+    file is written only if the program reproduces the verified held-out accuracy and the pruned
+    model's predictions on every held-out sample, whole or not at all, never over a file.
+    Returns what was written: the path, both architectures, every removed unit with its
+    constant, the accuracy. ``network`` / ``dataset``: the model's, when the caller has them
+    loaded already."""
     import torch
 
     from ..network import pruned, shrunk
     from ..stored import load_model_network, model_dataset
 
-    if model.is_dag:
-        raise ValidationError(
-            f"Model {model.model_id} is a DAG model: its units are removed inside its traced graph, which "
-            "--save cannot write out yet; use the recommendation (prune --json) with the model itself."
-        )
     units = analysis.prunable
     if not units:
         raise ValidationError(f"Run {analysis.run_id} recommends no unit for removal; there is nothing to save.")
     target = check_save_path(path)
     net = network if network is not None else load_model_network(model, store)
     ds = dataset if dataset is not None else model_dataset(model)
-    means = replacement_values(net, ds.x_train, "mean")
-    small = shrunk(net, units, means)
-    pred = small.predict(ds.x_test)
+    means = replacement_values(net, ds.x_train, "mean") if not hasattr(net, "unit_means") else net.unit_means(ds.x_train)
+    x_test = np.asarray(ds.x_test)
+    if hasattr(net, "masked_program"):  # a DAG model: the removal inside its graph
+        program = net.masked_program(units, means)
+        want = net.logits(x_test, units, means).argmax(axis=1)
+        shaped = torch.as_tensor(x_test, dtype=torch.float32).reshape(len(x_test), *net.input_shape)
+        with torch.no_grad():
+            pred = program.module()(shaped).argmax(dim=1).numpy()
+        after, form = "-".join(map(str, net.layer_sizes)), "masked"
+    else:
+        small = shrunk(net, units, means)
+        pred = small.predict(x_test)
+        want = pruned(net, units, means=means).predict(x_test)
+        x = torch.as_tensor(x_test[:2], dtype=torch.float32)
+        program = torch.export.export(small.module, (x,), dynamic_shapes=({0: torch.export.Dim.AUTO},))
+        after, form = "-".join(map(str, small.layer_sizes)), "shrunk"
     acc = float((pred == np.asarray(ds.y_test)).mean())
-    same = np.array_equal(pred, pruned(net, units, means=means).predict(ds.x_test))
-    if not same or abs(acc - float(analysis.accuracy_after)) > 1e-12:
+    if not np.array_equal(pred, want) or abs(acc - float(analysis.accuracy_after)) > 1e-12:
         raise ValidationError(  # pragma: no cover - a model changed under its analysis
-            f"The smaller network gives held-out accuracy {acc:.4f}, not the verified {analysis.accuracy_after:.4f}; "
+            f"The pruned program gives held-out accuracy {acc:.4f}, not the verified {analysis.accuracy_after:.4f}; "
             f"nothing was saved. Re-run `nifgraph prune {model.model_id}`."
         )
-    x = torch.as_tensor(np.asarray(ds.x_test[:2]), dtype=torch.float32)
-    program = torch.export.export(small.module, (x,), dynamic_shapes=({0: torch.export.Dim.AUTO},))
+    _write_new(target, lambda tmp: torch.export.save(program, tmp))
+    return {
+        "path": str(target), "model_id": model.model_id, "run_id": analysis.run_id, "form": form,
+        "architecture_before": "-".join(map(str, net.layer_sizes)), "architecture_after": after,
+        "removed": [{"layer": la, "idx": i, "folded_constant": float(means[la][i])} for la, i in units],
+        "accuracy_before": float(analysis.accuracy_before), "accuracy_after": acc,
+        "input_shape": list(getattr(net, "input_shape", ()) or (net.layer_sizes[0],)),
+        "inputs": "(x - input_mean) / input_scale, the training split's statistics" if ds.standardized else "raw features",
+        "input_mean": np.asarray(ds.mean, dtype=float).tolist(), "input_scale": np.asarray(ds.scale, dtype=float).tolist(),
+    }
+
+
+def _write_new(target: Any, write: Any) -> None:
+    """``write(tmp_path)`` into a temporary file beside ``target``, then link it to ``target``:
+    the file appears whole, and never over one that appeared meanwhile."""
+    import os
+    import tempfile
+
     tmp = None
     try:
-        fd, tmp = tempfile.mkstemp(prefix=".pruned-", suffix=".pt2", dir=str(target.parent))
+        fd, tmp = tempfile.mkstemp(prefix=".pruned-", suffix=target.suffix or ".tmp", dir=str(target.parent))
         os.close(fd)
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # as any new file (mkstemp makes it private)
-        torch.export.save(program, tmp)
-        os.link(tmp, target)  # whole, and never over a file that appeared meanwhile
+        write(tmp)
+        os.link(tmp, target)
     except FileExistsError:
         raise ValidationError(f"{target} already exists; remove it or choose another path (--save never overwrites).") from None
     except OSError as exc:
@@ -283,12 +307,3 @@ def save_pruned(
     finally:
         if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
-    return {
-        "path": str(target), "model_id": model.model_id, "run_id": analysis.run_id,
-        "architecture_before": "-".join(map(str, net.layer_sizes)),
-        "architecture_after": "-".join(map(str, small.layer_sizes)),
-        "removed": [{"layer": la, "idx": i, "folded_constant": float(means[la][i])} for la, i in units],
-        "accuracy_before": float(analysis.accuracy_before), "accuracy_after": acc,
-        "inputs": "(x - input_mean) / input_scale, the training split's statistics" if ds.standardized else "raw features",
-        "input_mean": np.asarray(ds.mean, dtype=float).tolist(), "input_scale": np.asarray(ds.scale, dtype=float).tolist(),
-    }

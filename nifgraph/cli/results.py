@@ -77,12 +77,12 @@ def prune(
     tolerance: ToleranceOpt = DEFAULT_TOLERANCE,
     curve: Annotated[bool, typer.Option("--curve", help="Accuracy vs neurons removed for every importance order (default greedy_kl; std_wout, mi_output, nif, betweenness) against magnitude and random.")] = False,
     seeds: SeedsOpt = 5,
-    save: Annotated[str | None, typer.Option("--save", help="Also write the recommended pruning as a smaller network (a torch.export program, e.g. pruned.pt2; MLP models), checked to reproduce the verified accuracy.")] = None,
+    save: Annotated[str | None, typer.Option("--save", help="Also write the recommended pruning as a torch.export program (e.g. pruned.pt2): a smaller network for an MLP, the same graph with the units replaced by their constants for a DAG model; checked to reproduce the verified accuracy.")] = None,
     store: StoreOpt = None,
     json_: JsonOpt = False,
 ) -> None:
     """Pruning you can act on: neurons with no information in or out are candidates; removing
-    them (mean folded into the next bias) is verified on held-out data, and only a set within
+    them (mean folded into the next bias; inside the graph for a DAG model) is verified on held-out data, and only a set within
     --tolerance is recommended. Re-analyses the run and stores the result (it becomes the
     analysis `show` reports). With --curve (read-only): accuracy against neurons removed for
     every importance order (default greedy_kl) against magnitude and random."""
@@ -144,10 +144,12 @@ def prune(
             )
         console.print(f"held-out accuracy: {a.accuracy_before:.4f} before → {a.accuracy_after:.4f} after removing {len(a.prunable)} neuron(s)")
         if saved:
+            shape = (f"{saved['architecture_before']} → {saved['architecture_after']}" if saved["form"] == "shrunk" else
+                     f"{len(saved['removed'])} unit(s) replaced by their constants inside the graph (shapes unchanged)")
             console.print(
-                f"saved {saved['path']}: {saved['architecture_before']} → {saved['architecture_after']}, held-out accuracy "
-                f"{saved['accuracy_after']:.4f} (as verified); load it with torch.export.load(path).module(); inputs: "
-                f"{saved['inputs']} (--json lists them and each removed unit's folded constant)"
+                f"saved {saved['path']}: {shape}, held-out accuracy {saved['accuracy_after']:.4f} (as verified); load it "
+                f"with torch.export.load(path).module(); inputs of shape (N, {', '.join(map(str, saved['input_shape']))}): "
+                f"{saved['inputs']} (--json lists them and each removed unit's constant)"
             )
 
 

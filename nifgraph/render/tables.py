@@ -190,6 +190,8 @@ def prune_table(model: ModelRecord, analysis: AnalysisRecord, neurons: pd.DataFr
     names = neuron_names(model, neurons)
     m = analysis.neuron_metrics.merge(neurons, on=["layer", "idx"], how="left")
     tol = (analysis.settings.get("pruning") or {}).get("tolerance")
+    removal = (analysis.settings.get("pruning") or {}).get("removal") or "mean folded into the next bias"
+    removal = removal.removesuffix(" (training-split means)")
     cols = [Col("neuron"), Col("layer", "L", "num"), Col("why it looked empty", "why"), Col("NIF in (sum)", "in", "num"),
             Col("NIF out (sum)", "out", "num"), Col("drop alone", "drop", "num"), Col("verdict")]
     rows = []
@@ -207,7 +209,7 @@ def prune_table(model: ModelRecord, analysis: AnalysisRecord, neurons: pd.DataFr
     return FitTable(
         cols, rows,
         title="Pruning candidates (no information in or out) and the verdict of removing them "
-        f"(mean folded into the next bias; held-out accuracy, tolerance {tol if tol is not None else '—'})",
+        f"({removal}; held-out accuracy, tolerance {tol if tol is not None else '—'})",
     )
 
 
