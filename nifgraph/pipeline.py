@@ -299,7 +299,7 @@ def _import_dag(
     exported = _static_sample_shape(val)
     given = input_shape is not None
     if input_shape is None:
-        input_shape = exported if exported is not None else (ds.n_features,)
+        input_shape = exported if exported is not None else (ds.image_shape or (ds.n_features,))
     if int(np.prod(input_shape)) != ds.n_features:
         raise ValidationError(
             f"The model reads samples of shape {tuple(input_shape)} ({int(np.prod(input_shape))} values) but data set "
@@ -309,6 +309,12 @@ def _import_dag(
         raise ValidationError(
             f"--input-shape {','.join(map(str, input_shape))} differs from the shape the program was exported with, "
             f"{','.join(map(str, exported))}; omit --input-shape (or export the model for that shape)."
+        )
+    image = ds.image_shape
+    if given and exported is None and image is not None and len(input_shape) > 1 and _squeezed(input_shape) != _squeezed(image):
+        raise ValidationError(  # a program of free spatial size would run on the rearranged pixels, meaninglessly
+            f"--input-shape {','.join(map(str, input_shape))} rearranges {ds.name!r}'s {'×'.join(map(str, image))} images; "
+            f"pass --input-shape {','.join(map(str, image))} (or omit it)."
         )
     dag = read_module(ep, torch.zeros(1, *input_shape))
     if dag.n_outputs != ds.n_classes:
@@ -336,6 +342,11 @@ def _one_logit_hint(n_outputs: int, n_classes: int) -> str:
         return ("; nifgraph reads one output per class: give the binary head two logits, a final Linear with "
                 "rows -w/2 and w/2 and biases -b/2 and b/2 (the same probabilities as sigmoid(w·h + b)).")
     return "; export a model with one output per class of the data set, or choose the data set it was trained on."
+
+
+def _squeezed(shape: tuple[int, ...]) -> tuple[int, ...]:
+    """``shape`` without its dimensions of size 1 (``(1, 8, 8)`` and ``(8, 8)`` order pixels alike)."""
+    return tuple(int(d) for d in shape if int(d) != 1)
 
 
 def _static_sample_shape(val: Any) -> tuple[int, ...] | None:

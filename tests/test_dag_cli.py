@@ -167,7 +167,8 @@ def test_the_default_cnn_reaches_97_percent_held_out_on_digits_through_run():
 def test_an_input_shape_the_program_cannot_take_is_one_line(tmp_path):
     """A shape with the right number of values but not the exported one would reshape the
     pixels into nonsense (accuracy near chance) and is refused; a program whose spatial size is
-    free but whose head is not runs into torch's error, which becomes one line."""
+    free but whose head is not runs into torch's error, which becomes one line; on such a
+    program a rearrangement of an image data set's pixels is refused against the images' shape."""
     path = _pt2(tmp_path)
     for shape in ("1,4,16", "64"):
         one_line_error(invoke("train", "--model-file", str(path), "--dataset", "digits", "--input-shape", shape),
@@ -185,11 +186,27 @@ def test_an_input_shape_the_program_cannot_take_is_one_line(tmp_path):
     torch.export.save(torch.export.export(Flat().eval(), (torch.randn(4, 1, 8, 8),), dynamic_shapes=dims),
                       tmp_path / "flat.pt2")
     one_line_error(invoke("train", "--model-file", str(tmp_path / "flat.pt2"), "--dataset", "digits",
-                          "--input-shape", "4,4,4"), "cannot run on samples of shape (4, 4, 4)", "--input-shape")
+                          "--input-shape", "8,8,1"), "cannot run on samples of shape (8, 8, 1)", "--input-shape")
     with open_store() as st:
         assert st.list_models() == []
     res = invoke("train", "--model-file", str(tmp_path / "flat.pt2"), "--dataset", "digits", "--input-shape", "1,8,8")
     assert res.exit_code == 0, res.output
+
+    class Pooled(nn.Module):  # runs at any spatial size: a rearrangement of the pixels would run too
+        def __init__(self):
+            super().__init__()
+            self.conv, self.head = nn.Conv2d(1, 4, 3, padding=1), nn.Linear(4, 10)
+
+        def forward(self, x):
+            return self.head(torch.relu(self.conv(x)).mean(dim=(2, 3)))
+
+    torch.export.save(torch.export.export(Pooled().eval(), (torch.randn(4, 1, 8, 8),), dynamic_shapes=dims),
+                      tmp_path / "pooled.pt2")
+    one_line_error(invoke("train", "--model-file", str(tmp_path / "pooled.pt2"), "--dataset", "digits",
+                          "--input-shape", "1,4,16"), "--input-shape 1,4,16 rearranges 'digits'", "1×8×8", "--input-shape 1,8,8")
+    res = invoke("train", "--model-file", str(tmp_path / "pooled.pt2"), "--dataset", "digits", "--json")
+    assert res.exit_code == 0, res.output  # without --input-shape: the images' own shape
+    assert json.loads(res.stdout)["architecture"] == "64-4-10"
 
 
 def test_attention_is_refused_as_attention(tmp_path):
