@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .errors import StoreError, UnsupportedModelError, ValidationError
+from .errors import StoreError, UnsupportedModelError, ValidationError, first_line
 from .network import ACTIVATIONS, Network, from_module
 
 __all__ = ["CHECKPOINT_FORMAT", "checkpoint_bytes", "network_from_bytes", "save_checkpoint", "load_network"]
@@ -90,6 +90,10 @@ def _from_checkpoint(payload: dict[str, Any]) -> Network:
     return from_module(nn.Sequential(*layers).eval())
 
 
+#: How to save any model nifgraph reads (the fix every refusal of another format names).
+_EXPORT_HOWTO = "torch.export.save(torch.export.export(model.eval(), (x,)), 'model.pt2')"
+
+
 def _load_torchscript(path: Path) -> Any:
     """A TorchScript module if ``path`` is a TorchScript archive (it holds ``code/``), else None."""
     import warnings
@@ -129,6 +133,8 @@ def _is_exported(path: Path) -> bool:
 def _from_exported(path: Path) -> Network:
     """A ``torch.export`` program (``.pt2``) of a chain of Linear layers and element-wise
     activations, rebuilt as an ``nn.Sequential`` from its graph (no pickled code runs)."""
+    from .dag import training_mode_error
+
     try:
         ep = torch.export.load(str(path))
     except Exception as exc:
@@ -144,6 +150,9 @@ def _from_exported(path: Path) -> Network:
             if node.op == "placeholder" and node.name not in lookup:
                 current = node if current is None else current
             continue
+        refusal = training_mode_error(node)
+        if refusal is not None:
+            raise refusal
         target = str(node.target)
         where = f"{target} (node {node.name})"
         if node.op != "call_function" or done:
@@ -193,7 +202,7 @@ def load_network(path: str | os.PathLike[str], *, trust_pickle: bool = False) ->
         return _from_exported(path), {"source": "torch.export", "path": str(path)}
     scripted = _load_torchscript(path)
     if scripted is not None:
-        return from_module(scripted), {"source": "torchscript", "path": str(path)}
+        return _chain(scripted, path), {"source": "torchscript", "path": str(path)}
     with open(path, "rb") as f:
         head = f.read(2)
     if not (head.startswith(b"PK") or head.startswith(b"\x80")):  # torch.save writes a zip (or, legacy, a pickle)
@@ -216,7 +225,13 @@ def load_network(path: str | os.PathLike[str], *, trust_pickle: bool = False) ->
                 "trust the file (--trust-model-file), or save it as a torch.export program: "
                 "torch.export.save(torch.export.export(model, (x,)), 'model.pt2')."
             ) from None
-        obj = torch.load(path, map_location="cpu", weights_only=False)
+        try:
+            obj = torch.load(path, map_location="cpu", weights_only=False)
+        except (AttributeError, ImportError) as exc:  # the pickle names a class this process cannot import
+            raise UnsupportedModelError(
+                f"{path.name} was saved with torch.save(model) of a class nifgraph cannot import ({first_line(exc, 100)}); "
+                f"save it as a torch.export program instead: {_EXPORT_HOWTO}."
+            ) from None
     if isinstance(obj, dict) and obj.get("format") == CHECKPOINT_FORMAT:
         return _from_checkpoint(obj), dict(obj.get("meta", {}))
     inner = [k for k, v in obj.items() if isinstance(v, nn.Module)] if isinstance(obj, dict) else []
@@ -227,11 +242,23 @@ def load_network(path: str | os.PathLike[str], *, trust_pickle: bool = False) ->
         )
     if isinstance(obj, dict):
         raise UnsupportedModelError(
-            f"{path.name} holds a state_dict (plain dict), not a network; save the whole nn.Sequential with "
-            "torch.save(model, path)."
+            f"{path.name} holds a state_dict (plain dict), not a network; load it into your model and save that as "
+            f"a torch.export program: {_EXPORT_HOWTO}."
         )
     if not isinstance(obj, nn.Module):
         raise UnsupportedModelError(
             f"{path.name} holds a {type(obj).__name__}, not a torch.nn.Sequential; save the model itself."
         )
-    return from_module(obj.eval()), {"source": "torch.save", "path": str(path)}
+    return _chain(obj.eval(), path), {"source": "torch.save", "path": str(path)}
+
+
+def _chain(module: nn.Module, path: Path) -> Network:
+    """:func:`~nifgraph.network.from_module` for a TorchScript or ``torch.save`` file, whose
+    refusal also names the format that reads other models (a CNN, a residual network)."""
+    try:
+        return from_module(module)
+    except UnsupportedModelError as exc:
+        raise UnsupportedModelError(
+            f"{path.name}: {str(exc).rstrip('.')}. TorchScript and torch.save files are read as nn.Sequential chains "
+            f"of Linear layers; save any other model as a torch.export program: {_EXPORT_HOWTO}."
+        ) from None

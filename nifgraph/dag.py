@@ -94,14 +94,16 @@ _FOLLOW = {
 _MERGE = {"add", "add_", "sub", "mul", "mul_", "cat", "concat", "stack", "div"}
 #: Trailing ops on the logits (dropped, as for ``nn.Sequential``).
 _LAST = {"softmax", "_softmax", "log_softmax", "_log_softmax"}
-#: Ops that read a tensor's size, not its values (dynamic batch sizes).
-_SIZES = {"sym_size", "sym_numel", "sym_stride", "sym_storage_offset", "size", "dim"}
+#: Ops that read a tensor's size or metadata, not its values (dynamic batch sizes, export's checks).
+_SIZES = {"sym_size", "sym_numel", "sym_stride", "sym_storage_offset", "size", "dim", "_assert_tensor_metadata"}
 _REFUSED_HINT = {
     "scaled_dot_product_attention": "attention",
     "_scaled_dot_product_flash_attention_for_cpu": "attention",
     "matmul": "attention-style products", "bmm": "attention-style products",
     "lstm": "recurrence", "gru": "recurrence", "rnn_tanh": "recurrence", "rnn_relu": "recurrence",
     "cond": "data-dependent control flow", "while_loop": "data-dependent control flow",
+    "embedding": "embeddings of integer inputs (tokens, categories); give it the vectors the embedding produces",
+    "embedding_bag": "embeddings of integer inputs (tokens, categories); give it the vectors the embedding produces",
 }
 
 
@@ -423,6 +425,25 @@ def _short(target: Any) -> str:
     return parts[1] if len(parts) >= 3 and parts[0] == "aten" else parts[-1]
 
 
+def training_mode_error(node: torch.fx.Node) -> UnsupportedModelError | None:
+    """The refusal for a graph node that runs as in training -- batch norm on the batch's own
+    statistics, dropout that drops -- so that outputs depend on the batch and on chance; None
+    for any other node."""
+    if node.op != "call_function":
+        return None
+    op, args = _short(node.target), node.args
+    batch_stats = op in ("batch_norm", "_native_batch_norm_legit", "_native_batch_norm_legit_functional")
+    dropping = op in ("dropout", "feature_dropout", "alpha_dropout", "native_dropout")
+    flag = args[5] if batch_stats and len(args) > 5 else args[2] if dropping and len(args) > 2 else None
+    if flag is not True:
+        return None
+    what = "normalises with each batch's own statistics" if batch_stats else "drops units at random"
+    return UnsupportedModelError(
+        f"The model was exported in training mode: {op} (node {node.name}) {what}, so its outputs depend on the batch; "
+        "call model.eval() before torch.export.export."
+    )
+
+
 def _module_name(node: torch.fx.Node, fallback: str) -> str:
     stack = node.meta.get("nn_module_stack") or {}
     if stack:
@@ -454,7 +475,7 @@ def read_module(module: nn.Module | Any, example: torch.Tensor | np.ndarray) -> 
     outputs: list[str] = []
     sources: dict[str, frozenset[int]] = {}  # node → layers whose units its value carries
     owner: dict[str, int] = {}  # node → the one layer whose (transformed) units it holds
-    finished = False
+    finished = ""  # the final softmax's node, once seen
     for node in ep.graph.nodes:
         if node.op == "placeholder":
             if node.name in user_inputs:
@@ -467,6 +488,9 @@ def read_module(module: nn.Module | Any, example: torch.Tensor | np.ndarray) -> 
             break
         if node.op != "call_function":
             raise UnsupportedModelError(f"Unsupported graph operation {node.op} (node {node.name}).")
+        refusal = training_mode_error(node)
+        if refusal is not None:
+            raise refusal
         op = _short(node.target)
         where = f"{node.target} (node {node.name})"
         tensor_args = [a for a in node.args if isinstance(a, torch.fx.Node) and a.name in sources]
@@ -476,7 +500,10 @@ def read_module(module: nn.Module | Any, example: torch.Tensor | np.ndarray) -> 
         if not tensor_args or op in _SIZES:  # arithmetic on parameters, constants or sizes
             continue
         if finished:
-            raise UnsupportedModelError(f"Operation {where} follows the final softmax; nifgraph reads it only last.")
+            raise UnsupportedModelError(
+                f"Operation {where} follows a softmax (node {finished}); nifgraph reads a softmax only as the model's last "
+                "operation: return the logits (drop the softmax inside the network, or move it after the last layer)."
+            )
         src = frozenset().union(*(sources[a.name] for a in tensor_args))
         first = tensor_args[0]
         if str(node.target) in _UNIT_OPS:
@@ -506,7 +533,7 @@ def read_module(module: nn.Module | Any, example: torch.Tensor | np.ndarray) -> 
                 owner[node.name] = owner[first.name]
         elif op in _LAST:
             sources[node.name] = src
-            finished = True
+            finished = node.name
         elif op in _REFUSED_HINT:
             raise UnsupportedModelError(
                 f"Unsupported operation {where}: nifgraph reads feed-forward layers of units, not {_REFUSED_HINT[op]}."

@@ -212,6 +212,7 @@ def import_model(
         else:
             return _import_dag(store, path, ds, name=name, csv=csv, target=target, input_shape=input_shape)
     net, _ = load_network(path, trust_pickle=trust_pickle)
+    _need_hidden(net.layer_sizes)
     if net.n_inputs != ds.n_features:
         raise ValidationError(
             f"The model takes {net.n_inputs} input features but data set {ds.name!r} has {ds.n_features}; "
@@ -317,6 +318,7 @@ def _import_dag(
             f"pass --input-shape {','.join(map(str, image))} (or omit it)."
         )
     dag = read_module(ep, torch.zeros(1, *input_shape))
+    _need_hidden(dag.layer_sizes)
     if dag.n_outputs != ds.n_classes:
         raise ValidationError(f"The model has {dag.n_outputs} outputs but data set {ds.name!r} has {ds.n_classes} classes"
                               + _one_logit_hint(dag.n_outputs, ds.n_classes))
@@ -334,6 +336,15 @@ def _import_dag(
     parts = _dag_parts(dag, ds, name=name or Path(path).stem, meta=meta, train_acc=train_acc, test_acc=test_acc)
     store.put_model(*parts)
     return parts[0]
+
+
+def _need_hidden(sizes: tuple[int, ...]) -> None:
+    """Refuse a model without a hidden layer: every analysis is of flow through hidden units."""
+    if len(sizes) < 3:
+        raise ValidationError(
+            f"The model has no hidden layer ({'-'.join(map(str, sizes))}): nifgraph measures information flowing through "
+            "hidden units (pruning, centrality, communities); import a model with at least one hidden layer."
+        )
 
 
 def _one_logit_hint(n_outputs: int, n_classes: int) -> str:

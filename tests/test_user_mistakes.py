@@ -88,3 +88,98 @@ def test_compare_names_its_attribution_and_flags_mixed_estimators():
     assert "class-specific default (flow_dpi)" in out
     res = invoke("compare", a, b)
     assert "1 pair compares runs of different estimators" in " ".join(res.output.split())
+
+
+# -- a second trial (stop 28) ------------------------------------------------------------
+def test_a_pickled_model_of_a_class_nifgraph_cannot_import_is_one_line(tmp_path, monkeypatch):
+    """torch.save(model) of a class defined in the user's script: unpickling needs the class;
+    and a class that can be imported but is not an nn.Sequential chain gets the export fix."""
+    import importlib
+    import sys
+
+    src = tmp_path / "user_models_tmp.py"
+    src.write_text("import torch\nclass CNN(torch.nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+                   "        self.conv = torch.nn.Conv2d(1, 2, 3)\n    def forward(self, x):\n        return self.conv(x)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    mod = importlib.import_module("user_models_tmp")
+    torch.save(mod.CNN(), tmp_path / "cnn_whole.pt")
+    _one_line(invoke("train", "--model-file", str(tmp_path / "cnn_whole.pt"), "--trust-model-file", "-d", "digits"),
+              "got CNN", "nn.Sequential chains of Linear layers", "torch.export.save(")
+    monkeypatch.delitem(sys.modules, "user_models_tmp")
+    src.unlink()  # as in a new process, where the user's script is not __main__
+    _one_line(invoke("train", "--model-file", str(tmp_path / "cnn_whole.pt"), "--trust-model-file", "-d", "digits"),
+              "a class nifgraph cannot import", "user_models_tmp", "torch.export.save(")
+    torch.save(mod.CNN().state_dict(), tmp_path / "state.pt")
+    _one_line(invoke("train", "--model-file", str(tmp_path / "state.pt"), "-d", "digits"), "state_dict", "torch.export.save(")
+    assert stored_models() == []
+
+
+def test_a_model_exported_in_training_mode_or_without_a_hidden_layer_is_refused(tmp_path):
+    x = torch.randn(8, 1, 8, 8)
+    cnn = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(), nn.Linear(256, 10))
+    torch.export.save(torch.export.export(cnn.train(), (x,)), tmp_path / "train_mode.pt2")
+    _one_line(invoke("train", "--model-file", str(tmp_path / "train_mode.pt2"), "-d", "digits"),
+              "exported in training mode", "batch_norm", "model.eval()")
+    mlp = nn.Sequential(nn.Linear(13, 5), nn.ReLU(), nn.Dropout(0.5), nn.Linear(5, 3))
+    torch.export.save(torch.export.export(mlp.train(), (torch.randn(4, 13),)), tmp_path / "dropout.pt2")
+    _one_line(invoke("train", "--model-file", str(tmp_path / "dropout.pt2"), "-d", "wine"),
+              "exported in training mode", "drops units at random", "model.eval()")
+    torch.export.save(torch.export.export(mlp.eval(), (torch.randn(4, 13),)), tmp_path / "eval.pt2")
+    assert invoke("train", "--model-file", str(tmp_path / "eval.pt2"), "-d", "wine").exit_code == 0  # the same, in eval mode
+    torch.export.save(torch.export.export(nn.Linear(13, 3).eval(), (torch.randn(4, 13),)), tmp_path / "linear.pt2")
+    _one_line(invoke("train", "--model-file", str(tmp_path / "linear.pt2"), "-d", "wine"), "no hidden layer (13-3)")
+    assert len(stored_models()) == 1
+
+
+def test_training_options_beside_a_model_file_and_target_without_csv_are_refused(tmp_path):
+    torch.save(nn.Sequential(nn.Linear(4, 5), nn.ReLU(), nn.Linear(5, 3)), tmp_path / "mlp.pt")
+    _one_line(invoke("train", "--model-file", str(tmp_path / "mlp.pt"), "--trust-model-file", "--epochs", "50",
+                     "--hidden", "5", "--arch", "resnet"),
+              "--hidden, --epochs, --arch set how nifgraph trains", "drop them")
+    _one_line(invoke("train", "--target", "label"), "--target names the class column of a --csv file", "--csv FILE")
+    assert stored_models() == []
+
+
+def test_a_damaged_store_is_one_line_and_left_as_it_was(tmp_path):
+    import hashlib
+
+    from nifgraph.store import open_store
+
+    good = tmp_path / "good.duckdb"
+    assert invoke("train", "--epochs", "2", "--store", str(good)).exit_code == 0
+    data = good.read_bytes()
+    cut, flipped = tmp_path / "cut.duckdb", tmp_path / "flipped.duckdb"
+    cut.write_bytes(data[: len(data) // 2])
+    flipped.write_bytes(data[:12288] + b"\xff" * (len(data) - 12288))  # every block after the headers
+    for path, commands in ((cut, [("models",)]), (flipped, [("models",), ("train", "--epochs", "2")])):
+        before = hashlib.sha256(path.read_bytes()).hexdigest()
+        for args in commands:  # (a cut-off file whose catalogue still reads is found when a read reaches the cut)
+            _one_line(invoke(*args, "--store", str(path)), f"Store {path} is damaged", "restore it from a copy")
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == before
+    with open_store(str(good)) as st:  # the original is fine
+        assert len(st.list_models()) == 1
+
+
+def test_a_job_on_a_store_it_cannot_write_fails_before_the_work(tmp_path, monkeypatch):
+    """A read-only store file (here: DuckDB refusing the write connection, as on a read-only
+    mount) fails in one line before any estimation; reading it still works."""
+    import duckdb
+
+    import nifgraph.pipeline as pipeline
+    import nifgraph.store.duckdb as embedded
+
+    store = str(tmp_path / "s.duckdb")
+    assert invoke("train", "--epochs", "2", "--store", store).exit_code == 0
+    real = embedded.duckdb.connect
+
+    def connect(path, read_only=False, **kw):
+        if not read_only:
+            raise duckdb.IOException(f'IO Error: Cannot open file "{path}": Read-only file system')
+        return real(path, read_only=read_only, **kw)
+
+    monkeypatch.setattr(embedded.duckdb, "connect", connect)
+    calls = []
+    monkeypatch.setattr(pipeline, "estimate_run", lambda *a, **k: calls.append(1))
+    _one_line(invoke("estimate", "latest", "-e", "gcmi", "--store", store), "Read-only file system", "writable location")
+    assert calls == []
+    assert invoke("models", "--store", store).exit_code == 0

@@ -77,7 +77,7 @@ def run(
     from ..render.figures import run_figures
 
     cfg, est, ana = training.config(seed), estimation.settings(seed), analysis.settings(seed)
-    with open_store_cli(store) as st:
+    with open_store_cli(store, writes=True) as st:
         if not json_:
             compile_notice(est)
         with bars("train", f"NIF ({est.estimator})", enabled=not json_) as (on_train, on_est):
@@ -115,10 +115,12 @@ def train(
     """Train an MLP (Adam) or import a trained one (a CNN or residual network too, as a
     torch.export program); store it with its checkpoint."""
     shape = parse_shape(input_shape)
+    if model_file is not None:
+        training.refuse_with_model_file()
     ds = data.load(seed)  # first: a mistyped data set fails in a second, before torch is imported
     from ..pipeline import import_model, train_model
 
-    with open_store_cli(store) as st:
+    with open_store_cli(store, writes=True) as st:
         if model_file is not None:
             model = import_model(
                 st, str(model_file), ds, name=name, csv=data.csv, target=data.target, trust_pickle=trust_pickle,
@@ -156,7 +158,7 @@ def estimate(
     from ..settings import AnalysisSettings
 
     est = estimation.settings(seed)
-    with open_store_cli(store) as st:
+    with open_store_cli(store, writes=True) as st:
         m, _ = st.resolve(model)
         if not json_:
             compile_notice(est)
@@ -183,7 +185,7 @@ def analyze(
     from ..pipeline import analyze_run
 
     settings = analysis.settings(seed)
-    with open_store_cli(store) as st:
+    with open_store_cli(store, writes=True) as st:
         m, r = st.need_run(ref)
         a = analyze_run(st, r.run_id, settings)
         neurons = st.get_neurons(m.model_id)

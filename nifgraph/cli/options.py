@@ -91,7 +91,7 @@ AlphaOpt = Annotated[
 ]
 ModelFileOpt = Annotated[
     Path | None,
-    typer.Option("--model-file", help="Import your own trained nn.Sequential instead of training: a torch.export program (.pt2, preferred), TorchScript, or torch.save with --trust-model-file."),
+    typer.Option("--model-file", help="Import your own trained model instead of training: a torch.export program (.pt2: any feed-forward model, CNNs and residual networks included), or an nn.Sequential MLP as TorchScript or torch.save (--trust-model-file)."),
 ]
 InputShapeOpt = Annotated[
     str | None,
@@ -142,6 +142,8 @@ class DataOptions:
 
         if self.csv is not None and self.dataset is not None:
             raise ValidationError(f"Give either --dataset or --csv, not both (got --dataset {self.dataset} and --csv {self.csv}).")
+        if self.target is not None and self.csv is None:
+            raise ValidationError(f"--target names the class column of a --csv file; add --csv FILE, or drop --target {self.target}.")
         return load_dataset(
             self.dataset or "iris", csv=self.csv, target=self.target, seed=seed, test_size=self.test_size,
             data_dir=self.data_home, standardize=self.standardize,
@@ -159,6 +161,18 @@ class TrainOptions:
     lr: Annotated[float | None, typer.Option("--lr", help="Adam learning rate. Default 0.01; --arch cnn|resnet 0.003.")] = None
     batch_size: Annotated[int | None, typer.Option("--batch-size", help="Training batch size. Default 16; --arch cnn|resnet 32.")] = None
     arch: Annotated[str, typer.Option("--arch", help="mlp (default), or for image data (digits as 1×8×8): cnn or resnet; --hidden then lists channels per conv layer / residual block.")] = "mlp"
+
+    def refuse_with_model_file(self) -> None:
+        """One line naming the training options given beside ``--model-file`` (it imports a
+        trained model, so they would be ignored)."""
+        defaults = TrainOptions()
+        given = [f"--{f.name.replace('_', '-')}" for f in dataclasses.fields(self)
+                 if getattr(self, f.name) != getattr(defaults, f.name)]
+        if given:
+            raise ValidationError(
+                f"{', '.join(given)} {'sets' if len(given) == 1 else 'set'} how nifgraph trains a model, but --model-file "
+                f"imports one already trained; drop {'it' if len(given) == 1 else 'them'} (or drop --model-file to train)."
+            )
 
     def config(self, seed: int) -> TrainConfig:
         from ..convnets import ARCHS, train_defaults
@@ -332,14 +346,17 @@ def report_written(paths: Any, json_: bool) -> None:
         console.print(f"wrote {p}")
 
 
-def open_store_cli(uri: str | None, *, read_only: bool = False):
+def open_store_cli(uri: str | None, *, read_only: bool = False, writes: bool = False):
     """The store a command names, checked usable now (a Neo4j server that is down or refuses
-    the credentials fails before any training or estimation, not after)."""
+    the credentials, or with ``writes`` a store file this process cannot write, fails before any
+    training or estimation, not after)."""
     from ..store import open_store
 
     st = open_store(uri, read_only=read_only)
     try:
         st.ready()
+        if writes:
+            st.check_writable()
     except BaseException:
         st.close()
         raise

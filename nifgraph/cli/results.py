@@ -108,7 +108,7 @@ def prune(
         for t in prune_tables(res):
             console.print(t)
         return
-    with open_store_cli(store) as st:
+    with open_store_cli(store, writes=True) as st:
         m, r = st.need_run(ref, prefer_analysed=True)
         note = run_note(st, ref, m, r)
         prev = st.get_analysis(r.run_id)

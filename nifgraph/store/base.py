@@ -336,6 +336,11 @@ class Store(abc.ABC):
         or estimates, not after). The embedded store was checked when it opened; Neo4j connects
         and checks its schema here."""
 
+    def check_writable(self) -> None:
+        """Fail now, in one line, if this process cannot write to the store (a job that writes
+        calls it before it trains or estimates: a read-only file fails in a second, not after
+        the work). The default checks nothing: a server says so at the first write."""
+
     def __enter__(self) -> Store:
         return self
 

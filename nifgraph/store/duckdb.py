@@ -65,6 +65,15 @@ SCHEMA_VERSION = 3
 DEFAULT_LOCK_TIMEOUT = 120.0
 
 
+#: What DuckDB says of a file that is damaged (checksums, a cut-off file), not merely unwritable.
+_DAMAGE_MARKERS = ("corrupt", "checksum", "could not read enough bytes", "not a valid duckdb database")
+
+
+def _damaged(msg: str) -> bool:
+    low = msg.lower()
+    return any(m in low for m in _DAMAGE_MARKERS)
+
+
 def _env_timeout() -> float:
     raw = os.environ.get("NIFGRAPH_LOCK_TIMEOUT", "")
     try:
@@ -208,12 +217,14 @@ class DuckDBStore(Store):
                 return duckdb.connect(str(p), read_only=not write)
             except duckdb.Error as exc:
                 msg = str(exc).splitlines()[0]
-                if "lock" not in msg.lower():
+                if not any(m in msg.lower() for m in ("could not set lock", "conflicting lock")):
                     if p.is_file() and not _is_duckdb_file(p):
                         raise StoreUnavailableError(
                             f"{p} is not a nifgraph store (not a DuckDB database file; left untouched); point "
                             "--store or NIFGRAPH_STORE at a new or existing nifgraph .duckdb file."
                         ) from exc
+                    if p.is_file() and _damaged(msg):
+                        raise self._damage(msg) from None
                     raise StoreUnavailableError(
                         f"Cannot open store {p} ({msg}); choose a writable location with --store or NIFGRAPH_STORE."
                     ) from exc
@@ -244,8 +255,22 @@ class DuckDBStore(Store):
         self._con = self._connect(write)
         try:
             yield self._con
+        except duckdb.Error as exc:
+            if _damaged(str(exc)):  # found while reading (a write's own errors are one line from _tx)
+                raise self._damage(str(exc).splitlines()[0]) from None
+            raise
         finally:
             self.close()
+
+    def check_writable(self) -> None:
+        with self._session(write=True):  # a write connection: a read-only file or folder fails here
+            pass
+
+    def _damage(self, msg: str) -> StoreUnavailableError:
+        return StoreUnavailableError(
+            f"Store {self._path} is damaged ({msg[:160]}); nifgraph left it as it is: restore it from a copy, or "
+            "pass another --store."
+        )
 
     @contextmanager
     def _tx(self) -> Iterator[duckdb.DuckDBPyConnection]:
