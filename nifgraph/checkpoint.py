@@ -130,9 +130,10 @@ def _is_exported(path: Path) -> bool:
         return False
 
 
-def _from_exported(path: Path) -> Network:
+def _from_exported(path: Path) -> tuple[Network, int]:
     """A ``torch.export`` program (``.pt2``) of a chain of Linear layers and element-wise
-    activations, rebuilt as an ``nn.Sequential`` from its graph (no pickled code runs)."""
+    activations, rebuilt as an ``nn.Sequential`` from its graph (no pickled code runs), and the
+    number of outputs the program returns (the first is read)."""
     from .dag import training_mode_error
 
     try:
@@ -180,7 +181,7 @@ def _from_exported(path: Path) -> Network:
             raise UnsupportedModelError(f"{path.name}: unsupported operation {where}; nifgraph reads chains of Linear "
                                         f"layers with element-wise activations ({', '.join(sorted(ACTIVATIONS))}).")
         current = node
-    return from_module(nn.Sequential(*layers).eval())
+    return from_module(nn.Sequential(*layers).eval()), len(sig.user_outputs)
 
 
 def load_network(path: str | os.PathLike[str], *, trust_pickle: bool = False) -> tuple[Network, dict[str, Any]]:
@@ -199,7 +200,8 @@ def load_network(path: str | os.PathLike[str], *, trust_pickle: bool = False) ->
     if not path.is_file():
         raise ValidationError(f"Model file {path} does not exist; check the path.")
     if _is_exported(path):
-        return _from_exported(path), {"source": "torch.export", "path": str(path)}
+        net, n_outputs = _from_exported(path)
+        return net, {"source": "torch.export", "path": str(path), "n_outputs": n_outputs}
     scripted = _load_torchscript(path)
     if scripted is not None:
         return _chain(scripted, path), {"source": "torchscript", "path": str(path)}

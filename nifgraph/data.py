@@ -301,7 +301,7 @@ def load_dataset(
     from sklearn.model_selection import train_test_split
 
     if not 0.05 <= test_size <= 0.9:
-        raise ValidationError(f"test_size must be in [0.05, 0.9]; got {test_size}.")
+        raise ValidationError(f"test_size (--test-size) must be in [0.05, 0.9]; got {test_size}.")
     if not 0 <= seed < 2**32:
         raise ValidationError(f"--seed must be an integer in [0, 2**32 - 1]; got {seed}.")
     if csv is not None:

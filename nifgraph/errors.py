@@ -62,10 +62,19 @@ class GdsMissingError(NifgraphError):
 
 
 def param_error(name: str, owner: str, expected: str, got: object) -> ValidationError:
-    """One message template for every bad parameter (after scikit-learn's)."""
+    """One message template for every bad parameter (after scikit-learn's); a parameter that is
+    also a command-line option is named as both."""
+    flag = f" (--{name.replace('_', '-')})" if name in CLI_PARAMS else ""
     return ValidationError(
-        f"The {name!r} parameter of {owner} must be {expected}. Got {got!r} instead."
+        f"The {name!r} parameter{flag} of {owner} must be {expected}. Got {got!r} instead."
     )
+
+
+#: Parameters of the Python API that the CLI takes as ``--name-with-dashes`` options.
+CLI_PARAMS = frozenset({
+    "conv_samples", "max_positions", "null_draws", "bootstrap", "workers", "device", "tolerance", "threshold",
+    "alpha", "gamma", "beta", "variant", "split", "screen_alpha", "seeds", "steps", "estimator",
+})
 
 
 def first_line(exc: BaseException, limit: int | None = None) -> str:

@@ -211,7 +211,7 @@ def import_model(
                 return _import_dag(store, path, ds, name=name, csv=csv, target=target, input_shape=None)
         else:
             return _import_dag(store, path, ds, name=name, csv=csv, target=target, input_shape=input_shape)
-    net, _ = load_network(path, trust_pickle=trust_pickle)
+    net, info = load_network(path, trust_pickle=trust_pickle)
     _need_hidden(net.layer_sizes)
     if net.n_inputs != ds.n_features:
         raise ValidationError(
@@ -226,7 +226,7 @@ def import_model(
     test_acc = accuracy(net, ds.x_test, ds.y_test)
     meta = {
         "source": "import", "original_path": str(Path(path).resolve()), "dataset": _dataset_spec(ds, csv, target),
-        "notes": _preprocessing_notes(net, ds, test_acc),
+        "notes": _outputs_notes(int(info.get("n_outputs", 1))) + _preprocessing_notes(net, ds, test_acc),
     }
     return _store_model(
         store, net, ds, name=name or Path(path).stem, meta=meta,
@@ -322,9 +322,10 @@ def _import_dag(
     if dag.n_outputs != ds.n_classes:
         raise ValidationError(f"The model has {dag.n_outputs} outputs but data set {ds.name!r} has {ds.n_classes} classes"
                               + _one_logit_hint(dag.n_outputs, ds.n_classes))
+    outputs = len(ep.graph_signature.user_outputs)
     meta = {
         "source": "import", "original_path": str(Path(path).resolve()), "dataset": _dataset_spec(ds, csv, target),
-        "notes": [],
+        "notes": _outputs_notes(outputs),
     }
     try:
         train_acc, test_acc = dag.accuracy(ds.x_train, ds.y_train), dag.accuracy(ds.x_test, ds.y_test)
@@ -336,6 +337,13 @@ def _import_dag(
     parts = _dag_parts(dag, ds, name=name or Path(path).stem, meta=meta, train_acc=train_acc, test_acc=test_acc)
     store.put_model(*parts)
     return parts[0]
+
+
+def _outputs_notes(n_outputs: int) -> list[str]:
+    """The note for a program that returns several tensors (logits and probabilities, say)."""
+    if n_outputs <= 1:
+        return []
+    return [f"The model returns {n_outputs} outputs; nifgraph reads the first as its logits (one per class)."]
 
 
 def _need_hidden(sizes: tuple[int, ...]) -> None:

@@ -125,7 +125,7 @@ class SignificanceSpec:
         if self.bias_correct and not self.null:
             raise ValidationError(
                 f"{owner}: bias correction subtracts the permutation-null mean; turn the null on "
-                "(null=True / --null) or drop bias_correct."
+                "(null=True / --null) or drop bias_correct (--bias-correct)."
             )
         if not 0 < self.ci_level < 1:
             raise param_error("ci_level", owner, "in (0, 1)", self.ci_level)

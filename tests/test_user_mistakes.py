@@ -183,3 +183,41 @@ def test_a_job_on_a_store_it_cannot_write_fails_before_the_work(tmp_path, monkey
     _one_line(invoke("estimate", "latest", "-e", "gcmi", "--store", store), "Read-only file system", "writable location")
     assert calls == []
     assert invoke("models", "--store", store).exit_code == 0
+
+
+def test_left_out_models_get_the_command_that_fixes_them_and_json_names_the_run(tmp_path):
+    """compare --all: a model without any run needs `estimate`, not `analyze`; attribution and
+    prune --curve --json carry model_id and run_id at the top; models marks a CNN as conv; a
+    program returning (logits, probabilities) is noted as read by its first output."""
+    import json
+
+    class Two(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = nn.Linear(4, 6), nn.Linear(6, 3)
+
+        def forward(self, x):
+            z = self.b(torch.relu(self.a(x)))
+            return z, torch.softmax(z, 1)
+
+    torch.export.save(torch.export.export(Two().eval(), (torch.randn(4, 4),)), tmp_path / "two.pt2")
+    res = invoke("train", "--model-file", str(tmp_path / "two.pt2"), "--json")
+    assert res.exit_code == 0, res.output
+    assert any("returns 2 outputs; nifgraph reads the first" in n for n in json.loads(res.stdout)["notes"])
+    _one_line(invoke("compare", "--all"), "1 stored model(s) have none: nifgraph estimate MODEL")
+    res = invoke("run", "--epochs", "30", "--estimator", "gcmi", "--no-plot", "--json")
+    assert res.exit_code == 0, res.output
+    run = json.loads(res.stdout)
+    res = invoke("compare", "--all")
+    assert res.exit_code == 0 and "left out 1 model(s) without an analysed run (nifgraph estimate MODEL)" in " ".join(res.output.split())
+    for args in (("attribution", "latest", "--json"), ("prune", "latest", "--curve", "--seeds", "1", "--json")):
+        res = invoke(*args)
+        assert res.exit_code == 0, res.output
+        d = json.loads(res.stdout)
+        assert (d["model_id"], d["run_id"]) == (run["model_id"], run["run_id"]), args
+    x = torch.randn(4, 1, 8, 8)
+    cnn = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(128, 10)).eval()
+    torch.export.save(torch.export.export(cnn, (x,)), tmp_path / "cnn.pt2")
+    assert invoke("train", "--model-file", str(tmp_path / "cnn.pt2"), "-d", "digits").exit_code == 0
+    kinds = {r["name"]: r["kind"] for r in json.loads(invoke("models", "--json").stdout)}
+    assert kinds["cnn"] == "conv" and kinds["two"] == "mlp"

@@ -47,16 +47,21 @@ def compare(
     from ..errors import ValidationError
 
     left_out: list[str] = []
+    unestimated: set[str] = set()  # left out: no run at all (the others have runs, none analysed)
     with open_store_cli(store, read_only=True) as st:
         refs = list(models or [])
         if all_ or dataset:
             chosen = [m for m in st.list_models() if not dataset or m.dataset == dataset.strip().lower()]
             for m in chosen:
-                analysed = st.newest_analysed(st.list_runs(m.model_id)) is not None
+                runs = st.list_runs(m.model_id)
+                analysed = st.newest_analysed(runs) is not None
                 (refs if analysed else left_out).append(m.model_id)
+                if not runs:
+                    unestimated.add(m.model_id)
+        fix = _left_out_fix(left_out, unestimated)
         if not refs:
             raise ValidationError("No model to compare: name models, or use --all or --dataset NAME (models need an analysed run"
-                                  + (f"; {len(left_out)} stored model(s) have none: run nifgraph analyze MODEL)." if left_out else ")."))
+                                  + (f"; {len(left_out)} stored model(s) have none: {fix})." if left_out else ")."))
         res = compare_models(st, refs)
     figure = None
     if plot:
@@ -70,10 +75,20 @@ def compare(
     for t in comparison_tables(res, details=details):
         console.print(t)
     if left_out:  # --all / --dataset: say who is missing rather than drop them silently
-        console.print(f"left out {len(left_out)} model(s) without an analysed run (nifgraph analyze MODEL): "
-                      + ", ".join(left_out))
+        console.print(f"left out {len(left_out)} model(s) without an analysed run ({fix}): " + ", ".join(left_out))
     if figure:
         console.print(f"figure: {figure}")
+
+def _left_out_fix(left_out: list[str], unestimated: set[str]) -> str:
+    """What gives the left-out models an analysed run: estimating those without a run,
+    analysing those whose runs were never analysed."""
+    parts = []
+    if unestimated:
+        parts.append("nifgraph estimate MODEL" + (" for those without a run" if len(unestimated) < len(left_out) else ""))
+    if len(unestimated) < len(left_out):
+        parts.append("nifgraph analyze MODEL" + (" for the others" if unestimated else ""))
+    return "; ".join(parts)
+
 
 def attribution_compare(
     model: Annotated[str, typer.Argument(help="Model id or run id (its newest analysed run).")],

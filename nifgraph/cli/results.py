@@ -101,9 +101,10 @@ def prune(
         from ..analysis.pruning import prune_curve_for_model
         from ..render.comparisons import prune_tables
 
-        res = on_analysed_run(store, ref, lambda st, m, r, a: prune_curve_for_model(st, r.run_id, seeds=seeds))
+        res, (model_id, run_id) = on_analysed_run(
+            store, ref, lambda st, m, r, a: (prune_curve_for_model(st, r.run_id, seeds=seeds), (m.model_id, r.run_id)))
         if json_:
-            print_json(res.to_dict())
+            print_json({"model_id": model_id, "run_id": run_id, **res.to_dict()})
             return
         for t in prune_tables(res):
             console.print(t)
@@ -172,12 +173,12 @@ def attribution(
 
     def work(st, m, r, a):
         if compare:
-            return attribution_comparison(st, r.run_id, seed=0)
-        return class_attribution(st, r.run_id, method=method, estimator=estimator)
+            return attribution_comparison(st, r.run_id, seed=0), (m.model_id, r.run_id)
+        return class_attribution(st, r.run_id, method=method, estimator=estimator), (m.model_id, r.run_id)
 
-    res = on_analysed_run(store, ref, work)
+    res, (model_id, run_id) = on_analysed_run(store, ref, work)
     if json_:
-        print_json(res.to_dict())
+        print_json({"model_id": model_id, "run_id": run_id, **res.to_dict()})
         return
     if compare:
         from ..render.comparisons import attribution_tables

@@ -32,7 +32,7 @@ def models_table(rows: list[dict[str, Any]]) -> FitTable:
     cols = [Col("model", kind="id"), Col("name"), Col("data"), Col("architecture", "arch"),
             Col("test acc", "acc", "num"), Col("runs", kind="num"), Col("prunable", "prun", "num"), Col("created")]
     return FitTable(cols, [
-        [r["model_id"], r["name"], r["dataset"], f"{r['architecture']} {r['activation']}", _fmt(r["test_accuracy"]),
+        [r["model_id"], r["name"], r["dataset"], f"{r['architecture']} {r['activation']}" + ("" if r["kind"] == "mlp" else f" ({r['kind']})"), _fmt(r["test_accuracy"]),
          str(r["runs"]), "—" if r["prunable"] is None else f"{r['prunable']}/{r['hidden']}",
          r["created_at"][:16].replace("T", " ")]
         for r in rows
@@ -240,6 +240,17 @@ def model_rows(store: Store) -> list[dict[str, Any]]:
             activation=",".join(sorted(set(m.activations) - {"identity"})) or "identity",
             test_accuracy=m.test_accuracy, runs=len(runs), run_ids=[r.run_id for r in runs],
             prunable=None if a is None else len(a.prunable), hidden=sum(m.layer_sizes[1:-1]),
-            created_at=m.created_at,
+            created_at=m.created_at, kind=_kind(m),
         ))
     return rows
+
+
+def _kind(model: ModelRecord) -> str:
+    """``mlp`` for a chain of Linear layers; a DAG model: ``conv`` when it has conv layers,
+    ``+skip`` when a layer reads more than the one before it (``dag`` for Linear layers alone)."""
+    if not model.is_dag:
+        return "mlp"
+    layers = (model.meta.get("dag") or {}).get("layers") or []
+    conv = any(la.get("kind") == "conv" for la in layers)
+    skip = any(list(la.get("inputs") or []) not in ([], [k - 1]) for k, la in enumerate(layers))
+    return ("conv" if conv else "dag") + ("+skip" if skip and conv else "")
