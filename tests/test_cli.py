@@ -217,13 +217,13 @@ def test_a_pickle_runs_no_code_unless_trusted(tmp_path):
     _assert_clean_error(invoke("train", "--model-file", str(tmp_path / "evil.pt")), "--trust-model-file", "torch.export")
     assert not marker.exists() and stored_models() == []
     # a whole module saved with torch.save is a pickle too: refused the same way until trusted
-    torch.save(nn.Sequential(nn.Linear(4, 3)), tmp_path / "m.pt")
+    torch.save(nn.Sequential(nn.Linear(4, 5), nn.ReLU(), nn.Linear(5, 3)), tmp_path / "m.pt")
     _assert_clean_error(invoke("train", "--model-file", str(tmp_path / "m.pt")), "--trust-model-file")
     assert invoke("train", "--model-file", str(tmp_path / "m.pt"), "--trust-model-file").exit_code == 0
     # TorchScript needs no trust; a folder gets a clear message
     with warnings.catch_warnings():  # torch deprecates jit.script in favour of torch.export
         warnings.simplefilter("ignore", DeprecationWarning)
-        torch.jit.save(torch.jit.script(nn.Sequential(nn.Linear(4, 3))), tmp_path / "m.ts")
+        torch.jit.save(torch.jit.script(nn.Sequential(nn.Linear(4, 5), nn.ReLU(), nn.Linear(5, 3))), tmp_path / "m.ts")
     assert invoke("train", "--model-file", str(tmp_path / "m.ts")).exit_code == 0
     _assert_clean_error(invoke("train", "--model-file", str(tmp_path)), "is a folder")
 

@@ -27,7 +27,11 @@ def _raw_model_and_csv(tmp_path):
     with torch.no_grad():
         lin.weight.copy_(torch.tensor([[0.0, 0.0], [1.0, 0.0]]))
         lin.bias.copy_(torch.tensor([0.0, -50.0]))
-    torch.save(nn.Sequential(lin), tmp_path / "raw.pt")
+    keep = nn.Linear(2, 2)  # a hidden ReLU layer that passes x0 (≥ 0) on unchanged
+    with torch.no_grad():
+        keep.weight.copy_(torch.eye(2))
+        keep.bias.zero_()
+    torch.save(nn.Sequential(keep, nn.ReLU(), lin), tmp_path / "raw.pt")
     return tmp_path / "raw.pt", tmp_path / "raw.csv"
 
 
