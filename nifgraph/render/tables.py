@@ -32,7 +32,7 @@ def models_table(rows: list[dict[str, Any]]) -> FitTable:
     cols = [Col("model", kind="id"), Col("name"), Col("data"), Col("architecture", "arch"),
             Col("test acc", "acc", "num"), Col("runs", kind="num"), Col("prunable", "prun", "num"), Col("created")]
     return FitTable(cols, [
-        [r["model_id"], r["name"], r["dataset"], f"{r['architecture']} {r['activation']}" + ("" if r["kind"] == "mlp" else f" ({r['kind']})"), _fmt(r["test_accuracy"]),
+        [r["model_id"], r["name"], r["dataset"], f"{r['architecture']} {r['activation']}" + ("" if r.get("kind", "mlp") == "mlp" else f" ({r['kind']})"), _fmt(r["test_accuracy"]),
          str(r["runs"]), "—" if r["prunable"] is None else f"{r['prunable']}/{r['hidden']}",
          r["created_at"][:16].replace("T", " ")]
         for r in rows
