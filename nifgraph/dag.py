@@ -278,14 +278,22 @@ class FlowDag:
         ``where(mask, constants, value)`` (the mask and constants, ``(1, n_units, 1, …)``, become
         buffers of the program), so it computes what :meth:`output` computes with the same
         ``removed`` and ``fill``. Shapes are unchanged: a removed unit is still computed, then
-        overwritten. The program takes inputs of ``input_shape`` (not flat rows); its batch size
-        is free unless the graph bakes one in (then it keeps the original program's)."""
+        overwritten (:func:`nifgraph.dag_shrink.shrunk_program` removes the channels it can).
+        The program takes inputs of ``input_shape`` (not flat rows); its batch size is free
+        unless the graph bakes one in (then it keeps the original program's)."""
+        gm, _ = self.masked_graph(removed, fill)
+        return self.export_graph(gm)
+
+    def masked_graph(self, removed: Any, fill: Any) -> tuple[Any, dict[int, Any]]:
+        """:meth:`masked_program` before export: the program's ``torch.fx.GraphModule`` with the
+        ``where`` nodes inserted, and those nodes by layer."""
         gm = self.program.module()
         nodes = {n.name: n for n in gm.graph.nodes}
         first = next(iter(gm.graph.nodes))
         by_layer: dict[int, list[int]] = {}
         for layer, idx in removed:
             by_layer.setdefault(int(layer), []).append(int(idx))
+        wheres: dict[int, Any] = {}
         for layer, idxs in sorted(by_layer.items()):
             node = nodes[self.outputs[layer]]
             val = node.meta.get("val")
@@ -301,12 +309,18 @@ class FlowDag:
             with gm.graph.inserting_after(node):
                 new = gm.graph.call_function(torch.ops.aten.where.self, (args[0], args[1], node))
             node.replace_all_uses_with(new, delete_user_cb=lambda user, new=new: user is not new)
+            wheres[layer] = new
         for node in list(gm.graph.nodes):  # the input-shape guard: re-exporting checks the shapes anew
             if node.op == "call_module" and str(node.target) == "_guards_fn" and not node.users:
                 gm.graph.erase_node(node)
         gm.graph.lint()
         gm.recompile()
-        try:  # the batch size stays free where the graph allows it
+        return gm, wheres
+
+    def export_graph(self, gm: Any) -> Any:
+        """``gm`` (this model's graph, changed) exported anew, for inputs of ``input_shape``;
+        the batch size stays free where the graph allows it, else it is the program's."""
+        try:
             return torch.export.export(gm, (torch.zeros(2, *self.input_shape),), dynamic_shapes=({0: torch.export.Dim.AUTO},))
         except Exception:  # noqa: BLE001 - a batch size baked into the graph: keep the program's
             val = next(n.meta.get("val") for n in self.program.graph.nodes if n.op == "placeholder"

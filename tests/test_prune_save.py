@@ -196,3 +196,57 @@ def test_prune_save_never_overwrites_a_file(tmp_path):
     os.umask(umask)
     assert out.stat().st_mode & 0o777 == 0o666 & ~umask
     assert invoke("prune", mid, "--save", str(out)).exit_code == 1  # the second save does not replace the first
+
+
+def test_prune_save_of_a_cnn_cuts_the_planted_channels_out(tmp_path):
+    """A digits CNN (conv 1→6 → conv 6→6 → max pool → flatten → linear), trained briefly, with
+    channel 1 of the first conv killed (a dead ReLU) and channel 4 of the second stuck at 0.5:
+    both are recommended and cut out of the saved program -- fewer weights, the readers' weights
+    and biases changed as the fold says -- which, loaded with torch alone, gives the pruned
+    model's logits and the verified accuracy."""
+    from nifgraph.convnets import build_convnet
+    from nifgraph.data import load_dataset
+    from nifgraph.stored import load_model_network
+
+    ds = load_dataset("digits", seed=0)
+    torch.manual_seed(0)
+    m = build_convnet("cnn", (1, 8, 8), 10, (6, 6))
+    x, y = torch.as_tensor(ds.x_train, dtype=torch.float32).reshape(-1, 1, 8, 8), torch.as_tensor(ds.y_train)
+    opt = torch.optim.Adam(m.parameters(), lr=0.01)
+    for _ in range(60):
+        opt.zero_grad()
+        nn.functional.cross_entropy(m(x), y).backward()
+        opt.step()
+    m.eval()
+    with torch.no_grad():
+        m.body[0].weight[1], m.body[0].bias[1] = 0.0, -1.0
+        m.body[2].weight[4], m.body[2].bias[4] = 0.0, 0.5
+    path = tmp_path / "cnn.pt2"
+    torch.export.save(torch.export.export(m, (x[:2],), dynamic_shapes=({0: torch.export.Dim.AUTO},)), path)
+    res = invoke("train", "--model-file", str(path), "--dataset", "digits", "--json")
+    assert res.exit_code == 0, res.output
+    mid = json.loads(res.stdout)["model_id"]
+    assert invoke("estimate", mid, "--estimator", "gcmi").exit_code == 0
+    out = tmp_path / "cnn-pruned.pt2"
+    res = invoke("prune", mid, "--save", str(out), "--json")
+    assert res.exit_code == 0, res.output
+    saved = json.loads(res.stdout)["saved"]
+    cut = {(u["layer"], u["idx"]) for u in saved["removed"] if u["cut"]}
+    assert {(1, 1), (2, 4)} <= cut and saved["form"] in ("shrunk", "mixed")
+    assert saved["parameters_after"] < saved["parameters_before"] == sum(p.numel() for p in m.parameters())
+    program = torch.export.load(str(out))
+    n1 = 6 - sum(1 for la, _ in cut if la == 1)
+    assert program.state_dict["body.0.weight"].shape[0] == n1 == program.state_dict["body.2.weight"].shape[1]
+    assert sum(p.numel() for p in program.parameters()) == saved["parameters_after"]
+    with open_store() as st:
+        model = st.get_model(mid)
+        dag, analysis = load_model_network(model, st), st.get_analysis(st.list_runs(mid)[-1].run_id)
+    units = [(u["layer"], u["idx"]) for u in saved["removed"]]
+    fill = dag.unit_means(ds.x_train)
+    xt = torch.as_tensor(ds.x_test, dtype=torch.float32).reshape(-1, 1, 8, 8)
+    with torch.no_grad():
+        got = program.module()(xt).numpy()
+    np.testing.assert_allclose(got, dag.logits(ds.x_test, units, fill), atol=1e-4)
+    assert float((got.argmax(1) == ds.y_test).mean()) == pytest.approx(analysis.accuracy_after) == saved["accuracy_after"]
+    plain = invoke("prune", mid, "--save", str(tmp_path / "again.pt2"))
+    assert plain.exit_code == 0 and "parameters" in plain.output, plain.output

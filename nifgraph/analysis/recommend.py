@@ -134,8 +134,8 @@ def recommend(
     bad = [u for u in cands if u not in valid]
     if bad:
         raise ValidationError(f"Candidates {bad[:3]} are not hidden units of a {net.layer_sizes} network; pass (layer, idx) with 0 < layer < {len(net.layer_sizes) - 1}.")
-    if hasattr(net, "unit_means"):  # a DAG model (nifgraph.dag.FlowDag): units replaced inside its graph
-        means = net.unit_means(x_ref) if removal == "mean" else [np.zeros(n) for n in net.layer_sizes]
+    if hasattr(net, "masked_program"):  # a DAG model (nifgraph.dag.FlowDag): units replaced inside its graph
+        means = replacement_values(net, x_ref, removal) or [np.zeros(n) for n in net.layer_sizes]
         before = net.accuracy(x_val, y_val)
 
         def acc_without(units: list[tuple[int, int]]) -> float:
@@ -231,14 +231,16 @@ def save_pruned(
     (load it with ``torch.export.load(path).module()``).
 
     A chain (MLP) model becomes a smaller network (:func:`~nifgraph.network.shrunk` with the
-    training-split means the verification used). A DAG model (convolutions, skip paths) keeps its
-    shapes: its traced graph gets the removal the verification did, each removed unit overwritten
-    by its constant (:meth:`~nifgraph.dag.FlowDag.masked_program`) -- folding a channel into
-    the next layer is not exact in general (zero padding, a skip path that also reads it). The
+    training-split means the verification used). A DAG model (convolutions, skip paths) has each
+    removed unit cut out of its graph where that is exact (:func:`nifgraph.dag_shrink.shrunk_program`:
+    the unit's weights deleted, its constant folded into the readers' biases) and, in layers where
+    it is not (a residual add or a cat reads the unit, a zero-padding conv reads a nonzero
+    constant), overwritten by its constant inside the graph, shapes unchanged
+    (``form``: shrunk, mixed or masked; ``masked_layers`` says why). The
     file is written only if the program reproduces the verified held-out accuracy and the pruned
     model's predictions on every held-out sample, whole or not at all, never over a file.
-    Returns what was written: the path, both architectures, every removed unit with its
-    constant, the accuracy. ``network`` / ``dataset``: the model's, when the caller has them
+    Returns what was written: the path, both architectures and parameter counts, every removed
+    unit with its constant and whether it was cut, the accuracy. ``network`` / ``dataset``: the model's, when the caller has them
     loaded already."""
     import torch
 
@@ -251,15 +253,21 @@ def save_pruned(
     target = check_save_path(path)
     net = network if network is not None else load_model_network(model, store)
     ds = dataset if dataset is not None else model_dataset(model)
-    means = replacement_values(net, ds.x_train, "mean") if not hasattr(net, "unit_means") else net.unit_means(ds.x_train)
+    means = replacement_values(net, ds.x_train, "mean")
     x_test = np.asarray(ds.x_test)
-    if hasattr(net, "masked_program"):  # a DAG model: the removal inside its graph
-        program = net.masked_program(units, means)
+    why_masked: dict[int, str] = {}
+    if hasattr(net, "masked_program"):  # a DAG model: cut where exact, the rest masked inside its graph
+        from ..dag_shrink import shrunk_program
+
+        cut = shrunk_program(net, units, means, ds.x_train)
+        program, why_masked = cut.program, cut.why_masked
         want = net.logits(x_test, units, means).argmax(axis=1)
         shaped = torch.as_tensor(x_test, dtype=torch.float32).reshape(len(x_test), *net.input_shape)
         with torch.no_grad():
             pred = program.module()(shaped).argmax(dim=1).numpy()
-        after, form = "-".join(map(str, net.layer_sizes)), "masked"
+        after = "-".join(map(str, cut.layer_sizes))
+        form = "shrunk" if not cut.masked else "masked" if not cut.cut else "mixed"
+        n_before = sum(int(t.numel()) for t in net.program.parameters())
     else:
         small = shrunk(net, units, means)
         pred = small.predict(x_test)
@@ -267,6 +275,7 @@ def save_pruned(
         x = torch.as_tensor(x_test[:2], dtype=torch.float32)
         program = torch.export.export(small.module, (x,), dynamic_shapes=({0: torch.export.Dim.AUTO},))
         after, form = "-".join(map(str, small.layer_sizes)), "shrunk"
+        n_before = sum(int(t.numel()) for t in net.module.parameters())
     acc = float((pred == np.asarray(ds.y_test)).mean())
     if not np.array_equal(pred, want) or abs(acc - float(analysis.accuracy_after)) > 1e-12:
         raise ValidationError(  # pragma: no cover - a model changed under its analysis
@@ -277,7 +286,10 @@ def save_pruned(
     return {
         "path": str(target), "model_id": model.model_id, "run_id": analysis.run_id, "form": form,
         "architecture_before": "-".join(map(str, net.layer_sizes)), "architecture_after": after,
-        "removed": [{"layer": la, "idx": i, "folded_constant": float(means[la][i])} for la, i in units],
+        "removed": [{"layer": la, "idx": i, "folded_constant": float(means[la][i]), "cut": la not in why_masked}
+                    for la, i in units],
+        "masked_layers": [{"layer": la, "why": why} for la, why in sorted(why_masked.items())],
+        "parameters_before": n_before, "parameters_after": sum(int(t.numel()) for t in program.parameters()),
         "accuracy_before": float(analysis.accuracy_before), "accuracy_after": acc,
         "input_shape": list(getattr(net, "input_shape", ()) or (net.layer_sizes[0],)),
         "inputs": "(x - input_mean) / input_scale, the training split's statistics" if ds.standardized else "raw features",

@@ -77,7 +77,7 @@ def prune(
     tolerance: ToleranceOpt = DEFAULT_TOLERANCE,
     curve: Annotated[bool, typer.Option("--curve", help="Accuracy vs neurons removed for every importance order (default greedy_kl; std_wout, mi_output, nif, betweenness) against magnitude and random.")] = False,
     seeds: SeedsOpt = 5,
-    save: Annotated[str | None, typer.Option("--save", help="Also write the recommended pruning as a torch.export program (e.g. pruned.pt2): a smaller network for an MLP, the same graph with the units replaced by their constants for a DAG model; checked to reproduce the verified accuracy.")] = None,
+    save: Annotated[str | None, typer.Option("--save", help="Also write the recommended pruning as a torch.export program (e.g. pruned.pt2): a smaller network: the removed units cut out (a DAG model keeps, overwritten by their constants, the units a residual add or cat also reads); checked to reproduce the verified accuracy.")] = None,
     store: StoreOpt = None,
     json_: JsonOpt = False,
 ) -> None:
@@ -145,8 +145,12 @@ def prune(
             )
         console.print(f"held-out accuracy: {a.accuracy_before:.4f} before → {a.accuracy_after:.4f} after removing {len(a.prunable)} neuron(s)")
         if saved:
-            shape = (f"{saved['architecture_before']} → {saved['architecture_after']}" if saved["form"] == "shrunk" else
-                     f"{len(saved['removed'])} unit(s) replaced by their constants inside the graph (shapes unchanged)")
+            n_masked = sum(not u["cut"] for u in saved["removed"])
+            shape = f"{saved['architecture_before']} → {saved['architecture_after']}, " if saved["form"] != "masked" else ""
+            shape += f"{saved['parameters_before']:,} → {saved['parameters_after']:,} parameters"
+            if n_masked:
+                why = "; ".join(f"layer {m['layer']}: {m['why']}" for m in saved["masked_layers"])
+                shape += f"; {n_masked} unit(s) kept in place, overwritten by their constants ({why})"
             console.print(
                 f"saved {saved['path']}: {shape}, held-out accuracy {saved['accuracy_after']:.4f} (as verified); load it "
                 f"with torch.export.load(path).module(); inputs of shape (N, {', '.join(map(str, saved['input_shape']))}): "

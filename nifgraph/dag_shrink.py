@@ -1,0 +1,393 @@
+"""A pruned DAG model made physically smaller: removed units cut out of the layers that compute
+and read them, where that computes exactly what the verified removal computes.
+
+:meth:`nifgraph.dag.FlowDag.masked_program` keeps every shape and overwrites a removed unit
+with its constant. :func:`shrunk_program` goes further, layer by layer: a removed channel (or
+feature) of layer ``L`` is deleted from
+
+* the op that computes it -- the rows of a ``Linear``/``Conv`` weight and bias (groups = 1,
+  not transposed), and the entries of a ``BatchNorm`` after it -- and
+* every op that reads it -- the input columns of the next ``Linear``/``Conv`` weights, through
+  element-wise activations, copies, max pooling, adaptive pooling, average pooling without
+  padding, means/sums/maxima over positions, and ``flatten``/``view`` to ``(N, features)``
+  (a channel is a block of features there, and the view's size is rewritten) --
+
+and the constant it sent is folded into the reader's bias: ``b += W[:, removed] · value``
+(a conv's kernel summed over its positions). That fold is exact for a ``Linear`` and for a
+conv without padding; a conv that pads with zeros sees the constant inside the image and 0 at
+its border, so a channel it reads is cut only when its constant is 0 (a dead ReLU), and masked
+otherwise.
+
+A layer is left masked (shapes unchanged, its removed units overwritten, as before) when any
+of this does not hold -- its values reach a residual ``add``, a ``cat``, the model's output, an
+op not listed above, or a weight is shared -- and the reason is returned. The result is
+checked against :meth:`~nifgraph.dag.FlowDag.output` with the same removal; if the logits differ
+(more than 1e-4 relative) nothing is cut and the masked program is returned, with that reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from .dag import _ACTIVATIONS, _UNIT_OPS, FlowDag, _short
+
+__all__ = ["ShrinkResult", "shrunk_program"]
+
+#: Ops that keep every element's position: a constant channel stays one.
+_ELEMENTWISE = set(_ACTIVATIONS) | {"dropout", "feature_dropout", "alpha_dropout", "clone", "alias", "detach", "contiguous"}
+_BATCH_NORMS = {"batch_norm", "_native_batch_norm_legit_no_training"}
+_POOLS = {
+    "max_pool1d", "max_pool2d", "max_pool3d", "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_avg_pool3d",
+    "adaptive_max_pool1d", "adaptive_max_pool2d", "max_pool2d_with_indices", "max_pool3d_with_indices",
+}
+_AVG_POOLS = {"avg_pool1d", "avg_pool2d", "avg_pool3d"}
+_REDUCTIONS = {"mean", "sum", "amax"}
+_FLATTENS = {"flatten", "view", "reshape", "_unsafe_view"}
+_ARITH = {"add", "add_", "sub", "mul", "mul_", "div"}
+_JOINS = _ARITH | {"cat", "concat", "stack"}
+
+
+def _tensor_args(node: Any) -> list[Any]:
+    """The graph values ``node`` reads (lists of them too: ``cat``), parameters excluded."""
+    out = []
+    for a in node.args:
+        for b in a if isinstance(a, (list, tuple)) else (a,):
+            if isinstance(b, torch.fx.Node) and b.op != "get_attr":
+                out.append(b)
+    return out
+
+
+class _Kept(Exception):
+    """Why a layer's removed units stay masked."""
+
+
+@dataclass(frozen=True)
+class ShrinkResult:
+    """What :func:`shrunk_program` made.
+
+    ``program``: the ``torch.export`` program; ``layer_sizes``: units per layer after the cut;
+    ``cut`` / ``masked``: the removed units deleted / overwritten in place; ``why_masked``:
+    layer → why its units could not be cut."""
+
+    program: Any
+    layer_sizes: tuple[int, ...]
+    cut: tuple[tuple[int, int], ...]
+    masked: tuple[tuple[int, int], ...]
+    why_masked: dict[int, str] = field(default_factory=dict)
+
+
+@dataclass
+class _Plan:
+    """The cut of one layer: parameter target → (dim, kept indices); bias target → addition;
+    views to rewrite (node, new size)."""
+
+    keep: dict[str, tuple[int, list[int]]] = field(default_factory=dict)
+    fold: dict[str, torch.Tensor] = field(default_factory=dict)
+    views: list[tuple[Any, list[Any]]] = field(default_factory=list)
+
+
+def shrunk_program(dag: FlowDag, removed: Any, fill: Any, sample: np.ndarray | torch.Tensor) -> ShrinkResult:
+    """``dag`` with ``removed`` units ``(layer, idx)`` replaced by ``fill[layer][idx]`` (the
+    removal of :meth:`~nifgraph.dag.FlowDag.output`), as a ``torch.export`` program with every
+    unit it can cut deleted (see the module's docstring) and the rest masked.
+
+    Parameters
+    ----------
+    dag : FlowDag
+    removed : iterable of (layer, idx)
+        Hidden units (0 < layer < last).
+    fill : list of ndarray
+        One (n_units,) array per layer: each removed unit's value.
+    sample : ndarray, shape (n_samples, n_inputs)
+        Rows (the training split's first few) to read each cut unit's constant where its
+        readers see it, and to check the result against the masked model.
+    """
+    units = sorted({(int(a), int(b)) for a, b in removed})
+    by_layer: dict[int, list[int]] = {}
+    for layer, idx in units:
+        by_layer.setdefault(layer, []).append(idx)
+    xs = _rows(dag, sample)
+    gm, wheres = dag.masked_graph(units, fill)
+    values = _values(gm, xs)
+    plans: dict[int, _Plan] = {}
+    why: dict[int, str] = {}
+    claimed: set[tuple[str, int]] = set()
+    for layer, idxs in sorted(by_layer.items()):
+        try:
+            plan = _plan(gm, dag, layer, wheres[layer], idxs, values)
+            mine = {(t, d) for t, (d, _) in plan.keep.items()}
+            if mine & claimed:
+                raise _Kept("a weight it changes is also changed by another cut layer")
+            claimed |= mine
+            plans[layer] = plan
+        except _Kept as exc:
+            why[layer] = str(exc)
+    masked_all = dag.export_graph(gm)
+    if not plans:
+        return ShrinkResult(masked_all, dag.layer_sizes, (), tuple(units), why)
+    _apply(gm, plans, wheres)
+    program = dag.export_graph(gm)
+    want = dag.output(xs, units, fill).detach().numpy()
+    with torch.no_grad():
+        got = program.module()(xs.reshape(len(xs), *dag.input_shape)).numpy()
+    err = float(np.abs(got - want).max()) if got.shape == want.shape else float("inf")
+    if not err <= 1e-4 * max(1.0, float(np.abs(want).max())):
+        reason = f"cutting changed the logits (by up to {err:.2g}), so every removed unit is masked"
+        return ShrinkResult(masked_all, dag.layer_sizes, (), tuple(units), {la: reason for la in by_layer})
+    sizes = [n - len(by_layer[k]) if k in plans else n for k, n in enumerate(dag.layer_sizes)]
+    cut = tuple(u for u in units if u[0] in plans)
+    return ShrinkResult(program, tuple(sizes), cut, tuple(u for u in units if u[0] not in plans), why)
+
+
+def _rows(dag: FlowDag, sample: Any) -> torch.Tensor:
+    """Up to 64 sample rows, as float32 ``(n, *input_shape)``; a program exported for one batch
+    size gets exactly that many (rows repeated if needed)."""
+    xt = torch.as_tensor(np.asarray(sample), dtype=torch.float32)
+    xt = xt.reshape(len(xt), *dag.input_shape)[:64]
+    if len(xt) == 0:
+        raise ValueError("shrunk_program needs at least one sample row")
+    if dag.batch and len(xt) != dag.batch:
+        xt = xt[torch.arange(dag.batch) % len(xt)]
+    return xt
+
+
+def _values(gm: Any, xs: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Every tensor value of ``gm``'s graph on ``xs``, by node name."""
+    got: dict[str, torch.Tensor] = {}
+
+    class _Record(torch.fx.Interpreter):
+        def run_node(self, n: torch.fx.Node) -> Any:
+            out = super().run_node(n)
+            if isinstance(out, torch.Tensor) and n.op == "call_function":
+                got[n.name] = out.detach()
+            return out
+
+    with torch.no_grad():
+        _Record(gm).run(xs)
+    return got
+
+
+def _attr(node: Any) -> str | None:
+    return str(node.target) if isinstance(node, torch.fx.Node) and node.op == "get_attr" else None
+
+
+def _plan(gm: Any, dag: FlowDag, layer: int, where: Any, idxs: list[int], values: dict[str, torch.Tensor]) -> _Plan:
+    """How to cut ``idxs`` out of ``layer`` (whose masked output is ``where``), or :class:`_Kept`."""
+    n = dag.layers[layer].n_units
+    keep = [i for i in range(n) if i not in set(idxs)]
+    plan = _Plan()
+    # the op computing the layer, and the per-unit ops between it and the layer's output
+    node = where.args[2]
+    while str(node.target) not in _UNIT_OPS:
+        op = _short(node.target)
+        src = node.args[0] if node.args else None
+        if node.op != "call_function" or not isinstance(src, torch.fx.Node):
+            raise _Kept(f"{op} (node {node.name}) computes the layer's output")
+        if op in _BATCH_NORMS:
+            for a in node.args[1:5]:
+                if a is not None:
+                    plan.keep[_need_attr(a, node)] = (0, keep)
+        elif op == "getitem" and _short(src.target) in _BATCH_NORMS and node.args[1] == 0:
+            if any(u is not node for u in src.users):
+                raise _Kept(f"batch norm statistics (node {src.name}) are read elsewhere")
+        elif op not in _ELEMENTWISE:
+            raise _Kept(f"{op} (node {node.name}) lies between the layer's weights and its output")
+        if len(src.users) != 1:
+            raise _Kept(f"the layer's value before {op} (node {src.name}) is read elsewhere")
+        node = src
+    _groups_one(node)
+    plan.keep[_need_attr(node.args[1], node)] = (0, keep)
+    if len(node.args) > 2 and node.args[2] is not None:
+        plan.keep[_need_attr(node.args[2], node)] = (0, keep)
+    # every op reading the layer's units, up to the Linear/Conv layers that take them in
+    stack: list[tuple[Any, int]] = [(where, 0)]  # (node, features per unit; 0: units are dim 1)
+    while stack:
+        value, block = stack.pop()
+        for user in value.users:
+            op = _short(user.target)
+            if user.op == "output":
+                raise _Kept("its values are the model's output")
+            if op in _JOINS and sum(a is not value for a in _tensor_args(user)) > 0:
+                raise _Kept(f"a {'residual ' if op in _ARITH else ''}{op} (node {user.name}) joins its units with others")
+            if user.args[0] is not value:
+                raise _Kept(f"{op} (node {user.name}) reads the layer's values other than as its input")
+            if str(user.target) in _UNIT_OPS:
+                _fold_reader(plan, user, value, block, idxs, n, values)
+            elif op in _ELEMENTWISE or (op in _ARITH and all(isinstance(a, (int, float)) for a in user.args[1:2])):
+                stack.append((user, block))
+            elif block == 0 and (op in _POOLS or (op in _AVG_POOLS and not any(_ints(user.args[3] if len(user.args) > 3 else 0)))):
+                if isinstance(user.meta.get("val"), (tuple, list)):  # (values, indices)
+                    for g in user.users:
+                        if _short(g.target) != "getitem" or (g.args[1] != 0 and g.users):
+                            raise _Kept(f"{op} (node {user.name}) is read other than for its values")
+                        if g.args[1] == 0:
+                            stack.append((g, 0))
+                else:
+                    stack.append((user, 0))
+            elif block == 0 and op in _REDUCTIONS:
+                rank = _rank(value)
+                dims = [d % rank for d in _ints(user.args[1] if len(user.args) > 1 else list(range(rank)))]
+                if 0 in dims or 1 in dims:
+                    raise _Kept(f"{op} (node {user.name}) mixes the layer's units")
+                stack.append((user, 0))
+            elif block == 0 and op in _FLATTENS:
+                stack.append((user, _flat_block(plan, user, value, n, keep)))
+            else:
+                raise _Kept(f"{op} (node {user.name}) reads its units")
+    return plan
+
+
+def _need_attr(node: Any, user: Any) -> str:
+    target = _attr(node)
+    if target is None:
+        raise _Kept(f"a weight of {user.name} is computed in the graph, not stored")
+    if len(node.users) != 1:
+        raise _Kept(f"the weight {target} is shared by several ops")
+    return target
+
+
+def _groups_one(node: Any) -> None:
+    if "conv" not in str(node.target):
+        return
+    args = node.args
+    if "convolution" in str(node.target):  # (x, w, b, stride, padding, dilation, transposed, output_padding, groups)
+        transposed, groups = bool(args[6]), int(args[8])
+    else:  # conv{1,2,3}d: (x, w, b, stride, padding, dilation, groups)
+        transposed, groups = False, int(args[6]) if len(args) > 6 else 1
+    if transposed or groups != 1:
+        raise _Kept(f"{node.name} is a {'transposed' if transposed else 'grouped'} convolution")
+
+
+def _padding(node: Any) -> list[int]:
+    args = node.args
+    pad = args[4] if len(args) > 4 else 0
+    if isinstance(pad, str):  # "same" / "valid"
+        return [0] if pad == "valid" else [1]
+    return _ints(pad)
+
+
+def _ints(v: Any) -> list[int]:
+    return [int(a) for a in v] if isinstance(v, (list, tuple)) else [int(v)]
+
+
+def _val(node: Any) -> Any:
+    """The traced value of ``node`` (a mask nifgraph inserted has the shape of what it masks)."""
+    val = node.meta.get("val")
+    if val is None and node.target is torch.ops.aten.where.self:
+        val = node.args[2].meta.get("val")
+    return val
+
+
+def _rank(node: Any) -> int:
+    val = _val(node)
+    if val is None or not hasattr(val, "dim"):
+        raise _Kept(f"the shape of {node.name} is unknown")
+    return int(val.dim())
+
+
+def _flat_block(plan: _Plan, user: Any, value: Any, n: int, keep: list[int]) -> int:
+    """Features per unit after ``user`` flattens ``(N, n, …)`` to ``(N, n·block)``; a ``view``
+    or ``reshape`` gets its size rewritten."""
+    val, out = _val(value), _val(user)
+    if val is None or out is None or out.dim() != 2 or int(val.shape[1]) != n:
+        raise _Kept(f"{_short(user.target)} (node {user.name}) reshapes its units other than to (N, features)")
+    try:
+        block = int(np.prod([int(d) for d in val.shape[2:]])) if val.dim() > 2 else 1
+        if int(out.shape[1]) != n * block:
+            raise TypeError
+    except TypeError:
+        raise _Kept(f"{_short(user.target)} (node {user.name}) mixes the batch with the units") from None
+    op = _short(user.target)
+    if op == "flatten" and _ints(user.args[1] if len(user.args) > 1 else 0)[0] != 1:
+        raise _Kept(f"flatten (node {user.name}) folds the batch into the units")
+    if op != "flatten":
+        size = list(user.args[1])
+        if len(size) != 2 or not isinstance(size[1], int) or size[1] not in (n * block, -1):
+            raise _Kept(f"{op} (node {user.name}) has a size nifgraph cannot rewrite")
+        if size[1] != -1:
+            plan.views.append((user, [size[0], len(keep) * block]))
+    return block
+
+
+def _fold_reader(plan: _Plan, reader: Any, value: Any, block: int, idxs: list[int], n: int,
+                 values: dict[str, torch.Tensor]) -> None:
+    """Cut the removed units' columns out of ``reader``'s weight, their constants into its bias."""
+    _groups_one(reader)
+    wname = _need_attr(reader.args[1], reader)
+    w = _param(reader.graph.owning_module, wname).detach()
+    conv = "conv" in str(reader.target)
+    t = values.get(value.name)
+    if t is None:
+        raise _Kept(f"the values read by {reader.name} were not recorded")
+    if conv and block:
+        raise _Kept(f"{reader.name} reads flattened features as a convolution")
+    cols = [i * max(block, 1) + j for i in idxs for j in range(max(block, 1))] if block else list(idxs)
+    fold = torch.zeros(w.shape[0], dtype=torch.float64)
+    pads = any(_padding(reader)) if conv else False
+    for col in cols:
+        v = t[:, col].double()
+        lo, hi = float(v.min()), float(v.max())
+        if hi - lo > 1e-6 * (1.0 + abs(hi)):
+            raise _Kept(f"unit {col} of the values {reader.name} reads is not constant")
+        if hi == 0.0:
+            continue
+        if pads:
+            raise _Kept(f"{reader.name} pads with zeros, so its constant {hi:.4g} cannot be folded into a bias exactly")
+        fold += hi * (w[:, col].double().reshape(w.shape[0], -1).sum(dim=1))
+    width = n * max(block, 1) if block else n
+    if int(w.shape[1]) != width:
+        raise _Kept(f"{reader.name}'s weight does not match the units it reads")
+    removed = set(cols)
+    plan.keep[wname] = (1, [c for c in range(width) if c not in removed])
+    if bool(fold.abs().max() > 0):
+        bname = _attr(reader.args[2]) if len(reader.args) > 2 else None
+        if bname is None:
+            raise _Kept(f"{reader.name} has no bias to take the removed units' constants")
+        _need_attr(reader.args[2], reader)
+        plan.fold[bname] = fold
+
+
+def _param(gm: Any, target: str) -> torch.Tensor:
+    *path, name = target.split(".")
+    return getattr(gm.get_submodule(".".join(path)) if path else gm, name)
+
+
+def _apply(gm: Any, plans: dict[int, _Plan], wheres: dict[int, Any]) -> None:
+    """Change the parameters, views and masks of ``gm`` as ``plans`` say."""
+    folds: dict[str, torch.Tensor] = {}
+    keeps: dict[str, list[tuple[int, list[int]]]] = {}
+    for layer, plan in plans.items():
+        for target, fold in plan.fold.items():
+            folds[target] = folds.get(target, 0) + fold
+        for target, kept in plan.keep.items():
+            keeps.setdefault(target, []).append(kept)
+        for node, size in plan.views:
+            node.args = (node.args[0], size, *node.args[2:])
+        where = wheres[layer]
+        mask_args = where.args[:2]
+        where.replace_all_uses_with(where.args[2])
+        gm.graph.erase_node(where)
+        for a in mask_args:
+            if not a.users:
+                gm.graph.erase_node(a)
+                delattr(gm, str(a.target))
+    for target in set(folds) | set(keeps):
+        old = _param(gm, target)
+        new = old.detach().clone()
+        if target in folds:
+            new = (new.double() + folds[target]).to(old.dtype)
+        for dim, kept in keeps.get(target, []):
+            new = new.index_select(dim, torch.as_tensor(kept, dtype=torch.long))
+        *path, name = target.split(".")
+        owner = gm.get_submodule(".".join(path)) if path else gm
+        if isinstance(old, nn.Parameter):
+            setattr(owner, name, nn.Parameter(new, requires_grad=False))
+        else:
+            owner.register_buffer(name, new)
+    gm.graph.lint()
+    gm.recompile()

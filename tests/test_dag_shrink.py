@@ -1,0 +1,201 @@
+"""Cutting removed units out of a DAG model (nifgraph.dag_shrink). Ground truth: hand-planted
+units whose removal is exact -- dead channels (always 0) and channels stuck at a constant --
+so the cut program must give the *full* model's logits, with exactly the weights of the
+smaller model a user would build by hand; and units that cannot be cut exactly (a zero-padding
+conv reading a nonzero constant, a residual add, a shared weight) must stay masked, still
+computing the removal, with the reason said."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from nifgraph import dag_shrink
+from nifgraph.dag import read_module
+from nifgraph.dag_shrink import shrunk_program
+
+
+class _Cnn(nn.Module):
+    """conv(1→4, pad p1) → relu → conv(4→5, pad p2) → relu → maxpool 2 → flatten → linear(5·2·2 → 3)."""
+
+    def __init__(self, p1: int = 1, p2: int = 1) -> None:
+        super().__init__()
+        self.c1, self.c2 = nn.Conv2d(1, 4, 3, padding=p1), nn.Conv2d(4, 5, 3, padding=p2)
+        self.head = nn.Linear(5 * 2 * 2, 3)
+        self.size = 6
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = torch.relu(self.c2(torch.relu(self.c1(x))))
+        return self.head(nn.functional.adaptive_max_pool2d(h, 2).flatten(1))
+
+
+def _inputs(n: int, size: int, seed: int = 0) -> torch.Tensor:
+    return torch.as_tensor(np.random.default_rng(seed).standard_normal((n, 1, size, size)), dtype=torch.float32)
+
+
+def _fill(dag, x):
+    return [a.mean(axis=0) for a in dag.forward_layers(x.reshape(len(x), -1).numpy())]
+
+
+def _planted(p1: int = 1, p2: int = 1, stuck: float = 0.7) -> _Cnn:
+    torch.manual_seed(0)
+    m = _Cnn(p1, p2).eval()
+    with torch.no_grad():
+        m.c1.weight[1], m.c1.bias[1] = 0.0, -1.0  # channel 1 of c1: dead (relu of -1)
+        m.c2.weight[3], m.c2.bias[3] = 0.0, stuck  # channel 3 of c2: stuck at `stuck`
+    return m
+
+
+def test_dead_and_constant_channels_are_cut_and_the_logits_are_the_full_models():
+    m = _planted()
+    x = _inputs(40, m.size)
+    dag = read_module(m, x[:2])
+    res = shrunk_program(dag, [(1, 1), (2, 3)], _fill(dag, x), x.reshape(40, -1).numpy())
+    assert res.cut == ((1, 1), (2, 3)) and res.masked == () and res.why_masked == {}
+    assert res.layer_sizes == (m.size * m.size, 3, 4, 3)
+    small = res.program.module()
+    sd = res.program.state_dict
+    assert tuple(sd["c1.weight"].shape) == (3, 1, 3, 3) and tuple(sd["c1.bias"].shape) == (3,)
+    assert tuple(sd["c2.weight"].shape) == (4, 3, 3, 3)  # out channel 3 gone, in channel 1 gone
+    assert tuple(sd["head.weight"].shape) == (3, 16)  # 4 of the 5 channels × 2×2 positions
+    # the hand-made smaller model: the stuck channel's 0.7 × its head columns moved into the head bias
+    cols = [3 * 4 + j for j in range(4)]
+    want_bias = m.head.bias.detach() + 0.7 * m.head.weight.detach()[:, cols].sum(dim=1)
+    torch.testing.assert_close(sd["head.bias"], want_bias)
+    assert sum(p.numel() for p in res.program.parameters()) == 3 * 9 + 3 + 4 * 27 + 4 + 3 * 16 + 3
+    for n in (1, 7):  # any batch size
+        xb = _inputs(n, m.size, seed=3)
+        with torch.no_grad():
+            torch.testing.assert_close(small(xb), m(xb), atol=1e-5, rtol=1e-5)
+
+
+def test_a_nonzero_constant_read_by_a_padding_conv_stays_masked_but_one_read_without_padding_is_cut():
+    for p2, cut in ((1, False), (0, True)):
+        torch.manual_seed(0)
+        m = _Cnn(1, p2).eval()
+        with torch.no_grad():
+            m.c1.weight[2], m.c1.bias[2] = 0.0, 1.25  # c1 channel 2 stuck at 1.25, read by c2
+        x = _inputs(30, m.size)
+        dag = read_module(m, x[:2])
+        res = shrunk_program(dag, [(1, 2)], _fill(dag, x), x.reshape(30, -1).numpy())
+        if cut:
+            assert res.cut == ((1, 2),) and res.layer_sizes[1] == 3
+            # folded exactly: the c2 bias gains 1.25 × the kernel's sum over channel 2
+            want = m.c2.bias.detach() + 1.25 * m.c2.weight.detach()[:, 2].sum(dim=(1, 2))
+            torch.testing.assert_close(res.program.state_dict["c2.bias"], want)
+        else:
+            assert res.masked == ((1, 2),) and "pads with zeros" in res.why_masked[1]
+            assert res.layer_sizes == dag.layer_sizes
+        with torch.no_grad():
+            torch.testing.assert_close(res.program.module()(x), m(x), atol=1e-5, rtol=1e-5)
+
+
+class _Res(nn.Module):
+    """stem conv → relu → [conv a → relu → conv b] + stem → relu → mean → linear."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem, self.a, self.b = nn.Conv2d(1, 3, 3, padding=1), nn.Conv2d(3, 4, 3, padding=1), nn.Conv2d(4, 3, 3, padding=1)
+        self.head = nn.Linear(3, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s = torch.relu(self.stem(x))
+        y = torch.relu(self.b(torch.relu(self.a(s))) + s)
+        return self.head(y.mean(dim=(2, 3)))
+
+
+def test_units_inside_a_residual_block_are_cut_and_units_on_the_skip_path_stay_masked():
+    torch.manual_seed(1)
+    m = _Res().eval()
+    with torch.no_grad():
+        m.a.weight[2], m.a.bias[2] = 0.0, -2.0  # a's channel 2: dead, read only by b
+        m.stem.weight[0], m.stem.bias[0] = 0.0, -3.0  # stem channel 0: dead, read by a and by the skip add
+    x = _inputs(25, 6)
+    dag = read_module(m, x[:2])
+    names = [la.name for la in dag.layers]
+    la, ls = names.index("a"), names.index("stem")
+    res = shrunk_program(dag, [(la, 2), (ls, 0)], _fill(dag, x), x.reshape(25, -1).numpy())
+    assert res.cut == ((la, 2),) and res.masked == ((ls, 0),)
+    assert "residual add" in res.why_masked[ls]
+    assert tuple(res.program.state_dict["a.weight"].shape) == (3, 3, 3, 3)
+    assert tuple(res.program.state_dict["b.weight"].shape) == (3, 3, 3, 3)
+    with torch.no_grad():
+        torch.testing.assert_close(res.program.module()(x), m(x), atol=1e-5, rtol=1e-5)
+
+
+def test_a_reshape_in_a_program_of_fixed_batch_size_is_rewritten():
+    class Mlp(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.a, self.b, self.c = nn.Linear(5, 6), nn.Linear(6, 4), nn.Linear(4, 3)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            g = torch.tanh(self.b(torch.relu(self.a(x)))) * 2.0
+            return self.c(g.reshape(x.shape[0], 4))
+
+    torch.manual_seed(2)
+    m = Mlp().eval()
+    with torch.no_grad():
+        m.a.weight[2], m.a.bias[2] = 0.0, 1.5  # stuck at 1.5
+        m.b.weight[1], m.b.bias[1] = 0.0, -0.3  # stuck at 2 tanh(-0.3) after the scale
+    x = torch.randn(40, 5)
+    dag = read_module(torch.export.export(m, (x[:4],)), x[:1])
+    assert dag.batch == 4
+    res = shrunk_program(dag, [(1, 2), (2, 1)], _fill(dag, x), x.numpy())
+    assert res.cut == ((1, 2), (2, 1)) and res.layer_sizes == (5, 5, 3, 3)
+    want_c_bias = m.c.bias.detach() + 2 * np.tanh(-0.3) * m.c.weight.detach()[:, 1]
+    torch.testing.assert_close(res.program.state_dict["c.bias"], want_c_bias.float())
+    with torch.no_grad():
+        torch.testing.assert_close(res.program.module()(x[:4]), m(x[:4]), atol=1e-5, rtol=1e-5)
+
+
+def test_a_shared_weight_is_not_cut():
+    class Tied(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.a, self.c = nn.Linear(4, 4), nn.Linear(4, 2)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.c(torch.relu(self.a(torch.relu(self.a(x)))))
+
+    torch.manual_seed(3)
+    m = Tied().eval()
+    with torch.no_grad():
+        m.a.weight[1], m.a.bias[1] = 0.0, -1.0
+    x = torch.randn(20, 4)
+    dag = read_module(m, x[:2])
+    res = shrunk_program(dag, [(1, 1)], _fill(dag, x), x.numpy())
+    assert res.masked == ((1, 1),) and res.cut == ()
+    with torch.no_grad():
+        torch.testing.assert_close(res.program.module()(x), m(x), atol=1e-5, rtol=1e-5)
+
+
+def test_a_cut_that_changes_the_logits_is_not_kept(monkeypatch):
+    """The safety net: if cutting went wrong (here: a bias is corrupted after the cut), the
+    result is the masked program, which computes the removal, and the reason says why."""
+    m = _planted()
+    x = _inputs(20, m.size)
+    dag = read_module(m, x[:2])
+    real = dag_shrink._apply
+
+    def corrupting(gm, plans, wheres):
+        real(gm, plans, wheres)
+        with torch.no_grad():
+            gm.get_submodule("head").bias += 0.5
+
+    monkeypatch.setattr(dag_shrink, "_apply", corrupting)
+    res = shrunk_program(dag, [(1, 1), (2, 3)], _fill(dag, x), x.reshape(20, -1).numpy())
+    assert res.cut == () and res.masked == ((1, 1), (2, 3)) and "changed the logits" in res.why_masked[1]
+    assert res.layer_sizes == dag.layer_sizes
+    with torch.no_grad():
+        torch.testing.assert_close(res.program.module()(x), m(x), atol=1e-5, rtol=1e-5)
+
+
+def test_no_sample_rows_is_refused():
+    m = _planted()
+    x = _inputs(4, m.size)
+    dag = read_module(m, x[:2])
+    with pytest.raises(ValueError, match="at least one sample"):
+        shrunk_program(dag, [(1, 1)], _fill(dag, x), np.zeros((0, m.size * m.size)))
