@@ -107,6 +107,7 @@ class _Recurrent(nn.Module):
     (_Attention(), _x(2, 4), "node"),
     (_Recurrent(), _x(2, 5, 4), "lstm"),
 ])
+@pytest.mark.filterwarnings("ignore:The tensor attributes self.rnn:UserWarning")  # torch.export on nn.LSTM, not ours
 def test_what_is_not_feed_forward_is_named_in_one_line(model, example, needle):
     with pytest.raises(UnsupportedModelError) as err:
         read_module(model, example)
