@@ -326,6 +326,8 @@ def _fold_reader(plan: _Plan, reader: Any, value: Any, block: int, idxs: list[in
         raise _Kept(f"the values read by {reader.name} were not recorded")
     if conv and block:
         raise _Kept(f"{reader.name} reads flattened features as a convolution")
+    if not conv and not block and _rank(value) != 2:
+        raise _Kept(f"{reader.name} applies a Linear along positions, not across the layer's units")
     cols = [i * max(block, 1) + j for i in idxs for j in range(max(block, 1))] if block else list(idxs)
     fold = torch.zeros(w.shape[0], dtype=torch.float64)
     pads = any(_padding(reader)) if conv else False
