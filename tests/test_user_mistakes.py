@@ -3,6 +3,8 @@ problem and the fix, and nothing stored."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -221,3 +223,22 @@ def test_left_out_models_get_the_command_that_fixes_them_and_json_names_the_run(
     assert invoke("train", "--model-file", str(tmp_path / "cnn.pt2"), "-d", "digits").exit_code == 0
     kinds = {r["name"]: r["kind"] for r in json.loads(invoke("models", "--json").stdout)}
     assert kinds["cnn"] == "conv" and kinds["two"] == "mlp"
+
+
+def test_a_name_shared_by_several_models_lists_their_ids():
+    """Each `run` stores a new model, so two runs of one configuration share a default name:
+    the name is refused in one line that lists both ids (a prefix of one still works)."""
+    from nifgraph.store import open_store
+
+    from .store_fixtures import make_model
+
+    with open_store() as st:
+        ids = []
+        for _ in range(2):
+            model, neurons = make_model(name="iris-4-5-3-relu-s0")
+            st.put_model(model, neurons)
+            ids.append(model.model_id)
+    line = _one_line(invoke("show", "iris-4-5-3-relu-s0"), "2 models are named 'iris-4-5-3-relu-s0'", ids[0], ids[1], "--name")
+    assert line.startswith("NotFoundError: ")
+    res = invoke("models", "--json")
+    assert res.exit_code == 0 and {m["model_id"] for m in json.loads(res.stdout)} >= set(ids)

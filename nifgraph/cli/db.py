@@ -245,9 +245,13 @@ def _copy(src_uri: str | None, dst_uri: str | None, models: list[str] | None, al
         print_json(summary.as_dict())
         return
     console.print(
-        f"Copied {len(summary.models)} models: {summary.runs_copied} runs written, "
-        f"{summary.runs_skipped} already present, {summary.analyses_copied} analyses written."
+        f"Copied {_count(len(summary.models), 'model')}: {_count(summary.runs_copied, 'run')} written, "
+        f"{summary.runs_skipped} already present, {_count(summary.analyses_copied, 'analysis', 'analyses')} written."
     )
+
+
+def _count(n: int, one: str, many: str | None = None) -> str:
+    return f"{n} {one if n == 1 else many or one + 's'}"
 
 
 def register(app: typer.Typer) -> None:

@@ -10,8 +10,10 @@ import typer
 
 from .options import (
     AnalyzeOptions,
+    AnalyzeSeedOpt,
     DataOptions,
     EstimateOptions,
+    EstimateSeedOpt,
     HtmlOpt,
     InputShapeOpt,
     JsonOpt,
@@ -21,6 +23,7 @@ from .options import (
     SeedOpt,
     StoreOpt,
     TrainOptions,
+    TrainSeedOpt,
     TrustPickleOpt,
     bars,
     command,
@@ -104,7 +107,7 @@ def run(
 def train(
     data: DataOptions,
     training: TrainOptions,
-    seed: SeedOpt = 0,
+    seed: TrainSeedOpt = 0,
     model_file: ModelFileOpt = None,
     trust_pickle: TrustPickleOpt = False,
     input_shape: InputShapeOpt = None,
@@ -148,7 +151,7 @@ def train(
 def estimate(
     model: Annotated[str, typer.Argument(help="Model id (or unique prefix, or 'latest').")],
     estimation: EstimateOptions,
-    seed: SeedOpt = 0,
+    seed: EstimateSeedOpt = 0,
     analyze: Annotated[bool, typer.Option("--analyze/--no-analyze", help="Analyse the run right away.")] = True,
     store: StoreOpt = None,
     json_: JsonOpt = False,
@@ -177,7 +180,7 @@ def estimate(
 def analyze(
     ref: Annotated[str, typer.Argument(help="Run id, or model id (its newest run).")],
     analysis: AnalyzeOptions,
-    seed: SeedOpt = 0,
+    seed: AnalyzeSeedOpt = 0,
     store: StoreOpt = None,
     json_: JsonOpt = False,
 ) -> None:

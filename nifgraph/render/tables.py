@@ -159,7 +159,7 @@ def neuron_table(model: ModelRecord, analysis: AnalysisRecord, neurons: pd.DataF
             Col("zero frac", "zero", "num"), Col("prunable", "prune")]
     return FitTable(cols, [
         [str(r.name), str(r.layer), str(r.role), _fmt(r.betweenness, 2), str(r.community),
-         _fmt(r.in_flow), _fmt(r.out_flow), _fmt(r.zero_frac, 2), "[bold red]yes[/]" if r.prunable else ""]
+         _fmt(r.in_flow), _fmt(r.out_flow), (f"{r.zero_frac:.2f}" if np.isfinite(r.zero_frac) else "—"), "[bold red]yes[/]" if r.prunable else ""]
         for r in m.itertuples()
     ], title="Neurons by betweenness (flow centrality; NIF in nats)")
 

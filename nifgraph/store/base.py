@@ -618,6 +618,13 @@ class Store(abc.ABC):
             run = run_hits[0]
             by_id = {m.model_id: m for m in models}
             return by_id.get(run.model_id) or self.get_model(run.model_id), run
+        named = [m for m in model_hits if m.name == ref]
+        if len(named) > 1 and len(named) == len(model_hits) and not run_hits:
+            ids = ", ".join(m.model_id for m in named[:4]) + (", …" if len(named) > 4 else "")
+            raise NotFoundError(
+                f"{len(named)} models are named {ref!r} ({ids}): a name says data set, architecture and seed, and each "
+                "`nifgraph run` or `train` stores a new model; give one's id, or --name a model when you store it."
+            )
         if len(model_hits) > 1 or len(run_hits) > 1:
             raise NotFoundError(f"{ref!r} matches several models or runs; give more of the id (see `nifgraph models`).")
         if not model_hits:
