@@ -66,6 +66,9 @@ _UNIT_OPS = {
     "aten.conv1d.default": "conv",
     "aten.conv2d.default": "conv",
     "aten.conv3d.default": "conv",
+    "aten.conv1d.padding": "conv",  # padding="same" / "valid"
+    "aten.conv2d.padding": "conv",
+    "aten.conv3d.padding": "conv",
     "aten.convolution.default": "conv",
 }
 #: Element-wise activations (their name as nifgraph records it).
@@ -323,9 +326,7 @@ class FlowDag:
         try:
             return torch.export.export(gm, (torch.zeros(2, *self.input_shape),), dynamic_shapes=({0: torch.export.Dim.AUTO},))
         except Exception:  # noqa: BLE001 - a batch size baked into the graph: keep the program's
-            val = next(n.meta.get("val") for n in self.program.graph.nodes if n.op == "placeholder"
-                       and n.name in set(self.program.graph_signature.user_inputs))
-            return torch.export.export(gm, (torch.zeros(int(val.shape[0]), *self.input_shape),))
+            return torch.export.export(gm, (torch.zeros(program_batch(self.program) or 2, *self.input_shape),))
 
     @torch.no_grad()
     def logits(self, x: np.ndarray | torch.Tensor, removed: Any = (), fill: Any = None) -> np.ndarray:
@@ -428,6 +429,45 @@ class _FlatModule(nn.Module):
         # the traced graph runs through an interpreter: hooks on this wrapper never reach it, so a
         # copy can share it (copying an exported program is slow and warns)
         return _FlatModule(self.dag)
+
+
+def static_size(d: Any) -> int | None:
+    """A traced size as an int when the program fixed it (an int, or a symbol export
+    specialised to a number, as ``Dim.AUTO`` does when the graph bakes the batch in); None when
+    it is free."""
+    if isinstance(d, int):
+        return d
+    node = getattr(d, "node", None)
+    value = node.maybe_as_int() if node is not None and hasattr(node, "maybe_as_int") else None
+    return int(value) if value is not None else None
+
+
+def program_batch(program: Any) -> int | None:
+    """The batch size a ``torch.export`` program is fixed to, or None when it is free."""
+    val = next((n.meta.get("val") for n in program.graph.nodes if n.op == "placeholder"
+                and n.name in set(program.graph_signature.user_inputs)), None)
+    return static_size(val.shape[0]) if val is not None and getattr(val, "dim", lambda: 0)() > 0 else None
+
+
+def run_program(program: Any, x: torch.Tensor) -> torch.Tensor:
+    """``program`` (a ``torch.export`` program) on ``x`` ``(N, …)``, without autograd; one
+    exported for a fixed batch size runs in chunks of that size (the last padded with copies
+    of its first row, dropped after)."""
+    step = program_batch(program)
+    module = program.module()
+    with torch.no_grad():
+        if not step or step == len(x):
+            out = module(x)
+            return out[0] if isinstance(out, (tuple, list)) else out
+        parts = []
+        for start in range(0, len(x), step):
+            chunk = x[start : start + step]
+            n = len(chunk)
+            if n < step:
+                chunk = torch.cat([chunk, chunk[:1].expand(step - n, *chunk.shape[1:])])
+            out = module(chunk)
+            parts.append((out[0] if isinstance(out, (tuple, list)) else out)[:n])
+        return torch.cat(parts)
 
 
 def _short(target: Any) -> str:
@@ -560,9 +600,32 @@ def read_module(module: nn.Module | Any, example: torch.Tensor | np.ndarray) -> 
     if len(layers) < 2:
         raise UnsupportedModelError("The model has no Linear or Conv layer; nothing to analyse.")
     val = next((n.meta.get("val") for n in ep.graph.nodes if n.name in user_inputs), None)
-    fixed = val is not None and isinstance(val.shape[0], int) and module is ep
-    return FlowDag(layers=layers, module=ep.module(), outputs=outputs, batch=int(val.shape[0]) if fixed else None,
-                   program=ep, input_shape=tuple(int(d) for d in example.shape[1:]))
+    fixed = static_size(val.shape[0]) if val is not None else None
+    dag = FlowDag(layers=layers, module=ep.module(), outputs=outputs, batch=fixed,
+                  program=ep, input_shape=tuple(int(d) for d in example.shape[1:]))
+    if dag.batch is None and _runs(dag, len(example)):  # a free batch size: check the graph does not fix one after all
+        probe = 3 if len(example) != 3 else 5
+        try:
+            with torch.no_grad():
+                dag.output(torch.zeros(probe, *dag.input_shape))
+        except Exception as exc:  # noqa: BLE001 - e.g. a reshape to (2, -1) traced into the graph
+            raise UnsupportedModelError(
+                f"The model runs on a batch of {len(example)} but not of {probe} ({first_line(exc, 120)}): its graph "
+                "fixes or constrains the batch size; reshape with x.flatten(1) or x.reshape(x.shape[0], -1), not a number or len(x), "
+                "before exporting."
+            ) from None
+    return dag
+
+
+def _runs(dag: FlowDag, n: int) -> bool:
+    """Whether ``dag`` runs on ``n`` rows of zeros (a wrong sample shape is reported later, by
+    whoever runs it on data)."""
+    try:
+        with torch.no_grad():
+            dag.output(torch.zeros(max(n, 1), *dag.input_shape))
+        return True
+    except Exception:  # noqa: BLE001
+        return False
 
 
 def read_program_bytes(data: bytes, input_shape: tuple[int, ...]) -> FlowDag:

@@ -34,7 +34,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .dag import _ACTIVATIONS, _UNIT_OPS, FlowDag, _short
+from .dag import _ACTIVATIONS, _UNIT_OPS, FlowDag, _short, run_program
+from .errors import first_line
 
 __all__ = ["ShrinkResult", "shrunk_program"]
 
@@ -45,7 +46,15 @@ _POOLS = {
     "max_pool1d", "max_pool2d", "max_pool3d", "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_avg_pool3d",
     "adaptive_max_pool1d", "adaptive_max_pool2d", "max_pool2d_with_indices", "max_pool3d_with_indices",
 }
-_AVG_POOLS = {"avg_pool1d", "avg_pool2d", "avg_pool3d"}
+#: Ops on positions that keep the units in dim 1; whether a removed unit's constant survives them
+#: (average pooling or zero padding keep only a 0; reflect/replicate padding any constant) is
+#: read from the recorded values where a layer takes the units in.
+_SPATIAL = {
+    "avg_pool1d", "avg_pool2d", "avg_pool3d", "constant_pad_nd", "pad", "reflection_pad1d", "reflection_pad2d",
+    "reflection_pad3d", "replication_pad1d", "replication_pad2d", "replication_pad3d", "upsample_nearest1d",
+    "upsample_nearest2d", "upsample_nearest3d", "_upsample_nearest_exact1d", "_upsample_nearest_exact2d",
+    "upsample_bilinear2d", "upsample_linear1d", "upsample_bicubic2d",
+}
 _REDUCTIONS = {"mean", "sum", "amax"}
 _FLATTENS = {"flatten", "view", "reshape", "_unsafe_view"}
 _ARITH = {"add", "add_", "sub", "mul", "mul_", "div"}
@@ -64,6 +73,15 @@ def _tensor_args(node: Any) -> list[Any]:
 
 class _Kept(Exception):
     """Why a layer's removed units stay masked."""
+
+
+class _KeptUnits(_Kept):
+    """Why some of a layer's removed units (``units``, their indices) stay masked; the others
+    may still be cut."""
+
+    def __init__(self, units: set[int], why: str) -> None:
+        super().__init__(why)
+        self.units = units
 
 
 @dataclass(frozen=True)
@@ -89,6 +107,9 @@ class _Plan:
     keep: dict[str, tuple[int, list[int]]] = field(default_factory=dict)
     fold: dict[str, torch.Tensor] = field(default_factory=dict)
     views: list[tuple[Any, list[Any]]] = field(default_factory=list)
+    new_bias: dict[str, tuple[Any, torch.Tensor]] = field(default_factory=dict)  # reader node name → (node, bias)
+    cut: list[int] = field(default_factory=list)
+    keep_units: list[int] = field(default_factory=list)
 
 
 def shrunk_program(dag: FlowDag, removed: Any, fill: Any, sample: np.ndarray | torch.Tensor) -> ShrinkResult:
@@ -118,30 +139,41 @@ def shrunk_program(dag: FlowDag, removed: Any, fill: Any, sample: np.ndarray | t
     why: dict[int, str] = {}
     claimed: set[tuple[str, int]] = set()
     for layer, idxs in sorted(by_layer.items()):
-        try:
-            plan = _plan(gm, dag, layer, wheres[layer], idxs, values)
-            mine = {(t, d) for t, (d, _) in plan.keep.items()}
-            if mine & claimed:
-                raise _Kept("a weight it changes is also changed by another cut layer")
-            claimed |= mine
-            plans[layer] = plan
-        except _Kept as exc:
-            why[layer] = str(exc)
+        todo = list(idxs)
+        while todo:
+            try:
+                plan = _plan(gm, dag, layer, wheres[layer], todo, values)
+                mine = {(t, d) for t, (d, _) in plan.keep.items()}
+                if mine & claimed:
+                    raise _Kept("a weight it changes is also changed by another cut layer")
+                claimed |= mine
+                plans[layer] = plan
+                break
+            except _KeptUnits as exc:  # these units stay; try the others
+                why[layer] = f"{why[layer]}; {exc}" if layer in why else str(exc)
+                todo = [i for i in todo if i not in exc.units]
+            except _Kept as exc:
+                why[layer] = f"{why[layer]}; {exc}" if layer in why else str(exc)
+                break
     masked_all = dag.export_graph(gm)
     if not plans:
         return ShrinkResult(masked_all, dag.layer_sizes, (), tuple(units), why)
-    _apply(gm, plans, wheres)
-    program = dag.export_graph(gm)
-    want = dag.output(xs, units, fill).detach().numpy()
-    with torch.no_grad():
-        got = program.module()(xs.reshape(len(xs), *dag.input_shape)).numpy()
-    err = float(np.abs(got - want).max()) if got.shape == want.shape else float("inf")
-    if not err <= 1e-4 * max(1.0, float(np.abs(want).max())):
-        reason = f"cutting changed the logits (by up to {err:.2g}), so every removed unit is masked"
-        return ShrinkResult(masked_all, dag.layer_sizes, (), tuple(units), {la: reason for la in by_layer})
-    sizes = [n - len(by_layer[k]) if k in plans else n for k, n in enumerate(dag.layer_sizes)]
-    cut = tuple(u for u in units if u[0] in plans)
-    return ShrinkResult(program, tuple(sizes), cut, tuple(u for u in units if u[0] not in plans), why)
+    try:
+        _apply(gm, plans, wheres)
+        program = dag.export_graph(gm)
+        want = dag.output(xs, units, fill).detach().numpy()
+        got = run_program(program, xs.reshape(len(xs), *dag.input_shape)).numpy()
+        err = float(np.abs(got - want).max()) if got.shape == want.shape else float("inf")
+        failed = "" if err <= 1e-4 * max(1.0, float(np.abs(want).max())) else f"cutting changed the logits (by up to {err:.2g})"
+    except Exception as exc:  # noqa: BLE001 - any failure of the cut: the masked program stands
+        failed = f"cutting failed ({first_line(exc, 120)})"
+    if failed:
+        return ShrinkResult(masked_all, dag.layer_sizes, (), tuple(units),
+                            {la: f"{failed}, so every removed unit is masked" for la in by_layer})
+    cut = tuple(sorted((la, i) for la, plan in plans.items() for i in plan.cut))
+    sizes = [n - sum(1 for la, _ in cut if la == k) for k, n in enumerate(dag.layer_sizes)]
+    return ShrinkResult(program, tuple(sizes), cut, tuple(u for u in units if u not in set(cut)),
+                        {la: w for la, w in why.items() if any(u[0] == la and u not in set(cut) for u in units)})
 
 
 def _rows(dag: FlowDag, sample: Any) -> torch.Tensor:
@@ -180,7 +212,9 @@ def _plan(gm: Any, dag: FlowDag, layer: int, where: Any, idxs: list[int], values
     """How to cut ``idxs`` out of ``layer`` (whose masked output is ``where``), or :class:`_Kept`."""
     n = dag.layers[layer].n_units
     keep = [i for i in range(n) if i not in set(idxs)]
-    plan = _Plan()
+    if not keep:
+        raise _Kept("all its units are removed, and a layer keeps at least one")
+    plan = _Plan(cut=list(idxs), keep_units=keep)
     # the op computing the layer, and the per-unit ops between it and the layer's output
     node = where.args[2]
     while str(node.target) not in _UNIT_OPS:
@@ -201,6 +235,8 @@ def _plan(gm: Any, dag: FlowDag, layer: int, where: Any, idxs: list[int], values
             raise _Kept(f"the layer's value before {op} (node {src.name}) is read elsewhere")
         node = src
     _groups_one(node)
+    if "linear" in str(node.target) and _rank(node) != 2:
+        raise _Kept(f"{node.name} is a Linear along positions, not across units")
     plan.keep[_need_attr(node.args[1], node)] = (0, keep)
     if len(node.args) > 2 and node.args[2] is not None:
         plan.keep[_need_attr(node.args[2], node)] = (0, keep)
@@ -220,7 +256,19 @@ def _plan(gm: Any, dag: FlowDag, layer: int, where: Any, idxs: list[int], values
                 _fold_reader(plan, user, value, block, idxs, n, values)
             elif op in _ELEMENTWISE or (op in _ARITH and all(isinstance(a, (int, float)) for a in user.args[1:2])):
                 stack.append((user, block))
-            elif block == 0 and (op in _POOLS or (op in _AVG_POOLS and not any(_ints(user.args[3] if len(user.args) > 3 else 0)))):
+            elif block == 0 and op in _SPATIAL:
+                val, out = _val(value), _val(user)
+                if val is None or out is None or out.dim() < 2 or int(out.shape[1]) != int(val.shape[1]):
+                    raise _Kept(f"{op} (node {user.name}) changes the number of units")
+                stack.append((user, 0))
+            elif block == 0 and op in _BATCH_NORMS:  # normalisation of the units after pooling: its entries go too
+                for a in user.args[1:5]:
+                    if a is not None:
+                        plan.keep[_need_attr(a, user)] = (0, keep)
+                stack.append((user, 0))
+            elif block == 0 and op == "getitem" and _short(value.target) in _BATCH_NORMS and user.args[1] == 0:
+                stack.append((user, 0))
+            elif block == 0 and op in _POOLS:
                 if isinstance(user.meta.get("val"), (tuple, list)):  # (values, indices)
                     for g in user.users:
                         if _short(g.target) != "getitem" or (g.args[1] != 0 and g.users):
@@ -316,7 +364,9 @@ def _flat_block(plan: _Plan, user: Any, value: Any, n: int, keep: list[int]) -> 
 
 def _fold_reader(plan: _Plan, reader: Any, value: Any, block: int, idxs: list[int], n: int,
                  values: dict[str, torch.Tensor]) -> None:
-    """Cut the removed units' columns out of ``reader``'s weight, their constants into its bias."""
+    """Cut the removed units' columns out of ``reader``'s weight, their constants into its bias
+    (a new one if it has none). Units whose constant does not reach it whole (not constant
+    there, or nonzero where it pads with zeros) raise :class:`_KeptUnits`."""
     _groups_one(reader)
     wname = _need_attr(reader.args[1], reader)
     w = _param(reader.graph.owning_module, wname).detach()
@@ -328,35 +378,53 @@ def _fold_reader(plan: _Plan, reader: Any, value: Any, block: int, idxs: list[in
         raise _Kept(f"{reader.name} reads flattened features as a convolution")
     if not conv and not block and _rank(value) != 2:
         raise _Kept(f"{reader.name} applies a Linear along positions, not across the layer's units")
-    cols = [i * max(block, 1) + j for i in idxs for j in range(max(block, 1))] if block else list(idxs)
-    fold = torch.zeros(w.shape[0], dtype=torch.float64)
-    pads = any(_padding(reader)) if conv else False
-    for col in cols:
-        v = t[:, col].double()
-        lo, hi = float(v.min()), float(v.max())
-        if hi - lo > 1e-6 * (1.0 + abs(hi)):
-            raise _Kept(f"unit {col} of the values {reader.name} reads is not constant")
-        if hi == 0.0:
-            continue
-        if pads:
-            raise _Kept(f"{reader.name} pads with zeros, so its constant {hi:.4g} cannot be folded into a bias exactly")
-        fold += hi * (w[:, col].double().reshape(w.shape[0], -1).sum(dim=1))
-    width = n * max(block, 1) if block else n
+    width = n * block if block else n
     if int(w.shape[1]) != width:
         raise _Kept(f"{reader.name}'s weight does not match the units it reads")
-    removed = set(cols)
+    per = max(block, 1)
+    fold = torch.zeros(w.shape[0], dtype=torch.float64)
+    pads = any(_padding(reader)) if conv else False
+    varying: set[int] = set()
+    padded: set[int] = set()
+    for unit in idxs:
+        for col in range(unit * per, (unit + 1) * per):
+            v = t[:, col].double()
+            lo, hi = float(v.min()), float(v.max())
+            if hi - lo > 1e-6 * (1.0 + abs(hi)):
+                varying.add(unit)
+            elif hi != 0.0 and pads:
+                padded.add(unit)
+            elif hi != 0.0:
+                fold += hi * (w[:, col].double().reshape(w.shape[0], -1).sum(dim=1))
+    if varying:
+        raise _KeptUnits(varying, f"what {reader.name} reads of unit(s) {sorted(varying)} is not constant (an op on the "
+                                  "way, such as average pooling or zero padding, changes it at the border)")
+    if padded:
+        raise _KeptUnits(padded, f"{reader.name} pads with zeros, so the nonzero constant(s) of unit(s) {sorted(padded)} "
+                                 "cannot be folded into its bias exactly")
+    removed = {c for unit in idxs for c in range(unit * per, (unit + 1) * per)}
     plan.keep[wname] = (1, [c for c in range(width) if c not in removed])
     if bool(fold.abs().max() > 0):
         bname = _attr(reader.args[2]) if len(reader.args) > 2 else None
         if bname is None:
-            raise _Kept(f"{reader.name} has no bias to take the removed units' constants")
-        _need_attr(reader.args[2], reader)
-        plan.fold[bname] = fold
+            if len(reader.args) > 2 and reader.args[2] is not None:
+                raise _Kept(f"the bias of {reader.name} is computed in the graph")
+            plan.new_bias[reader.name] = (reader, fold)
+        else:
+            _need_attr(reader.args[2], reader)
+            plan.fold[bname] = fold
 
 
 def _param(gm: Any, target: str) -> torch.Tensor:
     *path, name = target.split(".")
     return getattr(gm.get_submodule(".".join(path)) if path else gm, name)
+
+
+def _masked_left(gm: Any, where: Any, plan: _Plan) -> bool:
+    """Whether the mask of ``where`` still overwrites units once ``plan.cut`` are cut."""
+    mask = getattr(gm, str(where.args[0].target))
+    left = mask.index_select(1, torch.as_tensor(plan.keep_units, dtype=torch.long))
+    return bool(left.any())
 
 
 def _apply(gm: Any, plans: dict[int, _Plan], wheres: dict[int, Any]) -> None:
@@ -370,8 +438,22 @@ def _apply(gm: Any, plans: dict[int, _Plan], wheres: dict[int, Any]) -> None:
             keeps.setdefault(target, []).append(kept)
         for node, size in plan.views:
             node.args = (node.args[0], size, *node.args[2:])
+        for reader, bias in plan.new_bias.values():
+            name = f"nifgraph_bias_{reader.name}"
+            gm.register_parameter(name, nn.Parameter(bias.float(), requires_grad=False))
+            with gm.graph.inserting_before(reader):
+                got = gm.graph.get_attr(name)
+            args = list(reader.args)
+            args += [None] * (3 - len(args))
+            args[2] = got
+            reader.args = tuple(args)
         where = wheres[layer]
         mask_args = where.args[:2]
+        if _masked_left(gm, where, plan):
+            for a in mask_args:  # some removed units stay: the mask keeps only the layer's remaining units
+                buf = getattr(gm, str(a.target))
+                gm.register_buffer(str(a.target), buf.index_select(1, torch.as_tensor(plan.keep_units, dtype=torch.long)))
+            continue
         where.replace_all_uses_with(where.args[2])
         gm.graph.erase_node(where)
         for a in mask_args:

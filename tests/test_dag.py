@@ -286,3 +286,23 @@ def test_a_dag_models_edges_must_join_a_layer_to_one_it_feeds():
     assert bad_edges(frame, model).tolist() == [False, False, False, False, True, True, True, True]
     chain = ModelRecord(**{**model.__dict__, "meta": {}})
     assert bad_edges(frame, chain).tolist() == [False, False, True, False, True, True, True, True]
+
+
+def test_a_graph_that_constrains_the_batch_size_is_refused_in_one_line():
+    """A program exported with a free batch size whose graph still only runs on some sizes
+    (here: even ones, through a reshape to pairs of rows) is refused when read, naming the fix,
+    instead of failing later on a data set of odd size."""
+    from nifgraph.errors import UnsupportedModelError
+
+    class Even(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = nn.Linear(4, 3), nn.Linear(3, 2)
+
+        def forward(self, x):
+            return self.b(torch.relu(self.a(x)).reshape(-1, 2, 3).reshape(-1, 3))
+
+    ep = torch.export.export(Even().eval(), (torch.zeros(4, 4),), dynamic_shapes=({0: torch.export.Dim.AUTO},))
+    with pytest.raises(UnsupportedModelError, match="fixes or constrains the batch size") as err:
+        read_module(ep, torch.zeros(2, 4))
+    assert "\n" not in str(err.value) and "x.flatten(1)" in str(err.value)

@@ -199,3 +199,123 @@ def test_no_sample_rows_is_refused():
     dag = read_module(m, x[:2])
     with pytest.raises(ValueError, match="at least one sample"):
         shrunk_program(dag, [(1, 1)], _fill(dag, x), np.zeros((0, m.size * m.size)))
+
+
+class _Two(nn.Module):
+    """c1 (1→5) → relu → [between] → c2 (5→4, padding p, bias b) → relu → flatten → linear."""
+
+    def __init__(self, between: nn.Module | None = None, p: int = 1, bias: bool = True, mode: str = "zeros") -> None:
+        super().__init__()
+        self.c1 = nn.Conv2d(1, 5, 3, padding=1)
+        self.between = between or nn.Identity()
+        self.c2 = nn.Conv2d(5, 4, 3, padding=p, bias=bias, padding_mode=mode)
+        self.head = nn.LazyLinear(3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(torch.relu(self.c2(self.between(torch.relu(self.c1(x))))).flatten(1))
+
+
+def _two(**kw) -> tuple[_Two, torch.Tensor]:
+    torch.manual_seed(4)
+    m = _Two(**kw)
+    x = _inputs(24, 6)
+    m(x[:2])  # materialise the lazy head
+    m.eval()
+    with torch.no_grad():
+        m.c1.weight[1], m.c1.bias[1] = 0.0, -1.0  # dead
+        m.c1.weight[4], m.c1.bias[4] = 0.0, 0.5  # stuck at 0.5
+    return m, x
+
+
+def _shrink(m, x, removed):
+    dag = read_module(m, x[:2])
+    res = shrunk_program(dag, removed, _fill(dag, x), x.reshape(len(x), -1).numpy())
+    with torch.no_grad():
+        torch.testing.assert_close(res.program.module()(x), m(x), atol=1e-5, rtol=1e-5)  # dead/constant: exact
+    return res
+
+
+def test_in_one_layer_the_dead_channel_is_cut_and_the_padded_constant_masked():
+    m, x = _two()
+    res = _shrink(m, x, [(1, 1), (1, 4)])
+    assert res.cut == ((1, 1),) and res.masked == ((1, 4),) and "unit(s) [4]" in res.why_masked[1]
+    assert res.layer_sizes[1] == 4 and tuple(res.program.state_dict["c1.weight"].shape) == (4, 1, 3, 3)
+
+
+def test_a_constant_read_by_a_conv_without_bias_gets_a_new_bias():
+    m, x = _two(p=0, bias=False)
+    res = _shrink(m, x, [(1, 1), (1, 4)])
+    assert res.cut == ((1, 1), (1, 4)) and res.masked == ()
+    bias = [v for k, v in res.program.state_dict.items() if k.startswith("nifgraph_bias")]
+    assert len(bias) == 1
+    torch.testing.assert_close(bias[0], 0.5 * m.c2.weight.detach()[:, 4].sum(dim=(1, 2)))
+
+
+@pytest.mark.parametrize("between,mode,p,cut", [
+    (nn.AvgPool2d(3, stride=1, padding=1), "zeros", 1, ((1, 1),)),  # zero padding keeps only the dead channel's 0
+    (nn.Identity(), "reflect", 1, ((1, 1), (1, 4))),  # reflect padding keeps any constant
+    # a BatchNorm after the pool shifts both constants off 0 (cut when c2 does not pad) and loses their entries
+    (nn.Sequential(nn.MaxPool2d(2), nn.BatchNorm2d(5).eval()), "zeros", 1, ()),
+    (nn.Sequential(nn.MaxPool2d(2), nn.BatchNorm2d(5).eval()), "zeros", 0, ((1, 1), (1, 4))),
+])
+def test_ops_on_positions_between_the_layers(between, mode, p, cut):
+    if isinstance(between, nn.Sequential):
+        with torch.no_grad():
+            between[1].running_mean.uniform_(-1, 1)
+            between[1].running_var.uniform_(0.5, 2)
+    m, x = _two(between=between, mode=mode, p=p)
+    res = _shrink(m, x, [(1, 1), (1, 4)])
+    assert res.cut == cut
+    assert set(res.masked) == {(1, 1), (1, 4)} - set(cut)
+    if isinstance(between, nn.Sequential) and cut:
+        assert tuple(res.program.state_dict["between.1.running_mean"].shape) == (3,)
+
+
+def test_a_layer_is_never_cut_to_nothing_and_a_linear_along_positions_is_not_cut():
+    m, x = _two()
+    dag = read_module(m, x[:2])
+    res = shrunk_program(dag, [(1, i) for i in range(5)], _fill(dag, x), x.reshape(24, -1).numpy())
+    assert res.cut == () and "all its units are removed" in res.why_masked[1]
+
+    class Rows(nn.Module):  # a Linear over each row of the image: its "units" are rows
+        def __init__(self) -> None:
+            super().__init__()
+            self.l1, self.l2 = nn.Linear(6, 4), nn.Linear(24, 3)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.l2(torch.relu(self.l1(x.reshape(x.shape[0], 6, 6))).flatten(1))
+
+    rows = Rows().eval()
+    flat = x.reshape(24, 36)
+    dag = read_module(rows, flat[:2])
+    res = shrunk_program(dag, [(1, 2)], _fill(dag, flat), flat.numpy())
+    assert res.cut == () and res.masked == ((1, 2),)
+    with torch.no_grad():
+        torch.testing.assert_close(res.program.module()(flat), torch.as_tensor(dag.logits(flat, [(1, 2)], _fill(dag, flat)),
+                                                                            dtype=torch.float32), atol=1e-5, rtol=1e-5)
+
+
+def test_same_padding_is_read_and_a_graph_that_fixes_the_batch_runs_in_chunks():
+    m = nn.Sequential(nn.Conv2d(1, 3, 3, padding="same"), nn.ReLU(), nn.Flatten(), nn.Linear(3 * 36, 2)).eval()
+    assert read_module(m, _inputs(2, 6)).layer_sizes == (36, 3, 2)
+
+    class Baked(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.c, self.l = nn.Conv2d(1, 3, 3), nn.Linear(48, 2)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            h = torch.relu(self.c(x))
+            return self.l(h.reshape(len(h), -1))
+
+    baked = Baked().eval()
+    ep = torch.export.export(baked, (_inputs(2, 6),), dynamic_shapes=({0: torch.export.Dim.AUTO},))  # len(h): 2
+    dag = read_module(ep, _inputs(2, 6))
+    assert dag.batch == 2
+    x = _inputs(5, 6, seed=9)
+    with torch.no_grad():
+        np.testing.assert_allclose(dag.logits(x), baked(x).numpy(), atol=1e-5)
+    res = shrunk_program(dag, [(1, 0)], _fill(dag, x), x.reshape(5, -1).numpy())
+    from nifgraph.dag import run_program
+
+    np.testing.assert_allclose(run_program(res.program, x).numpy(), dag.logits(x, [(1, 0)], _fill(dag, x)), atol=1e-5)

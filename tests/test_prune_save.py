@@ -198,15 +198,12 @@ def test_prune_save_never_overwrites_a_file(tmp_path):
     assert invoke("prune", mid, "--save", str(out)).exit_code == 1  # the second save does not replace the first
 
 
-def test_prune_save_of_a_cnn_cuts_the_planted_channels_out(tmp_path):
+@pytest.fixture(scope="module")
+def planted_cnn():
     """A digits CNN (conv 1→6 → conv 6→6 → max pool → flatten → linear), trained briefly, with
-    channel 1 of the first conv killed (a dead ReLU) and channel 4 of the second stuck at 0.5:
-    both are recommended and cut out of the saved program -- fewer weights, the readers' weights
-    and biases changed as the fold says -- which, loaded with torch alone, gives the pruned
-    model's logits and the verified accuracy."""
+    channel 1 of the first conv killed (a dead ReLU) and channel 4 of the second stuck at 0.5."""
     from nifgraph.convnets import build_convnet
     from nifgraph.data import load_dataset
-    from nifgraph.stored import load_model_network
 
     ds = load_dataset("digits", seed=0)
     torch.manual_seed(0)
@@ -221,8 +218,36 @@ def test_prune_save_of_a_cnn_cuts_the_planted_channels_out(tmp_path):
     with torch.no_grad():
         m.body[0].weight[1], m.body[0].bias[1] = 0.0, -1.0
         m.body[2].weight[4], m.body[2].bias[4] = 0.0, 0.5
+    return m, ds
+
+
+@pytest.mark.parametrize("batch", ["free", "fixed"])
+def test_prune_save_of_a_cnn_cuts_the_planted_channels_out(tmp_path, planted_cnn, batch):
+    """Both planted channels are recommended and cut out of the saved program -- fewer weights,
+    the readers' weights changed as the fold says -- which, loaded with torch alone, gives the
+    pruned model's logits and the verified accuracy; also for a program exported for one batch
+    size (torch.export's default), run in chunks of it."""
+    from nifgraph.dag import run_program
+    from nifgraph.stored import load_model_network
+
+    m, ds = planted_cnn
+    x = torch.as_tensor(ds.x_train, dtype=torch.float32).reshape(-1, 1, 8, 8)
     path = tmp_path / "cnn.pt2"
-    torch.export.save(torch.export.export(m, (x[:2],), dynamic_shapes=({0: torch.export.Dim.AUTO},)), path)
+    if batch == "free":
+        program = torch.export.export(m, (x[:2],), dynamic_shapes=({0: torch.export.Dim.AUTO},))
+    else:  # the head written as view(h.size(0), -1), exported for batches of 2: the view's size is fixed
+
+        class ViewHead(nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.body, self.pool, self.head = m.body, m.pool, m.head
+
+            def forward(self, x: torch.Tensor) -> torch.Tensor:
+                h = self.pool(self.body(x))
+                return self.head(h.view(h.size(0), -1))
+
+        program = torch.export.export(ViewHead().eval(), (x[:2],))
+    torch.export.save(program, path)
     res = invoke("train", "--model-file", str(path), "--dataset", "digits", "--json")
     assert res.exit_code == 0, res.output
     mid = json.loads(res.stdout)["model_id"]
@@ -244,8 +269,7 @@ def test_prune_save_of_a_cnn_cuts_the_planted_channels_out(tmp_path):
     units = [(u["layer"], u["idx"]) for u in saved["removed"]]
     fill = dag.unit_means(ds.x_train)
     xt = torch.as_tensor(ds.x_test, dtype=torch.float32).reshape(-1, 1, 8, 8)
-    with torch.no_grad():
-        got = program.module()(xt).numpy()
+    got = run_program(program, xt).numpy()
     np.testing.assert_allclose(got, dag.logits(ds.x_test, units, fill), atol=1e-4)
     assert float((got.argmax(1) == ds.y_test).mean()) == pytest.approx(analysis.accuracy_after) == saved["accuracy_after"]
     plain = invoke("prune", mid, "--save", str(tmp_path / "again.pt2"))

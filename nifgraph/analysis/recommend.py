@@ -257,14 +257,14 @@ def save_pruned(
     x_test = np.asarray(ds.x_test)
     why_masked: dict[int, str] = {}
     if hasattr(net, "masked_program"):  # a DAG model: cut where exact, the rest masked inside its graph
+        from ..dag import run_program
         from ..dag_shrink import shrunk_program
 
         cut = shrunk_program(net, units, means, ds.x_train)
-        program, why_masked = cut.program, cut.why_masked
+        program, why_masked, cut_units = cut.program, cut.why_masked, set(cut.cut)
         want = net.logits(x_test, units, means).argmax(axis=1)
         shaped = torch.as_tensor(x_test, dtype=torch.float32).reshape(len(x_test), *net.input_shape)
-        with torch.no_grad():
-            pred = program.module()(shaped).argmax(dim=1).numpy()
+        pred = run_program(program, shaped).argmax(dim=1).numpy()
         after = "-".join(map(str, cut.layer_sizes))
         form = "shrunk" if not cut.masked else "masked" if not cut.cut else "mixed"
         n_before = sum(int(t.numel()) for t in net.program.parameters())
@@ -274,7 +274,7 @@ def save_pruned(
         want = pruned(net, units, means=means).predict(x_test)
         x = torch.as_tensor(x_test[:2], dtype=torch.float32)
         program = torch.export.export(small.module, (x,), dynamic_shapes=({0: torch.export.Dim.AUTO},))
-        after, form = "-".join(map(str, small.layer_sizes)), "shrunk"
+        after, form, cut_units = "-".join(map(str, small.layer_sizes)), "shrunk", set(units)
         n_before = sum(int(t.numel()) for t in net.module.parameters())
     acc = float((pred == np.asarray(ds.y_test)).mean())
     if not np.array_equal(pred, want) or abs(acc - float(analysis.accuracy_after)) > 1e-12:
@@ -286,7 +286,7 @@ def save_pruned(
     return {
         "path": str(target), "model_id": model.model_id, "run_id": analysis.run_id, "form": form,
         "architecture_before": "-".join(map(str, net.layer_sizes)), "architecture_after": after,
-        "removed": [{"layer": la, "idx": i, "folded_constant": float(means[la][i]), "cut": la not in why_masked}
+        "removed": [{"layer": la, "idx": i, "folded_constant": float(means[la][i]), "cut": (la, i) in cut_units}
                     for la, i in units],
         "masked_layers": [{"layer": la, "why": why} for la, why in sorted(why_masked.items())],
         "parameters_before": n_before, "parameters_after": sum(int(t.numel()) for t in program.parameters()),
