@@ -83,11 +83,7 @@ def make_analysis(model: ModelRecord, run: RunRecord) -> AnalysisRecord:
 
 def store_analysed(store) -> tuple[ModelRecord, RunRecord]:
     """Put a synthetic model, one run and its analysis into ``store``; return (model, run)."""
-    model, neurons = make_model()
-    store.put_model(model, neurons)
-    run, edges = make_run(model)
-    store.put_run(run, edges)
-    store.put_analysis(make_analysis(model, run))
+    model, run, _ = put_analysed_run(store)
     return model, run
 
 
@@ -192,3 +188,17 @@ def assert_same_bits(got: pd.DataFrame, want: pd.DataFrame) -> None:
             assert np.array_equal(g[ok].view(np.uint64), w[ok].view(np.uint64)), col
         else:
             assert (g == w).all(), col
+
+
+def put_analysed_run(store) -> tuple[ModelRecord, RunRecord, AnalysisRecord]:
+    """A synthetic model, one run and its analysis written to ``store`` (and named in its
+    ``_test_created`` list, where a server store has one, for clean-up)."""
+    model, neurons = make_model()
+    if hasattr(store, "_test_created"):
+        store._test_created.append(model.model_id)
+    store.put_model(model, neurons)
+    run, edges = make_run(model)
+    store.put_run(run, edges)
+    analysis = make_analysis(model, run)
+    store.put_analysis(analysis)
+    return model, run, analysis

@@ -21,7 +21,7 @@ from nifgraph.records import ATTRIBUTION_COLUMNS
 from nifgraph.store.copy import copy_models
 from nifgraph.store.duckdb import DuckDBStore
 
-from .store_fixtures import make_analysis, make_model, make_run, store_analysed
+from .store_fixtures import make_analysis, make_model, make_run, put_analysed_run, store_analysed
 
 
 # -- Louvain honours the resolution (brute force over every partition) -------------------
@@ -233,13 +233,7 @@ def test_copy_replaces_a_differing_analysis_without_force(tmp_path):
 
 # -- DuckDB store: replace and delete leave nothing behind -------------------------------
 def test_put_analysis_replaces_the_attribution_rows(store):
-    model, neurons = make_model()
-    store._test_created.append(model.model_id)
-    store.put_model(model, neurons)
-    run, edges = make_run(model)
-    store.put_run(run, edges)
-    a1 = make_analysis(model, run)
-    store.put_analysis(a1)
+    model, run, a1 = put_analysed_run(store)
     a2 = replace(a1, gamma=2.0, attribution=a1.attribution.assign(value=100.0 + a1.attribution["value"] * 3.0))
     store.put_analysis(a2)
     got = store.get_analysis(run.run_id)

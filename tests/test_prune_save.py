@@ -44,16 +44,22 @@ def _planted_iris(tmp_path):
     return path, net
 
 
-def test_prune_save_writes_the_verified_smaller_network(tmp_path):
-    path, net = _planted_iris(tmp_path)
-    res = invoke("train", "--model-file", str(path), "--trust-model-file", "--json")
+def _import_and_save(out, *train_args: str) -> tuple[str, dict]:
+    """``train *train_args``, ``estimate`` (gcmi), ``prune --save out --json``: the model id and
+    what ``saved`` says."""
+    res = invoke("train", *train_args, "--json")
     assert res.exit_code == 0, res.output
     mid = json.loads(res.stdout)["model_id"]
     assert invoke("estimate", mid, "--estimator", "gcmi").exit_code == 0
-    out = tmp_path / "pruned.pt2"
     res = invoke("prune", mid, "--save", str(out), "--json")
     assert res.exit_code == 0, res.output
-    saved = json.loads(res.stdout)["saved"]
+    return mid, json.loads(res.stdout)["saved"]
+
+
+def test_prune_save_writes_the_verified_smaller_network(tmp_path):
+    path, net = _planted_iris(tmp_path)
+    out = tmp_path / "pruned.pt2"
+    mid, saved = _import_and_save(out, "--model-file", str(path), "--trust-model-file")
     removed = {(u["layer"], u["idx"]): u["folded_constant"] for u in saved["removed"]}
     assert set(removed) == {(1, 5), (1, 6), (1, 7)}  # the planted units, and only they, are recommended
     assert removed[(1, 7)] == pytest.approx(2.0) and removed[(1, 5)] == 0.0
@@ -248,14 +254,8 @@ def test_prune_save_of_a_cnn_cuts_the_planted_channels_out(tmp_path, planted_cnn
 
         program = torch.export.export(ViewHead().eval(), (x[:2],))
     torch.export.save(program, path)
-    res = invoke("train", "--model-file", str(path), "--dataset", "digits", "--json")
-    assert res.exit_code == 0, res.output
-    mid = json.loads(res.stdout)["model_id"]
-    assert invoke("estimate", mid, "--estimator", "gcmi").exit_code == 0
     out = tmp_path / "cnn-pruned.pt2"
-    res = invoke("prune", mid, "--save", str(out), "--json")
-    assert res.exit_code == 0, res.output
-    saved = json.loads(res.stdout)["saved"]
+    mid, saved = _import_and_save(out, "--model-file", str(path), "--dataset", "digits")
     cut = {(u["layer"], u["idx"]) for u in saved["removed"] if u["cut"]}
     assert {(1, 1), (2, 4)} <= cut and saved["form"] in ("shrunk", "mixed")
     assert saved["parameters_after"] < saved["parameters_before"] == sum(p.numel() for p in m.parameters())

@@ -11,7 +11,7 @@ import pytest
 from nifgraph.errors import StoreUnavailableError, ValidationError
 
 from .conftest import NEO4J_SKIP, invoke, neo4j_env
-from .store_fixtures import make_analysis, make_model, make_run, store_analysed
+from .store_fixtures import make_analysis, make_model, make_run, put_analysed_run, store_analysed
 
 
 # -- no server needed -------------------------------------------------------------------
@@ -474,13 +474,7 @@ def test_an_analysis_published_while_it_is_read_is_read_whole(neo, monkeypatch):
     whole, never the old header with no rows."""
     import dataclasses
 
-    model, neurons = make_model()
-    neo._test_created.append(model.model_id)
-    neo.put_model(model, neurons)
-    run, edges = make_run(model)
-    neo.put_run(run, edges)
-    old = make_analysis(model, run)
-    neo.put_analysis(old)
+    model, run, old = put_analysed_run(neo)
     new = dataclasses.replace(old, modularity=0.77, attribution=old.attribution.assign(value=old.attribution["value"] + 10))
     query, fired = neo.query, []
 
