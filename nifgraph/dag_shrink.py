@@ -2,27 +2,32 @@
 and read them, where that computes exactly what the verified removal computes.
 
 :meth:`nifgraph.dag.FlowDag.masked_program` keeps every shape and overwrites a removed unit
-with its constant. :func:`shrunk_program` goes further, layer by layer: a removed channel (or
-feature) of layer ``L`` is deleted from
+with its constant. :func:`shrunk_program` goes further: a removed channel (or feature) of layer
+``L`` is deleted from
 
 * the op that computes it -- the rows of a ``Linear``/``Conv`` weight and bias (groups = 1,
   not transposed), and the entries of a ``BatchNorm`` after it -- and
 * every op that reads it -- the input columns of the next ``Linear``/``Conv`` weights, through
-  element-wise activations, copies, max pooling, adaptive pooling, average pooling without
-  padding, means/sums/maxima over positions, and ``flatten``/``view`` to ``(N, features)``
-  (a channel is a block of features there, and the view's size is rewritten) --
+  element-wise activations, copies, max/adaptive/average pooling, padding, upsampling, a
+  ``BatchNorm`` after pooling (its entries go too), means/sums/maxima over positions, and
+  ``flatten``/``view`` to ``(N, features)`` (a channel is a block of features there, and a
+  fixed view size is rewritten) --
 
 and the constant it sent is folded into the reader's bias: ``b += W[:, removed] · value``
-(a conv's kernel summed over its positions). That fold is exact for a ``Linear`` and for a
-conv without padding; a conv that pads with zeros sees the constant inside the image and 0 at
-its border, so a channel it reads is cut only when its constant is 0 (a dead ReLU), and masked
-otherwise.
+(a conv's kernel summed over its positions; a reader without a bias gets one). The value a
+reader takes in is read from a run of the masked model on sample rows, so what the ops on the
+way do to the constant is measured: a unit is cut only if every reader sees it constant, and
+a nonzero constant only if the reader does not pad with zeros (a conv that pads sees the
+constant inside the image and 0 at its border; a dead ReLU's 0 is always cut). This is
+decided per unit, so one layer can have some units cut and others masked.
 
-A layer is left masked (shapes unchanged, its removed units overwritten, as before) when any
-of this does not hold -- its values reach a residual ``add``, a ``cat``, the model's output, an
-op not listed above, or a weight is shared -- and the reason is returned. The result is
-checked against :meth:`~nifgraph.dag.FlowDag.output` with the same removal; if the logits differ
-(more than 1e-4 relative) nothing is cut and the masked program is returned, with that reason.
+Units stay masked (their layer keeps them, overwritten, as before) when cutting is not possible
+-- the layer's values reach a residual ``add``, a ``cat``, the model's output or an op not
+listed above, a weight is shared, a ``Linear`` runs along positions, or every unit of the layer
+would go -- and the reason is returned. The result is checked against
+:meth:`~nifgraph.dag.FlowDag.output` with the same removal; if the logits differ (more than
+1e-4 relative) or the cut fails in any way, nothing is cut and the masked program is returned,
+with that reason.
 """
 
 from __future__ import annotations
