@@ -15,7 +15,7 @@ PKG = ROOT / "nifgraph"
 #: Lowest first; a module may import its own layer and those below (docs/architecture.md).
 LAYERS: list[tuple[str, ...]] = [
     ("errors", "config", "records", "cypher", "faults", "_target", "_scratch"),
-    ("data", "network", "checkpoint", "flowgraph", "stored", "dag", "convnets"),
+    ("data", "network", "checkpoint", "flowgraph", "stored", "dag", "dag_shrink", "convnets"),
     ("mi", "nif", "significance", "settings"),
     ("store",),
     ("analysis",),
