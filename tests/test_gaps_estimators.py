@@ -60,6 +60,19 @@ def test_count_1d_is_strict_on_an_exact_grid():
     np.testing.assert_array_equal(_count_1d(np.sort(col), col, eps), brute)
 
 
+def test_count_1d_matches_brute_force_with_every_eps_a_rounded_distance():
+    """Real-valued columns (rounding everywhere), each eps_i the rounded distance to another sample,
+    as the kd-tree gives it: the counts equal the brute-force strict ones, both bounds."""
+    rng = np.random.default_rng(7)
+    for trial in range(20):
+        col = rng.standard_normal(200) * 10.0 ** rng.integers(-3, 3)
+        other = rng.integers(0, col.size, size=col.size)
+        eps = np.abs(col[other] - col)
+        eps[eps == 0] = np.abs(col[(other[eps == 0] + 1) % col.size] - col[eps == 0])
+        brute = np.array([np.sum(np.abs(col - col[i]) < eps[i]) - 1 for i in range(col.size)])
+        np.testing.assert_array_equal(_count_1d(np.sort(col), col, eps), brute, err_msg=f"trial {trial}")
+
+
 def brute_ksg1(x: np.ndarray, y: np.ndarray, k: int = 3) -> float:
     """KSG estimator 1 (Kraskov et al. 2004, Eq. 8) in O(N²): max-norm, strict marginal counts."""
     x = (x - x.mean()) / x.std()
@@ -94,21 +107,15 @@ def test_ksg_equals_a_brute_force_ksg1():
     np.testing.assert_allclose(est, ref, rtol=0, atol=4e-3)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "_count_1d compares v < fl(col_i + eps_i) and v > fl(col_i - eps_i): when eps_i = |v_j - v_i| "
-    "is not exact in floating point, rounding lets the boundary sample count as strictly inside "
-    "(2-3 % of samples at N=300, ~1e-3 nats low)"
-))
 def test_ksg_equals_a_brute_force_ksg1_to_rounding():
+    """Bit for bit up to summation order: the boundary sample is excluded under the same rounded
+    comparison the kd-tree used (it was counted for 2-3 % of samples before, ~1e-3 nats low)."""
     est, ref = _ksg_pairs()
     np.testing.assert_allclose(est, ref, rtol=0, atol=1e-9)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "_count_1d counts v_j = 0.04 as strictly inside eps = |0.04 - (-0.62)| of v_i = -0.62: "
-    "fl(-0.62 + 0.66) = 0.040000000000000036 > 0.04"
-))
 def test_count_1d_excludes_the_sample_exactly_at_eps():
+    """fl(-0.62 + 0.66) = 0.040000000000000036 > 0.04: a search on col_i + eps_i counts it."""
     col = np.array([-0.62, 0.04])
     eps = np.abs(col - col[::-1])  # each sample's distance to the other: the other is at exactly eps
     np.testing.assert_array_equal(_count_1d(np.sort(col), col, eps), [0, 0])

@@ -36,10 +36,36 @@ def _prepare(a: np.ndarray, copula: bool, rng: np.random.Generator):
 
 
 def _count_1d(sorted_col: np.ndarray, col: np.ndarray, eps: np.ndarray) -> np.ndarray:
-    """Number of other samples with ``|v - col_i| < eps_i`` (strict), per sample."""
-    hi = np.searchsorted(sorted_col, col + eps, side="left")
-    lo = np.searchsorted(sorted_col, col - eps, side="right")
+    """Number of other samples with ``|v - col_i| < eps_i`` (strict), per sample.
+
+    The comparison is the one the kd-tree made when it found ``eps_i``: the rounded difference
+    ``fl(v - col_i)`` against ``eps_i``. Binary search on ``fl(col_i ± eps_i)`` can be off by a
+    sample at the boundary (the k-th neighbour, at exactly ``eps_i``, may round inside), so each
+    bound is then stepped to where the rounded difference crosses ``±eps_i``: ``fl(v - c)`` is
+    monotone in ``v``, so the samples inside are one run of the sorted column.
+    """
+    n = sorted_col.size
+    hi = np.searchsorted(sorted_col, col + eps, side="left")  # first v with fl(v - c) >= eps
+    lo = np.searchsorted(sorted_col, col - eps, side="right")  # first v with fl(v - c) > -eps
+    hi = _step(hi, n, lambda idx: sorted_col[idx] - col < eps)
+    lo = _step(lo, n, lambda idx: sorted_col[idx] - col <= -eps)
     return hi - lo - 1
+
+
+def _step(bound: np.ndarray, n: int, below) -> np.ndarray:
+    """Move each ``bound`` to the first index whose sample fails ``below`` (true on a prefix)."""
+    bound = bound.copy()
+    while True:  # down while the sample just below the bound fails
+        down = (bound > 0) & ~below(np.maximum(bound - 1, 0))
+        if not down.any():
+            break
+        bound[down] -= 1
+    while True:  # up while the sample at the bound passes
+        up = (bound < n) & below(np.minimum(bound, n - 1))
+        if not up.any():
+            break
+        bound[up] += 1
+    return bound
 
 
 def _kth_distance(pts: np.ndarray, k: int, workers: int) -> np.ndarray:
