@@ -29,6 +29,7 @@ bench-quick: $(STAMP)
 	$(BIN)/python scripts/bench_accuracy.py --quick
 	$(BIN)/python scripts/bench_null.py --quick
 	$(BIN)/python scripts/bench_calibration.py --quick
+	$(BIN)/python scripts/bench_significance.py --quick
 	$(BIN)/python scripts/bench_neo4j_writes.py --quick
 	$(BIN)/python scripts/bench_neo4j_queries.py --quick
 	$(BIN)/python scripts/bench_write_memory.py --quick
@@ -52,6 +53,7 @@ bench: $(STAMP)
 	$(BIN)/python scripts/bench_schedule.py
 	$(BIN)/python scripts/bench_null.py
 	$(BIN)/python scripts/bench_calibration.py
+	$(BIN)/python scripts/bench_significance.py
 	$(BIN)/python scripts/bench_neo4j_writes.py
 	$(BIN)/python scripts/bench_neo4j_queries.py
 	$(BIN)/python scripts/bench_decisions.py

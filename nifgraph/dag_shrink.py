@@ -9,7 +9,8 @@ with its constant. :func:`shrunk_program` goes further: a removed channel (or fe
   not transposed), and the entries of a ``BatchNorm`` after it -- and
 * every op that reads it -- the input columns of the next ``Linear``/``Conv`` weights, through
   element-wise activations, copies, max/adaptive/average pooling, padding, upsampling, a
-  ``BatchNorm`` after pooling (its entries go too), means/sums/maxima over positions, and
+  ``BatchNorm`` after pooling (its entries go too), means/sums/maxima over positions,
+  ``squeeze``/``unsqueeze``/indexing/slicing of positions (``pool(x)[:, :, 0, 0]``), and
   ``flatten``/``view`` to ``(N, features)`` (a channel is a block of features there, and a
   fixed view size is rewritten) --
 
@@ -61,6 +62,9 @@ _SPATIAL = {
     "upsample_bilinear2d", "upsample_linear1d", "upsample_bicubic2d",
 }
 _REDUCTIONS = {"mean", "sum", "amax"}
+#: Shape ops that leave the units in dim 1 when their dims are positions (2 or later):
+#: ``pool(x).squeeze(-1)``, ``x[:, :, 0, 0]``, ``x[..., 1:]``, ``x.unsqueeze(-1)``.
+_POSITION_SHAPES = {"squeeze", "unsqueeze", "select", "slice"}
 _FLATTENS = {"flatten", "view", "reshape", "_unsafe_view"}
 _ARITH = {"add", "add_", "sub", "mul", "mul_", "div"}
 _JOINS = _ARITH | {"cat", "concat", "stack"}
@@ -288,11 +292,40 @@ def _plan(gm: Any, dag: FlowDag, layer: int, where: Any, idxs: list[int], values
                 if 0 in dims or 1 in dims:
                     raise _Kept(f"{op} (node {user.name}) mixes the layer's units")
                 stack.append((user, 0))
+            elif block == 0 and op in _POSITION_SHAPES:
+                _check_positions(op, user, value)
+                stack.append((user, 0))
             elif block == 0 and op in _FLATTENS:
                 stack.append((user, _flat_block(plan, user, value, n, keep)))
             else:
                 raise _Kept(f"{op} (node {user.name}) reads its units")
     return plan
+
+
+def _check_positions(op: str, user: Any, value: Any) -> None:
+    """Raise :class:`_Kept` unless the shape op ``user`` acts on positions only (dims ≥ 2)."""
+    val, out = _val(value), _val(user)
+    if val is None or out is None or out.dim() < 2 or int(out.shape[1]) != int(val.shape[1]):
+        raise _Kept(f"{op} (node {user.name}) changes the number of units")
+    rank = out.dim() if op == "unsqueeze" else val.dim()
+    if len(user.args) > 1:
+        dims = [d % rank for d in _ints(user.args[1])]
+    elif op == "squeeze":  # every size-1 dim: the batch too, when it is 1
+        dims = [d for d in range(rank) if isinstance(val.shape[d], int) and val.shape[d] == 1]
+    else:
+        dims = [0]
+    if op == "slice" and dims[0] < 2 and _whole_slice(user, val.shape[dims[0]]):
+        return  # x[:, :, ...]: the batch or the units kept whole
+    if any(d < 2 for d in dims):
+        raise _Kept(f"{op} (node {user.name}) acts on the batch or the units, not on positions")
+
+
+def _whole_slice(node: Any, size: Any) -> bool:
+    """``slice(x, dim, start, end, step)`` takes every index of a dim of ``size``."""
+    start, end, step = (list(node.args[2:]) + [None, None, None])[:3]
+    if start not in (None, 0) or step not in (None, 1):
+        return False
+    return end is None or (isinstance(end, int) and (end >= 2**62 or (isinstance(size, int) and end >= size)))
 
 
 def _need_attr(node: Any, user: Any) -> str:

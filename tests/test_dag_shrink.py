@@ -319,3 +319,44 @@ def test_same_padding_is_read_and_a_graph_that_fixes_the_batch_runs_in_chunks():
     from nifgraph.dag import run_program
 
     np.testing.assert_allclose(run_program(res.program, x).numpy(), dag.logits(x, [(1, 0)], _fill(dag, x)), atol=1e-5)
+
+
+class _Pooled(nn.Module):
+    """c1 (1→5) → relu → a global pooling in one of the forms models write it → linear (5→3)."""
+
+    def __init__(self, form: str) -> None:
+        super().__init__()
+        self.form = form
+        self.c1 = nn.Conv2d(1, 5, 3, padding=1)
+        self.fc = nn.Linear(5, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = torch.relu(self.c1(x))
+        f = torch.nn.functional
+        g = {
+            "squeeze": lambda: f.adaptive_avg_pool2d(h, 1).squeeze(-1).squeeze(-1),
+            "squeeze dims": lambda: f.adaptive_avg_pool2d(h, 1).squeeze((2, 3)),
+            "index": lambda: f.adaptive_max_pool2d(h, 1)[:, :, 0, 0],
+            "crop": lambda: h[:, :, 1:, 2:].unsqueeze(-1).mean((2, 3, 4)),
+            "units sliced": lambda: torch.cat([h[:, 1:].mean((2, 3)), h[:, :1].mean((2, 3))], 1),
+        }[self.form]()
+        return self.fc(g)
+
+
+@pytest.mark.parametrize("form,cut", [
+    ("squeeze", ((1, 1), (1, 4))), ("squeeze dims", ((1, 1), (1, 4))), ("index", ((1, 1), (1, 4))),
+    ("crop", ((1, 1), (1, 4))),
+    ("units sliced", ()),  # slicing along the units (then a cat) reorders them: kept, masked
+])
+def test_global_pooling_written_as_squeeze_index_or_crop_is_cut(form, cut):
+    torch.manual_seed(4)
+    m = _Pooled(form).eval()
+    x = _inputs(24, 6)
+    with torch.no_grad():
+        m.c1.weight[1], m.c1.bias[1] = 0.0, -1.0  # dead
+        m.c1.weight[4], m.c1.bias[4] = 0.0, 0.5  # stuck at 0.5: no reader pads, so it is cut too
+    res = _shrink(m, x, [(1, 1), (1, 4)])
+    assert res.cut == cut and set(res.masked) == {(1, 1), (1, 4)} - set(cut)
+    if cut:
+        assert tuple(res.program.state_dict["fc.weight"].shape) == (3, 3)
+        assert res.layer_sizes[1] == 3

@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 from scipy.special import digamma, ndtri
 from scipy.stats import chi2, rankdata
 
