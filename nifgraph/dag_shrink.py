@@ -13,6 +13,8 @@ with its constant. :func:`shrunk_program` goes further: a removed channel (or fe
   ``squeeze``/``unsqueeze``/indexing/slicing of positions (``pool(x)[:, :, 0, 0]``), and
   ``flatten``/``view`` to ``(N, features)`` (a channel is a block of features there, and a
   fixed view size is rewritten) --
+* and a depthwise convolution on the way (one filter per channel) loses the matching channel
+  (filter, bias, BatchNorm entries; ``groups`` shrinks): ``ShrinkResult.also_cut`` --
 
 and the constant it sent is folded into the reader's bias: ``b += W[:, removed] · value``
 (a conv's kernel summed over its positions; a reader without a bias gets one). The value a
@@ -99,13 +101,15 @@ class ShrinkResult:
 
     ``program``: the ``torch.export`` program; ``layer_sizes``: units per layer after the cut;
     ``cut`` / ``masked``: the removed units deleted / overwritten in place; ``why_masked``:
-    layer → why its units could not be cut."""
+    layer → why its units could not be cut; ``also_cut``: channels of depthwise convolutions
+    deleted with the cut channel they read (their values then constant, folded further on)."""
 
     program: Any
     layer_sizes: tuple[int, ...]
     cut: tuple[tuple[int, int], ...]
     masked: tuple[tuple[int, int], ...]
     why_masked: dict[int, str] = field(default_factory=dict)
+    also_cut: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass
@@ -119,6 +123,8 @@ class _Plan:
     new_bias: dict[str, tuple[Any, torch.Tensor]] = field(default_factory=dict)  # reader node name → (node, bias)
     cut: list[int] = field(default_factory=list)
     keep_units: list[int] = field(default_factory=list)
+    groups: list[tuple[Any, int]] = field(default_factory=list)  # depthwise convs: (node, new groups)
+    also: dict[int, list[int]] = field(default_factory=dict)  # depthwise layer → its channels cut along
 
 
 def shrunk_program(dag: FlowDag, removed: Any, fill: Any, sample: np.ndarray | torch.Tensor) -> ShrinkResult:
@@ -179,10 +185,12 @@ def shrunk_program(dag: FlowDag, removed: Any, fill: Any, sample: np.ndarray | t
     if failed:
         return ShrinkResult(masked_all, dag.layer_sizes, (), tuple(units),
                             {la: f"{failed}, so every removed unit is masked" for la in by_layer})
-    cut = tuple(sorted((la, i) for la, plan in plans.items() for i in plan.cut))
-    sizes = [n - sum(1 for la, _ in cut if la == k) for k, n in enumerate(dag.layer_sizes)]
+    also = {(la, i) for plan in plans.values() for la, idxs in plan.also.items() for i in idxs}
+    cut = tuple(sorted({(la, i) for la, plan in plans.items() for i in plan.cut} | (also & set(units))))
+    sizes = [n - sum(1 for la, _ in {*cut, *also} if la == k) for k, n in enumerate(dag.layer_sizes)]
     return ShrinkResult(program, tuple(sizes), cut, tuple(u for u in units if u not in set(cut)),
-                        {la: w for la, w in why.items() if any(u[0] == la and u not in set(cut) for u in units)})
+                        {la: w for la, w in why.items() if any(u[0] == la and u not in set(cut) for u in units)},
+                        tuple(sorted(also - set(units))))
 
 
 def _rows(dag: FlowDag, sample: Any) -> torch.Tensor:
@@ -259,9 +267,19 @@ def _plan(gm: Any, dag: FlowDag, layer: int, where: Any, idxs: list[int], values
                 raise _Kept("its values are the model's output")
             if op in _JOINS and sum(a is not value for a in _tensor_args(user)) > 0:
                 raise _Kept(f"a {'residual ' if op in _ARITH else ''}{op} (node {user.name}) joins its units with others")
+            if block == 0 and _removal_mask(user) and user.args[2] is value and value is not where:
+                # a later layer's own removal (a depthwise layer whose matching channels are removed
+                # too): its mask loses the cut channels with the layer, the rest it keeps overwriting
+                for a in user.args[:2]:
+                    plan.keep[str(a.target)] = (1, keep)
+                stack.append((user, 0))
+                continue
             if user.args[0] is not value:
                 raise _Kept(f"{op} (node {user.name}) reads the layer's values other than as its input")
-            if str(user.target) in _UNIT_OPS:
+            if str(user.target) in _UNIT_OPS and block == 0 and _depthwise(user):
+                _through_depthwise(plan, dag, user, idxs, keep)
+                stack.append((user, 0))
+            elif str(user.target) in _UNIT_OPS:
                 _fold_reader(plan, user, value, block, idxs, n, values)
             elif op in _ELEMENTWISE or (op in _ARITH and all(isinstance(a, (int, float)) for a in user.args[1:2])):
                 stack.append((user, block))
@@ -302,6 +320,50 @@ def _plan(gm: Any, dag: FlowDag, layer: int, where: Any, idxs: list[int], values
     return plan
 
 
+def _removal_mask(node: Any) -> bool:
+    """Whether ``node`` is a ``where(mask, constants, value)`` that :meth:`FlowDag.masked_graph` inserted."""
+    return (node.target is torch.ops.aten.where.self and isinstance(node.args[0], torch.fx.Node)
+            and node.args[0].op == "get_attr" and str(node.args[0].target).startswith("nifgraph_removed_"))
+
+
+def _conv_groups(node: Any) -> tuple[bool, int, int]:
+    """(transposed, groups, index of the groups argument) of a convolution node."""
+    args = node.args
+    if "convolution" in str(node.target):  # (x, w, b, stride, padding, dilation, transposed, output_padding, groups)
+        return bool(args[6]), int(args[8]), 8
+    return False, int(args[6]) if len(args) > 6 else 1, 6  # conv{1,2,3}d: (x, w, b, stride, padding, dilation, groups)
+
+
+def _depthwise(node: Any) -> bool:
+    """A depthwise convolution with one filter per channel: output channel c reads input c only."""
+    if "conv" not in str(node.target):
+        return False
+    transposed, groups, _ = _conv_groups(node)
+    w = _val(node.args[1])
+    return (not transposed and groups > 1 and w is not None and int(w.shape[0]) == groups
+            and int(w.shape[1]) == 1)
+
+
+def _through_depthwise(plan: _Plan, dag: FlowDag, node: Any, idxs: list[int], keep: list[int]) -> None:
+    """A depthwise conv reading the cut channels: its matching channels go too (their filters and
+    biases), and the walk goes on to what reads it; those channels' values are then measured
+    where the next Linear/Conv reads them, as for any cut unit."""
+    plan.keep[_need_attr(node.args[1], node)] = (0, keep)
+    if len(node.args) > 2 and node.args[2] is not None:
+        plan.keep[_need_attr(node.args[2], node)] = (0, keep)
+    plan.groups.append((node, len(keep)))
+    outs = {name: k for k, name in enumerate(dag.outputs)}
+    at = node
+    for _ in range(16):  # the depthwise layer's own output: the conv, or after its BatchNorm / activation
+        if at.name in outs:
+            plan.also.setdefault(outs[at.name], []).extend(idxs)
+            return
+        if len(at.users) != 1:
+            break
+        at = next(iter(at.users))
+    raise _Kept(f"the layer of the depthwise convolution {node.name} was not found")
+
+
 def _check_positions(op: str, user: Any, value: Any) -> None:
     """Raise :class:`_Kept` unless the shape op ``user`` acts on positions only (dims ≥ 2)."""
     val, out = _val(value), _val(user)
@@ -340,11 +402,7 @@ def _need_attr(node: Any, user: Any) -> str:
 def _groups_one(node: Any) -> None:
     if "conv" not in str(node.target):
         return
-    args = node.args
-    if "convolution" in str(node.target):  # (x, w, b, stride, padding, dilation, transposed, output_padding, groups)
-        transposed, groups = bool(args[6]), int(args[8])
-    else:  # conv{1,2,3}d: (x, w, b, stride, padding, dilation, groups)
-        transposed, groups = False, int(args[6]) if len(args) > 6 else 1
+    transposed, groups, _ = _conv_groups(node)
     if transposed or groups != 1:
         raise _Kept(f"{node.name} is a {'transposed' if transposed else 'grouped'} convolution")
 
@@ -476,6 +534,10 @@ def _apply(gm: Any, plans: dict[int, _Plan], wheres: dict[int, Any]) -> None:
             keeps.setdefault(target, []).append(kept)
         for node, size in plan.views:
             node.args = (node.args[0], size, *node.args[2:])
+        for node, groups in plan.groups:
+            args = list(node.args)
+            args[_conv_groups(node)[2]] = groups
+            node.args = tuple(args)
         for reader, bias in plan.new_bias.values():
             name = f"nifgraph_bias_{reader.name}"
             gm.register_parameter(name, nn.Parameter(bias.float(), requires_grad=False))
@@ -511,5 +573,14 @@ def _apply(gm: Any, plans: dict[int, _Plan], wheres: dict[int, Any]) -> None:
             setattr(owner, name, nn.Parameter(new, requires_grad=False))
         else:
             owner.register_buffer(name, new)
+    for node in list(gm.graph.nodes):  # a mask left with nothing to overwrite goes
+        if _removal_mask(node) and not bool(getattr(gm, str(node.args[0].target)).any()):
+            bufs = node.args[:2]
+            node.replace_all_uses_with(node.args[2])
+            gm.graph.erase_node(node)
+            for a in bufs:
+                if not a.users:
+                    gm.graph.erase_node(a)
+                    delattr(gm, str(a.target))
     gm.graph.lint()
     gm.recompile()

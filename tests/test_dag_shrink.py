@@ -360,3 +360,67 @@ def test_global_pooling_written_as_squeeze_index_or_crop_is_cut(form, cut):
     if cut:
         assert tuple(res.program.state_dict["fc.weight"].shape) == (3, 3)
         assert res.layer_sizes[1] == 3
+
+
+class _Separable(nn.Module):
+    """c1 (1→5) → relu → depthwise 3×3 (groups 5, padding p) → BatchNorm → relu → pointwise 1×1 (5→4) → linear."""
+
+    def __init__(self, p: int) -> None:
+        super().__init__()
+        self.c1 = nn.Conv2d(1, 5, 3, padding=1)
+        self.dw = nn.Conv2d(5, 5, 3, padding=p, groups=5)
+        self.bn = nn.BatchNorm2d(5)
+        self.pw = nn.Conv2d(5, 4, 1)
+        self.head = nn.LazyLinear(3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = torch.relu(self.bn(self.dw(torch.relu(self.c1(x)))))
+        return self.head(torch.relu(self.pw(h)).flatten(1))
+
+
+@pytest.mark.parametrize("p,cut", [
+    (1, ((1, 1),)),  # the depthwise conv pads: the stuck channel's filter output varies at the border
+    (0, ((1, 1), (1, 4))),  # no padding: both channels' depthwise outputs are constants, folded into pw
+])
+def test_a_depthwise_conv_loses_the_channels_it_reads_from_a_cut_channel(p, cut):
+    torch.manual_seed(4)
+    m = _Separable(p)
+    x = _inputs(24, 6)
+    m(x[:2])
+    m.eval()
+    with torch.no_grad():
+        m.bn.running_mean.uniform_(-1, 1)
+        m.bn.running_var.uniform_(0.5, 2)
+        m.c1.weight[1], m.c1.bias[1] = 0.0, -1.0  # dead: the depthwise channel 1 becomes its bias, everywhere
+        m.c1.weight[4], m.c1.bias[4] = 0.0, 0.5  # stuck at 0.5
+    res = _shrink(m, x, [(1, 1), (1, 4)])
+    assert res.cut == cut and res.also_cut == tuple((2, i) for _, i in cut)
+    assert set(res.masked) == {(1, 1), (1, 4)} - set(cut)
+    left = 5 - len(cut)
+    assert res.layer_sizes == (36, left, left, 4, 3)
+    sd = res.program.state_dict
+    assert tuple(sd["dw.weight"].shape) == (left, 1, 3, 3) and tuple(sd["bn.running_mean"].shape) == (left,)
+    assert tuple(sd["pw.weight"].shape) == (4, left, 1, 1)
+
+
+def test_a_depthwise_layer_with_removals_of_its_own_is_cut_through_its_mask():
+    """The dead channel 1 and its depthwise channel 1 are both removed (cut together); depthwise
+    channel 3, removed on its own (its input channel kept), stays masked in the shrunk layer."""
+    torch.manual_seed(4)
+    m = _Separable(1)
+    x = _inputs(24, 6)
+    m(x[:2])
+    m.eval()
+    with torch.no_grad():
+        m.c1.weight[1], m.c1.bias[1] = 0.0, -1.0
+    dag = read_module(m, x[:2])
+    fill = _fill(dag, x)
+    removed = [(1, 1), (2, 1), (2, 3)]
+    res = shrunk_program(dag, removed, fill, x.reshape(len(x), -1).numpy())
+    assert res.cut == ((1, 1), (2, 1)) and res.masked == ((2, 3),) and res.also_cut == ()
+    assert res.layer_sizes == (36, 4, 4, 4, 3)
+    sd = res.program.state_dict
+    assert tuple(sd["dw.weight"].shape) == (4, 1, 3, 3) and tuple(sd["nifgraph_removed_2"].shape[:2]) == (1, 4)
+    with torch.no_grad():
+        want = torch.as_tensor(dag.logits(x.reshape(len(x), -1).numpy(), removed, fill), dtype=torch.float32)
+        torch.testing.assert_close(res.program.module()(x), want, atol=1e-5, rtol=1e-5)

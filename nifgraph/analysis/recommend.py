@@ -240,7 +240,8 @@ def save_pruned(
     file is written only if the program reproduces the verified held-out accuracy and the pruned
     model's predictions on every held-out sample, whole or not at all, never over a file.
     Returns what was written: the path, both architectures and parameter counts, every removed
-    unit with its constant and whether it was cut, the accuracy. ``network`` / ``dataset``: the model's, when the caller has them
+    unit with its constant and whether it was cut, the channels of depthwise convolutions cut
+    along with a channel they read (``also_cut``), the accuracy. ``network`` / ``dataset``: the model's, when the caller has them
     loaded already."""
     import torch
 
@@ -261,7 +262,7 @@ def save_pruned(
         from ..dag_shrink import shrunk_program
 
         cut = shrunk_program(net, units, means, ds.x_train)
-        program, why_masked, cut_units = cut.program, cut.why_masked, set(cut.cut)
+        program, why_masked, cut_units, also_cut = cut.program, cut.why_masked, set(cut.cut), cut.also_cut
         want = net.logits(x_test, units, means).argmax(axis=1)
         shaped = torch.as_tensor(x_test, dtype=torch.float32).reshape(len(x_test), *net.input_shape)
         pred = run_program(program, shaped).argmax(dim=1).numpy()
@@ -274,7 +275,7 @@ def save_pruned(
         want = pruned(net, units, means=means).predict(x_test)
         x = torch.as_tensor(x_test[:2], dtype=torch.float32)
         program = torch.export.export(small.module, (x,), dynamic_shapes=({0: torch.export.Dim.AUTO},))
-        after, form, cut_units = "-".join(map(str, small.layer_sizes)), "shrunk", set(units)
+        after, form, cut_units, also_cut = "-".join(map(str, small.layer_sizes)), "shrunk", set(units), ()
         n_before = sum(int(t.numel()) for t in net.module.parameters())
     acc = float((pred == np.asarray(ds.y_test)).mean())
     if not np.array_equal(pred, want) or abs(acc - float(analysis.accuracy_after)) > 1e-12:
@@ -289,6 +290,7 @@ def save_pruned(
         "removed": [{"layer": la, "idx": i, "folded_constant": float(means[la][i]), "cut": (la, i) in cut_units}
                     for la, i in units],
         "masked_layers": [{"layer": la, "why": why} for la, why in sorted(why_masked.items())],
+        "also_cut": [{"layer": la, "idx": i} for la, i in also_cut],
         "parameters_before": n_before, "parameters_after": sum(int(t.numel()) for t in program.parameters()),
         "accuracy_before": float(analysis.accuracy_before), "accuracy_after": acc,
         "input_shape": list(getattr(net, "input_shape", ()) or (net.layer_sizes[0],)),

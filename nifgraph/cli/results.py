@@ -148,6 +148,8 @@ def prune(
             n_masked = sum(not u["cut"] for u in saved["removed"])
             shape = f"{saved['architecture_before']} → {saved['architecture_after']}, " if saved["form"] != "masked" else ""
             shape += f"{saved['parameters_before']:,} → {saved['parameters_after']:,} parameters"
+            if saved.get("also_cut"):
+                shape += f"; {len(saved['also_cut'])} depthwise channel(s) cut with the channels they read"
             if n_masked:
                 why = "; ".join(f"layer {m['layer']}: {m['why']}" for m in saved["masked_layers"])
                 shape += f"; {n_masked} unit(s) kept in place, overwritten by their constants ({why})"
