@@ -172,3 +172,22 @@ def test_cli_compare_attribution_and_prune_curve(tmp_path):
 
     res = runner.invoke(app, ["compare", "no-such-model"])
     assert res.exit_code == 1 and "NotFoundError" in res.output
+
+
+def test_raw_mi_never_exceeds_the_class_indicators_entropy():
+    """Iris, KSG, seed 2: petal features separate setosa, so I(x; 1[y=setosa]) = H(1[y=setosa])
+    and the raw estimate lands above it (0.6425 > 0.6365); the result is clipped there, exactly,
+    and the entries below the bound are the estimator's own."""
+    from nifgraph import mi as nmi
+    from nifgraph.data import load_dataset
+
+    ds = load_dataset("iris", seed=0)
+    got = C.raw_mi(ds.x_train, ds.y_train, 3, estimator="ksg", seed=2)
+    onehot = (ds.y_train[:, None] == np.arange(3)[None, :]).astype(float)
+    p = onehot.mean(axis=0)
+    h = -(p * np.log(p) + (1 - p) * np.log(1 - p))
+    raw = nmi.pairwise(ds.x_train, onehot, "ksg", seed=2)
+    assert (raw > h).any()  # the case this guards against happens here
+    np.testing.assert_allclose(got, np.minimum(raw, h), rtol=0, atol=0)
+    assert got.max() == pytest.approx(h.max(), abs=1e-15)
+    assert C.raw_mi(ds.x_train, np.zeros_like(ds.y_train), 3, estimator="gcmi").max() == 0.0  # an absent class: H = 0
