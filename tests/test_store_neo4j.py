@@ -406,6 +406,44 @@ def test_an_interrupted_delete_hides_the_model_and_repair_finishes_it(neo, monke
     assert _model_nodes(neo, mid) == {"models": 0, "neurons": 0, "runs": 0, "checkpoints": 0}
 
 
+@pytest.mark.neo4j
+def test_an_interrupted_cli_delete_says_what_is_left_and_delete_finishes_it(neo, monkeypatch):
+    """Ctrl-C half-way through `nifgraph delete` on Neo4j: the message says the deletion did not
+    finish (not "nothing was kept"), `db status` counts the model as an interrupted deletion, and
+    `nifgraph delete NAME` -- which the hidden model no longer answers to as a stored model --
+    finishes it, leaving nothing of it."""
+    from nifgraph.store.neo4j import Neo4jStore
+
+    name = f"cli-half-deleted-{np.random.default_rng().integers(1 << 30)}"
+    model, neurons = make_model(name=name)
+    mid = model.model_id
+    neo._test_created.append(mid)
+    neo.put_model(model, neurons, b"ckpt")
+    run, edges = make_run(model)
+    neo.put_run(run, edges)
+    uri = neo4j_env()["uri"]
+    write = Neo4jStore._write
+
+    def killed(self, qname, **params):
+        if qname == "store/delete_checkpoint":
+            raise KeyboardInterrupt
+        return write(self, qname, **params)
+
+    monkeypatch.setattr(Neo4jStore, "_write", killed)
+    res = invoke("delete", mid, "--yes", "--store", uri)
+    monkeypatch.setattr(Neo4jStore, "_write", write)
+    assert res.exit_code == 130, res.output
+    assert "did not finish" in res.output and f"nifgraph delete {mid} --yes" in res.output
+    assert (mid, name) in neo.deleting_models()
+    assert mid not in {m.model_id for m in neo.list_models()}
+    status = invoke("db", "status", "--store", uri)
+    assert status.exit_code == 0 and "whose deletion was interrupted" in status.output, status.output
+    res = invoke("delete", name, "--yes", "--store", uri)
+    assert res.exit_code == 0 and "finished an interrupted deletion" in res.output, res.output
+    assert _model_nodes(neo, mid) == {"models": 0, "neurons": 0, "runs": 0, "checkpoints": 0}
+    assert invoke("delete", name, "--yes", "--store", uri).exit_code == 1  # now nothing is left to finish
+
+
 def _dag_paths(layers, sizes, weights, src, dst):
     """Every path from neuron ``src`` = (layer, idx) to ``dst`` of a DAG of layers, enumerated,
     with the product of its edge values: ``[(strength, [(layer, idx), ...]), ...]``."""

@@ -242,3 +242,63 @@ def test_a_name_shared_by_several_models_lists_their_ids():
     assert line.startswith("NotFoundError: ")
     res = invoke("models", "--json")
     assert res.exit_code == 0 and {m["model_id"] for m in json.loads(res.stdout)} >= set(ids)
+
+
+def test_brackets_in_names_columns_and_classes_are_printed_as_they_are(tmp_path):
+    """Rich markup is off: a model called ``[bold]fancy``, a CSV column ``petal [/] len`` and a class
+    ``a[/]`` used to be eaten as markup or crash the report (``MarkupError``) and every later
+    ``models``; they are data and are printed literally."""
+    from sklearn.datasets import load_iris
+
+    iris = load_iris()
+    cols = ["sepal length [cm]", "sepal width", "petal [/] len", "petal width"]
+    lines = [",".join([*cols, "label"])]
+    names = ["b[x]", "a[/]", "[bold]c"]
+    lines += [",".join([*(f"{v:.1f}" for v in row), names[t]]) for row, t in zip(iris.data, iris.target, strict=True)]
+    csv = tmp_path / "brackets.csv"
+    csv.write_text("\n".join(lines) + "\n")
+    res = invoke("run", "--csv", str(csv), "--target", "label", "--epochs", "30", "--estimator", "gcmi", "--name", "br[/]")
+    assert res.exit_code == 0, res.output
+    for text in ("sepal length [cm]", "petal [/] len", "b[x]", "a[/]", "[bold]c", "br[/]"):
+        assert text in res.output, text
+    res = invoke("train", "--dataset", "iris", "--epochs", "2", "--name", "[bold]fancy")
+    assert res.exit_code == 0 and "([bold]fancy," in res.output, res.output
+    res = invoke("models")
+    assert res.exit_code == 0 and "[bold]fancy" in res.output and "br[/]" in res.output, res.output
+
+
+def test_a_fit_table_measures_and_prints_brackets_literally():
+    from rich.console import Console
+    from rich.text import Text
+
+    from nifgraph.render.layout import Col, FitTable
+
+    t = FitTable([Col("name [x]"), Col("flag")], [["z[/]", Text("yes", style="bold red")], ["[bold]w", ""]])
+    out = Console(width=80, record=True, markup=False)
+    out.print(t)
+    text = out.export_text()
+    assert "name [x]" in text and "z[/]" in text and "[bold]w" in text and "yes" in text
+    assert t._natural(0, False) == len("name [x]")  # brackets count as the characters they are
+
+
+def test_an_interrupted_delete_on_the_embedded_store_deletes_nothing_and_says_so(monkeypatch):
+    """Ctrl-C inside the deletion's transaction: rolled back, the model and its run still there,
+    and the message says so."""
+    from nifgraph.store.duckdb import DuckDBStore
+
+    res = invoke("train", "--dataset", "iris", "--epochs", "2", "--name", "keep-me")
+    assert res.exit_code == 0, res.output
+    assert invoke("estimate", "keep-me", "--estimator", "gcmi").exit_code == 0
+
+    def interrupted(self, model_id):
+        with self._tx() as con:
+            con.execute("DELETE FROM edges")
+            raise KeyboardInterrupt
+
+    real = DuckDBStore.delete_model
+    monkeypatch.setattr(DuckDBStore, "delete_model", interrupted)
+    res = invoke("delete", "keep-me", "--yes")
+    assert res.exit_code == 130 and "nothing was deleted" in res.output, res.output
+    monkeypatch.setattr(DuckDBStore, "delete_model", real)
+    res = invoke("show", "keep-me", "--json")
+    assert res.exit_code == 0 and json.loads(res.stdout)["run"] is not None, res.output

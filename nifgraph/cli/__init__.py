@@ -36,7 +36,8 @@ class _NifGroup(TyperGroup):
             _report(exc)
             raise typer.Exit(1) from None
         except KeyboardInterrupt:
-            typer.echo("Interrupted: nothing half-written was kept.", err=True)
+            typer.echo("Interrupted: nothing half-written is visible (on Neo4j, `nifgraph db repair` removes what "
+                       "an interrupted write left hidden).", err=True)
             raise typer.Exit(130) from None
 
 

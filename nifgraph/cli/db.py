@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.text import Text
 
 from ..errors import ValidationError
 from ..render.comparisons import frame_table
@@ -79,14 +80,14 @@ def status(store: StoreOpt = None, json_: JsonOpt = False) -> None:
         print_json(info)
         return
     schema = info["schema"]
-    console.print(f"[bold]{info['uri']}[/bold]  database {info['database']}")
+    console.print(Text.assemble((str(info["uri"]), "bold"), f"  database {info['database']}"))
     console.print(f"Neo4j {info['server_version']} ({info['edition']})")
     console.print(
         f"Graph Data Science {info['gds_version']}" if info["gds_version"]
         else "Graph Data Science: not installed (analysis falls back to the local engine)"
     )
     if info.get("gds_problem"):
-        console.print(f"[yellow]{info['gds_problem']}[/yellow]")
+        console.print(str(info["gds_problem"]), style="yellow")
     version = f"data schema {schema['version']}" if schema.get("version") else "no nifgraph data yet"
     if schema["ready"]:
         console.print(f"Schema: ready ({len(schema['expected'])} constraints and indexes; {version})")
@@ -95,9 +96,12 @@ def status(store: StoreOpt = None, json_: JsonOpt = False) -> None:
             f"Schema: not ready (missing {', '.join(schema['missing']) or 'none'}; "
             f"not online {', '.join(schema['not_online']) or 'none'}): run `nifgraph db init`"
         )
-    hidden = info.get("pending_models", 0)
-    console.print(f"{info['models']} models, {info['runs']} runs, {info['incomplete_runs']} incomplete runs"
-                  + (f", {hidden} models waiting for an unfinished first run" if hidden else "")
+    hidden, deleting = info.get("pending_models", 0), info.get("deleting_models", 0)
+    console.print(f"{_count(info['models'], 'model')}, {_count(info['runs'], 'run')}, "
+                  f"{_count(info['incomplete_runs'], 'incomplete run')}"
+                  + (f", {_count(hidden, 'model')} waiting for an unfinished first run" if hidden else "")
+                  + (f", {_count(deleting, 'model')} whose deletion was interrupted (`nifgraph delete ID` or "
+                     "`nifgraph db repair` finishes it)" if deleting else "")
                   + (" (clean them with `nifgraph db repair`)" if info["incomplete_runs"] or hidden else ""))
 
 def init(store: StoreOpt = None) -> None:

@@ -7,6 +7,7 @@ import time
 from typing import Annotated
 
 import typer
+from rich.text import Text
 
 from .options import (
     AnalyzeOptions,
@@ -54,7 +55,7 @@ def _report(model, run, analysis, neurons, json_: bool, top: int | None = None) 
 
 def _warn_run(run) -> None:
     for w in run.settings.get("warnings", []):
-        err_console.print(f"[yellow]Warning:[/] {w}")
+        err_console.print(Text.assemble(("Warning:", "yellow"), f" {w}"))
 
 
 @command
@@ -140,11 +141,11 @@ def train(
                     "checkpoint": model.meta.get("checkpoint"), "standardized": data.standardize, "notes": notes})
         return
     for note in notes:
-        err_console.print(f"[yellow]Note:[/] {note}")
-    console.print(
-        f"model [bold]{model.model_id}[/] ({model.name}, {model.architecture}) · held-out accuracy "
+        err_console.print(Text.assemble(("Note:", "yellow"), f" {note}"))
+    console.print(Text.assemble(
+        "model ", (model.model_id, "bold"), f" ({model.name}, {model.architecture}) · held-out accuracy "
         f"{model.test_accuracy:.4f} · train {model.train_accuracy:.4f}"
-    )
+    ))
 
 
 @command
@@ -171,7 +172,7 @@ def estimate(
         a = analyze_run(st, run.run_id, AnalysisSettings(seed=seed)) if analyze else None
         neurons = st.get_neurons(m.model_id)
     if not json_:
-        console.print(f"run [bold]{run.run_id}[/] of {m.model_id}: {run.estimator}, {run.n_samples} samples, {run.elapsed_s:.1f} s")
+        console.print(Text.assemble("run ", (run.run_id, "bold"), f" of {m.model_id}: {run.estimator}, {run.n_samples} samples, {run.elapsed_s:.1f} s"))
     if json_ or a is not None:
         _report(m, run, a, neurons, json_, top=15)
 

@@ -32,8 +32,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..network import TrainConfig
     from ..settings import AnalysisSettings, EstimationSettings
 
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+#: Markup off: names, columns, classes and query results are printed as they are ("[bold]x",
+#: "b[/]"); styled output is built as rich ``Text``.
+console = Console(highlight=False, markup=False)
+err_console = Console(stderr=True, highlight=False, markup=False)
 
 
 def _plain_help_types() -> None:
@@ -396,7 +398,7 @@ def bars(*descriptions: str, enabled: bool = True):
     )
 
     with Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        TextColumn("{task.description}", style="bold", markup=False), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
         TextColumn("eta"), TimeRemainingColumn(), console=err_console, transient=False,
     ) as prog:
         callbacks = []
@@ -426,7 +428,7 @@ def compile_notice(est: Any) -> None:
     if resolve_device(est.device) != "cpu" or opts.get("kernel", "auto") not in ("auto", "numba") or opts.get("compile"):
         return
     if _kernel.HAVE_NUMBA and not _kernel.is_cached():
-        err_console.print("[dim]first NIF estimate on this machine: compiling its training loop (once, ~10-30 s)[/]")
+        err_console.print("first NIF estimate on this machine: compiling its training loop (once, ~10-30 s)", style="dim")
 
 
 def _plain_progress(description: str) -> Callable[[int, int], None]:

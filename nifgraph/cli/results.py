@@ -244,12 +244,24 @@ def delete(
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask.")] = False,
     store: StoreOpt = None,
 ) -> None:
-    """Delete a stored model with its runs and analyses."""
-    from ..errors import ValidationError
+    """Delete a stored model with its runs and analyses (on Neo4j, also finish a deletion that
+    was interrupted: the model is hidden until then)."""
+    from ..errors import NotFoundError, ValidationError
 
+    ref = model.strip()
     with open_store_cli(store) as st:
-        m, _ = st.resolve(model)
-        ref = model.strip()
+        try:
+            m, _ = st.resolve(model)
+        except NotFoundError:
+            hit = [(mid, name) for mid, name in st.deleting_models() if mid.startswith(ref) or name == ref]
+            if len(hit) != 1 or ref == "latest":
+                raise
+            mid, name = hit[0]
+            if not yes and not typer.confirm(f"Finish the interrupted deletion of model {mid} ({name})?"):
+                raise typer.Exit(1) from None
+            _delete(st, mid, finish=True)
+            console.print(f"deleted {mid} (finished an interrupted deletion)")
+            return
         if ref != "latest" and not (m.model_id.startswith(ref) or m.name == ref):
             raise ValidationError(
                 f"{ref!r} is a run of model {m.model_id}; delete takes a model id — "
@@ -257,8 +269,22 @@ def delete(
             )
         if not yes and not typer.confirm(f"Delete model {m.model_id} ({m.name}) and its runs?"):
             raise typer.Exit(1)
-        st.delete_model(m.model_id)
+        _delete(st, m.model_id, finish=False)
     console.print(f"deleted {m.model_id}")
+
+
+def _delete(st, model_id: str, *, finish: bool) -> None:
+    """Delete (or finish deleting) ``model_id``; Ctrl-C says what is left and how to finish."""
+    try:
+        st.finish_deletion(model_id) if finish else st.delete_model(model_id)
+    except KeyboardInterrupt:
+        if st.atomic_delete:
+            msg = f"Interrupted: nothing was deleted; model {model_id} is as it was."
+        else:
+            msg = (f"Interrupted: the deletion of model {model_id} did not finish. It is hidden from every "
+                   f"command; run `nifgraph delete {model_id} --yes` again (or `nifgraph db repair`) to finish it.")
+        typer.echo(msg, err=True)
+        raise typer.Exit(130) from None
 
 
 def register(app: typer.Typer) -> None:

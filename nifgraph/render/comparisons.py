@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from rich.text import Text
+
 from .layout import Col, FitTable, fmt_num
 
 __all__ = ["comparison_tables", "attribution_tables", "prune_tables", "agreement_report", "frame_table"]
@@ -148,10 +150,10 @@ def _cell(v: Any) -> str:
 def agreement_report(ag: Any, top: int) -> list[Any]:
     """Lines and a table of an :class:`~nifgraph.analysis.agreement.Agreement`."""
     out: list[Any] = []
-    out.append(f"runs [bold]{ag.run_a}[/] vs [bold]{ag.run_b}[/] · {ag.n_edges} edges")
+    out.append(Text.assemble("runs ", (str(ag.run_a), "bold"), " vs ", (str(ag.run_b), "bold"), f" · {ag.n_edges} edges"))
     out.append(f"Spearman rank correlation of edge values: {ag.spearman:.3f}")
     if not ag.has_decisions:
-        out.append("[yellow]No significance decisions:[/] estimate both runs with --null to compare them.")
+        out.append(Text.assemble(("No significance decisions:", "yellow"), " estimate both runs with --null to compare them."))
         return out
     out.append(
         f"significant at q ≤ {ag.alpha:g}: {ag.n_significant_a} vs {ag.n_significant_b} · "

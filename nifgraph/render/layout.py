@@ -57,12 +57,18 @@ class Col:
         return self.short if short and self.short else self.header
 
 
-def _len(s: str) -> int:
-    return Text.from_markup(s).cell_len
+def _text(s: Any) -> Text:
+    """A cell as rich ``Text``: a ``Text`` keeps its styles; anything else is printed literally
+    (a name such as ``[bold]fancy`` or ``b[/]x`` is data, never rich markup)."""
+    return s if isinstance(s, Text) else Text(str(s))
 
 
-def _longest_word(s: str) -> int:
-    return max((_len(w) for w in Text.from_markup(s).plain.split()), default=0)
+def _len(s: Any) -> int:
+    return _text(s).cell_len
+
+
+def _longest_word(s: Any) -> int:
+    return max((Text(w).cell_len for w in _text(s).plain.split()), default=0)
 
 
 class FitTable:
@@ -71,8 +77,9 @@ class FitTable:
     Parameters
     ----------
     cols : the columns, in order; the first ``keys`` of them label the rows.
-    rows : one sequence of cell strings (rich markup allowed) per row.
-    title : printed above the (first) table.
+    rows : one sequence of cells per row: strings, printed as they are (brackets included), or
+        rich ``Text`` for a styled cell.
+    title : printed above the (first) table, literally.
     keys : how many leading columns a split repeats (at least the row label).
     """
 
@@ -81,7 +88,7 @@ class FitTable:
         show_header: bool = True,
     ) -> None:
         self.cols = list(cols)
-        self.rows = [[str(c) for c in r] for r in rows]
+        self.rows = [[_text(c) for c in r] for r in rows]
         self.title = title
         self.keys = min(max(keys, 0), len(self.cols))
         self.show_header = show_header
@@ -142,11 +149,11 @@ class FitTable:
             title = self.title
             if title and len(groups) > 1:
                 title = f"{title} (columns, part {n + 1} of {len(groups)})" if n == 0 else f"(continued, part {n + 1} of {len(groups)})"
-            t = Table(title=title, title_justify="left", box=box.MINIMAL_HEAVY_HEAD, show_edge=False, pad_edge=False,
+            t = Table(title=None if title is None else _text(title), title_justify="left", box=box.MINIMAL_HEAVY_HEAD, show_edge=False, pad_edge=False,
                       show_header=self.show_header)
             for i, w in zip(group, self.widths(group, short, width), strict=True):
                 c = self.cols[i]
-                t.add_column(c.head(short), justify="right" if c.kind == "num" else "left", width=w,
+                t.add_column(_text(c.head(short)), justify="right" if c.kind == "num" else "left", width=w,
                              overflow="fold", no_wrap=c.kind != "text")
             for r in self.rows:
                 t.add_row(*(r[i] for i in group))

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+from rich.text import Text
 
 from ..records import AnalysisRecord, ModelRecord, RunRecord, layer_table
 from .layout import Col, FitTable, fmt_num
@@ -113,10 +114,10 @@ def conv_samples_text(settings: dict[str, Any]) -> str:
 
 
 def header_table(model: ModelRecord, run: RunRecord | None, analysis: AnalysisRecord | None) -> FitTable:
-    rows: list[tuple[str, str]] = []
+    rows: list[tuple[Text, str]] = []
 
     def add(key: str, value: str) -> None:
-        rows.append((f"[bold]{key}[/]", value))
+        rows.append((Text(key, style="bold"), value))
 
     add("data set", model.dataset)
     add("architecture", f"{model.architecture} ({', '.join(model.activations)})")
@@ -159,7 +160,7 @@ def neuron_table(model: ModelRecord, analysis: AnalysisRecord, neurons: pd.DataF
             Col("zero frac", "zero", "num"), Col("prunable", "prune")]
     return FitTable(cols, [
         [str(r.name), str(r.layer), str(r.role), _fmt(r.betweenness, 2), str(r.community),
-         _fmt(r.in_flow), _fmt(r.out_flow), (f"{r.zero_frac:.2f}" if np.isfinite(r.zero_frac) else "—"), "[bold red]yes[/]" if r.prunable else ""]
+         _fmt(r.in_flow), _fmt(r.out_flow), (f"{r.zero_frac:.2f}" if np.isfinite(r.zero_frac) else "—"), Text("yes", style="bold red") if r.prunable else ""]
         for r in m.itertuples()
     ], title="Neurons by betweenness (flow centrality; NIF in nats)")
 
@@ -217,10 +218,10 @@ def full_report(model: ModelRecord, run: RunRecord | None, analysis: AnalysisRec
     """The renderables of a full report: header, neurons, attribution, prunable neurons."""
     out: list[Any] = [header_table(model, run, analysis)]
     if run is None:
-        out.append(f"[yellow]No NIF run yet:[/] run `nifgraph estimate {model.model_id}`.")
+        out.append(Text.assemble(("No NIF run yet:", "yellow"), f" run `nifgraph estimate {model.model_id}`."))
         return out
     if analysis is None:
-        out.append(f"[yellow]No analysis yet:[/] run `nifgraph analyze {run.run_id}`.")
+        out.append(Text.assemble(("No analysis yet:", "yellow"), f" run `nifgraph analyze {run.run_id}`."))
         return out
     out += [neuron_table(model, analysis, neurons, top=top), attribution_table(model, analysis)]
     if analysis.prunable or bool(analysis.neuron_metrics["candidate"].any()):

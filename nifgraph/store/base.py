@@ -303,6 +303,9 @@ class Store(abc.ABC):
     uri: str = ""
     #: Short name of the implementation: ``"duckdb"`` or ``"neo4j"``.
     kind: str = ""
+    #: Whether :meth:`delete_model` is one transaction (an interrupted one deletes nothing); when
+    #: not, the model is hidden first and :meth:`deleting_models` lists it until it is finished.
+    atomic_delete: bool = True
     #: Rows per write batch.
     batch_size: int = 5000
     #: Edges per slice when ``put_run`` / ``put_model_with_run`` hand a whole table to the run writer.
@@ -388,6 +391,16 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def delete_model(self, model_id: str) -> None:
         """Delete a model with its runs and analyses; :class:`NotFoundError` if absent."""
+
+    def deleting_models(self) -> list[tuple[str, str]]:
+        """``(model_id, name)`` of the models whose deletion was interrupted: hidden from every
+        read, partly deleted, finished by :meth:`finish_deletion` (or ``repair``). Always empty
+        where :attr:`atomic_delete`."""
+        return []
+
+    def finish_deletion(self, model_id: str) -> None:
+        """Finish the interrupted deletion of ``model_id`` (one of :meth:`deleting_models`)."""
+        raise NotFoundError(f"No interrupted deletion of model {model_id!r} in {self.uri}.")
 
     # -- runs ------------------------------------------------------------------------
     @abc.abstractmethod

@@ -124,6 +124,7 @@ class Neo4jStore(Neo4jAdmin, Store):
     """
 
     kind = "neo4j"
+    atomic_delete = False  # a model's runs go in batches: hidden first, finished by finish_deletion/repair
     #: Rows per write transaction (edges of ``put_run`` in columnar batches of even size, at most
     #: this many). With schema 2, 10 000-15 000 edges a transaction cost the server least on a 5.26
     #: server with 1 GB of heap: about 12 s of server CPU per million edges, against 16-20 s at
@@ -262,6 +263,14 @@ class Neo4jStore(Neo4jAdmin, Store):
 
     def delete_model(self, model_id: str) -> None:
         self.get_model(model_id)
+        self._purge_model(model_id)
+
+    def deleting_models(self) -> list[tuple[str, str]]:
+        return [(str(r["model_id"]), str(r["name"] or "")) for r in self.query("store/deleting_models")]
+
+    def finish_deletion(self, model_id: str) -> None:
+        if model_id not in {m for m, _ in self.deleting_models()}:
+            super().finish_deletion(model_id)
         self._purge_model(model_id)
 
     def _purge_model(self, model_id: str) -> None:

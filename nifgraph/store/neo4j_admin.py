@@ -92,6 +92,7 @@ class Neo4jAdmin:
             "runs": int(counts["runs"]),
             "incomplete_runs": int(counts["incomplete_runs"]),
             "pending_models": int(counts.get("pending_models") or 0),
+            "deleting_models": int(counts.get("deleting_models") or 0),
             "settings": self.server_settings(),
         }
 
