@@ -23,7 +23,7 @@ from . import faults
 from .analysis import analyze_run
 from .data import Dataset
 from .errors import ValidationError, first_line
-from .records import AnalysisRecord, ModelRecord, RunRecord, new_id, not_for_dag
+from .records import AnalysisRecord, ModelRecord, RunRecord, check_model_name, new_id, not_for_dag
 from .settings import AnalysisSettings, EstimationSettings
 from .store.base import ModelParts, RunWriter, Store
 
@@ -128,6 +128,7 @@ def _fit(
     :func:`_model_parts`) and the result."""
     from .network import TrainConfig, train_mlp
 
+    check_model_name(name)
     config = config or TrainConfig()
     if config.arch != "mlp":
         return _fit_convnet(ds, config, name=name, csv=csv, target=target, progress=progress)
@@ -198,6 +199,7 @@ def import_model(
     from .errors import UnsupportedModelError
     from .network import accuracy
 
+    check_model_name(name)
     if input_shape is not None or _is_exported(Path(path)):
         if input_shape is not None and not _is_exported(Path(path)):
             raise ValidationError(

@@ -33,6 +33,7 @@ __all__ = [
     "NEURON_METRIC_COLUMNS",
     "ATTRIBUTION_COLUMNS",
     "new_id",
+    "check_model_name",
     "now_iso",
     "neuron_key",
 ]
@@ -118,6 +119,28 @@ def conform(frame: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
         else:
             out[name] = col.astype(dtype)
     return out.reset_index(drop=True)
+
+
+def check_model_name(name: Any) -> None:
+    """Refuse a model name that lookups could never resolve to it: ``None`` (a name is made up)
+    passes; ``latest``, names with spaces at their ends (lookups strip them) and names shaped like
+    an id (``m-…``/``r-…`` and hex digits, which id prefixes match first) do not."""
+    import re
+
+    from .errors import ValidationError
+
+    if name is None:
+        return
+    if not isinstance(name, str) or not name.strip():
+        raise ValidationError(f"--name must be a non-empty text; got {name!r}.")
+    if name != name.strip():
+        raise ValidationError(f"--name {name!r} has spaces at its ends, which lookups drop; pass --name {name.strip()!r}.")
+    if name == "latest":
+        raise ValidationError("--name latest is the word every command reads as 'the model last worked on', so no "
+                              "lookup would find this model by it; choose another name.")
+    if re.fullmatch(r"[mr]-[0-9a-f]*", name):
+        raise ValidationError(f"--name {name!r} has the shape of a model or run id (m-… or r-… and hex digits), which "
+                              "lookups match as an id prefix first; choose a name of another shape (e.g. with a word in it).")
 
 
 def new_id(prefix: str) -> str:

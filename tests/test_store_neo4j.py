@@ -444,6 +444,27 @@ def test_an_interrupted_cli_delete_says_what_is_left_and_delete_finishes_it(neo,
     assert invoke("delete", name, "--yes", "--store", uri).exit_code == 1  # now nothing is left to finish
 
 
+@pytest.mark.neo4j
+def test_a_named_query_given_another_run_of_the_model_says_so_and_no_rows_says_why(neo):
+    """Named queries read a model's newest analysed run: its run id is accepted, an older run's
+    id is a one-line error naming both runs (it used to be swapped silently); for a model with
+    no run, `query` says so beside "No rows."."""
+    from .store_fixtures import make_analysis
+
+    model, old, _ = put_analysed_run(neo)
+    new, edges = make_run(model, seed=1)
+    neo.put_run(new, edges)
+    neo.put_analysis(make_analysis(model, new))
+    assert set(neo.run_named("central_neurons", {"model_id": new.run_id, "limit": 2})["run_id"]) == {new.run_id}
+    with pytest.raises(ValidationError, match=f"run {old.run_id} of model {model.model_id}.*{new.run_id}"):
+        neo.run_named("central_neurons", {"model_id": old.run_id, "limit": 2})
+    bare, neurons = make_model(name="no-run-yet")
+    neo._test_created.append(bare.model_id)
+    neo.put_model(bare, neurons)
+    res = invoke("query", "central_neurons", "-p", f"model_id={bare.model_id}", "-p", "limit=2", "--store", neo4j_env()["uri"])
+    assert res.exit_code == 0 and "No rows." in res.output and "has no NIF run yet" in res.output, res.output
+
+
 def _dag_paths(layers, sizes, weights, src, dst):
     """Every path from neuron ``src`` = (layer, idx) to ``dst`` of a DAG of layers, enumerated,
     with the product of its edge values: ``[(strength, [(layer, idx), ...]), ...]``."""

@@ -302,3 +302,21 @@ def test_an_interrupted_delete_on_the_embedded_store_deletes_nothing_and_says_so
     monkeypatch.setattr(DuckDBStore, "delete_model", real)
     res = invoke("show", "keep-me", "--json")
     assert res.exit_code == 0 and json.loads(res.stdout)["run"] is not None, res.output
+
+
+@pytest.mark.parametrize("name,needle", [
+    ("latest", "'the model last worked on'"), ("  spaced  ", "--name 'spaced'"), ("m-4ecf", "shape of a model or run id"),
+    ("r-e9a7", "shape of a model or run id"), ("   ", "non-empty"),
+])
+def test_a_model_name_no_lookup_could_find_is_refused_before_training(name, needle):
+    from .conftest import one_line_error
+
+    one_line_error(invoke("train", "--dataset", "iris", "--epochs", "2", "--name", name), "--name", needle)
+    assert stored_models() == []
+
+
+def test_compare_of_a_data_set_no_model_has_names_the_ones_stored():
+    from .conftest import one_line_error
+
+    assert invoke("train", "--dataset", "iris", "--epochs", "2").exit_code == 0
+    one_line_error(invoke("compare", "--dataset", "nosuch"), "No stored model is of data set 'nosuch'", "iris")

@@ -51,7 +51,11 @@ def compare(
     with open_store_cli(store, read_only=True) as st:
         refs = list(models or [])
         if all_ or dataset:
-            chosen = [m for m in st.list_models() if not dataset or m.dataset == dataset.strip().lower()]
+            stored = st.list_models()
+            chosen = [m for m in stored if not dataset or m.dataset == dataset.strip().lower()]
+            if dataset and not chosen and stored:
+                have = ", ".join(sorted({m.dataset for m in stored}))
+                raise ValidationError(f"No stored model is of data set {dataset.strip()!r}; the stored ones are of: {have}.")
             for m in chosen:
                 runs = st.list_runs(m.model_id)
                 analysed = st.newest_analysed(runs) is not None

@@ -189,10 +189,25 @@ def query(
     with open_store_cli(store) as st:
         _need_neo4j(st)
         frame = st.run_named(q.short_name, params)
+        why = "" if len(frame) or json_ else _no_rows_why(st, params)
     if json_:
         print_json(_frame_json(frame))
         return
-    console.print(frame_table(frame, title=q.description) if len(frame) else "No rows.")
+    console.print(frame_table(frame, title=q.description) if len(frame) else f"No rows.{why}")
+
+
+def _no_rows_why(st: Any, params: dict[str, Any]) -> str:
+    """Why a per-model query found nothing, when it is that the model has no analysed run."""
+    ref = params.get("model_id")
+    if ref is None:
+        return ""
+    model, _ = st.resolve(str(ref))
+    runs = st.list_runs(model.model_id)
+    if not runs:
+        return f" Model {model.model_id} has no NIF run yet: run `nifgraph estimate {model.model_id}`."
+    if all(st.get_analysis(r.run_id) is None for r in runs):
+        return f" Model {model.model_id} has no analysed run yet: run `nifgraph analyze {runs[-1].run_id}`."
+    return ""
 
 def run_cypher(
     text: Annotated[str, typer.Argument(help="Cypher statement; use $name parameters.")],

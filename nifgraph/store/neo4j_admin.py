@@ -179,7 +179,9 @@ class Neo4jAdmin:
         singles = [k for k in ("model_id", "model_a", "model_b") if k in params]
         many = list(params.get("model_ids", []))
         if singles or many:
-            models = self.resolve_models([*(params[k] for k in singles), *many])
+            refs = [*(params[k] for k in singles), *many]
+            models = self.resolve_models(refs)
+            self._refuse_other_runs(q.short_name, refs, models)
             for k, m in zip(singles, models, strict=False):
                 params[k] = m.model_id
             if "model_ids" in params:
@@ -192,6 +194,23 @@ class Neo4jAdmin:
                         f"it has {n} (0 to {n - 1}; see `nifgraph show {models[0].model_id}`)."
                     )
         return self._read_named(q, params)
+
+    def _refuse_other_runs(self, query: str, refs: list[Any], models: list[Any]) -> None:
+        """A named query reads each model's newest analysed run: a run id of another run of that
+        model is an error naming both, not a silent swap."""
+        for ref, model in zip(refs, models, strict=True):
+            ref = str(ref).strip()
+            if ref == "latest" or model.model_id.startswith(ref) or model.name == ref:
+                continue
+            runs = self.list_runs(model.model_id)
+            named = [r for r in runs if r.run_id.startswith(ref)]
+            read = next((r for r in reversed(runs) if self.get_analysis(r.run_id) is not None), None)
+            if named and (read is None or named[0].run_id != read.run_id):
+                what = f"its newest analysed run, {read.run_id}" if read else "its newest analysed run (it has none)"
+                raise ValidationError(
+                    f"{ref!r} is run {named[0].run_id} of model {model.model_id}, but query {query!r} reads {what}; "
+                    f"pass the model id, or read that run with `nifgraph show {named[0].run_id}`."
+                )
 
     def _read_named(self, q: Any, params: dict[str, Any]) -> pd.DataFrame:
         """Rows of the named query ``q`` with exactly ``params`` (already checked)."""
