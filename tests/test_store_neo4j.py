@@ -465,6 +465,23 @@ def test_a_named_query_given_another_run_of_the_model_says_so_and_no_rows_says_w
     assert res.exit_code == 0 and "No rows." in res.output and "has no NIF run yet" in res.output, res.output
 
 
+@pytest.mark.neo4j
+def test_a_model_deleted_by_another_repair_while_its_run_streams_is_named_as_such(neo):
+    """`db repair` in another process deletes the hidden model a job is streaming a run into:
+    the job's error says that, not "edges name neurons the model does not have"."""
+    from nifgraph.errors import StoreError
+
+    model, neurons = make_model()
+    neo._test_created.append(model.model_id)
+    run, edges = make_run(model)
+    with pytest.raises(StoreError, match="was deleted while the run was being written"):
+        with neo.run_writer(run, model_parts=(model, neurons, b"ckpt")) as w:
+            w.add(edges.iloc[:6])
+            assert neo.repair() >= 1  # the pending model, its neurons and the run: a leftover to it
+            w.add(edges.iloc[6:])
+    assert _model_nodes(neo, model.model_id) == {"models": 0, "neurons": 0, "runs": 0, "checkpoints": 0}
+
+
 def _dag_paths(layers, sizes, weights, src, dst):
     """Every path from neuron ``src`` = (layer, idx) to ``dst`` of a DAG of layers, enumerated,
     with the product of its edge values: ``[(strength, [(layer, idx), ...]), ...]``."""

@@ -541,6 +541,14 @@ class Neo4jRunWriter(RunWriter):
             )
             written = int(got[0]["written"]) if got else 0
             if written != len(batch["src"]):
+                state = st.query("store/write_target_state", model_id=mid, run_id=run.run_id)
+                gone = not state or not all(int(state[0][k]) for k in ("models", "neurons", "runs"))
+                if gone:
+                    raise StoreError(
+                        f"Run {run.run_id}: model {mid} or this run was deleted while the run was being written "
+                        "(`nifgraph db repair` or `nifgraph delete` in another process); nothing of the run is "
+                        "visible: run the job again, and run `db repair` only when no other job writes (docs/neo4j.md)."
+                    )
                 raise ValidationError(
                     f"Run {run.run_id}: edges name neurons that model {mid} does not have; "
                     f"check layer sizes {list(self.model.layer_sizes)}."
