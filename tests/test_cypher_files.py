@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from nifgraph import cypher
-from nifgraph.errors import NotFoundError, ValidationError
+from nifgraph.errors import NotFoundError, StoreError, ValidationError
 
 from .fakes import fake_neo4j_store
 
@@ -335,11 +335,18 @@ def test_failed_put_run_deletes_what_it_wrote():
 def test_put_run_refuses_edges_to_unknown_neurons():
     from .store_fixtures import make_run
 
-    store, model, _ = _fake_store(answers={"store/put_edges": lambda p: [{"written": 0}]})
+    present = {"store/write_target_state": lambda p: [{"models": 1, "neurons": 9, "runs": 1}]}
+    store, model, _ = _fake_store(answers={"store/put_edges": lambda p: [{"written": 0}], **present})
     run, edges = make_run(model)
     with pytest.raises(ValidationError, match="neurons that model"):
         store.put_run(run, edges)
     assert [n for n, _ in store.runner.calls][-1] == "store/delete_run_node"
+    # the model's neurons gone meanwhile (another process's repair): said so
+    gone = {"store/write_target_state": lambda p: [{"models": 0, "neurons": 0, "runs": 1}]}
+    store, model, _ = _fake_store(answers={"store/put_edges": lambda p: [{"written": 0}], **gone})
+    run, edges = make_run(model)
+    with pytest.raises(StoreError, match="was deleted while the run was being written"):
+        store.put_run(run, edges)
 
 
 def test_interrupted_analysis_never_moves_the_pointer():
@@ -416,6 +423,7 @@ def test_named_query_parameters_are_checked():
     other, _ = make_model((3, 2), name="other")
     store.runner.answers["store/list_models"] = lambda p: [{"model": _model_props(m)} for m in (model, other)]
     store.runner.answers["store/list_runs"] = lambda p: [{"run": _run_props(run)}]
+    store.runner.answers["store/newest_analysed_run"] = lambda p: [{"run_id": run.run_id}]
     with pytest.raises(ValidationError, match="missing"):
         store.run_named("central_neurons", {"model_id": mid})
     with pytest.raises(ValidationError, match="unknown"):

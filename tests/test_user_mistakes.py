@@ -320,3 +320,10 @@ def test_compare_of_a_data_set_no_model_has_names_the_ones_stored():
 
     assert invoke("train", "--dataset", "iris", "--epochs", "2").exit_code == 0
     one_line_error(invoke("compare", "--dataset", "nosuch"), "No stored model is of data set 'nosuch'", "iris")
+
+
+def test_a_query_parameter_given_twice_is_refused():
+    from .conftest import one_line_error
+
+    one_line_error(invoke("query", "central_neurons", "-p", "model_id=a", "-p", "model_id=b", "-p", "limit=1"),
+                   "--param model_id is given twice")

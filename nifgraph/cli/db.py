@@ -44,6 +44,8 @@ def _params(query: Any, items: list[str] | None) -> dict[str, Any]:
         if not sep:
             raise ValidationError(f"--param must look like NAME=VALUE; got {item!r}.")
         key = key.strip()
+        if key in params:
+            raise ValidationError(f"--param {key} is given twice; pass each parameter once.")
         params[key] = raw if query is None else convert_param(query, key, raw)
     return params
 

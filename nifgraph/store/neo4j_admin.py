@@ -202,11 +202,11 @@ class Neo4jAdmin:
             ref = str(ref).strip()
             if ref == "latest" or model.model_id.startswith(ref) or model.name == ref:
                 continue
-            runs = self.list_runs(model.model_id)
-            named = [r for r in runs if r.run_id.startswith(ref)]
-            read = next((r for r in reversed(runs) if self.get_analysis(r.run_id) is not None), None)
-            if named and (read is None or named[0].run_id != read.run_id):
-                what = f"its newest analysed run, {read.run_id}" if read else "its newest analysed run (it has none)"
+            named = [r for r in self.list_runs(model.model_id) if r.run_id.startswith(ref)]
+            got = self.query("store/newest_analysed_run", model_id=model.model_id) if named else []
+            read = str(got[0]["run_id"]) if got else None
+            if named and named[0].run_id != read:
+                what = f"its newest analysed run, {read}" if read else "its newest analysed run (it has none)"
                 raise ValidationError(
                     f"{ref!r} is run {named[0].run_id} of model {model.model_id}, but query {query!r} reads {what}; "
                     f"pass the model id, or read that run with `nifgraph show {named[0].run_id}`."
