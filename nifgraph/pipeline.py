@@ -23,7 +23,15 @@ from . import faults
 from .analysis import analyze_run
 from .data import Dataset
 from .errors import ValidationError, first_line
-from .records import AnalysisRecord, ModelRecord, RunRecord, check_model_name, new_id, not_for_dag
+from .records import (
+    AnalysisRecord,
+    ModelRecord,
+    RunRecord,
+    check_model_name,
+    default_model_name,
+    new_id,
+    not_for_dag,
+)
 from .settings import AnalysisSettings, EstimationSettings
 from .store.base import ModelParts, RunWriter, Store
 
@@ -231,7 +239,7 @@ def import_model(
         "notes": _outputs_notes(int(info.get("n_outputs", 1))) + _preprocessing_notes(net, ds, test_acc),
     }
     return _store_model(
-        store, net, ds, name=name or Path(path).stem, meta=meta,
+        store, net, ds, name=name or default_model_name(Path(path).stem), meta=meta,
         train_acc=accuracy(net, ds.x_train, ds.y_train), test_acc=test_acc,
     )
 
@@ -336,7 +344,7 @@ def _import_dag(
             f"The model cannot run on samples of shape {tuple(input_shape)} ({first_line(exc, 160)}); pass --input-shape with the "
             "shape it was written for (e.g. 1,8,8 for digits images, 13 for wine's features)."
         ) from None
-    parts = _dag_parts(dag, ds, name=name or Path(path).stem, meta=meta, train_acc=train_acc, test_acc=test_acc)
+    parts = _dag_parts(dag, ds, name=name or default_model_name(Path(path).stem), meta=meta, train_acc=train_acc, test_acc=test_acc)
     store.put_model(*parts)
     return parts[0]
 

@@ -138,9 +138,20 @@ def check_model_name(name: Any) -> None:
     if name == "latest":
         raise ValidationError("--name latest is the word every command reads as 'the model last worked on', so no "
                               "lookup would find this model by it; choose another name.")
-    if re.fullmatch(r"[mr]-[0-9a-f]*", name):
+    if re.fullmatch(r"[mr](-[0-9a-f]*)?", name):
         raise ValidationError(f"--name {name!r} has the shape of a model or run id (m-… or r-… and hex digits), which "
-                              "lookups match as an id prefix first; choose a name of another shape (e.g. with a word in it).")
+                              "lookups also match as an id prefix; choose a name of another shape (e.g. with a word in it).")
+
+
+def default_model_name(stem: str) -> str:
+    """A stored name from a file's stem that lookups can find (``latest.pt2`` → ``latest-imported``)."""
+    from .errors import ValidationError
+
+    try:
+        check_model_name(stem)
+        return stem
+    except ValidationError:
+        return f"{stem.strip() or 'model'}-imported"
 
 
 def new_id(prefix: str) -> str:

@@ -423,22 +423,29 @@ def test_named_query_parameters_are_checked():
     other, _ = make_model((3, 2), name="other")
     store.runner.answers["store/list_models"] = lambda p: [{"model": _model_props(m)} for m in (model, other)]
     store.runner.answers["store/list_runs"] = lambda p: [{"run": _run_props(run)}]
-    store.runner.answers["store/newest_analysed_run"] = lambda p: [{"run_id": run.run_id}]
     with pytest.raises(ValidationError, match="missing"):
         store.run_named("central_neurons", {"model_id": mid})
     with pytest.raises(ValidationError, match="unknown"):
         store.run_named("central_neurons", {"model_id": mid, "limit": 3, "x": 1})
     with pytest.raises(ValidationError, match="'limit' parameter .* must be an int ≥ 1"):
         store.run_named("central_neurons", {"model_id": mid, "limit": 0})
-    store.runner.answers["queries/central_neurons"] = lambda p: [{"layer": 1, "idx": 0}]
+    store.runner.answers["queries/central_neurons"] = lambda p: [{"run_id": run.run_id, "layer": 1, "idx": 0}]
     frame = store.run_named("central_neurons", {"model_id": mid, "limit": 3})
-    assert isinstance(frame, pd.DataFrame) and list(frame.columns) == ["layer", "idx"]
+    assert isinstance(frame, pd.DataFrame) and list(frame.columns) == ["run_id", "layer", "idx"]
     # a model is named as every command names it; the query gets the full id
     for ref in (mid, mid[:8], "toy", run.run_id, "latest"):
         store.runner.calls.clear()
         store.run_named("central_neurons", {"model_id": ref, "limit": 3})
         want = other.model_id if ref == "latest" else mid
         assert store.runner.calls[-1] == ("queries/central_neurons", {"model_id": want, "limit": 3}), ref
+    # a run id names that run: a query whose rule read another run of the model says so
+    store.runner.answers["queries/central_neurons"] = lambda p: [{"run_id": "r-other", "layer": 1, "idx": 0}]
+    with pytest.raises(ValidationError, match=f"is run {run.run_id} of model {mid}, but query 'central_neurons' read run r-other"):
+        store.run_named("central_neurons", {"model_id": run.run_id, "limit": 3})
+    store.run_named("central_neurons", {"model_id": mid, "limit": 3})  # by model: whichever run its rule reads
+    store.runner.answers["queries/compare_attribution"] = lambda p: [{"feature": "a", "rank_a": 1}]
+    with pytest.raises(ValidationError, match="does not say which"):
+        store.run_named("compare_attribution", {"model_a": run.run_id, "model_b": "other"})
     store.runner.answers["queries/model_summary"] = lambda p: []
     store.run_named("model_summary", {"model_ids": ["toy", "other"]})
     assert store.runner.calls[-1] == ("queries/model_summary", {"model_ids": [mid, other.model_id]})

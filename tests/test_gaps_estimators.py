@@ -265,3 +265,15 @@ def test_interval_uses_the_sample_sd_of_the_half_samples(monkeypatch):
     z = 1.959963984540054
     np.testing.assert_allclose(res.extras["ci_low"][0], 10.0 - z * sd, rtol=1e-12)
     np.testing.assert_allclose(res.extras["ci_high"][0], 10.0 + z * sd, rtol=1e-12)
+
+
+def test_count_1d_jumps_runs_of_ties_at_the_bound():
+    """Thousands of equal samples right at the boundary (no jitter): counted exactly, and in a
+    handful of passes rather than one per tied sample."""
+    col = np.concatenate([np.zeros(1), np.full(4000, 0.3), np.full(4000, 0.7)])
+    eps = np.full(col.size, 0.3)  # from 0: the 0.3s are exactly at eps (out); from 0.3: 0 is at eps too
+    brute = np.array([np.sum(np.abs(col - c) < e) - 1 for c, e in zip(col[:5], eps[:5], strict=True)])
+    np.testing.assert_array_equal(_count_1d(np.sort(col), col, eps)[:5], brute)
+    got = _count_1d(np.sort(col), col, eps)
+    want = np.where(col == 0, 0, np.where(col == 0.3, 3999, 3999))  # fl(0.7-0.3) = 0.39999999999999997 > 0.3
+    np.testing.assert_array_equal(got, want)

@@ -429,11 +429,22 @@ def test_an_interrupted_cli_delete_says_what_is_left_and_delete_finishes_it(neo,
             raise KeyboardInterrupt
         return write(self, qname, **params)
 
+    def before_hiding(self, qname, **params):
+        if qname == "store/hide_runs_of_model":
+            raise KeyboardInterrupt
+        return write(self, qname, **params)
+
+    monkeypatch.setattr(Neo4jStore, "_write", before_hiding)  # Ctrl-C before anything was hidden
+    res = invoke("delete", mid, "--yes", "--store", uri)
+    assert res.exit_code == 130 and "nothing was deleted" in res.output, res.output
+    assert mid in {m.model_id for m in neo.list_models()}
     monkeypatch.setattr(Neo4jStore, "_write", killed)
     res = invoke("delete", mid, "--yes", "--store", uri)
     monkeypatch.setattr(Neo4jStore, "_write", write)
     assert res.exit_code == 130, res.output
     assert "did not finish" in res.output and f"nifgraph delete {mid} --yes" in res.output
+    assert (mid, name) in neo.deleting_models()
+    assert invoke("delete", "", "--yes", "--store", uri).exit_code == 1  # an empty name finishes nothing
     assert (mid, name) in neo.deleting_models()
     assert mid not in {m.model_id for m in neo.list_models()}
     status = invoke("db", "status", "--store", uri)
@@ -458,6 +469,12 @@ def test_a_named_query_given_another_run_of_the_model_says_so_and_no_rows_says_w
     assert set(neo.run_named("central_neurons", {"model_id": new.run_id, "limit": 2})["run_id"]) == {new.run_id}
     with pytest.raises(ValidationError, match=f"run {old.run_id} of model {model.model_id}.*{new.run_id}"):
         neo.run_named("central_neurons", {"model_id": old.run_id, "limit": 2})
+    newest, edges = make_run(model, seed=2)  # complete, not analysed: top_edges reads it, central_neurons does not
+    neo.put_run(newest, edges)
+    top = neo.run_named("top_edges", {"model_id": newest.run_id, "k": 1, "alpha": 0.05, "limit": 3})
+    assert set(top["run_id"]) == {newest.run_id}
+    with pytest.raises(ValidationError, match=f"run {newest.run_id} of model {model.model_id}.*read run {new.run_id}"):
+        neo.run_named("central_neurons", {"model_id": newest.run_id, "limit": 2})
     bare, neurons = make_model(name="no-run-yet")
     neo._test_created.append(bare.model_id)
     neo.put_model(bare, neurons)

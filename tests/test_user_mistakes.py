@@ -306,7 +306,7 @@ def test_an_interrupted_delete_on_the_embedded_store_deletes_nothing_and_says_so
 
 @pytest.mark.parametrize("name,needle", [
     ("latest", "'the model last worked on'"), ("  spaced  ", "--name 'spaced'"), ("m-4ecf", "shape of a model or run id"),
-    ("r-e9a7", "shape of a model or run id"), ("   ", "non-empty"),
+    ("r-e9a7", "shape of a model or run id"), ("m", "shape of a model or run id"), ("   ", "non-empty"),
 ])
 def test_a_model_name_no_lookup_could_find_is_refused_before_training(name, needle):
     from .conftest import one_line_error
@@ -327,3 +327,14 @@ def test_a_query_parameter_given_twice_is_refused():
 
     one_line_error(invoke("query", "central_neurons", "-p", "model_id=a", "-p", "model_id=b", "-p", "limit=1"),
                    "--param model_id is given twice")
+
+
+def test_an_imported_file_named_like_latest_gets_a_name_lookups_can_find(tmp_path):
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(4, 5), nn.ReLU(), nn.Linear(5, 3))
+    path = tmp_path / "latest.pt"
+    torch.jit.script(net).save(str(path))
+    res = invoke("train", "--model-file", str(path), "--dataset", "iris", "--json")
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["name"] == "latest-imported"
+    assert invoke("show", "latest-imported").exit_code == 0

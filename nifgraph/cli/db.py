@@ -191,15 +191,18 @@ def query(
     with open_store_cli(store) as st:
         _need_neo4j(st)
         frame = st.run_named(q.short_name, params)
-        why = "" if len(frame) or json_ else _no_rows_why(st, params)
+        why = "" if len(frame) or json_ else _no_rows_why(st, q, params)
     if json_:
         print_json(_frame_json(frame))
         return
     console.print(frame_table(frame, title=q.description) if len(frame) else f"No rows.{why}")
 
 
-def _no_rows_why(st: Any, params: dict[str, Any]) -> str:
-    """Why a per-model query found nothing, when it is that the model has no analysed run."""
+def _no_rows_why(st: Any, q: Any, params: dict[str, Any]) -> str:
+    """Why a per-model query found nothing, when it is that the model has no run (or no analysed
+    run, for a query that reads only analysed runs)."""
+    import re
+
     ref = params.get("model_id")
     if ref is None:
         return ""
@@ -207,7 +210,8 @@ def _no_rows_why(st: Any, params: dict[str, Any]) -> str:
     runs = st.list_runs(model.model_id)
     if not runs:
         return f" Model {model.model_id} has no NIF run yet: run `nifgraph estimate {model.model_id}`."
-    if all(st.get_analysis(r.run_id) is None for r in runs):
+    needs_analysis = re.search(r"WHERE[^\n]*analysis_id IS NOT NULL", q.text) is not None
+    if needs_analysis and all(st.get_analysis(r.run_id) is None for r in runs):
         return f" Model {model.model_id} has no analysed run yet: run `nifgraph analyze {runs[-1].run_id}`."
     return ""
 

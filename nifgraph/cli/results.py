@@ -253,8 +253,10 @@ def delete(
         try:
             m, _ = st.resolve(model)
         except NotFoundError:
+            if not ref or ref == "latest" or any(m.model_id.startswith(ref) or m.name == ref for m in st.list_models()):
+                raise  # nothing named, or ambiguous among the visible models: not an interrupted deletion
             hit = [(mid, name) for mid, name in st.deleting_models() if mid.startswith(ref) or name == ref]
-            if len(hit) != 1 or ref == "latest":
+            if len(hit) != 1:
                 raise
             mid, name = hit[0]
             if not yes and not typer.confirm(f"Finish the interrupted deletion of model {mid} ({name})?"):
@@ -278,13 +280,23 @@ def _delete(st, model_id: str, *, finish: bool) -> None:
     try:
         st.finish_deletion(model_id) if finish else st.delete_model(model_id)
     except KeyboardInterrupt:
-        if st.atomic_delete:
-            msg = f"Interrupted: nothing was deleted; model {model_id} is as it was."
-        else:
-            msg = (f"Interrupted: the deletion of model {model_id} did not finish. It is hidden from every "
-                   f"command; run `nifgraph delete {model_id} --yes` again (or `nifgraph db repair`) to finish it.")
+        msg = f"Interrupted: nothing was deleted; model {model_id} is as it was."
+        if not st.atomic_delete and (finish or not _still_visible(st, model_id)):
+            msg = (f"Interrupted: the deletion of model {model_id} did not finish. It is hidden (only `db status` "
+                   f"and `db repair` list it); run `nifgraph delete {model_id} --yes` again (or `nifgraph db repair`) "
+                   "to finish it.")
         typer.echo(msg, err=True)
         raise typer.Exit(130) from None
+
+
+def _still_visible(st, model_id: str) -> bool:
+    """Whether ``model_id`` is still a stored model (an interrupt before its deletion began);
+    unknown (the store unreachable) counts as not."""
+    try:
+        st.get_model(model_id)
+        return True
+    except Exception:  # noqa: BLE001 - not found, or unreachable: say what finishes a deletion
+        return False
 
 
 def register(app: typer.Typer) -> None:

@@ -44,27 +44,29 @@ def _count_1d(sorted_col: np.ndarray, col: np.ndarray, eps: np.ndarray) -> np.nd
     bound is then stepped to where the rounded difference crosses ``±eps_i``: ``fl(v - c)`` is
     monotone in ``v``, so the samples inside are one run of the sorted column.
     """
-    n = sorted_col.size
     hi = np.searchsorted(sorted_col, col + eps, side="left")  # first v with fl(v - c) >= eps
     lo = np.searchsorted(sorted_col, col - eps, side="right")  # first v with fl(v - c) > -eps
-    hi = _step(hi, n, lambda idx: sorted_col[idx] - col < eps)
-    lo = _step(lo, n, lambda idx: sorted_col[idx] - col <= -eps)
+    hi = _step(sorted_col, hi, lambda idx: sorted_col[idx] - col < eps)
+    lo = _step(sorted_col, lo, lambda idx: sorted_col[idx] - col <= -eps)
     return hi - lo - 1
 
 
-def _step(bound: np.ndarray, n: int, below) -> np.ndarray:
-    """Move each ``bound`` to the first index whose sample fails ``below`` (true on a prefix)."""
+def _step(sorted_col: np.ndarray, bound: np.ndarray, below) -> np.ndarray:
+    """Move each ``bound`` to the first index whose sample fails ``below`` (true on a prefix of
+    the sorted column). Equal samples pass or fail together, so a step jumps a run of ties
+    whole: the loops take as many passes as distinct values lie within rounding of the bound."""
+    n = sorted_col.size
     bound = bound.copy()
-    while True:  # down while the sample just below the bound fails
+    while True:  # down while the sample just below the bound fails: to the start of its ties
         down = (bound > 0) & ~below(np.maximum(bound - 1, 0))
         if not down.any():
             break
-        bound[down] -= 1
-    while True:  # up while the sample at the bound passes
+        bound[down] = np.searchsorted(sorted_col, sorted_col[bound[down] - 1], side="left")
+    while True:  # up while the sample at the bound passes: past the end of its ties
         up = (bound < n) & below(np.minimum(bound, n - 1))
         if not up.any():
             break
-        bound[up] += 1
+        bound[up] = np.searchsorted(sorted_col, sorted_col[bound[up]], side="right")
     return bound
 
 

@@ -178,10 +178,15 @@ class Neo4jAdmin:
         params = {k: cypher.check_value(q, k, v) for k, v in params.items()}
         singles = [k for k in ("model_id", "model_a", "model_b") if k in params]
         many = list(params.get("model_ids", []))
+        named_runs: dict[str, tuple[str, str]] = {}  # model id -> (the ref, the run it names)
         if singles or many:
             refs = [*(params[k] for k in singles), *many]
-            models = self.resolve_models(refs)
-            self._refuse_other_runs(q.short_name, refs, models)
+            models, runs = self.list_models(), self.list_runs()
+            hits = [self._match(ref, models, runs) for ref in refs]
+            for ref, (m, run) in zip(refs, hits, strict=True):
+                if run is not None:
+                    named_runs[m.model_id] = (str(ref).strip(), run.run_id)
+            models = [m for m, _ in hits]
             for k, m in zip(singles, models, strict=False):
                 params[k] = m.model_id
             if "model_ids" in params:
@@ -193,24 +198,9 @@ class Neo4jAdmin:
                         f"feature_idx {params['feature_idx']} is not an input of model {models[0].model_id}: "
                         f"it has {n} (0 to {n - 1}; see `nifgraph show {models[0].model_id}`)."
                     )
-        return self._read_named(q, params)
-
-    def _refuse_other_runs(self, query: str, refs: list[Any], models: list[Any]) -> None:
-        """A named query reads each model's newest analysed run: a run id of another run of that
-        model is an error naming both, not a silent swap."""
-        for ref, model in zip(refs, models, strict=True):
-            ref = str(ref).strip()
-            if ref == "latest" or model.model_id.startswith(ref) or model.name == ref:
-                continue
-            named = [r for r in self.list_runs(model.model_id) if r.run_id.startswith(ref)]
-            got = self.query("store/newest_analysed_run", model_id=model.model_id) if named else []
-            read = str(got[0]["run_id"]) if got else None
-            if named and named[0].run_id != read:
-                what = f"its newest analysed run, {read}" if read else "its newest analysed run (it has none)"
-                raise ValidationError(
-                    f"{ref!r} is run {named[0].run_id} of model {model.model_id}, but query {query!r} reads {what}; "
-                    f"pass the model id, or read that run with `nifgraph show {named[0].run_id}`."
-                )
+        frame = self._read_named(q, params)
+        _check_read_runs(q.short_name, frame, named_runs)
+        return frame
 
     def _read_named(self, q: Any, params: dict[str, Any]) -> pd.DataFrame:
         """Rows of the named query ``q`` with exactly ``params`` (already checked)."""
@@ -218,6 +208,24 @@ class Neo4jAdmin:
         rows = self.runner.read(q, params)
         keys = list(rows[0].keys()) if rows else []
         return pd.DataFrame(rows, columns=keys or None)
+
+
+def _check_read_runs(query: str, frame: pd.DataFrame, named: dict[str, tuple[str, str]]) -> None:
+    """A named query reads each model's run by its own rule (newest complete, or newest
+    analysed): a model parameter given as a run id must be the run it read, or the answer
+    would silently be another run's. A query whose rows do not say their run takes model ids."""
+    for mid, (ref, run_id) in named.items():
+        fix = f"pass the model id {mid}, or read that run with `nifgraph show {run_id}`"
+        if "run_id" not in frame.columns:
+            if len(frame):
+                raise ValidationError(f"{ref!r} is run {run_id}; query {query!r} reads a run of its own choosing "
+                                      f"of each model and does not say which: {fix}.")
+            continue
+        rows = frame[frame["model_id"] == mid] if "model_id" in frame.columns else frame
+        read = sorted({str(r) for r in rows["run_id"].dropna()})
+        if read and read != [run_id]:
+            raise ValidationError(f"{ref!r} is run {run_id} of model {mid}, but query {query!r} read run "
+                                  f"{', '.join(read)} (its rule for which run of a model it reads): {fix}.")
 
 
 def expected_schema() -> list[str]:
