@@ -40,7 +40,7 @@ def test_a_url_that_is_not_neo4j_is_refused_before_anything_is_created(tmp_path,
     monkeypatch.chdir(tmp_path)
     for uri in ("http://localhost:7687", "neo4jj://localhost:7687"):
         one_line_error(invoke("models", "--store", uri), "neither a Neo4j URI", "neo4j://")
-    for uri in ("127.0.0.1:7687", "localhost:7687", "db2.internal:7687"):  # a server without a scheme, not a file name
+    for uri in ("127.0.0.1:7687", "localhost:7687", "db2.internal:7687", "[::1]:7687"):  # a server without a scheme, not a file name
         one_line_error(invoke("train", "--epochs", "2", "--store", uri), "without a scheme", f"neo4j://{uri}")
     assert list(tmp_path.iterdir()) == []
 
