@@ -322,11 +322,20 @@ class FlowDag:
 
     def export_graph(self, gm: Any) -> Any:
         """``gm`` (this model's graph, changed) exported anew, for inputs of ``input_shape``;
-        the batch size stays free where the graph allows it, else it is the program's."""
+        the batch size stays free where the graph allows it, else it is the program's.
+
+        A program exported for batch ``B`` may bake ``B`` into a reshape (``view(B, C, -1)``)
+        that still traces at another batch size, computing something else: its free-batch
+        export is kept only if, on ``2B`` random rows, it gives what ``gm`` gives on two
+        chunks of ``B``."""
+        fixed = program_batch(self.program)
         try:
-            return torch.export.export(gm, (torch.zeros(2, *self.input_shape),), dynamic_shapes=({0: torch.export.Dim.AUTO},))
+            free = torch.export.export(gm, (torch.zeros(2, *self.input_shape),), dynamic_shapes=({0: torch.export.Dim.AUTO},))
+            if fixed is None or _same_in_chunks(free, gm, fixed, self.input_shape):
+                return free
         except Exception:  # noqa: BLE001 - a batch size baked into the graph: keep the program's
-            return torch.export.export(gm, (torch.zeros(program_batch(self.program) or 2, *self.input_shape),))
+            pass
+        return torch.export.export(gm, (torch.zeros(fixed or 2, *self.input_shape),))
 
     @torch.no_grad()
     def logits(self, x: np.ndarray | torch.Tensor, removed: Any = (), fill: Any = None) -> np.ndarray:
@@ -440,6 +449,19 @@ def static_size(d: Any) -> int | None:
     node = getattr(d, "node", None)
     value = node.maybe_as_int() if node is not None and hasattr(node, "maybe_as_int") else None
     return int(value) if value is not None else None
+
+
+def _same_in_chunks(program: Any, gm: Any, batch: int, input_shape: tuple[int, ...]) -> bool:
+    """Whether ``program`` on ``2 * batch`` rows equals ``gm`` on two chunks of ``batch``."""
+    x = torch.randn(2 * batch, *input_shape, generator=torch.Generator().manual_seed(0))
+    try:
+        with torch.no_grad():
+            got = program.module()(x)
+            want = torch.cat([gm(x[:batch]), gm(x[batch:])])
+    except Exception:  # noqa: BLE001 - it does not run at another batch size
+        return False
+    got, want = (t[0] if isinstance(t, (tuple, list)) else t for t in (got, want))
+    return bool(got.shape == want.shape and torch.allclose(got, want, rtol=1e-4, atol=1e-5))
 
 
 def program_batch(program: Any) -> int | None:

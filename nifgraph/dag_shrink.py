@@ -170,16 +170,27 @@ def shrunk_program(dag: FlowDag, removed: Any, fill: Any, sample: np.ndarray | t
             except _Kept as exc:
                 why[layer] = f"{why[layer]}; {exc}" if layer in why else str(exc)
                 break
+            except Exception as exc:  # noqa: BLE001 - an op read in a way the walk does not know: masked
+                why[layer] = f"planning the cut failed ({first_line(exc, 120)})"
+                break
     masked_all = dag.export_graph(gm)
     if not plans:
         return ShrinkResult(masked_all, dag.layer_sizes, (), tuple(units), why)
     try:
         _apply(gm, plans, wheres)
         program = dag.export_graph(gm)
-        want = dag.output(xs, units, fill).detach().numpy()
-        got = run_program(program, xs.reshape(len(xs), *dag.input_shape)).numpy()
-        err = float(np.abs(got - want).max()) if got.shape == want.shape else float("inf")
-        failed = "" if err <= 1e-4 * max(1.0, float(np.abs(want).max())) else f"cutting changed the logits (by up to {err:.2g})"
+        # the sample rows, and as many random ones at four times their spread: a removed unit's
+        # constant does not depend on the input, so the cut must match the removal on any input
+        # (units that happen to be silent on the sample rows cannot hide an op read wrongly)
+        noise = torch.randn(xs.shape, generator=torch.Generator().manual_seed(0)) * (4 * float(xs.std()) + 1e-3)
+        failed = ""
+        for rows in (xs, noise):
+            want = dag.output(rows, units, fill).detach().numpy()
+            got = run_program(program, rows.reshape(len(rows), *dag.input_shape)).numpy()
+            err = float(np.abs(got - want).max()) if got.shape == want.shape else float("inf")
+            if err > 1e-4 * max(1.0, float(np.abs(want).max())):
+                failed = f"cutting changed the logits (by up to {err:.2g})"
+                break
     except Exception as exc:  # noqa: BLE001 - any failure of the cut: the masked program stands
         failed = f"cutting failed ({first_line(exc, 120)})"
     if failed:
@@ -287,6 +298,7 @@ def _plan(gm: Any, dag: FlowDag, layer: int, where: Any, idxs: list[int], values
                 val, out = _val(value), _val(user)
                 if val is None or out is None or out.dim() < 2 or int(out.shape[1]) != int(val.shape[1]):
                     raise _Kept(f"{op} (node {user.name}) changes the number of units")
+                _on_positions(op, user, val)
                 stack.append((user, 0))
             elif block == 0 and op in _BATCH_NORMS:  # normalisation of the units after pooling: its entries go too
                 for a in user.args[1:5]:
@@ -296,6 +308,7 @@ def _plan(gm: Any, dag: FlowDag, layer: int, where: Any, idxs: list[int], values
             elif block == 0 and op == "getitem" and _short(value.target) in _BATCH_NORMS and user.args[1] == 0:
                 stack.append((user, 0))
             elif block == 0 and op in _POOLS:
+                _on_positions(op, user, _val(value))
                 if isinstance(user.meta.get("val"), (tuple, list)):  # (values, indices)
                     for g in user.users:
                         if _short(g.target) != "getitem" or (g.args[1] != 0 and g.users):
@@ -306,7 +319,8 @@ def _plan(gm: Any, dag: FlowDag, layer: int, where: Any, idxs: list[int], values
                     stack.append((user, 0))
             elif block == 0 and op in _REDUCTIONS:
                 rank = _rank(value)
-                dims = [d % rank for d in _ints(user.args[1] if len(user.args) > 1 else list(range(rank)))]
+                given = user.args[1] if len(user.args) > 1 else user.kwargs.get("dim")
+                dims = [d % rank for d in _ints(list(range(rank)) if given is None or given == [] else given)]
                 if 0 in dims or 1 in dims:
                     raise _Kept(f"{op} (node {user.name}) mixes the layer's units")
                 stack.append((user, 0))
@@ -364,6 +378,21 @@ def _through_depthwise(plan: _Plan, dag: FlowDag, node: Any, idxs: list[int], ke
     raise _Kept(f"the layer of the depthwise convolution {node.name} was not found")
 
 
+def _on_positions(op: str, user: Any, val: Any) -> None:
+    """Raise :class:`_Kept` unless the pooling / padding / upsampling ``user`` acts on positions
+    only: its input is batched with units in dim 1 (an ``(N, units)`` tensor is one unbatched
+    signal to a 1-d pool, which would then pool across the units), and a constant pad pads the
+    positions, not the units."""
+    rank = val.dim() if val is not None else 0
+    spatial = next((int(c) for c in ("1", "2", "3") if op.endswith(f"{c}d") or op.endswith(f"{c}d_with_indices")), None)
+    if spatial is not None and rank != spatial + 2:
+        raise _Kept(f"{op} (node {user.name}) gets a {rank}-d input, so it would act on the units")
+    if op in ("constant_pad_nd", "pad"):
+        pad = _ints(user.args[1])
+        if rank < 3 or len(pad) // 2 > rank - 2:
+            raise _Kept(f"{op} (node {user.name}) pads the units or the batch, not only positions")
+
+
 def _check_positions(op: str, user: Any, value: Any) -> None:
     """Raise :class:`_Kept` unless the shape op ``user`` acts on positions only (dims ≥ 2)."""
     val, out = _val(value), _val(user)
@@ -410,8 +439,9 @@ def _groups_one(node: Any) -> None:
 def _padding(node: Any) -> list[int]:
     args = node.args
     pad = args[4] if len(args) > 4 else 0
-    if isinstance(pad, str):  # "same" / "valid"
-        return [0] if pad == "valid" else [1]
+    if isinstance(pad, str):  # "same" / "valid": "same" pads only a kernel wider than 1
+        w = _val(args[1])
+        return [1] if pad == "same" and w is not None and any(int(k) > 1 for k in w.shape[2:]) else [0]
     return _ints(pad)
 
 
@@ -560,6 +590,13 @@ def _apply(gm: Any, plans: dict[int, _Plan], wheres: dict[int, Any]) -> None:
             if not a.users:
                 gm.graph.erase_node(a)
                 delattr(gm, str(a.target))
+    for plan in plans.values():  # a new bias follows its reader's rows, cut by the reader's own layer
+        for reader, _bias in plan.new_bias.values():
+            rows = [kept for dim, kept in keeps.get(_attr(reader.args[1]) or "", []) if dim == 0]
+            name = f"nifgraph_bias_{reader.name}"
+            for kept in rows:
+                gm.register_parameter(name, nn.Parameter(
+                    getattr(gm, name).detach().index_select(0, torch.as_tensor(kept, dtype=torch.long)), requires_grad=False))
     for target in set(folds) | set(keeps):
         old = _param(gm, target)
         new = old.detach().clone()
