@@ -424,3 +424,82 @@ def test_a_depthwise_layer_with_removals_of_its_own_is_cut_through_its_mask():
     with torch.no_grad():
         want = torch.as_tensor(dag.logits(x.reshape(len(x), -1).numpy(), removed, fill), dtype=torch.float32)
         torch.testing.assert_close(res.program.module()(x), want, atol=1e-5, rtol=1e-5)
+
+
+class _Head(nn.Module):
+    """c1 (1→5) → relu → ``head(h)`` → linear (5→3): the ways of reading the units a trial found."""
+
+    def __init__(self, head) -> None:
+        super().__init__()
+        self.c1 = nn.Conv2d(1, 5, 3, padding=1)
+        self.fc = nn.Linear(5, 3)
+        self.head = head
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.head(torch.relu(self.c1(x))))
+
+
+@pytest.mark.parametrize("head,why", [
+    # shifts the channels by one (same count): reading it as positions would feed fc the wrong units
+    (lambda h: torch.nn.functional.pad(h, (0, 0, 0, 0, 1, -1)).mean((2, 3)), "pads the units"),
+    # a 1-d pool of an (N, units) tensor is an unbatched signal to torch: it pools across the units
+    (lambda h: torch.nn.functional.max_pool1d(h.mean((2, 3)), 3, 1, 1), "would act on the units"),
+    # dim=None reduces everything, the units included (it used to raise a TypeError)
+    (lambda h: h.mean((2, 3)) / (1 + h.mean(dim=None)), "mixes the layer's units"),
+])
+def test_ops_that_act_on_the_units_are_not_read_as_positions(head, why):
+    torch.manual_seed(4)
+    m = _Head(head).eval()
+    x = _inputs(24, 6)
+    with torch.no_grad():
+        m.c1.weight[1], m.c1.bias[1] = 0.0, -1.0  # dead
+    res = _shrink(m, x, [(1, 1)])
+    assert res.cut == () and res.masked == ((1, 1),) and why in res.why_masked[1]
+
+
+def test_a_new_bias_follows_its_readers_rows_cut_by_another_layer():
+    """MobileNet-v1 style (readers without bias): layer 1's constant goes into a new bias of layer
+    2, whose own unit 3 is cut: the new bias loses that row too (it used to fail the export)."""
+    torch.manual_seed(0)
+    m = nn.Sequential(nn.Linear(6, 5), nn.ReLU(), nn.Linear(5, 5, bias=False), nn.ReLU(), nn.Linear(5, 3)).eval()
+    with torch.no_grad():
+        m[0].weight[1], m[0].bias[1] = 0.0, 0.7  # stuck at 0.7
+    x = torch.randn(30, 6)
+    dag = read_module(m, x[:2])
+    fill = [a.mean(axis=0) for a in dag.forward_layers(x.numpy())]
+    res = shrunk_program(dag, [(1, 1), (2, 3)], fill, x.numpy())
+    assert res.cut == ((1, 1), (2, 3)) and res.layer_sizes == (6, 4, 4, 3)
+    bias = [v for k, v in res.program.state_dict.items() if k.startswith("nifgraph_bias")]
+    assert [tuple(b.shape) for b in bias] == [(4,)]
+    with torch.no_grad():
+        want = torch.as_tensor(dag.logits(x.numpy(), [(1, 1), (2, 3)], fill), dtype=torch.float32)
+        torch.testing.assert_close(res.program.module()(x), want, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("batch", [1, 4])
+def test_a_program_that_bakes_its_batch_into_a_view_keeps_that_batch(batch):
+    """view(B, C, -1) still traces at batch 2, computing something else: the re-exported program
+    keeps batch B (and runs in chunks of it) instead of claiming a free batch."""
+    from nifgraph.dag import program_batch, run_program
+
+    class Baked(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.c, self.fc = nn.Conv2d(1, 5, 3, padding=1), nn.Linear(5, 3)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            h = torch.relu(self.c(x))
+            return self.fc(h.view(batch, h.shape[1], -1).mean(-1))
+
+    torch.manual_seed(0)
+    m = Baked().eval()
+    x = torch.randn(40, 1, 8, 8)
+    dag = read_module(torch.export.export(m, (x[:batch],)), x[:batch])
+    flat = x.reshape(40, -1).numpy()
+    fill = [a.mean(axis=0) for a in dag.forward_layers(flat)]
+    res = shrunk_program(dag, [(1, 1)], fill, flat)
+    assert program_batch(res.program) == batch
+    xt = torch.randn(7, 1, 8, 8)
+    got = run_program(res.program, xt)
+    want = torch.as_tensor(dag.logits(xt.reshape(7, -1).numpy(), [(1, 1)], fill), dtype=torch.float32)
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
