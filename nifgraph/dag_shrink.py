@@ -584,12 +584,7 @@ def _apply(gm: Any, plans: dict[int, _Plan], wheres: dict[int, Any]) -> None:
                 buf = getattr(gm, str(a.target))
                 gm.register_buffer(str(a.target), buf.index_select(1, torch.as_tensor(plan.keep_units, dtype=torch.long)))
             continue
-        where.replace_all_uses_with(where.args[2])
-        gm.graph.erase_node(where)
-        for a in mask_args:
-            if not a.users:
-                gm.graph.erase_node(a)
-                delattr(gm, str(a.target))
+        _drop_mask(gm, where)
     for plan in plans.values():  # a new bias follows its reader's rows, cut by the reader's own layer
         for reader, _bias in plan.new_bias.values():
             rows = [kept for dim, kept in keeps.get(_attr(reader.args[1]) or "", []) if dim == 0]
@@ -612,12 +607,18 @@ def _apply(gm: Any, plans: dict[int, _Plan], wheres: dict[int, Any]) -> None:
             owner.register_buffer(name, new)
     for node in list(gm.graph.nodes):  # a mask left with nothing to overwrite goes
         if _removal_mask(node) and not bool(getattr(gm, str(node.args[0].target)).any()):
-            bufs = node.args[:2]
-            node.replace_all_uses_with(node.args[2])
-            gm.graph.erase_node(node)
-            for a in bufs:
-                if not a.users:
-                    gm.graph.erase_node(a)
-                    delattr(gm, str(a.target))
+            _drop_mask(gm, node)
     gm.graph.lint()
     gm.recompile()
+
+
+def _drop_mask(gm: Any, where: Any) -> None:
+    """Remove the ``where(mask, constants, value)`` node ``where`` (its readers read the value),
+    and its two buffers once nothing else reads them."""
+    bufs = where.args[:2]
+    where.replace_all_uses_with(where.args[2])
+    gm.graph.erase_node(where)
+    for a in bufs:
+        if not a.users:
+            gm.graph.erase_node(a)
+            delattr(gm, str(a.target))

@@ -321,6 +321,21 @@ def test_same_padding_is_read_and_a_graph_that_fixes_the_batch_runs_in_chunks():
     np.testing.assert_allclose(run_program(res.program, x).numpy(), dag.logits(x, [(1, 0)], _fill(dag, x)), atol=1e-5)
 
 
+def _planted_c1(m: nn.Module, *, stuck: bool) -> tuple[nn.Module, torch.Tensor]:
+    """``m`` re-initialised from seed 4, in eval mode, with channel 1 of ``m.c1`` dead and, if
+    ``stuck``, channel 4 stuck at 0.5; and 24 sample images of 6×6."""
+    torch.manual_seed(4)
+    for layer in m.modules():
+        if isinstance(layer, (nn.Conv2d, nn.Linear)):
+            layer.reset_parameters()
+    m.eval()
+    with torch.no_grad():
+        m.c1.weight[1], m.c1.bias[1] = 0.0, -1.0  # dead
+        if stuck:
+            m.c1.weight[4], m.c1.bias[4] = 0.0, 0.5  # stuck at 0.5
+    return m, _inputs(24, 6)
+
+
 class _Pooled(nn.Module):
     """c1 (1→5) → relu → a global pooling in one of the forms models write it → linear (5→3)."""
 
@@ -349,12 +364,7 @@ class _Pooled(nn.Module):
     ("units sliced", ()),  # slicing along the units (then a cat) reorders them: kept, masked
 ])
 def test_global_pooling_written_as_squeeze_index_or_crop_is_cut(form, cut):
-    torch.manual_seed(4)
-    m = _Pooled(form).eval()
-    x = _inputs(24, 6)
-    with torch.no_grad():
-        m.c1.weight[1], m.c1.bias[1] = 0.0, -1.0  # dead
-        m.c1.weight[4], m.c1.bias[4] = 0.0, 0.5  # stuck at 0.5: no reader pads, so it is cut too
+    m, x = _planted_c1(_Pooled(form), stuck=True)  # the stuck channel: no reader pads, so it is cut too
     res = _shrink(m, x, [(1, 1), (1, 4)])
     assert res.cut == cut and set(res.masked) == {(1, 1), (1, 4)} - set(cut)
     if cut:
@@ -448,11 +458,7 @@ class _Head(nn.Module):
     (lambda h: h.mean((2, 3)) / (1 + h.mean(dim=None)), "mixes the layer's units"),
 ])
 def test_ops_that_act_on_the_units_are_not_read_as_positions(head, why):
-    torch.manual_seed(4)
-    m = _Head(head).eval()
-    x = _inputs(24, 6)
-    with torch.no_grad():
-        m.c1.weight[1], m.c1.bias[1] = 0.0, -1.0  # dead
+    m, x = _planted_c1(_Head(head), stuck=False)
     res = _shrink(m, x, [(1, 1)])
     assert res.cut == () and res.masked == ((1, 1),) and why in res.why_masked[1]
 

@@ -204,6 +204,18 @@ def test_prune_save_never_overwrites_a_file(tmp_path):
     assert invoke("prune", mid, "--save", str(out)).exit_code == 1  # the second save does not replace the first
 
 
+def _fit_digits(m: nn.Module, ds, *, lr: float, steps: int) -> torch.Tensor:
+    """Full-batch Adam on the digits training split (images 1×8×8), then eval mode; the images."""
+    x, y = torch.as_tensor(ds.x_train, dtype=torch.float32).reshape(-1, 1, 8, 8), torch.as_tensor(ds.y_train)
+    opt = torch.optim.Adam(m.parameters(), lr=lr)
+    for _ in range(steps):
+        opt.zero_grad()
+        nn.functional.cross_entropy(m(x), y).backward()
+        opt.step()
+    m.eval()
+    return x
+
+
 @pytest.fixture(scope="module")
 def planted_cnn():
     """A digits CNN (conv 1→6 → conv 6→6 → max pool → flatten → linear), trained briefly, with
@@ -214,13 +226,7 @@ def planted_cnn():
     ds = load_dataset("digits", seed=0)
     torch.manual_seed(0)
     m = build_convnet("cnn", (1, 8, 8), 10, (6, 6))
-    x, y = torch.as_tensor(ds.x_train, dtype=torch.float32).reshape(-1, 1, 8, 8), torch.as_tensor(ds.y_train)
-    opt = torch.optim.Adam(m.parameters(), lr=0.01)
-    for _ in range(60):
-        opt.zero_grad()
-        nn.functional.cross_entropy(m(x), y).backward()
-        opt.step()
-    m.eval()
+    _fit_digits(m, ds, lr=0.01, steps=60)
     with torch.no_grad():
         m.body[0].weight[1], m.body[0].bias[1] = 0.0, -1.0
         m.body[2].weight[4], m.body[2].bias[4] = 0.0, 0.5
@@ -288,13 +294,7 @@ def test_prune_save_of_a_separable_cnn_cuts_the_depthwise_channel_too(tmp_path):
         nn.Conv2d(1, 6, 3, padding=1), nn.ReLU(), nn.Conv2d(6, 6, 3, groups=6), nn.BatchNorm2d(6), nn.ReLU(),
         nn.Conv2d(6, 6, 1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(6, 10),
     )
-    x, y = torch.as_tensor(ds.x_train, dtype=torch.float32).reshape(-1, 1, 8, 8), torch.as_tensor(ds.y_train)
-    opt = torch.optim.Adam(m.parameters(), lr=0.03)
-    for _ in range(120):
-        opt.zero_grad()
-        nn.functional.cross_entropy(m(x), y).backward()
-        opt.step()
-    m.eval()
+    x = _fit_digits(m, ds, lr=0.03, steps=120)
     with torch.no_grad():
         m[0].weight[2], m[0].bias[2] = 0.0, -1.0
     path, out = tmp_path / "sep.pt2", tmp_path / "sep-pruned.pt2"
