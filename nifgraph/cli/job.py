@@ -172,7 +172,7 @@ def estimate(
         a = analyze_run(st, run.run_id, AnalysisSettings(seed=seed)) if analyze else None
         neurons = st.get_neurons(m.model_id)
     if not json_:
-        console.print(Text.assemble("run ", (run.run_id, "bold"), f" of {m.model_id}: {run.estimator}, {run.n_samples} samples, {run.elapsed_s:.1f} s"))
+        console.print(Text.assemble("run ", (run.run_id, "bold"), f" of {m.model_id}: {run.estimator}, {run.n_samples} samples, estimated in {run.elapsed_s:.1f} s"))
     if json_ or a is not None:
         _report(m, run, a, neurons, json_, top=15)
 
