@@ -211,7 +211,7 @@ def _no_rows_why(st: Any, q: Any, params: dict[str, Any]) -> str:
     if not runs:
         return f" Model {model.model_id} has no NIF run yet: run `nifgraph estimate {model.model_id}`."
     needs_analysis = re.search(r"WHERE[^\n]*analysis_id IS NOT NULL", q.text) is not None
-    if needs_analysis and all(st.get_analysis(r.run_id) is None for r in runs):
+    if needs_analysis and st.newest_analysed(runs) is None:
         return f" Model {model.model_id} has no analysed run yet: run `nifgraph analyze {runs[-1].run_id}`."
     return ""
 
